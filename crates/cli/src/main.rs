@@ -2,6 +2,8 @@
 
 mod calendar_cmd;
 mod exit;
+mod serve_cmd;
+mod token_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -21,6 +23,10 @@ enum Command {
     /// Working-time calendar: lunar dates, holidays, due dates, classification.
     #[command(subcommand)]
     Calendar(calendar_cmd::CalendarCmd),
+    /// Run services in this process: --target all, or a comma list.
+    Serve(serve_cmd::ServeCmd),
+    /// Mint a development bearer token.
+    Token(token_cmd::TokenCmd),
 }
 
 fn main() {
@@ -30,6 +36,8 @@ fn main() {
     };
     let result = match cli.command {
         Command::Calendar(cmd) => calendar_cmd::run(cmd),
+        Command::Serve(cmd) => serve_cmd::run(cmd),
+        Command::Token(cmd) => token_cmd::run(cmd),
     };
     if let Err(e) = result {
         exit::usage(&e);

@@ -1,0 +1,51 @@
+//! `motcua token`: mints a bearer token signed with the static key (MOTCUA_JWT_SECRET, or the
+//! public development key when unset). Production identity comes from an identity provider.
+
+use clap::Args;
+use motcua_platform::auth::{Claims, Role, mint};
+use motcua_platform::config::DEV_JWT_SECRET;
+
+#[derive(Debug, Args)]
+pub struct TokenCmd {
+    /// Role: desk, specialist, leader, admin or integration; repeat for several.
+    #[arg(long = "role", required = true, value_parser = parse_role)]
+    roles: Vec<Role>,
+    /// Electronic agency code, e.g. 000.00.06.H56.
+    #[arg(long)]
+    agency: String,
+    /// Subject (user or system id).
+    #[arg(long, default_value = "dev-officer")]
+    sub: String,
+    /// Display name.
+    #[arg(long, default_value = "Cán bộ phát triển")]
+    name: String,
+    /// Hours until the token expires.
+    #[arg(long, default_value_t = 12)]
+    ttl_hours: i64,
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| {
+        format!("{s:?} is not a role; use desk, specialist, leader, admin or integration")
+    })
+}
+
+pub fn run(cmd: TokenCmd) -> Result<(), String> {
+    motcua_intake::applicant::check_agency_code(&cmd.agency)
+        .map_err(|e| format!("--agency: {e}"))?;
+    if cmd.ttl_hours <= 0 {
+        return Err("--ttl-hours: must be positive".into());
+    }
+    let secret = std::env::var("MOTCUA_JWT_SECRET").unwrap_or_else(|_| DEV_JWT_SECRET.to_owned());
+    let now = chrono::Utc::now().timestamp();
+    let claims = Claims {
+        sub: cmd.sub,
+        name: cmd.name,
+        agency: cmd.agency,
+        roles: cmd.roles,
+        exp: now + cmd.ttl_hours * 3600,
+        iat: now,
+    };
+    println!("{}", mint(&secret, &claims).map_err(|e| e.to_string())?);
+    Ok(())
+}

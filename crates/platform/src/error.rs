@@ -1,0 +1,64 @@
+//! The small error vocabulary every service maps its domain errors into, and its one mapping to
+//! gRPC status codes. Messages are for the caller and say what to fix; internal errors are logged
+//! with their cause and reach the caller only as a generic message, so no database text leaks.
+
+use tonic::{Code, Status};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The request itself is wrong (a field missing, malformed, out of range).
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// The request is well formed but the system's state refuses it (wrong channel for the
+    /// procedure, a stale version, a dossier in the wrong status).
+    #[error("{0}")]
+    FailedPrecondition(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// A dependency (PostgreSQL, NATS) is not answering; the caller may retry.
+    #[error("dependency unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0:#}")]
+    Internal(anyhow::Error),
+}
+
+impl From<ServiceError> for Status {
+    fn from(e: ServiceError) -> Status {
+        match e {
+            ServiceError::InvalidArgument(m) => Status::new(Code::InvalidArgument, m),
+            ServiceError::FailedPrecondition(m) => Status::new(Code::FailedPrecondition, m),
+            ServiceError::NotFound(m) => Status::new(Code::NotFound, m),
+            ServiceError::AlreadyExists(m) => Status::new(Code::AlreadyExists, m),
+            ServiceError::Unauthenticated(m) => Status::new(Code::Unauthenticated, m),
+            ServiceError::PermissionDenied(m) => Status::new(Code::PermissionDenied, m),
+            ServiceError::Unavailable(m) => {
+                tracing::warn!(error = %m, "dependency unavailable");
+                Status::new(
+                    Code::Unavailable,
+                    "dịch vụ tạm thời không sẵn sàng, vui lòng thử lại (service temporarily unavailable, retry)",
+                )
+            }
+            ServiceError::Internal(e) => {
+                tracing::error!(error = ?e, "internal error");
+                Status::new(Code::Internal, "lỗi nội bộ (internal error)")
+            }
+        }
+    }
+}
+
+impl From<sqlx::Error> for ServiceError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                ServiceError::Unavailable(e.to_string())
+            }
+            other => ServiceError::Internal(other.into()),
+        }
+    }
+}

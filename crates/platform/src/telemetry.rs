@@ -1,0 +1,129 @@
+//! Logs, traces and the W3C trace context that follows a dossier across gRPC and NATS.
+//!
+//! A tracer provider is always installed, so spans have trace ids and `traceparent` is always
+//! propagated; spans are exported over OTLP only when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+
+use crate::config::{LogFormat, Settings};
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
+
+/// Installs logging and tracing for the process; later calls do nothing (tests start many
+/// services in one process).
+pub fn init(service: &str, settings: &Settings) -> anyhow::Result<()> {
+    if PROVIDER.get().is_some() {
+        return Ok(());
+    }
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name(service.to_owned())
+        .build();
+    let mut builder = SdkTracerProvider::builder().with_resource(resource);
+    if let Some(endpoint) = &settings.otlp_endpoint {
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint.clone())
+            .build()?;
+        builder = builder.with_batch_exporter(exporter);
+    }
+    let provider = builder.build();
+    let tracer = provider.tracer("motcua");
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    opentelemetry::global::set_tracer_provider(provider.clone());
+    let _ = PROVIDER.set(provider);
+
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let fmt = match settings.log_format {
+        // Logs go to stderr, so stdout stays for what a command prints (addresses, tokens).
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_target(false)
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .json()
+            .flatten_event(true)
+            .boxed(),
+    };
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .try_init();
+    Ok(())
+}
+
+/// Flushes and stops the exporter (on shutdown).
+pub fn shutdown() {
+    if let Some(provider) = PROVIDER.get() {
+        if let Err(e) = provider.force_flush() {
+            tracing::warn!(error = %e, "flushing traces");
+        }
+        let _ = provider.shutdown();
+    }
+}
+
+struct MapInjector<'a>(&'a mut HashMap<String, String>);
+
+impl Injector for MapInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_owned(), value);
+    }
+}
+
+/// The current span's trace context as headers (`traceparent`, `tracestate`).
+pub fn current_context_headers() -> HashMap<String, String> {
+    let mut map = HashMap::new();
+    let cx = tracing::Span::current().context();
+    TraceContextPropagator::new().inject_context(&cx, &mut MapInjector(&mut map));
+    map
+}
+
+struct NatsExtractor<'a>(&'a async_nats::HeaderMap);
+
+impl Extractor for NatsExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(|v| v.as_str())
+    }
+    fn keys(&self) -> Vec<&str> {
+        Vec::new()
+    }
+}
+
+struct HttpExtractor<'a>(&'a http::HeaderMap);
+
+impl Extractor for HttpExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
+
+/// Makes `span` a child of the trace context in NATS message headers.
+pub fn set_parent_from_nats(span: &tracing::Span, headers: Option<&async_nats::HeaderMap>) {
+    if let Some(h) = headers {
+        let cx = TraceContextPropagator::new().extract(&NatsExtractor(h));
+        let _ = span.set_parent(cx);
+    }
+}
+
+/// A span for an incoming gRPC request, child of the caller's `traceparent` if it sent one.
+pub fn grpc_request_span(req: &http::Request<()>) -> tracing::Span {
+    let span = tracing::info_span!("grpc", path = %req.uri().path());
+    let cx = TraceContextPropagator::new().extract(&HttpExtractor(req.headers()));
+    let _ = span.set_parent(cx);
+    span
+}

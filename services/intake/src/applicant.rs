@@ -1,0 +1,247 @@
+//! Applicant fields: what is accepted, how text is normalised, and how names are masked for the
+//! public. Every refusal says, in Vietnamese then English, what to fix.
+
+use motcua_platform::ServiceError;
+use motcua_proto::common::ApplicantType;
+use motcua_proto::intake::Applicant;
+use unicode_normalization::UnicodeNormalization;
+
+fn invalid(vi: &str, en: &str) -> ServiceError {
+    ServiceError::InvalidArgument(format!("{vi} ({en})"))
+}
+
+/// NFC-normalises, trims and collapses runs of white space; refuses control characters.
+pub fn clean_text(value: &str, field: &str, max_chars: usize) -> Result<String, ServiceError> {
+    if value.chars().any(|c| c.is_control()) {
+        return Err(invalid(
+            &format!("{field} chứa ký tự điều khiển"),
+            &format!("{field} contains control characters"),
+        ));
+    }
+    let nfc: String = value.nfc().collect();
+    let collapsed = nfc.split_whitespace().collect::<Vec<_>>().join(" ");
+    if collapsed.chars().count() > max_chars {
+        return Err(invalid(
+            &format!("{field} dài quá {max_chars} ký tự"),
+            &format!("{field} is longer than {max_chars} characters"),
+        ));
+    }
+    Ok(collapsed)
+}
+
+/// Province codes that begin a 12-digit citizen ID (căn cước), per Thông tư 59/2021/TT-BCA.
+const PROVINCE_CODES: &[u16] = &[
+    1, 2, 4, 6, 8, 10, 11, 12, 14, 15, 17, 19, 20, 22, 24, 25, 26, 27, 30, 31, 33, 34, 35, 36, 37,
+    38, 40, 42, 44, 45, 46, 48, 49, 51, 52, 54, 56, 58, 60, 62, 64, 66, 67, 68, 70, 72, 74, 75, 77,
+    79, 80, 82, 83, 84, 86, 87, 89, 91, 92, 93, 94, 95, 96,
+];
+
+fn check_citizen_id(id: &str) -> Result<(), ServiceError> {
+    let digits = id.chars().all(|c| c.is_ascii_digit());
+    match (digits, id.len()) {
+        (true, 12) => {
+            let province: u16 = id[..3].parse().unwrap_or(0);
+            if PROVINCE_CODES.contains(&province) {
+                Ok(())
+            } else {
+                Err(invalid(
+                    &format!("số định danh {id}: mã tỉnh {} không tồn tại", &id[..3]),
+                    "the first three digits of a citizen ID are a province code",
+                ))
+            }
+        }
+        (true, 9) => Ok(()),
+        _ => Err(invalid(
+            "số định danh cá nhân phải gồm 12 chữ số (căn cước) hoặc 9 chữ số (CMND cũ)",
+            "ID number must be 12 digits (citizen ID) or 9 digits (old ID card)",
+        )),
+    }
+}
+
+fn check_tax_code(id: &str) -> Result<(), ServiceError> {
+    let (main, branch) = id.split_once('-').unwrap_or((id, ""));
+    let ok = main.len() == 10
+        && main.chars().all(|c| c.is_ascii_digit())
+        && (branch.is_empty() || (branch.len() == 3 && branch.chars().all(|c| c.is_ascii_digit())));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            "mã số thuế / mã số doanh nghiệp phải gồm 10 chữ số, chi nhánh thêm '-' và 3 chữ số",
+            "tax code must be 10 digits, or 10-3 for a branch",
+        ))
+    }
+}
+
+/// Normalises a Vietnamese phone number to 0xxxxxxxxx; refuses anything else.
+pub fn normalise_phone(phone: &str) -> Result<String, ServiceError> {
+    let compact: String = phone
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '.' | '-' | '(' | ')'))
+        .collect();
+    let national = if let Some(rest) = compact.strip_prefix("+84") {
+        format!("0{rest}")
+    } else if let Some(rest) = compact.strip_prefix("84").filter(|r| r.len() == 9) {
+        format!("0{rest}")
+    } else {
+        compact
+    };
+    let digits = national.chars().all(|c| c.is_ascii_digit());
+    let mobile = national.len() == 10
+        && matches!(
+            national.as_bytes().get(1),
+            Some(b'3' | b'5' | b'7' | b'8' | b'9')
+        );
+    let landline = national.len() == 11 && national.starts_with("02");
+    if digits && national.starts_with('0') && (mobile || landline) {
+        Ok(national)
+    } else {
+        Err(invalid(
+            &format!(
+                "số điện thoại {phone:?} không hợp lệ: di động 10 số bắt đầu 03/05/07/08/09, cố định 11 số bắt đầu 02"
+            ),
+            "phone must be a Vietnamese mobile (10 digits) or landline (11 digits)",
+        ))
+    }
+}
+
+fn check_email(email: &str) -> Result<(), ServiceError> {
+    let ok = email.len() <= 254
+        && !email.contains(char::is_whitespace)
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.contains('@')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            &format!("thư điện tử {email:?} không hợp lệ"),
+            "email is not an address",
+        ))
+    }
+}
+
+/// An electronic agency code: dot-separated groups of upper-case letters and digits, such as
+/// 000.00.06.H56.
+pub fn check_agency_code(code: &str) -> Result<(), String> {
+    let ok = !code.is_empty()
+        && code.len() <= 32
+        && code.split('.').all(|g| {
+            !g.is_empty()
+                && g.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "mã cơ quan {code:?} không hợp lệ, ví dụ 000.00.06.H56 (agency code like 000.00.06.H56)"
+        ))
+    }
+}
+
+/// Validates and normalises an applicant. Person names keep only letters, spaces and . ' -;
+/// organisation names and addresses keep any printable text (stored literally).
+pub fn validate(a: &Applicant, address_required: bool) -> Result<Applicant, ServiceError> {
+    let kind = ApplicantType::try_from(a.r#type).unwrap_or(ApplicantType::Unspecified);
+    if kind == ApplicantType::Unspecified {
+        return Err(invalid(
+            "thiếu loại người nộp: công dân, doanh nghiệp, cơ quan nhà nước hoặc tổ chức khác",
+            "applicant.type is required",
+        ));
+    }
+    let name = clean_text(&a.name, "applicant.name", 200)?;
+    if name.chars().count() < 2 {
+        return Err(invalid(
+            "thiếu họ tên người nộp",
+            "applicant.name is required",
+        ));
+    }
+    if kind == ApplicantType::Citizen
+        && !name
+            .chars()
+            .all(|c| c.is_alphabetic() || matches!(c, ' ' | '.' | '\'' | '-'))
+    {
+        return Err(invalid(
+            "họ tên chỉ gồm chữ cái, khoảng trắng và dấu . ' -",
+            "a person's name may hold letters, spaces and . ' - only",
+        ));
+    }
+    let id_number = a.id_number.trim().to_owned();
+    match kind {
+        ApplicantType::Citizen => check_citizen_id(&id_number)?,
+        ApplicantType::Business => check_tax_code(&id_number)?,
+        _ if id_number.is_empty() => {}
+        _ => check_tax_code(&id_number)?,
+    }
+    let phone = normalise_phone(&a.phone)?;
+    let email = a.email.trim().to_owned();
+    if !email.is_empty() {
+        check_email(&email)?;
+    }
+    let address = clean_text(&a.address, "applicant.address", 500)?;
+    if address_required && address.chars().count() < 5 {
+        return Err(invalid(
+            "thiếu địa chỉ người nộp",
+            "applicant.address is required",
+        ));
+    }
+    Ok(Applicant {
+        r#type: a.r#type,
+        name,
+        id_number,
+        phone,
+        email,
+        address,
+    })
+}
+
+/// Masks a name for public display: each word keeps its first letter (Nguyễn Văn An → N***** V** A*).
+pub fn mask_name(name: &str) -> String {
+    name.split_whitespace()
+        .map(|w| {
+            let mut chars = w.chars();
+            let first = chars.next().map(String::from).unwrap_or_default();
+            first + &"*".repeat(chars.count())
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phones() {
+        assert_eq!(normalise_phone("+84 912 345 678").unwrap(), "0912345678");
+        assert_eq!(normalise_phone("0912.345.678").unwrap(), "0912345678");
+        assert_eq!(normalise_phone("02373 852 123").unwrap(), "02373852123");
+        assert!(normalise_phone("0112345678").is_err());
+        assert!(normalise_phone("12345").is_err());
+        assert!(normalise_phone("091234567x").is_err());
+    }
+
+    #[test]
+    fn masking_keeps_initials() {
+        assert_eq!(mask_name("Nguyễn Văn An"), "N***** V** A*");
+    }
+
+    #[test]
+    fn nfd_becomes_nfc() {
+        let nfd = "Nguye\u{0302}\u{0303}n"; // "Nguyễn" decomposed
+        assert_eq!(clean_text(nfd, "x", 50).unwrap(), "Nguyễn");
+        assert!(clean_text("a\u{0007}b", "x", 50).is_err());
+    }
+
+    #[test]
+    fn agency_codes() {
+        assert!(check_agency_code("000.00.06.H56").is_ok());
+        assert!(check_agency_code("000.00.06.h56").is_err());
+        assert!(check_agency_code("000..06").is_err());
+    }
+}

@@ -1,0 +1,292 @@
+//! The catalog: the data file's format, and the rules every procedure version must satisfy,
+//! whether it comes from the file or from PublishProcedure.
+
+use chrono::{NaiveDate, NaiveTime};
+use motcua_calendar::Span;
+use motcua_platform::ServiceError;
+use motcua_proto::common::{
+    DocumentForm, Procedure, ProcessStep, ProcessingTime, RequiredDocument, ServiceLevel,
+    processing_time::Span as ProtoSpan,
+};
+use serde::Deserialize;
+use std::collections::HashSet;
+
+/// The catalog file (deploy/catalog/*.toml).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogFile {
+    #[serde(default)]
+    pub procedure: Vec<FileProcedure>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileProcedure {
+    pub code: String,
+    pub name: String,
+    pub field: String,
+    pub competent_agency: String,
+    pub level: String,
+    #[serde(default)]
+    pub accepts_postal: bool,
+    #[serde(default)]
+    pub working_days: Option<u32>,
+    #[serde(default)]
+    pub working_hours: Option<u32>,
+    #[serde(default)]
+    pub cutoff: Option<String>,
+    #[serde(default)]
+    pub fee_vnd: i64,
+    #[serde(default)]
+    pub fee_note: String,
+    pub effective_from: String,
+    pub legal_basis: String,
+    #[serde(default)]
+    pub documents: Vec<FileDocument>,
+    #[serde(default)]
+    pub steps: Vec<FileStep>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileDocument {
+    pub key: String,
+    pub name: String,
+    pub form: String,
+    #[serde(default = "one")]
+    pub copies: u32,
+    #[serde(default = "yes")]
+    pub mandatory: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileStep {
+    pub key: String,
+    pub name: String,
+    pub role: String,
+    #[serde(default)]
+    pub working_days: Option<u32>,
+    #[serde(default)]
+    pub working_hours: Option<u32>,
+}
+
+fn one() -> u32 {
+    1
+}
+fn yes() -> bool {
+    true
+}
+
+fn time(days: Option<u32>, hours: Option<u32>, what: &str) -> Result<ProcessingTime, String> {
+    let span = match (days, hours) {
+        (Some(d), None) => ProtoSpan::WorkingDays(d),
+        (None, Some(h)) => ProtoSpan::WorkingHours(h),
+        _ => {
+            return Err(format!(
+                "{what}: give exactly one of working_days or working_hours"
+            ));
+        }
+    };
+    Ok(ProcessingTime { span: Some(span) })
+}
+
+impl FileProcedure {
+    pub fn into_proto(self) -> Result<Procedure, String> {
+        let level = match self.level.as_str() {
+            "2" => ServiceLevel::ServiceLevel2,
+            "3" => ServiceLevel::ServiceLevel3,
+            "4" => ServiceLevel::ServiceLevel4,
+            "full-online" => ServiceLevel::FullOnline,
+            "partial" => ServiceLevel::Partial,
+            other => {
+                return Err(format!(
+                    "{}: level {other:?} is not 2, 3, 4, full-online or partial",
+                    self.code
+                ));
+            }
+        };
+        let documents = self
+            .documents
+            .into_iter()
+            .map(|d| {
+                let form = match d.form.as_str() {
+                    "original" => DocumentForm::Original,
+                    "certified_copy" => DocumentForm::CertifiedCopy,
+                    "copy" => DocumentForm::Copy,
+                    other => return Err(format!("{}: document {}: form {other:?} is not original, certified_copy or copy", self.code, d.key)),
+                };
+                Ok(RequiredDocument { key: d.key, name: d.name, form: form as i32, copies: d.copies, mandatory: d.mandatory })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let steps = self
+            .steps
+            .into_iter()
+            .map(|s| {
+                let limit = time(
+                    s.working_days,
+                    s.working_hours,
+                    &format!("{}: step {}", self.code, s.key),
+                )?;
+                Ok(ProcessStep {
+                    key: s.key,
+                    name: s.name,
+                    role: s.role,
+                    limit: Some(limit),
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(Procedure {
+            processing_time: Some(time(self.working_days, self.working_hours, &self.code)?),
+            code: self.code,
+            version: 0,
+            name: self.name,
+            field: self.field,
+            competent_agency: self.competent_agency,
+            level: level as i32,
+            accepts_postal: self.accepts_postal,
+            cutoff: self.cutoff.unwrap_or_default(),
+            documents,
+            fee_vnd: self.fee_vnd,
+            fee_note: self.fee_note,
+            steps,
+            effective_from: self.effective_from,
+            legal_basis: self.legal_basis,
+            published_at: None,
+            published_by: String::new(),
+        })
+    }
+}
+
+/// Parses a catalog file's text.
+pub fn parse_file(text: &str) -> Result<Vec<Procedure>, String> {
+    let file: CatalogFile = toml::from_str(text).map_err(|e| e.to_string())?;
+    file.procedure
+        .into_iter()
+        .map(FileProcedure::into_proto)
+        .collect()
+}
+
+/// Field slugs of DESIGN.md §1.
+pub const FIELDS: &[&str] = &[
+    "dat-dai",
+    "tai-nguyen-nuoc",
+    "moi-truong",
+    "khoang-san",
+    "do-dac-ban-do",
+    "khi-tuong-thuy-van",
+    "bien-hai-dao",
+    "vien-tham",
+    "bien-doi-khi-hau",
+];
+
+pub const ROLES: &[&str] = &["desk", "specialist", "leader"];
+
+/// The rules a procedure version must satisfy before it is published.
+pub fn validate(p: &Procedure) -> Result<(), ServiceError> {
+    let bad = |m: String| Err(ServiceError::InvalidArgument(m));
+    if p.code.is_empty()
+        || p.code.len() > 64
+        || !p
+            .code
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+    {
+        return bad(format!(
+            "mã thủ tục {:?} không hợp lệ: dùng chữ, số, '.', '-' (procedure code: letters, digits, '.', '-')",
+            p.code
+        ));
+    }
+    if p.name.trim().is_empty() {
+        return bad(format!("{}: thiếu tên thủ tục (name is required)", p.code));
+    }
+    if !FIELDS.contains(&p.field.as_str()) {
+        return bad(format!(
+            "{}: lĩnh vực {:?} không có trong danh mục; dùng một trong {} (unknown field)",
+            p.code,
+            p.field,
+            FIELDS.join(", ")
+        ));
+    }
+    crate::applicant::check_agency_code(&p.competent_agency)
+        .map_err(|m| ServiceError::InvalidArgument(format!("{}: competent_agency: {m}", p.code)))?;
+    if ServiceLevel::try_from(p.level).map_or(true, |l| l == ServiceLevel::Unspecified) {
+        return bad(format!(
+            "{}: thiếu mức độ dịch vụ (level is required)",
+            p.code
+        ));
+    }
+    if span(p.processing_time.as_ref()).is_none() {
+        return bad(format!(
+            "{}: thiếu thời hạn giải quyết (processing_time is required)",
+            p.code
+        ));
+    }
+    if !p.cutoff.is_empty() && NaiveTime::parse_from_str(&p.cutoff, "%H:%M").is_err() {
+        return bad(format!(
+            "{}: cutoff {:?} phải có dạng HH:MM (cutoff must be HH:MM)",
+            p.code, p.cutoff
+        ));
+    }
+    if NaiveDate::parse_from_str(&p.effective_from, "%Y-%m-%d").is_err() {
+        return bad(format!(
+            "{}: effective_from {:?} phải có dạng YYYY-MM-DD",
+            p.code, p.effective_from
+        ));
+    }
+    if p.fee_vnd < 0 {
+        return bad(format!(
+            "{}: lệ phí không được âm (fee_vnd must not be negative)",
+            p.code
+        ));
+    }
+    let mut keys = HashSet::new();
+    for d in &p.documents {
+        if d.key.is_empty() || !keys.insert(d.key.as_str()) {
+            return bad(format!(
+                "{}: giấy tờ {:?}: khóa trống hoặc trùng (document keys must be unique and non-empty)",
+                p.code, d.key
+            ));
+        }
+        if DocumentForm::try_from(d.form).map_or(true, |f| f == DocumentForm::Unspecified) {
+            return bad(format!(
+                "{}: giấy tờ {}: thiếu hình thức (form is required)",
+                p.code, d.key
+            ));
+        }
+    }
+    for s in &p.steps {
+        if !ROLES.contains(&s.role.as_str()) {
+            return bad(format!(
+                "{}: bước {}: vai trò {:?} phải là desk, specialist hoặc leader",
+                p.code, s.key, s.role
+            ));
+        }
+        if span(s.limit.as_ref()).is_none() {
+            return bad(format!(
+                "{}: bước {}: thiếu thời hạn (limit is required)",
+                p.code, s.key
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The calendar span of a processing time.
+pub fn span(t: Option<&ProcessingTime>) -> Option<Span> {
+    match t.and_then(|t| t.span.as_ref())? {
+        ProtoSpan::WorkingDays(d) => Some(Span::Days(*d)),
+        ProtoSpan::WorkingHours(h) => Some(Span::Hours(*h)),
+    }
+}
+
+/// Whether a procedure at this level may be submitted online.
+pub fn accepts_online(level: i32) -> bool {
+    matches!(
+        ServiceLevel::try_from(level),
+        Ok(ServiceLevel::ServiceLevel3
+            | ServiceLevel::ServiceLevel4
+            | ServiceLevel::FullOnline
+            | ServiceLevel::Partial)
+    )
+}

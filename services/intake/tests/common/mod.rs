@@ -1,0 +1,248 @@
+//! Test harness: a real intake on port 0 against the real PostgreSQL (a fresh database per test)
+//! and the real NATS (a fresh stream and subject prefix per test), with typed gRPC clients.
+
+#![allow(dead_code)]
+
+use motcua_platform::CancellationToken;
+use motcua_platform::auth::{Claims, Role, mint};
+use motcua_platform::bus::Bus;
+use motcua_platform::config::{DEV_JWT_SECRET, Settings, Vars};
+use motcua_proto::common::{ApplicantType, Channel, DocumentForm};
+use motcua_proto::intake::intake_service_client::IntakeServiceClient;
+use motcua_proto::intake::{Applicant, SubmitDossierRequest, SubmittedDocument};
+use sqlx::PgPool;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel as GrpcChannel;
+
+pub const AGENCY: &str = "000.00.06.H56";
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub settings: Settings,
+    pub shutdown: CancellationToken,
+    pub task: Option<JoinHandle<()>>,
+    pub pool: PgPool,
+    pub bus: Bus,
+    pub id: String,
+}
+
+pub fn test_vars(id: &str) -> Vars {
+    let catalog = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/catalog/tnmt.toml"
+    );
+    let attachments = std::env::temp_dir().join(format!("motcua-test-{id}"));
+    Vars::from_pairs([
+        ("MOTCUA_DATABASE_PREFIX", format!("t_{id}")),
+        ("MOTCUA_BUS_PREFIX", format!("t{id}.")),
+        ("MOTCUA_INTAKE_GRPC_ADDR", "127.0.0.1:0".to_owned()),
+        ("MOTCUA_METRICS_ADDR", "off".to_owned()),
+        ("MOTCUA_CATALOG_FILE", catalog.to_owned()),
+        ("MOTCUA_ATTACHMENTS_DIR", attachments.display().to_string()),
+        ("MOTCUA_SHUTDOWN_GRACE_SECS", "10".to_owned()),
+    ])
+}
+
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
+}
+
+pub async fn spawn() -> TestApp {
+    spawn_with(|_| {}).await
+}
+
+pub async fn spawn_with(change: impl FnOnce(&mut Vars)) -> TestApp {
+    let id = new_id();
+    let mut vars = test_vars(&id);
+    change(&mut vars);
+    let settings = Settings::from_vars(&vars).expect("test settings");
+    motcua_platform::telemetry::init("intake-test", &settings).expect("telemetry");
+    let shutdown = CancellationToken::new();
+    let running = motcua_intake::start(settings.clone(), shutdown.clone())
+        .await
+        .expect("intake starts");
+    let app = TestApp {
+        addr: running.addr,
+        bus: Bus::connect(&settings.nats_url, &settings.bus_prefix)
+            .await
+            .expect("nats"),
+        pool: PgPool::connect_lazy(&format!(
+            "{}/{}",
+            settings.database_url,
+            settings.database_name("intake")
+        ))
+        .expect("pool"),
+        settings,
+        shutdown,
+        task: Some(running.task),
+        id,
+    };
+    app.wait_serving(Duration::from_secs(30)).await;
+    app.wait_catalog().await;
+    app
+}
+
+impl TestApp {
+    pub async fn channel(&self) -> GrpcChannel {
+        GrpcChannel::from_shared(format!("http://{}", self.addr))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect")
+    }
+
+    pub async fn health(&self) -> i32 {
+        let mut client = tonic_health::pb::health_client::HealthClient::new(self.channel().await);
+        match client
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+        {
+            Ok(r) => r.into_inner().status,
+            Err(_) => -1,
+        }
+    }
+
+    pub async fn wait_serving(&self, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        while self.health().await
+            != tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "intake did not become SERVING"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn wait_catalog(&self) {
+        for _ in 0..100 {
+            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM procedures")
+                .fetch_one(&self.pool)
+                .await
+                .unwrap_or(0);
+            if n >= 14 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("catalog not loaded");
+    }
+
+    pub async fn client(
+        &self,
+        roles: &[Role],
+    ) -> IntakeServiceClient<InterceptedService<GrpcChannel, Bearer>> {
+        self.client_for(roles, AGENCY, "officer-1").await
+    }
+
+    pub async fn client_for(
+        &self,
+        roles: &[Role],
+        agency: &str,
+        sub: &str,
+    ) -> IntakeServiceClient<InterceptedService<GrpcChannel, Bearer>> {
+        let token = token(roles, agency, sub, 3600);
+        IntakeServiceClient::with_interceptor(self.channel().await, Bearer::new(&token))
+    }
+
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(&self.pool)
+            .await
+            .expect("count")
+    }
+
+    /// Stops the service and removes the test's database and streams.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(20), task).await;
+        }
+        self.pool.close().await;
+        let _ = motcua_platform::db::drop_database(
+            &self.settings.database_url,
+            &self.settings.database_name("intake"),
+        )
+        .await;
+        self.bus.delete_streams().await;
+        let _ = std::fs::remove_dir_all(&self.settings.attachments_dir);
+    }
+}
+
+pub fn token(roles: &[Role], agency: &str, sub: &str, ttl: i64) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let claims = Claims {
+        sub: sub.into(),
+        name: "Nguyễn Thị Cán Bộ".into(),
+        agency: agency.into(),
+        roles: roles.to_vec(),
+        exp: now + ttl,
+        iat: now,
+    };
+    mint(DEV_JWT_SECRET, &claims).expect("mint")
+}
+
+#[derive(Clone)]
+pub struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Bearer {
+    pub fn new(token: &str) -> Self {
+        Self(Some(format!("Bearer {token}").parse().expect("ascii")))
+    }
+    pub fn raw(header: Option<&str>) -> Self {
+        Self(header.map(|h| h.parse().expect("ascii")))
+    }
+}
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(v) = &self.0 {
+            req.metadata_mut().insert("authorization", v.clone());
+        }
+        Ok(req)
+    }
+}
+
+pub fn citizen() -> Applicant {
+    Applicant {
+        r#type: ApplicantType::Citizen as i32,
+        name: "Nguyễn Văn An".into(),
+        id_number: "038085001234".into(),
+        phone: "0912 345 678".into(),
+        email: "an.nguyen@example.vn".into(),
+        address: "Số 12 đường Lê Lợi, phường Điện Biên, tỉnh Thanh Hóa".into(),
+    }
+}
+
+fn doc(key: &str) -> SubmittedDocument {
+    SubmittedDocument {
+        key: key.into(),
+        name: String::new(),
+        form: DocumentForm::Original as i32,
+        copies: 1,
+        attachment_ids: vec![],
+    }
+}
+
+/// A complete counter submission of 1.013831 (land change registration, 8 working days).
+pub fn counter_submission(key: &str) -> SubmitDossierRequest {
+    SubmitDossierRequest {
+        idempotency_key: key.into(),
+        procedure_code: "1.013831".into(),
+        channel: Channel::Counter as i32,
+        applicant: Some(citizen()),
+        documents: vec![doc("don-dang-ky"), doc("giay-chung-nhan"), doc("hop-dong")],
+        receiving_agency: String::new(),
+        result_delivery: "tai-quay".into(),
+        note: String::new(),
+        submitted_at: None,
+    }
+}
