@@ -248,3 +248,32 @@ impl Settings {
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_suit_a_developer_machine() {
+        let s = Settings::from_vars(&Vars::default()).unwrap();
+        assert_eq!(s.database_name("intake"), "motcua_intake");
+        assert_eq!(s.grpc_addr("intake"), "127.0.0.1:50051".parse().unwrap());
+        assert_eq!(s.grpc_addr("reporting"), "127.0.0.1:50055".parse().unwrap());
+        assert!(matches!(s.auth, AuthSettings::StaticKey { ref secret } if secret == DEV_JWT_SECRET));
+        assert_eq!(s.otlp_endpoint, None);
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (var, value) in [
+            ("MOTCUA_INTAKE_GRPC_ADDR", "localhost"),
+            ("MOTCUA_SHUTDOWN_GRACE_SECS", "-1"),
+            ("MOTCUA_JWT_SECRET", "short"),
+            ("MOTCUA_DATABASE_PREFIX", "Bad-Prefix"),
+            ("MOTCUA_METRICS_ADDR", "nowhere"),
+        ] {
+            let err = Settings::from_vars(&Vars::from_pairs([(var, value)])).unwrap_err();
+            assert_eq!(err.var, var, "{err}");
+        }
+    }
+}

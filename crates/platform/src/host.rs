@@ -107,7 +107,7 @@ impl ServiceHost {
             ready: Arc::new(AtomicBool::new(false)),
             reporter,
             health_service,
-            background: shutdown.child_token(),
+            background: CancellationToken::new(),
             shutdown,
             tasks: Vec::new(),
             ready_signal: Arc::new(tokio::sync::Notify::new()),

@@ -30,6 +30,7 @@ async fn dossier_messages(app: &TestApp, expected: usize) -> Vec<async_nats::jet
     let consumer = stream
         .create_consumer(async_nats::jetstream::consumer::pull::Config {
             filter_subject: app.bus.subject("dossier.>"),
+            ack_policy: async_nats::jetstream::consumer::AckPolicy::None,
             ..Default::default()
         })
         .await

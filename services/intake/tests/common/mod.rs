@@ -57,6 +57,14 @@ pub async fn spawn() -> TestApp {
 }
 
 pub async fn spawn_with(change: impl FnOnce(&mut Vars)) -> TestApp {
+    let app = start_with(change).await;
+    app.wait_serving(Duration::from_secs(30)).await;
+    app.wait_catalog().await;
+    app
+}
+
+/// Starts intake without waiting for it to become ready.
+pub async fn start_with(change: impl FnOnce(&mut Vars)) -> TestApp {
     let id = new_id();
     let mut vars = test_vars(&id);
     change(&mut vars);
@@ -66,7 +74,7 @@ pub async fn spawn_with(change: impl FnOnce(&mut Vars)) -> TestApp {
     let running = motcua_intake::start(settings.clone(), shutdown.clone())
         .await
         .expect("intake starts");
-    let app = TestApp {
+    TestApp {
         addr: running.addr,
         bus: Bus::connect(&settings.nats_url, &settings.bus_prefix)
             .await
@@ -81,10 +89,7 @@ pub async fn spawn_with(change: impl FnOnce(&mut Vars)) -> TestApp {
         shutdown,
         task: Some(running.task),
         id,
-    };
-    app.wait_serving(Duration::from_secs(30)).await;
-    app.wait_catalog().await;
-    app
+    }
 }
 
 impl TestApp {

@@ -1,0 +1,31 @@
+# The front door: CI runs these same recipes. Each recipe is a thin call to a script under deploy/
+# or to cargo, so everything also works where `just` is not installed.
+
+# start PostgreSQL, NATS and motcua (all services), print addresses and a development token
+up:
+    deploy/up.sh
+
+# stop motcua
+down:
+    deploy/down.sh
+
+# the whole test suite
+test *ARGS:
+    deploy/test.sh {{ARGS}}
+
+# formatting, clippy with warnings denied, protobuf lint and breaking-change check against main
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+    deploy/buf.sh
+
+fmt:
+    cargo fmt --all
+
+# benchmarks: the calendar and intake's submissions
+bench:
+    cargo bench -p motcua-calendar
+    cargo run --release --bin motcua -- bench intake
+
+bench-intake *ARGS:
+    cargo run --release --bin motcua -- bench intake {{ARGS}}
