@@ -1,5 +1,6 @@
 //! `motcua`: one binary for every command. Parsing lives here; each command lives in its module.
 
+mod bench_cmd;
 mod calendar_cmd;
 mod exit;
 mod serve_cmd;
@@ -23,6 +24,9 @@ enum Command {
     /// Working-time calendar: lunar dates, holidays, due dates, classification.
     #[command(subcommand)]
     Calendar(calendar_cmd::CalendarCmd),
+    /// Benchmarks that print their figure beside this machine's own limit.
+    #[command(subcommand)]
+    Bench(bench_cmd::BenchCmd),
     /// Run services in this process: --target all, or a comma list.
     Serve(serve_cmd::ServeCmd),
     /// Mint a development bearer token.
@@ -36,6 +40,7 @@ fn main() {
     };
     let result = match cli.command {
         Command::Calendar(cmd) => calendar_cmd::run(cmd),
+        Command::Bench(cmd) => bench_cmd::run(cmd),
         Command::Serve(cmd) => serve_cmd::run(cmd),
         Command::Token(cmd) => token_cmd::run(cmd),
     };

@@ -259,7 +259,9 @@ mod tests {
         assert_eq!(s.database_name("intake"), "motcua_intake");
         assert_eq!(s.grpc_addr("intake"), "127.0.0.1:50051".parse().unwrap());
         assert_eq!(s.grpc_addr("reporting"), "127.0.0.1:50055".parse().unwrap());
-        assert!(matches!(s.auth, AuthSettings::StaticKey { ref secret } if secret == DEV_JWT_SECRET));
+        assert!(
+            matches!(s.auth, AuthSettings::StaticKey { ref secret } if secret == DEV_JWT_SECRET)
+        );
         assert_eq!(s.otlp_endpoint, None);
     }
 

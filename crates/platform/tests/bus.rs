@@ -25,32 +25,66 @@ struct Fixture {
 async fn fixture() -> Fixture {
     let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
     let database = format!("t_{id}_bus");
-    let pool = motcua_platform::db::connect(URL, &database, 8, &NO_MIGRATIONS).await.expect("database");
-    let bus = Bus::connect("nats://127.0.0.1:4222", &format!("t{id}.")).await.expect("nats");
+    let pool = motcua_platform::db::connect(URL, &database, 8, &NO_MIGRATIONS)
+        .await
+        .expect("database");
+    let bus = Bus::connect("nats://127.0.0.1:4222", &format!("t{id}."))
+        .await
+        .expect("nats");
     bus.ensure_streams().await.expect("streams");
-    Fixture { pool, bus, database }
+    Fixture {
+        pool,
+        bus,
+        database,
+    }
 }
 
 impl Fixture {
     async fn cleanup(self) {
         self.pool.close().await;
-        motcua_platform::db::drop_database(URL, &self.database).await.expect("drop");
+        motcua_platform::db::drop_database(URL, &self.database)
+            .await
+            .expect("drop");
         self.bus.delete_streams().await;
     }
 
     async fn stream_ids(&self, stream: &str, filter: &str) -> Vec<String> {
-        let s = self.bus.js.get_stream(self.bus.stream_name(stream)).await.unwrap();
+        let s = self
+            .bus
+            .js
+            .get_stream(self.bus.stream_name(stream))
+            .await
+            .unwrap();
         let total = s.get_info().await.unwrap().state.messages as usize;
-        let c = s.create_consumer(pull::Config { filter_subject: self.bus.subject(filter),
+        let c = s
+            .create_consumer(pull::Config {
+                filter_subject: self.bus.subject(filter),
                 ack_policy: async_nats::jetstream::consumer::AckPolicy::None,
-                ..Default::default() }).await.unwrap();
+                ..Default::default()
+            })
+            .await
+            .unwrap();
         let mut ids = Vec::new();
         while ids.len() < total {
-            let mut batch = c.fetch().max_messages(500).expires(Duration::from_millis(500)).messages().await.unwrap();
+            let mut batch = c
+                .fetch()
+                .max_messages(500)
+                .expires(Duration::from_millis(500))
+                .messages()
+                .await
+                .unwrap();
             let before = ids.len();
             while let Some(m) = batch.next().await {
                 let m = m.unwrap();
-                ids.push(m.headers.as_ref().unwrap().get("Nats-Msg-Id").unwrap().as_str().to_owned());
+                ids.push(
+                    m.headers
+                        .as_ref()
+                        .unwrap()
+                        .get("Nats-Msg-Id")
+                        .unwrap()
+                        .as_str()
+                        .to_owned(),
+                );
             }
             if ids.len() == before {
                 break;
@@ -66,7 +100,11 @@ async fn outbox_delivers_every_event_exactly_once_while_the_relay_is_killed() {
     let mut expected = HashSet::new();
     let mut tx = f.pool.begin().await.unwrap();
     for i in 0..1500 {
-        let e = OutboxEvent::new("dossier.dat-dai.test".into(), "test", format!("event {i}").into_bytes());
+        let e = OutboxEvent::new(
+            "dossier.dat-dai.test".into(),
+            "test",
+            format!("event {i}").into_bytes(),
+        );
         expected.insert(e.id.to_string());
         outbox::enqueue(&mut tx, &e).await.unwrap();
     }
@@ -86,7 +124,10 @@ async fn outbox_delivers_every_event_exactly_once_while_the_relay_is_killed() {
         kills += 1;
     }
     assert!(kills >= 2, "the relay was killed mid-stream");
-    Relay::new(f.pool.clone(), f.bus.clone()).drain().await.unwrap();
+    Relay::new(f.pool.clone(), f.bus.clone())
+        .drain()
+        .await
+        .unwrap();
     assert_eq!(outbox::pending(&f.pool).await.unwrap(), 0);
 
     let ids = f.stream_ids("DOSSIERS", "dossier.>").await;
@@ -103,23 +144,43 @@ async fn a_rolled_back_transaction_publishes_nothing_and_the_relay_wakes_on_comm
     let task = tokio::spawn(Relay::new(f.pool.clone(), f.bus.clone()).run(token.clone()));
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut tx = f.pool.begin().await.unwrap();
-    outbox::enqueue(&mut tx, &OutboxEvent::new("dossier.dat-dai.x".into(), "x", b"rolled back".to_vec())).await.unwrap();
+    outbox::enqueue(
+        &mut tx,
+        &OutboxEvent::new("dossier.dat-dai.x".into(), "x", b"rolled back".to_vec()),
+    )
+    .await
+    .unwrap();
     tx.rollback().await.unwrap();
     let mut tx = f.pool.begin().await.unwrap();
     let kept = OutboxEvent::new("dossier.dat-dai.x".into(), "x", b"kept".to_vec());
     outbox::enqueue(&mut tx, &kept).await.unwrap();
     tx.commit().await.unwrap();
     // LISTEN/NOTIFY wakes the relay well before its 2 s poll.
-    let s = f.bus.js.get_stream(f.bus.stream_name("DOSSIERS")).await.unwrap();
+    let s = f
+        .bus
+        .js
+        .get_stream(f.bus.stream_name("DOSSIERS"))
+        .await
+        .unwrap();
     let start = tokio::time::Instant::now();
     while s.get_info().await.unwrap().state.messages < 1 {
-        assert!(start.elapsed() < Duration::from_secs(5), "event not published");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "event not published"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(start.elapsed() < Duration::from_millis(1500), "relay woke on commit, took {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_millis(1500),
+        "relay woke on commit, took {:?}",
+        start.elapsed()
+    );
     token.cancel();
     task.await.unwrap();
-    assert_eq!(f.stream_ids("DOSSIERS", "dossier.>").await, vec![kept.id.to_string()]);
+    assert_eq!(
+        f.stream_ids("DOSSIERS", "dossier.>").await,
+        vec![kept.id.to_string()]
+    );
     f.cleanup().await;
 }
 
@@ -127,10 +188,16 @@ async fn a_rolled_back_transaction_publishes_nothing_and_the_relay_wakes_on_comm
 struct Recorder;
 
 impl Handler for Recorder {
-    fn handle<'a>(&'a self, tx: &'a mut PgConnection, event: &'a Event) -> BoxFuture<'a, Result<(), HandleError>> {
+    fn handle<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        event: &'a Event,
+    ) -> BoxFuture<'a, Result<(), HandleError>> {
         Box::pin(async move {
             match &event.payload[..] {
-                b"poison" => return Err(HandleError::Poison("payload is not a dossier event".into())),
+                b"poison" => {
+                    return Err(HandleError::Poison("payload is not a dossier event".into()));
+                }
                 b"flaky" => return Err(HandleError::Retry("dependency down".into())),
                 _ => {}
             }
@@ -148,14 +215,25 @@ async fn publish(bus: &Bus, event_id: uuid::Uuid, msg_id: &str, payload: &'stati
     let mut h = async_nats::HeaderMap::new();
     h.insert(headers::EVENT_ID, event_id.to_string().as_str());
     h.insert(headers::EVENT_TYPE, "test");
-    let m = async_nats::jetstream::message::PublishMessage::build().payload(payload.into()).headers(h).message_id(msg_id);
-    bus.js.send_publish(bus.subject("dossier.dat-dai.test"), m).await.unwrap().await.unwrap();
+    let m = async_nats::jetstream::message::PublishMessage::build()
+        .payload(payload.into())
+        .headers(h)
+        .message_id(msg_id);
+    bus.js
+        .send_publish(bus.subject("dossier.dat-dai.test"), m)
+        .await
+        .unwrap()
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redelivery_changes_nothing_and_poison_goes_to_the_dead_letter_subject() {
     let f = fixture().await;
-    sqlx::query("CREATE TABLE effects (event_id uuid NOT NULL, payload bytea NOT NULL)").execute(&f.pool).await.unwrap();
+    sqlx::query("CREATE TABLE effects (event_id uuid NOT NULL, payload bytea NOT NULL)")
+        .execute(&f.pool)
+        .await
+        .unwrap();
     let once = uuid::Uuid::now_v7();
     // The same event twice (a redelivery or a republish under another message id).
     publish(&f.bus, once, "m-1", b"effect").await;
@@ -171,32 +249,78 @@ async fn redelivery_changes_nothing_and_poison_goes_to_the_dead_letter_subject()
     let mut spec = ConsumerSpec::new("test-consumer", "DOSSIERS", "dossier.>");
     spec.max_tries = 3;
     spec.backoff = Duration::from_millis(20);
-    let task = tokio::spawn(consumer::run(f.pool.clone(), f.bus.clone(), spec, Arc::new(Recorder), token.clone()));
+    let task = tokio::spawn(consumer::run(
+        f.pool.clone(),
+        f.bus.clone(),
+        spec,
+        Arc::new(Recorder),
+        token.clone(),
+    ));
 
-    let dead = f.bus.js.get_stream(f.bus.stream_name("DEADLETTER")).await.unwrap();
+    let dead = f
+        .bus
+        .js
+        .get_stream(f.bus.stream_name("DEADLETTER"))
+        .await
+        .unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while dead.get_info().await.unwrap().state.messages < 2 {
-        assert!(tokio::time::Instant::now() < deadline, "dead letters did not arrive");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "dead letters did not arrive"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     token.cancel();
     task.await.unwrap().unwrap();
 
-    let effects: Vec<(uuid::Uuid, Vec<u8>)> = sqlx::query_as("SELECT event_id, payload FROM effects ORDER BY payload").fetch_all(&f.pool).await.unwrap();
-    assert_eq!(effects, vec![(after, b"after".to_vec()), (once, b"effect".to_vec())], "one effect per event; the stream was not blocked");
-    let c = dead.create_consumer(pull::Config { filter_subject: f.bus.subject("deadletter.test-consumer"), ..Default::default() }).await.unwrap();
-    let mut batch = c.fetch().max_messages(2).expires(Duration::from_secs(1)).messages().await.unwrap();
+    let effects: Vec<(uuid::Uuid, Vec<u8>)> =
+        sqlx::query_as("SELECT event_id, payload FROM effects ORDER BY payload")
+            .fetch_all(&f.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        effects,
+        vec![(after, b"after".to_vec()), (once, b"effect".to_vec())],
+        "one effect per event; the stream was not blocked"
+    );
+    let c = dead
+        .create_consumer(pull::Config {
+            filter_subject: f.bus.subject("deadletter.test-consumer"),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut batch = c
+        .fetch()
+        .max_messages(2)
+        .expires(Duration::from_secs(1))
+        .messages()
+        .await
+        .unwrap();
     let mut reasons = Vec::new();
     while let Some(m) = batch.next().await {
         let m = m.unwrap();
         let h = m.headers.as_ref().unwrap();
-        assert_eq!(h.get(headers::ORIGINAL_SUBJECT).unwrap().as_str(), f.bus.subject("dossier.dat-dai.test"));
-        reasons.push((m.payload.to_vec(), h.get(headers::DEAD_REASON).unwrap().as_str().to_owned()));
+        assert_eq!(
+            h.get(headers::ORIGINAL_SUBJECT).unwrap().as_str(),
+            f.bus.subject("dossier.dat-dai.test")
+        );
+        reasons.push((
+            m.payload.to_vec(),
+            h.get(headers::DEAD_REASON).unwrap().as_str().to_owned(),
+        ));
     }
     reasons.sort();
     assert_eq!(
         reasons,
-        vec![(b"flaky".to_vec(), "dependency down".to_owned()), (b"poison".to_vec(), "payload is not a dossier event".to_owned())]
+        vec![
+            (b"flaky".to_vec(), "dependency down".to_owned()),
+            (
+                b"poison".to_vec(),
+                "payload is not a dossier event".to_owned()
+            )
+        ]
     );
     f.cleanup().await;
 }

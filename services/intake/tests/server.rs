@@ -20,8 +20,14 @@ async fn authentication_and_roles() {
     let call = |bearer: Bearer| {
         let addr = app.addr;
         async move {
-            let channel = tonic::transport::Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
-            IntakeServiceClient::with_interceptor(channel, bearer).submit_dossier(counter_submission("")).await
+            let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+                .unwrap()
+                .connect()
+                .await
+                .unwrap();
+            IntakeServiceClient::with_interceptor(channel, bearer)
+                .submit_dossier(counter_submission(""))
+                .await
         }
     };
     let unauth = |r: Result<tonic::Response<_>, tonic::Status>, why: &str| {
@@ -29,43 +35,92 @@ async fn authentication_and_roles() {
         assert_eq!(e.code(), Code::Unauthenticated, "{why}: {}", e.message());
     };
     unauth(call(Bearer::raw(None)).await, "missing");
-    unauth(call(Bearer::raw(Some("Bearer not.a.jwt"))).await, "malformed");
-    unauth(call(Bearer::raw(Some("Basic dXNlcjpwYXNz"))).await, "wrong scheme");
-    unauth(call(Bearer::new(&token(&[Role::Desk], AGENCY, "u", -3600))).await, "expired");
+    unauth(
+        call(Bearer::raw(Some("Bearer not.a.jwt"))).await,
+        "malformed",
+    );
+    unauth(
+        call(Bearer::raw(Some("Basic dXNlcjpwYXNz"))).await,
+        "wrong scheme",
+    );
+    unauth(
+        call(Bearer::new(&token(&[Role::Desk], AGENCY, "u", -3600))).await,
+        "expired",
+    );
     let now = chrono::Utc::now().timestamp();
-    let claims = Claims { sub: "u".into(), name: String::new(), agency: AGENCY.into(), roles: vec![Role::Desk], exp: now + 600, iat: now };
+    let claims = Claims {
+        sub: "u".into(),
+        name: String::new(),
+        agency: AGENCY.into(),
+        roles: vec![Role::Desk],
+        exp: now + 600,
+        iat: now,
+    };
     let forged = mint("another-key-that-is-long-enough-for-hs256!!", &claims).unwrap();
     unauth(call(Bearer::new(&forged)).await, "wrong key");
-    let denied = call(Bearer::new(&token(&[Role::Specialist, Role::Leader], AGENCY, "u", 600))).await.expect_err("role");
+    let denied = call(Bearer::new(&token(
+        &[Role::Specialist, Role::Leader],
+        AGENCY,
+        "u",
+        600,
+    )))
+    .await
+    .expect_err("role");
     assert_eq!(denied.code(), Code::PermissionDenied);
     assert!(denied.message().contains("desk"), "{}", denied.message());
-    call(Bearer::new(&token(&[Role::Desk], AGENCY, "u", 600))).await.expect("a desk may submit");
+    call(Bearer::new(&token(&[Role::Desk], AGENCY, "u", 600)))
+        .await
+        .expect("a desk may submit");
     app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reflection_lists_the_services() {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-    use tonic_reflection::pb::v1::ServerReflectionRequest;
     let app = spawn().await;
     let mut client = ServerReflectionClient::new(app.channel().await);
-    let request = ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::ListServices(String::new())) };
-    let mut responses = client.server_reflection_info(tokio_stream::iter(vec![request])).await.expect("reflection").into_inner();
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = client
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .expect("reflection")
+        .into_inner();
     let response = responses.next().await.expect("one response").expect("ok");
-    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else { panic!("unexpected response") };
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("unexpected response")
+    };
     let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-    assert!(names.contains(&"motcua.intake.v1.IntakeService".to_owned()), "{names:?}");
-    assert!(names.contains(&"grpc.health.v1.Health".to_owned()), "{names:?}");
+    assert!(
+        names.contains(&"motcua.intake.v1.IntakeService".to_owned()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"grpc.health.v1.Health".to_owned()),
+        "{names:?}"
+    );
     // The descriptor of a message is served too.
     let symbol = ServerReflectionRequest {
         host: String::new(),
-        message_request: Some(MessageRequest::FileContainingSymbol("motcua.intake.v1.SubmitDossierRequest".into())),
+        message_request: Some(MessageRequest::FileContainingSymbol(
+            "motcua.intake.v1.SubmitDossierRequest".into(),
+        )),
     };
-    let mut responses = client.server_reflection_info(tokio_stream::iter(vec![symbol])).await.unwrap().into_inner();
+    let mut responses = client
+        .server_reflection_info(tokio_stream::iter(vec![symbol]))
+        .await
+        .unwrap()
+        .into_inner();
     let r = responses.next().await.unwrap().unwrap();
-    assert!(matches!(r.message_response, Some(MessageResponse::FileDescriptorResponse(_))));
+    assert!(matches!(
+        r.message_response,
+        Some(MessageResponse::FileDescriptorResponse(_))
+    ));
     app.stop().await;
 }
 
@@ -84,10 +139,25 @@ async fn unreadable_and_oversized_requests_are_invalid_arguments() {
     // Invalid UTF-8 in a string field, sent as raw protobuf.
     let mut grpc = tonic::client::Grpc::new(app.channel().await);
     grpc.ready().await.unwrap();
-    let mut req = tonic::Request::new(RawSubmit { procedure_code: vec![0xff, 0xfe, b'1'] });
-    req.metadata_mut().insert("authorization", format!("Bearer {}", token(&[Role::Desk], AGENCY, "u", 600)).parse().unwrap());
-    let path = http::uri::PathAndQuery::from_static("/motcua.intake.v1.IntakeService/SubmitDossier");
-    let err = grpc.unary(req, path, tonic_prost::ProstCodec::<RawSubmit, Nothing>::default()).await.expect_err("invalid utf-8");
+    let mut req = tonic::Request::new(RawSubmit {
+        procedure_code: vec![0xff, 0xfe, b'1'],
+    });
+    req.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {}", token(&[Role::Desk], AGENCY, "u", 600))
+            .parse()
+            .unwrap(),
+    );
+    let path =
+        http::uri::PathAndQuery::from_static("/motcua.intake.v1.IntakeService/SubmitDossier");
+    let err = grpc
+        .unary(
+            req,
+            path,
+            tonic_prost::ProstCodec::<RawSubmit, Nothing>::default(),
+        )
+        .await
+        .expect_err("invalid utf-8");
     assert_eq!(err.code(), Code::InvalidArgument, "{}", err.message());
     assert!(err.message().contains("UTF-8"), "{}", err.message());
 
@@ -107,20 +177,48 @@ async fn the_callers_trace_follows_the_dossier_into_nats() {
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let mut desk = app.client(&[Role::Desk]).await;
     let mut req = tonic::Request::new(counter_submission("traced"));
-    req.metadata_mut().insert("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01").parse().unwrap());
-    let code = desk.submit_dossier(req).await.expect("ok").into_inner().receipt.unwrap().dossier_code;
-    let stream = app.bus.js.get_stream(app.bus.stream_name("DOSSIERS")).await.unwrap();
+    req.metadata_mut().insert(
+        "traceparent",
+        format!("00-{trace_id}-00f067aa0ba902b7-01")
+            .parse()
+            .unwrap(),
+    );
+    let code = desk
+        .submit_dossier(req)
+        .await
+        .expect("ok")
+        .into_inner()
+        .receipt
+        .unwrap()
+        .dossier_code;
+    let stream = app
+        .bus
+        .js
+        .get_stream(app.bus.stream_name("DOSSIERS"))
+        .await
+        .unwrap();
     let mut message = None;
     for _ in 0..100 {
-        if let Ok(m) = stream.get_last_raw_message_by_subject(&app.bus.subject("dossier.dat-dai.submitted")).await {
+        if let Ok(m) = stream
+            .get_last_raw_message_by_subject(&app.bus.subject("dossier.dat-dai.submitted"))
+            .await
+        {
             message = Some(m);
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let message = message.expect("event published");
-    let traceparent = message.headers.get("traceparent").expect("traceparent").as_str().to_owned();
-    assert!(traceparent.contains(trace_id), "{traceparent} continues trace {trace_id} of dossier {code}");
+    let traceparent = message
+        .headers
+        .get("traceparent")
+        .expect("traceparent")
+        .as_str()
+        .to_owned();
+    assert!(
+        traceparent.contains(trace_id),
+        "{traceparent} continues trace {trace_id} of dossier {code}"
+    );
     app.stop().await;
 }
 
@@ -141,13 +239,22 @@ fn nats_server_binary() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_is_serving_only_when_postgres_and_nats_answer() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let app = start_with(|v| v.set("MOTCUA_NATS_URL", format!("nats://127.0.0.1:{port}"))).await;
     // NATS is not there: the port answers, health says NOT_SERVING and calls are UNAVAILABLE.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(app.health().await, ServingStatus::NotServing as i32);
     let mut desk = app.client(&[Role::Desk]).await;
-    let err = desk.get_dossier(GetDossierRequest { dossier_code: "x".into() }).await.expect_err("not ready");
+    let err = desk
+        .get_dossier(GetDossierRequest {
+            dossier_code: "x".into(),
+        })
+        .await
+        .expect_err("not ready");
     assert_eq!(err.code(), Code::Unavailable);
 
     let dir = std::env::temp_dir().join(format!("motcua-nats-{}", app.id));
@@ -160,13 +267,18 @@ async fn health_is_serving_only_when_postgres_and_nats_answer() {
         .expect("nats-server on PATH (deploy/up.sh installs it)");
     let nats = OwnNats(child, dir);
     app.wait_serving(Duration::from_secs(30)).await;
-    desk.submit_dossier(counter_submission("after")).await.expect("served once ready");
+    desk.submit_dossier(counter_submission("after"))
+        .await
+        .expect("served once ready");
 
     // NATS goes away again: health follows.
     drop(nats);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     while app.health().await != ServingStatus::NotServing as i32 {
-        assert!(tokio::time::Instant::now() < deadline, "health did not drop to NOT_SERVING");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "health did not drop to NOT_SERVING"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     app.stop().await;
@@ -176,29 +288,65 @@ async fn health_is_serving_only_when_postgres_and_nats_answer() {
 async fn shutdown_lets_an_in_flight_submission_finish_and_flushes_its_event() {
     let app = spawn().await;
     // Hold the sequence row so the submission blocks inside its transaction.
-    let today = chrono::Utc::now().with_timezone(&motcua_calendar::vietnam()).date_naive();
+    let today = chrono::Utc::now()
+        .with_timezone(&motcua_calendar::vietnam())
+        .date_naive();
     let mut blocker = app.pool.begin().await.unwrap();
-    sqlx::query("INSERT INTO dossier_sequences (agency, day, last) VALUES ($1, $2, 0)").bind(AGENCY).bind(today).execute(&mut *blocker).await.unwrap();
+    sqlx::query("INSERT INTO dossier_sequences (agency, day, last) VALUES ($1, $2, 0)")
+        .bind(AGENCY)
+        .bind(today)
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
     let mut desk = app.client(&[Role::Desk]).await;
-    let in_flight = tokio::spawn(async move { desk.submit_dossier(counter_submission("in-flight")).await });
+    let in_flight =
+        tokio::spawn(async move { desk.submit_dossier(counter_submission("in-flight")).await });
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(!in_flight.is_finished(), "the submission waits on the held row");
+    assert!(
+        !in_flight.is_finished(),
+        "the submission waits on the held row"
+    );
 
     app.shutdown.cancel(); // what SIGTERM does
     tokio::time::sleep(Duration::from_millis(300)).await;
     // New connections are refused while the in-flight call drains.
-    let refused = tonic::transport::Channel::from_shared(format!("http://{}", app.addr)).unwrap().connect().await;
+    let refused = tonic::transport::Channel::from_shared(format!("http://{}", app.addr))
+        .unwrap()
+        .connect()
+        .await;
     assert!(refused.is_err(), "no new connections after shutdown began");
     blocker.commit().await.unwrap();
 
-    let reply = in_flight.await.unwrap().expect("the in-flight call completes");
-    assert!(reply.into_inner().receipt.unwrap().dossier_code.ends_with("-0001"));
+    let reply = in_flight
+        .await
+        .unwrap()
+        .expect("the in-flight call completes");
+    assert!(
+        reply
+            .into_inner()
+            .receipt
+            .unwrap()
+            .dossier_code
+            .ends_with("-0001")
+    );
     let mut app = app;
     let task = app.task.take().unwrap();
-    tokio::time::timeout(Duration::from_secs(15), task).await.expect("service stops within the grace period").unwrap();
+    tokio::time::timeout(Duration::from_secs(15), task)
+        .await
+        .expect("service stops within the grace period")
+        .unwrap();
     // The relay flushed before stopping: the event is on the stream.
-    assert_eq!(app.count("SELECT count(*) FROM outbox WHERE published_at IS NULL").await, 0);
-    let stream = app.bus.js.get_stream(app.bus.stream_name("DOSSIERS")).await.unwrap();
+    assert_eq!(
+        app.count("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+            .await,
+        0
+    );
+    let stream = app
+        .bus
+        .js
+        .get_stream(app.bus.stream_name("DOSSIERS"))
+        .await
+        .unwrap();
     assert_eq!(stream.get_info().await.unwrap().state.messages, 1);
     app.stop().await;
 }
@@ -206,8 +354,15 @@ async fn shutdown_lets_an_in_flight_submission_finish_and_flushes_its_event() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_settings_exit_64_naming_the_variable_and_sigterm_stops_cleanly() {
     let bin = env!("CARGO_BIN_EXE_motcua-intake");
-    for (var, value) in [("MOTCUA_REQUEST_TIMEOUT_SECS", "soon"), ("MOTCUA_DATABASE_URL", "mysql://x"), ("MOTCUA_LOG_FORMAT", "xml")] {
-        let out = std::process::Command::new(bin).env(var, value).output().unwrap();
+    for (var, value) in [
+        ("MOTCUA_REQUEST_TIMEOUT_SECS", "soon"),
+        ("MOTCUA_DATABASE_URL", "mysql://x"),
+        ("MOTCUA_LOG_FORMAT", "xml"),
+    ] {
+        let out = std::process::Command::new(bin)
+            .env(var, value)
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(64), "{var}={value}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(var), "{err}");
@@ -219,9 +374,19 @@ async fn bad_settings_exit_64_naming_the_variable_and_sigterm_stops_cleanly() {
         ("MOTCUA_BUS_PREFIX", format!("t{id}.")),
         ("MOTCUA_INTAKE_GRPC_ADDR", "127.0.0.1:0".into()),
         ("MOTCUA_METRICS_ADDR", "off".into()),
-        ("MOTCUA_ATTACHMENTS_DIR", std::env::temp_dir().join(format!("motcua-test-{id}")).display().to_string()),
+        (
+            "MOTCUA_ATTACHMENTS_DIR",
+            std::env::temp_dir()
+                .join(format!("motcua-test-{id}"))
+                .display()
+                .to_string(),
+        ),
     ];
-    let mut child = tokio::process::Command::new(bin).envs(vars.clone()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = tokio::process::Command::new(bin)
+        .envs(vars.clone())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
     let ready = tokio::time::timeout(Duration::from_secs(30), async {
         while let Ok(Some(line)) = lines.next_line().await {
@@ -234,11 +399,24 @@ async fn bad_settings_exit_64_naming_the_variable_and_sigterm_stops_cleanly() {
     .await;
     assert_eq!(ready, Ok(true), "the binary became ready");
     let pid = child.id().unwrap().to_string();
-    std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(20), child.wait()).await.expect("exits after SIGTERM").unwrap();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("exits after SIGTERM")
+        .unwrap();
     assert!(status.success(), "{status}");
-    let settings = motcua_platform::config::Settings::from_vars(&motcua_platform::config::Vars::from_pairs(vars)).unwrap();
-    motcua_platform::db::drop_database(&settings.database_url, &settings.database_name("intake")).await.unwrap();
-    let bus = motcua_platform::bus::Bus::connect(&settings.nats_url, &settings.bus_prefix).await.unwrap();
+    let settings = motcua_platform::config::Settings::from_vars(
+        &motcua_platform::config::Vars::from_pairs(vars),
+    )
+    .unwrap();
+    motcua_platform::db::drop_database(&settings.database_url, &settings.database_name("intake"))
+        .await
+        .unwrap();
+    let bus = motcua_platform::bus::Bus::connect(&settings.nats_url, &settings.bus_prefix)
+        .await
+        .unwrap();
     bus.delete_streams().await;
 }

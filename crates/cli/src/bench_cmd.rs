@@ -1,0 +1,270 @@
+//! `motcua bench intake`: submissions per second over gRPC, end to end (every event acknowledged
+//! by JetStream), beside the raw PostgreSQL rate of the minimal durable write a submission needs
+//! (one dossier row and one outbox row in one transaction) measured in the same run.
+//!
+//! It starts intake in this process on a fresh database and stream prefix, against the PostgreSQL
+//! and NATS of MOTCUA_DATABASE_URL / MOTCUA_NATS_URL, and removes both afterwards. Durability
+//! settings are the server's defaults.
+
+use clap::{Args, Subcommand};
+use motcua_platform::CancellationToken;
+use motcua_platform::auth::{Claims, Role, mint};
+use motcua_platform::bus::Bus;
+use motcua_platform::config::{DEV_JWT_SECRET, Settings, Vars};
+use motcua_proto::common::{ApplicantType, Channel, DocumentForm};
+use motcua_proto::intake::intake_service_client::IntakeServiceClient;
+use motcua_proto::intake::{Applicant, SubmitDossierRequest, SubmittedDocument};
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use tonic::metadata::MetadataValue;
+use tonic::transport::Channel as GrpcChannel;
+
+const CATALOG: &str = include_str!("../../../deploy/catalog/tnmt.toml");
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCmd {
+    /// SubmitDossier throughput against the raw PostgreSQL write rate.
+    Intake(IntakeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IntakeArgs {
+    /// Submissions to time.
+    #[arg(long, default_value_t = 3000)]
+    count: usize,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Receiving agencies the clients spread over (each has its own daily sequence).
+    #[arg(long, default_value_t = 8)]
+    agencies: usize,
+}
+
+pub fn run(cmd: BenchCmd) -> Result<(), String> {
+    let BenchCmd::Intake(args) = cmd;
+    if args.count == 0 || args.concurrency == 0 || args.agencies == 0 {
+        return Err("--count, --concurrency and --agencies must be positive".into());
+    }
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    runtime.block_on(intake(args)).map_err(|e| format!("{e:#}"))
+}
+
+fn agency(i: usize) -> String {
+    format!("000.00.{:02}.H56", 10 + i)
+}
+
+fn submission(n: usize, agency: &str) -> SubmitDossierRequest {
+    let doc = |key: &str| SubmittedDocument {
+        key: key.into(),
+        form: DocumentForm::Original as i32,
+        copies: 1,
+        ..Default::default()
+    };
+    SubmitDossierRequest {
+        idempotency_key: format!("bench-{n}"),
+        procedure_code: "1.013831".into(),
+        channel: Channel::Counter as i32,
+        applicant: Some(Applicant {
+            r#type: ApplicantType::Citizen as i32,
+            name: "Nguyễn Văn An".into(),
+            id_number: "038085001234".into(),
+            phone: "0912345678".into(),
+            email: String::new(),
+            address: "Số 12 đường Lê Lợi, phường Điện Biên, tỉnh Thanh Hóa".into(),
+        }),
+        documents: vec![doc("don-dang-ky"), doc("giay-chung-nhan"), doc("hop-dong")],
+        receiving_agency: agency.into(),
+        ..Default::default()
+    }
+}
+
+async fn intake(args: IntakeArgs) -> anyhow::Result<()> {
+    let id = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
+    let mut vars = Vars::from_env();
+    vars.set("MOTCUA_DATABASE_PREFIX", format!("bench_{id}"));
+    vars.set("MOTCUA_BUS_PREFIX", format!("bench{id}."));
+    vars.set("MOTCUA_INTAKE_GRPC_ADDR", "127.0.0.1:0");
+    vars.set("MOTCUA_METRICS_ADDR", "off");
+    vars.set(
+        "MOTCUA_ATTACHMENTS_DIR",
+        std::env::temp_dir()
+            .join(format!("motcua-bench-{id}"))
+            .display()
+            .to_string(),
+    );
+    vars.set(
+        "MOTCUA_DATABASE_MAX_CONNECTIONS",
+        args.concurrency.min(64).to_string(),
+    );
+    let settings = Settings::from_vars(&vars)?;
+    let shutdown = CancellationToken::new();
+    let running = motcua_intake::start(settings.clone(), shutdown.clone()).await?;
+    let database = settings.database_name("intake");
+    let bus = Bus::connect(&settings.nats_url, &settings.bus_prefix).await?;
+    let result = async {
+        let channel = GrpcChannel::from_shared(format!("http://{}", running.addr))?.connect_lazy();
+        wait_ready(channel.clone()).await?;
+        let pool = PgPool::connect(&format!("{}/{}", settings.database_url, database)).await?;
+        motcua_intake::load_catalog(&pool, motcua_intake::catalog::parse_file(CATALOG).map_err(anyhow::Error::msg)?).await?;
+        let clients: Vec<_> = (0..args.agencies)
+            .map(|i| {
+                let now = chrono::Utc::now().timestamp();
+                let claims = Claims { sub: format!("bench-{i}"), name: "bench".into(), agency: agency(i), roles: vec![Role::Desk], exp: now + 3600, iat: now };
+                let header: MetadataValue<_> = format!("Bearer {}", mint(DEV_JWT_SECRET, &claims)?).parse()?;
+                Ok(IntakeServiceClient::with_interceptor(channel.clone(), move |mut req: tonic::Request<()>| {
+                    req.metadata_mut().insert("authorization", header.clone());
+                    Ok(req)
+                }))
+            })
+            .collect::<anyhow::Result<_>>()?;
+
+        println!("bench intake: {} submissions, {} concurrent clients, {} agencies", args.count, args.concurrency, args.agencies);
+        submit_all(&clients, 0, 100.min(args.count), args.concurrency).await?; // warm-up
+        wait_published(&pool, &bus, 100.min(args.count) as u64).await?;
+        let start = Instant::now();
+        submit_all(&clients, 1000, args.count, args.concurrency).await?;
+        let answered = start.elapsed();
+        wait_published(&pool, &bus, (100.min(args.count) + args.count) as u64).await?;
+        let elapsed = start.elapsed();
+        let rate = args.count as f64 / elapsed.as_secs_f64();
+
+        let raw = raw_rate(&pool, args.count, args.concurrency).await?;
+        println!("submissions answered in {:.2} s; all events acknowledged by JetStream after {:.2} s", answered.as_secs_f64(), elapsed.as_secs_f64());
+        println!("intake SubmitDossier (gRPC → PostgreSQL → JetStream): {rate:.0} submissions/s");
+        println!("machine limit, raw PostgreSQL (1 dossier row + 1 outbox row per transaction, {} connections): {raw:.0} transactions/s", args.concurrency);
+        println!("ratio: {:.3} (target ≥ 0.25)", rate / raw);
+        pool.close().await;
+        anyhow::Ok(())
+    }
+    .await;
+    shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(30), running.task).await;
+    let _ = motcua_platform::db::drop_database(&settings.database_url, &database).await;
+    bus.delete_streams().await;
+    let _ = std::fs::remove_dir_all(&settings.attachments_dir);
+    result
+}
+
+async fn wait_ready(channel: GrpcChannel) -> anyhow::Result<()> {
+    let mut health = tonic_health_client(channel);
+    for _ in 0..300 {
+        if let Ok(r) = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+        {
+            if r.into_inner().status
+                == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+            {
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::bail!(
+        "intake did not become ready (are PostgreSQL and NATS running? deploy/deps.sh starts them)"
+    )
+}
+
+fn tonic_health_client(
+    channel: GrpcChannel,
+) -> tonic_health::pb::health_client::HealthClient<GrpcChannel> {
+    tonic_health::pb::health_client::HealthClient::new(channel)
+}
+
+async fn submit_all<C>(
+    clients: &[IntakeServiceClient<C>],
+    offset: usize,
+    count: usize,
+    concurrency: usize,
+) -> anyhow::Result<()>
+where
+    IntakeServiceClient<C>: Clone + Send + 'static,
+    C: tonic::client::GrpcService<tonic::body::Body> + Send,
+    C::ResponseBody: tonic::transport::Body<Data = bytes::Bytes> + Send + 'static,
+    <C::ResponseBody as tonic::transport::Body>::Error:
+        Into<Box<dyn std::error::Error + Send + Sync>> + Send,
+    C::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    C::Future: Send,
+{
+    let permits = Arc::new(Semaphore::new(concurrency));
+    let mut tasks = Vec::with_capacity(count);
+    for n in 0..count {
+        let permit = permits.clone().acquire_owned().await?;
+        let i = n % clients.len();
+        let mut client = clients[i].clone();
+        let req = submission(offset + n, &agency(i));
+        tasks.push(tokio::spawn(async move {
+            let r = client.submit_dossier(req).await;
+            drop(permit);
+            r.map(|_| ())
+        }));
+    }
+    for t in tasks {
+        t.await?
+            .map_err(|s| anyhow::anyhow!("submission failed: {s}"))?;
+    }
+    Ok(())
+}
+
+/// Waits until the outbox is empty and the stream holds `expected` dossier events.
+async fn wait_published(pool: &PgPool, bus: &Bus, expected: u64) -> anyhow::Result<()> {
+    let stream = bus
+        .js
+        .get_stream(bus.stream_name(motcua_platform::bus::DOSSIERS))
+        .await?;
+    for _ in 0..6000 {
+        let pending = motcua_platform::outbox::pending(pool).await?;
+        if pending == 0 && stream.get_info().await?.state.messages >= expected {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    anyhow::bail!("events were not all published within 30 s")
+}
+
+/// Transactions per second of the minimal durable write of a submission.
+async fn raw_rate(pool: &PgPool, count: usize, concurrency: usize) -> anyhow::Result<f64> {
+    sqlx::query(
+        "CREATE TABLE bench_raw_dossier (code text PRIMARY KEY, agency text NOT NULL, received_at timestamptz NOT NULL, receipt bytea NOT NULL)",
+    )
+    .execute(pool)
+    .await?;
+    sqlx::query(
+        "CREATE TABLE bench_raw_outbox (id uuid PRIMARY KEY, seq bigserial, subject text NOT NULL, payload bytea NOT NULL, created_at timestamptz NOT NULL DEFAULT now())",
+    )
+    .execute(pool)
+    .await?;
+    let receipt = vec![7u8; 700];
+    let permits = Arc::new(Semaphore::new(concurrency));
+    let start = Instant::now();
+    let mut tasks = Vec::with_capacity(count);
+    for n in 0..count {
+        let permit = permits.clone().acquire_owned().await?;
+        let (pool, receipt) = (pool.clone(), receipt.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut tx = pool.begin().await?;
+            sqlx::query("INSERT INTO bench_raw_dossier (code, agency, received_at, receipt) VALUES ($1, $2, now(), $3)")
+                .bind(format!("raw-{n}"))
+                .bind("000.00.06.H56")
+                .bind(&receipt)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO bench_raw_outbox (id, subject, payload) VALUES ($1, 'dossier.dat-dai.submitted', $2)")
+                .bind(uuid::Uuid::now_v7())
+                .bind(&receipt)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            drop(permit);
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(count as f64 / start.elapsed().as_secs_f64())
+}
