@@ -1,5 +1,7 @@
 //! Due dates, pauses and classification: golden cases and properties.
 
+#![allow(clippy::unwrap_used)] // a test's panic is its failure message
+
 use chrono::{DateTime, Duration, FixedOffset, NaiveTime, TimeZone, Timelike};
 use motcua_calendar::{
     Calendar, CalendarError, DayTable, Outcome, Overrides, Pause, Span, WorkingHours, vietnam,

@@ -1,5 +1,7 @@
 //! Days off: statutory defaults, weekend compensation and the shipped overrides.
 
+#![allow(clippy::unwrap_used)] // a test's panic is its failure message
+
 use chrono::NaiveDate;
 use motcua_calendar::{DayTable, Overrides};
 

@@ -1,5 +1,7 @@
 //! Lunar dates checked against published Vietnamese calendars.
 
+#![allow(clippy::unwrap_used)] // a test's panic is its failure message
+
 use chrono::NaiveDate;
 use motcua_calendar::lunar::{self, LunarDate};
 

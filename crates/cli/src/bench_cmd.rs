@@ -150,17 +150,16 @@ async fn intake(args: IntakeArgs) -> anyhow::Result<()> {
 async fn wait_ready(channel: GrpcChannel) -> anyhow::Result<()> {
     let mut health = tonic_health_client(channel);
     for _ in 0..300 {
-        if let Ok(r) = health
+        let status = health
             .check(tonic_health::pb::HealthCheckRequest {
                 service: String::new(),
             })
-            .await
-        {
-            if r.into_inner().status
+            .await;
+        if status.is_ok_and(|r| {
+            r.into_inner().status
                 == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
-            {
-                return Ok(());
-            }
+        }) {
+            return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

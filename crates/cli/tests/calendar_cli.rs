@@ -1,5 +1,7 @@
 //! `motcua calendar …` as a script sees it: stdout, stderr and the exit code of the real binary.
 
+#![allow(clippy::unwrap_used)] // a test's panic is its failure message
+
 use std::process::{Command, Output};
 
 fn motcua(args: &[&str]) -> Output {

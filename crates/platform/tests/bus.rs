@@ -1,5 +1,7 @@
 //! The outbox relay and the idempotent consumer against the real PostgreSQL and NATS.
 
+#![allow(clippy::unwrap_used)] // a test's panic is its failure message
+
 use async_nats::jetstream::consumer::pull;
 use futures::StreamExt;
 use futures::future::BoxFuture;

@@ -1,6 +1,8 @@
 //! What every service gets from the platform, checked on intake: authentication, health,
 //! reflection, request limits, trace context, configuration errors and graceful shutdown.
 
+#![allow(clippy::unwrap_used)] // a test's panic is its failure message
+
 mod common;
 
 use common::*;

@@ -1,5 +1,7 @@
 //! Intake's rules, end to end over gRPC against the real PostgreSQL and NATS.
 
+#![allow(clippy::unwrap_used)] // a test's panic is its failure message
+
 mod common;
 
 use common::*;
