@@ -1,0 +1,71 @@
+//! `motcua token` and `motcua serve` argument handling, as a script sees them.
+
+#![allow(clippy::unwrap_used)] // a test's panic is its failure message
+
+use motcua_platform::auth::{Role, Verifier};
+use motcua_platform::config::{AuthSettings, DEV_JWT_SECRET};
+use std::process::Command;
+
+fn motcua(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_motcua"))
+        .args(args)
+        .env_remove("MOTCUA_JWT_SECRET")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn token_is_accepted_by_the_verifier_with_its_roles_and_agency() {
+    let out = motcua(&[
+        "token",
+        "--role",
+        "desk",
+        "--role",
+        "leader",
+        "--agency",
+        "000.00.06.H56",
+        "--sub",
+        "can-bo-7",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap();
+    let verifier = Verifier::new(&AuthSettings::StaticKey {
+        secret: DEV_JWT_SECRET.into(),
+    })
+    .unwrap();
+    let caller = verifier
+        .verify_header(Some(&format!("Bearer {}", token.trim())))
+        .unwrap();
+    assert_eq!(caller.subject, "can-bo-7");
+    assert_eq!(caller.agency, "000.00.06.H56");
+    assert_eq!(caller.roles, vec![Role::Desk, Role::Leader]);
+}
+
+#[test]
+fn bad_arguments_exit_2_with_one_line() {
+    for (args, names) in [
+        (
+            vec!["token", "--role", "mayor", "--agency", "000.00.06.H56"],
+            "--role",
+        ),
+        (
+            vec!["token", "--role", "desk", "--agency", "so tai nguyen"],
+            "--agency",
+        ),
+        (vec!["serve", "--target", "intake,payments"], "payments"),
+        (
+            vec!["serve", "--target", "workflow"],
+            "not in this build yet",
+        ),
+    ] {
+        let out = motcua(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(err.contains(names), "{err} should name {names}");
+    }
+}
