@@ -107,7 +107,7 @@ async fn intake(args: IntakeArgs) -> anyhow::Result<()> {
         let channel = GrpcChannel::from_shared(format!("http://{}", running.addr))?.connect_lazy();
         wait_ready(channel.clone()).await?;
         let pool = PgPool::connect(&format!("{}/{}", settings.database_url, database)).await?;
-        motcua_intake::load_catalog(&pool, motcua_intake::catalog::parse_file(CATALOG).map_err(anyhow::Error::msg)?).await?;
+        motcua_intake::load_catalog(&pool, motcua_intake::catalog::parse_file(CATALOG).map_err(anyhow::Error::msg)?.procedures).await?;
         let clients: Vec<_> = (0..args.agencies)
             .map(|i| {
                 let now = chrono::Utc::now().timestamp();

@@ -101,6 +101,10 @@ pub struct Settings {
     pub max_attachment_bytes: usize,
     /// Catalog file loaded by intake at start (TOML).
     pub catalog_file: Option<PathBuf>,
+    /// Yearly holiday overrides replacing the ones built in (a new year's notice without a rebuild).
+    pub holidays: motcua_calendar::Overrides,
+    /// Default working hours of agencies; the catalog file may set an agency's own.
+    pub working_hours: motcua_calendar::WorkingHours,
 }
 
 #[derive(Debug, Clone)]
@@ -233,6 +237,31 @@ impl Settings {
                 "a number of bytes",
             )?,
             catalog_file: v.raw("MOTCUA_CATALOG_FILE").map(PathBuf::from),
+            holidays: match v.raw("MOTCUA_HOLIDAYS_FILE") {
+                None => motcua_calendar::Overrides::shipped().map_err(|e| ConfigError {
+                    var: "MOTCUA_HOLIDAYS_FILE".into(),
+                    message: format!("the built-in overrides do not parse: {e}"),
+                })?,
+                Some(path) => {
+                    let err = |message: String| ConfigError {
+                        var: "MOTCUA_HOLIDAYS_FILE".into(),
+                        message,
+                    };
+                    let text =
+                        std::fs::read_to_string(path).map_err(|e| err(format!("{path}: {e}")))?;
+                    motcua_calendar::Overrides::parse(&text)
+                        .map_err(|e| err(format!("{path}: {e}")))?
+                }
+            },
+            working_hours: match v.raw("MOTCUA_WORKING_HOURS") {
+                None => motcua_calendar::WorkingHours::default(),
+                Some(text) => {
+                    motcua_calendar::WorkingHours::parse(text).map_err(|e| ConfigError {
+                        var: "MOTCUA_WORKING_HOURS".into(),
+                        message: e.to_string(),
+                    })?
+                }
+            },
         })
     }
 
@@ -273,6 +302,8 @@ mod tests {
             ("MOTCUA_JWT_SECRET", "short"),
             ("MOTCUA_DATABASE_PREFIX", "Bad-Prefix"),
             ("MOTCUA_METRICS_ADDR", "nowhere"),
+            ("MOTCUA_WORKING_HOURS", "8-17"),
+            ("MOTCUA_HOLIDAYS_FILE", "/nonexistent/holidays.toml"),
         ] {
             let err = Settings::from_vars(&Vars::from_pairs([(var, value)])).unwrap_err();
             assert_eq!(err.var, var, "{err}");

@@ -16,7 +16,27 @@ use std::collections::HashSet;
 #[serde(deny_unknown_fields)]
 pub struct CatalogFile {
     #[serde(default)]
+    pub agency: Vec<FileAgency>,
+    #[serde(default)]
     pub procedure: Vec<FileProcedure>,
+}
+
+/// An agency of the catalog: its name and, when they differ from the default, its working hours.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileAgency {
+    pub code: String,
+    pub name: String,
+    /// HH:MM-HH:MM,HH:MM-HH:MM
+    #[serde(default)]
+    pub working_hours: Option<String>,
+}
+
+/// The parsed catalog file.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    pub agencies: Vec<FileAgency>,
+    pub procedures: Vec<Procedure>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -159,12 +179,24 @@ impl FileProcedure {
 }
 
 /// Parses a catalog file's text.
-pub fn parse_file(text: &str) -> Result<Vec<Procedure>, String> {
+pub fn parse_file(text: &str) -> Result<Catalog, String> {
     let file: CatalogFile = toml::from_str(text).map_err(|e| e.to_string())?;
-    file.procedure
+    for a in &file.agency {
+        crate::applicant::check_agency_code(&a.code)?;
+        if let Some(hours) = &a.working_hours {
+            motcua_calendar::WorkingHours::parse(hours)
+                .map_err(|e| format!("agency {}: {e}", a.code))?;
+        }
+    }
+    let procedures = file
+        .procedure
         .into_iter()
         .map(FileProcedure::into_proto)
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok(Catalog {
+        agencies: file.agency,
+        procedures,
+    })
 }
 
 /// Field slugs of DESIGN.md §1.

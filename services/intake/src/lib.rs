@@ -8,6 +8,7 @@
 
 pub mod applicant;
 pub mod attachments;
+pub mod calendars;
 pub mod catalog;
 pub mod events;
 pub mod service;
@@ -30,8 +31,6 @@ static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// Starts intake: binds its gRPC address at once, becomes ready when PostgreSQL and NATS answer,
 /// loads the catalog file, and runs until `shutdown`.
 pub async fn start(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Running> {
-    let calendar =
-        Arc::new(motcua_calendar::standard().context("building the working-time calendar")?);
     let attachments =
         attachments::Attachments::local(&settings.attachments_dir, settings.max_attachment_bytes)
             .with_context(|| {
@@ -47,24 +46,27 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> anyhow::R
             catalog::parse_file(&text)
                 .map_err(|e| anyhow::anyhow!("MOTCUA_CATALOG_FILE {}: {e}", path.display()))?
         }
-        None => Vec::new(),
+        None => catalog::Catalog::default(),
     };
-    for p in &catalog {
+    for p in &catalog.procedures {
         catalog::validate(p).map_err(|e| anyhow::anyhow!("catalog: {e}"))?;
     }
+    let calendars = calendars::Calendars::new(&settings, &catalog.agencies)
+        .context("building the working-time calendars")?;
+    let procedures = catalog.procedures;
     let max_bytes = settings.max_message_bytes;
     let mut host = ServiceHost::new(NAME, settings, &MIGRATIONS, shutdown).await?;
     host.spawn_relay();
     let (pool, ready) = (host.pool.clone(), host.readiness());
     host.spawn(async move {
         ready.wait().await;
-        if let Err(e) = load_catalog(&pool, catalog).await {
+        if let Err(e) = load_catalog(&pool, procedures).await {
             tracing::error!(error = ?e, "loading the catalog failed");
         }
     });
     let intake = service::Intake {
         pool: host.pool.clone(),
-        calendar,
+        calendars: Arc::new(calendars),
         attachments,
     };
     let api = IntakeServiceServer::new(intake)

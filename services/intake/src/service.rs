@@ -4,7 +4,6 @@ use crate::attachments::{ALLOWED_TYPES, Attachments};
 use crate::events::{self, actor};
 use crate::{applicant, catalog, store};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use motcua_calendar::Calendar;
 use motcua_platform::ServiceError;
 use motcua_platform::auth::{Caller, Role, caller};
 use motcua_platform::outbox::{OutboxEvent, enqueue};
@@ -27,7 +26,7 @@ use uuid::Uuid;
 #[derive(Debug, Clone)]
 pub struct Intake {
     pub pool: PgPool,
-    pub calendar: Arc<Calendar>,
+    pub calendars: Arc<crate::calendars::Calendars>,
     pub attachments: Attachments,
 }
 
@@ -331,7 +330,8 @@ impl Intake {
         } else {
             let received = c.received_at.with_timezone(&motcua_calendar::vietnam());
             let due = self
-                .calendar
+                .calendars
+                .for_agency(&c.procedure.competent_agency)
                 .due(received, span, cutoff, &[])
                 .map_err(|e| {
                     ServiceError::FailedPrecondition(format!("không tính được ngày hẹn trả: {e}"))
