@@ -18,6 +18,7 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
     deploy/buf.sh
+    deploy/k8s-check.sh
 
 fmt:
     cargo fmt --all
