@@ -422,3 +422,46 @@ async fn bad_settings_exit_64_naming_the_variable_and_sigterm_stops_cleanly() {
         .unwrap();
     bus.delete_streams().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_past_its_deadline_is_cut_off_and_leaves_nothing_half_written() {
+    let app = spawn_with(|v| v.set("MOTCUA_REQUEST_TIMEOUT_SECS", "1")).await;
+    let today = chrono::Utc::now()
+        .with_timezone(&motcua_calendar::vietnam())
+        .date_naive();
+    let mut blocker = app.pool.begin().await.unwrap();
+    sqlx::query("INSERT INTO dossier_sequences (agency, day, last) VALUES ($1, $2, 0)")
+        .bind(AGENCY)
+        .bind(today)
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let mut desk = app.client(&[Role::Desk]).await;
+    let err = desk
+        .submit_dossier(counter_submission("slow"))
+        .await
+        .expect_err("deadline");
+    assert!(
+        matches!(err.code(), Code::Cancelled | Code::DeadlineExceeded),
+        "{err:?}"
+    );
+    blocker.commit().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.count("SELECT count(*) FROM dossiers").await, 0);
+    assert_eq!(
+        app.count("SELECT count(*) FROM outbox WHERE subject LIKE 'dossier.%'")
+            .await,
+        0
+    );
+    // The abandoned transaction returned its number: the next dossier is 0001.
+    let code = desk
+        .submit_dossier(counter_submission("next"))
+        .await
+        .unwrap()
+        .into_inner()
+        .receipt
+        .unwrap()
+        .dossier_code;
+    assert!(code.ends_with("-0001"), "{code}");
+    app.stop().await;
+}
