@@ -33,5 +33,5 @@ fi
 echo
 cat "$log.out"
 echo
-echo "Development token (desk, agency 000.00.06.H56), for: authorization: Bearer <token>"
+echo "Development token (roles desk and admin, agency 000.00.06.H56); send it as: authorization: Bearer <token>"
 "$bin" token --role desk --role admin --agency 000.00.06.H56
