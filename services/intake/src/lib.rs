@@ -1,18 +1,24 @@
 //! Intake: the versioned catalog of procedures and dossiers as received at desks, by post and
 //! online. Where to look:
 //!
-//! - [`service`]: the gRPC API (roles at the top of each RPC).
+//! - [`service`]: the gRPC API (the roles each RPC accepts are at its top).
+//! - [`submission`]: the rules of a submission (channel, documents, applicant) and storing it with
+//!   its code, receipt and event; [`changes`]: supplement and withdrawal requests.
 //! - [`catalog`]: the catalog file and the rules a procedure version must satisfy.
 //! - [`applicant`]: applicant fields, normalisation, masking.
+//! - [`calendars`]: working time per agency; [`time`]: timestamp conversions.
 //! - [`store`]: SQL; [`events`]: subjects and event payloads; [`attachments`]: content storage.
 
 pub mod applicant;
 pub mod attachments;
 pub mod calendars;
 pub mod catalog;
+pub mod changes;
 pub mod events;
 pub mod service;
 pub mod store;
+pub mod submission;
+pub mod time;
 
 use anyhow::Context;
 use motcua_platform::CancellationToken;

@@ -1,0 +1,447 @@
+//! The rules of a submission: who may use which channel, the documents against the procedure's
+//! list, the applicant, and storing the dossier with its code, receipt and event in one
+//! transaction (with idempotent retries).
+
+use crate::events::{self, actor};
+use crate::service::Intake;
+use crate::time::{from_ts, invalid, ts, vietnam_day};
+use crate::{applicant, catalog, store};
+use chrono::{DateTime, Duration, Utc};
+use motcua_platform::ServiceError;
+use motcua_platform::auth::{Caller, Role};
+use motcua_platform::outbox::enqueue;
+use motcua_proto::common::{Channel, DocumentForm, DossierStatus, Procedure};
+use motcua_proto::events::{DossierSubmitted, RejectedAtIntake};
+use motcua_proto::intake::*;
+use prost::Message;
+use rand::Rng;
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use std::collections::HashSet;
+use uuid::Uuid;
+
+/// A lookup token: 10 characters from an alphabet without look-alikes (0/O, 1/I/L), ~50 bits.
+fn lookup_token() -> String {
+    const ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+    let mut rng = rand::rng();
+    (0..10)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+pub(crate) fn check_key(key: &str) -> Result<(), ServiceError> {
+    if key.len() > 128 || key.chars().any(char::is_control) {
+        return Err(invalid(
+            "idempotency_key dài tối đa 128 ký tự, không có ký tự điều khiển",
+        ));
+    }
+    Ok(())
+}
+
+/// The procedure version in force when a dossier is received.
+async fn procedure_for(
+    pool: &PgPool,
+    code: &str,
+    received: DateTime<Utc>,
+) -> Result<Procedure, ServiceError> {
+    if code.trim().is_empty() {
+        return Err(invalid("thiếu mã thủ tục (procedure_code is required)"));
+    }
+    store::procedure_in_force(pool, code.trim(), vietnam_day(received)).await?.ok_or_else(|| {
+        invalid(format!(
+            "thủ tục {code:?} không có trong danh mục hoặc chưa có hiệu lực vào ngày tiếp nhận (unknown procedure)"
+        ))
+    })
+}
+
+/// Documents handed in against the procedure's list: every mandatory one present, in at least the
+/// required form; extra documents need a name; online submissions carry a scan of each.
+async fn check_documents(
+    pool: &PgPool,
+    procedure: &Procedure,
+    docs: &[SubmittedDocument],
+    online: bool,
+) -> Result<Vec<SubmittedDocument>, ServiceError> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(docs.len());
+    let mut attachment_ids = Vec::new();
+    for (i, d) in docs.iter().enumerate() {
+        let mut d = d.clone();
+        if d.key.is_empty() {
+            d.name = applicant::clean_text(&d.name, &format!("documents[{i}].name"), 300)?;
+            if d.name.is_empty() {
+                return Err(invalid(format!(
+                    "documents[{i}]: giấy tờ bổ sung cần có tên (an extra document needs a name)"
+                )));
+            }
+        } else {
+            let Some(required) = procedure.documents.iter().find(|r| r.key == d.key) else {
+                return Err(invalid(format!(
+                    "documents[{i}]: thủ tục {} không có giấy tờ {:?} (unknown document key)",
+                    procedure.code, d.key
+                )));
+            };
+            if !seen.insert(d.key.clone()) {
+                return Err(invalid(format!(
+                    "documents[{i}]: giấy tờ {:?} được khai hai lần (listed twice)",
+                    d.key
+                )));
+            }
+            let form = DocumentForm::try_from(d.form).unwrap_or(DocumentForm::Unspecified);
+            if form == DocumentForm::Unspecified {
+                d.form = required.form;
+            } else if d.form > required.form {
+                return Err(invalid(format!(
+                    "documents[{i}]: {} phải là {} (required form is stricter)",
+                    required.name,
+                    form_label(required.form)
+                )));
+            }
+            if d.name.is_empty() {
+                d.name = required.name.clone();
+            }
+        }
+        if d.copies == 0 {
+            d.copies = 1;
+        }
+        for id in &d.attachment_ids {
+            attachment_ids.push(Uuid::parse_str(id).map_err(|_| {
+                invalid(format!("documents[{i}]: attachment id {id:?} không hợp lệ"))
+            })?);
+        }
+        if online && d.attachment_ids.is_empty() {
+            return Err(invalid(format!(
+                "documents[{i}]: hồ sơ trực tuyến cần bản điện tử của {} (online submissions need a scan)",
+                d.name
+            )));
+        }
+        out.push(d);
+    }
+    let missing: Vec<&str> = procedure
+        .documents
+        .iter()
+        .filter(|r| r.mandatory && !seen.contains(&r.key))
+        .map(|r| r.name.as_str())
+        .collect();
+    if !missing.is_empty() {
+        return Err(ServiceError::FailedPrecondition(format!(
+            "hồ sơ thiếu giấy tờ bắt buộc: {} (missing required documents)",
+            missing.join("; ")
+        )));
+    }
+    if !attachment_ids.is_empty() {
+        let found: HashSet<Uuid> = store::existing_attachments(pool, &attachment_ids)
+            .await?
+            .into_iter()
+            .collect();
+        if let Some(id) = attachment_ids.iter().find(|id| !found.contains(id)) {
+            return Err(invalid(format!(
+                "attachment {id} không tồn tại; tải lên bằng UploadAttachment trước (unknown attachment)"
+            )));
+        }
+    }
+    Ok(out)
+}
+
+fn form_label(form: i32) -> &'static str {
+    match DocumentForm::try_from(form).unwrap_or(DocumentForm::Unspecified) {
+        DocumentForm::Original => "bản chính",
+        DocumentForm::CertifiedCopy => "bản sao có chứng thực",
+        DocumentForm::Copy => "bản sao",
+        DocumentForm::Unspecified => "không rõ",
+    }
+}
+
+/// Which channels a caller may use, and whether the procedure accepts the channel.
+fn check_channel(
+    caller: &Caller,
+    channel: Channel,
+    procedure: &Procedure,
+) -> Result<(), ServiceError> {
+    match channel {
+        Channel::Unspecified => {
+            return Err(invalid(
+                "thiếu kênh nộp: COUNTER, ONLINE hoặc POSTAL (channel is required)",
+            ));
+        }
+        // Desks receive in person and by post; integrating systems forward online and postal dossiers.
+        Channel::Counter if !caller.has(Role::Desk) => {
+            return Err(ServiceError::PermissionDenied(
+                "chỉ bộ phận một cửa tiếp nhận hồ sơ trực tiếp (counter needs role desk)".into(),
+            ));
+        }
+        Channel::Online if !caller.has(Role::Integration) => {
+            return Err(ServiceError::PermissionDenied(
+                "hồ sơ trực tuyến chỉ nhận qua hệ thống tích hợp (online needs role integration)"
+                    .into(),
+            ));
+        }
+        _ => {}
+    }
+    if channel == Channel::Online && !catalog::accepts_online(procedure.level) {
+        return Err(ServiceError::FailedPrecondition(format!(
+            "thủ tục {} không cung cấp dịch vụ trực tuyến ở mức độ này (procedure does not accept online submission)",
+            procedure.code
+        )));
+    }
+    if channel == Channel::Postal && !procedure.accepts_postal {
+        return Err(ServiceError::FailedPrecondition(format!(
+            "thủ tục {} không tiếp nhận qua bưu chính công ích (procedure does not accept postal submission)",
+            procedure.code
+        )));
+    }
+    Ok(())
+}
+
+/// Everything a submission must satisfy before a code is taken.
+struct Checked {
+    procedure: Procedure,
+    applicant: Applicant,
+    documents: Vec<SubmittedDocument>,
+    receiving_agency: String,
+    received_at: DateTime<Utc>,
+    channel: Channel,
+}
+
+impl Intake {
+    async fn check_submission(
+        &self,
+        caller: &Caller,
+        req: &SubmitDossierRequest,
+        rejecting: bool,
+    ) -> Result<Checked, ServiceError> {
+        check_key(&req.idempotency_key)?;
+        let now = Utc::now();
+        let received_at = match &req.submitted_at {
+            Some(t) if caller.has(Role::Integration) => {
+                let t = from_ts(t, "submitted_at")?;
+                if t > now + Duration::minutes(5) || t < now - Duration::days(7) {
+                    return Err(invalid(
+                        "submitted_at phải trong 7 ngày qua và không ở tương lai (submitted_at out of range)",
+                    ));
+                }
+                t
+            }
+            Some(_) => {
+                return Err(invalid(
+                    "chỉ hệ thống tích hợp được khai submitted_at (submitted_at is for integrations)",
+                ));
+            }
+            None => now,
+        };
+        let procedure = procedure_for(&self.pool, &req.procedure_code, received_at).await?;
+        let channel = Channel::try_from(req.channel).unwrap_or(Channel::Unspecified);
+        check_channel(caller, channel, &procedure)?;
+        let receiving_agency = if req.receiving_agency.is_empty() {
+            caller.agency.clone()
+        } else {
+            req.receiving_agency.trim().to_owned()
+        };
+        applicant::check_agency_code(&receiving_agency).map_err(invalid)?;
+        if caller.has(Role::Desk)
+            && !caller.has(Role::Integration)
+            && receiving_agency != caller.agency
+        {
+            return Err(ServiceError::PermissionDenied(format!(
+                "bộ phận một cửa chỉ tiếp nhận cho cơ quan {} (a desk receives for its own agency)",
+                caller.agency
+            )));
+        }
+        let applicant = applicant::validate(
+            req.applicant
+                .as_ref()
+                .ok_or_else(|| invalid("thiếu thông tin người nộp (applicant is required)"))?,
+            channel != Channel::Online,
+        )?;
+        let documents = if rejecting {
+            req.documents.clone()
+        } else {
+            check_documents(
+                &self.pool,
+                &procedure,
+                &req.documents,
+                channel == Channel::Online,
+            )
+            .await?
+        };
+        Ok(Checked {
+            procedure,
+            applicant,
+            documents,
+            receiving_agency,
+            received_at,
+            channel,
+        })
+    }
+
+    /// Takes a code and stores the dossier with its event, atomically. Returns the dossier, or the
+    /// earlier one when the same idempotency key raced us.
+    async fn store_new(
+        &self,
+        caller: &Caller,
+        req: &SubmitDossierRequest,
+        c: Checked,
+        reasons: &[String],
+    ) -> Result<(Dossier, bool), ServiceError> {
+        let idem_caller = format!("{}/{}", caller.agency, caller.subject);
+        let request_sha = hex::encode(Sha256::digest(req.encode_to_vec()));
+        let rejecting = !reasons.is_empty();
+        let span = catalog::span(c.procedure.processing_time.as_ref()).ok_or_else(|| {
+            ServiceError::Internal(anyhow::anyhow!("stored procedure without processing time"))
+        })?;
+        let cutoff = chrono::NaiveTime::parse_from_str(&c.procedure.cutoff, "%H:%M").ok();
+        let due = if rejecting {
+            None
+        } else {
+            let received = c.received_at.with_timezone(&motcua_calendar::vietnam());
+            let due = self
+                .calendars
+                .for_agency(&c.procedure.competent_agency)
+                .due(received, span, cutoff, &[])
+                .map_err(|e| {
+                    ServiceError::FailedPrecondition(format!("không tính được ngày hẹn trả: {e}"))
+                })?;
+            Some(due.with_timezone(&Utc))
+        };
+        let status = if rejecting {
+            DossierStatus::RejectedAtIntake
+        } else {
+            DossierStatus::Received
+        };
+
+        let mut tx = self.pool.begin().await?;
+        let day = vietnam_day(c.received_at);
+        let seq = store::next_sequence(&mut tx, &c.receiving_agency, day).await?;
+        let code = format!("{}-{}-{:04}", c.receiving_agency, day.format("%y%m%d"), seq);
+        let receipt = Receipt {
+            dossier_code: code.clone(),
+            procedure_code: c.procedure.code.clone(),
+            procedure_version: c.procedure.version,
+            procedure_name: c.procedure.name.clone(),
+            applicant: Some(c.applicant),
+            documents: c.documents,
+            processing_time: c.procedure.processing_time,
+            received_at: Some(ts(c.received_at)),
+            due_at: due.map(ts),
+            result_delivery: if req.result_delivery.is_empty() {
+                "tai-quay".into()
+            } else {
+                req.result_delivery.clone()
+            },
+            receiving_agency: c.receiving_agency,
+            competent_agency: c.procedure.competent_agency.clone(),
+            channel: c.channel as i32,
+            lookup_token: lookup_token(),
+            received_by: Some(actor(caller)),
+            fee_vnd: c.procedure.fee_vnd,
+        };
+        let new = store::NewDossier {
+            receipt: &receipt,
+            procedure: &c.procedure,
+            status,
+            received_at: c.received_at,
+            due_at: due,
+            rejection_reasons: reasons,
+            idempotency_caller: &idem_caller,
+            idempotency_key: &req.idempotency_key,
+            request_sha256: &request_sha,
+            created_by: &caller.subject,
+        };
+        if let Err(e) = store::insert_dossier(&mut tx, &new).await {
+            if store::is_unique_violation(&e, "dossiers_idempotency_caller_idempotency_key_key") {
+                tx.rollback().await?;
+                return self
+                    .replay(&idem_caller, &req.idempotency_key, &request_sha)
+                    .await;
+            }
+            return Err(e.into());
+        }
+        let action = if rejecting {
+            "rejected-at-intake"
+        } else {
+            "submitted"
+        };
+        store::record_action(
+            &mut tx,
+            &code,
+            action,
+            caller,
+            serde_json::json!({ "reasons": reasons }),
+            "",
+        )
+        .await?;
+        let state = events::state(&receipt, &c.procedure, status, 1);
+        let event = if rejecting {
+            let msg = RejectedAtIntake {
+                state: Some(state),
+                reasons: reasons.to_vec(),
+                rejected_by: Some(actor(caller)),
+            };
+            events::dossier_event(&c.procedure.field, events::REJECTED_AT_INTAKE, &msg)
+        } else {
+            let applicant = receipt.applicant.clone().unwrap_or_default();
+            let msg = DossierSubmitted {
+                state: Some(state),
+                applicant_phone: applicant.phone,
+                applicant_email: applicant.email,
+                received_by: Some(actor(caller)),
+                processing_time: c.procedure.processing_time,
+                steps: c.procedure.steps.clone(),
+                cutoff: c.procedure.cutoff.clone(),
+            };
+            events::dossier_event(&c.procedure.field, events::SUBMITTED, &msg)
+        };
+        enqueue(&mut tx, &event).await?;
+        tx.commit().await?;
+        metrics::counter!("motcua_intake_dossiers_total", "status" => action).increment(1);
+        tracing::info!(dossier = %code, procedure = %c.procedure.code, action, "dossier stored");
+        let updated = ts(Utc::now());
+        Ok((
+            Dossier {
+                receipt: Some(receipt),
+                status: status as i32,
+                rejection_reasons: reasons.to_vec(),
+                updated_at: Some(updated),
+            },
+            false,
+        ))
+    }
+
+    async fn replay(
+        &self,
+        idem_caller: &str,
+        key: &str,
+        request_sha: &str,
+    ) -> Result<(Dossier, bool), ServiceError> {
+        match store::find_idempotent(&self.pool, idem_caller, key).await? {
+            Some((dossier, sha)) if sha == request_sha => Ok((dossier, true)),
+            Some(_) => Err(ServiceError::FailedPrecondition(
+                "idempotency_key đã dùng cho một hồ sơ khác; dùng khóa mới cho hồ sơ mới (key reused with a different request)".into(),
+            )),
+            None => Err(ServiceError::Internal(anyhow::anyhow!("idempotency conflict without a stored dossier"))),
+        }
+    }
+
+    pub(crate) async fn submit(
+        &self,
+        caller: &Caller,
+        req: &SubmitDossierRequest,
+        reasons: &[String],
+    ) -> Result<(Dossier, bool), ServiceError> {
+        if !req.idempotency_key.is_empty() {
+            check_key(&req.idempotency_key)?;
+            let idem_caller = format!("{}/{}", caller.agency, caller.subject);
+            let sha = hex::encode(Sha256::digest(req.encode_to_vec()));
+            if store::find_idempotent(&self.pool, &idem_caller, &req.idempotency_key)
+                .await?
+                .is_some()
+            {
+                return self.replay(&idem_caller, &req.idempotency_key, &sha).await;
+            }
+        }
+        let checked = self
+            .check_submission(caller, req, !reasons.is_empty())
+            .await?;
+        self.store_new(caller, req, checked, reasons).await
+    }
+}
