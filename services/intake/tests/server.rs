@@ -465,3 +465,50 @@ async fn a_request_past_its_deadline_is_cut_off_and_leaves_nothing_half_written(
     assert!(code.ends_with("-0001"), "{code}");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_metrics_count_dossiers_and_published_events() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    motcua_platform::metrics::install();
+    let stop = motcua_platform::CancellationToken::new();
+    let addr = motcua_platform::metrics::serve(
+        "127.0.0.1:0".parse().unwrap(),
+        stop.clone().cancelled_owned(),
+    )
+    .await
+    .unwrap();
+    let app = spawn().await;
+    let mut desk = app.client(&[Role::Desk]).await;
+    desk.submit_dossier(counter_submission("metered"))
+        .await
+        .unwrap();
+    let scrape = || async {
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        conn.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut body = String::new();
+        conn.read_to_string(&mut body).await.unwrap();
+        body
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let body = scrape().await;
+        if body.contains("motcua_intake_dossiers_total{status=\"submitted\"}")
+            && body.contains("motcua_outbox_published_total")
+        {
+            assert!(
+                body.starts_with("HTTP/1.0 200") || body.starts_with("HTTP/1.1 200"),
+                "{body}"
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "metrics missing:\n{body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.cancel();
+    app.stop().await;
+}
