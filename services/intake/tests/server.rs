@@ -290,16 +290,7 @@ async fn health_is_serving_only_when_postgres_and_nats_answer() {
 async fn shutdown_lets_an_in_flight_submission_finish_and_flushes_its_event() {
     let app = spawn().await;
     // Hold the sequence row so the submission blocks inside its transaction.
-    let today = chrono::Utc::now()
-        .with_timezone(&motcua_calendar::vietnam())
-        .date_naive();
-    let mut blocker = app.pool.begin().await.unwrap();
-    sqlx::query("INSERT INTO dossier_sequences (agency, day, last) VALUES ($1, $2, 0)")
-        .bind(AGENCY)
-        .bind(today)
-        .execute(&mut *blocker)
-        .await
-        .unwrap();
+    let blocker = app.hold_todays_sequence().await;
     let mut desk = app.client(&[Role::Desk]).await;
     let in_flight =
         tokio::spawn(async move { desk.submit_dossier(counter_submission("in-flight")).await });
@@ -426,16 +417,7 @@ async fn bad_settings_exit_64_naming_the_variable_and_sigterm_stops_cleanly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_past_its_deadline_is_cut_off_and_leaves_nothing_half_written() {
     let app = spawn_with(|v| v.set("MOTCUA_REQUEST_TIMEOUT_SECS", "1")).await;
-    let today = chrono::Utc::now()
-        .with_timezone(&motcua_calendar::vietnam())
-        .date_naive();
-    let mut blocker = app.pool.begin().await.unwrap();
-    sqlx::query("INSERT INTO dossier_sequences (agency, day, last) VALUES ($1, $2, 0)")
-        .bind(AGENCY)
-        .bind(today)
-        .execute(&mut *blocker)
-        .await
-        .unwrap();
+    let blocker = app.hold_todays_sequence().await;
     let mut desk = app.client(&[Role::Desk]).await;
     let err = desk
         .submit_dossier(counter_submission("slow"))

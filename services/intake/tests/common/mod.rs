@@ -165,6 +165,22 @@ impl TestApp {
             .expect("count")
     }
 
+    /// Locks today's dossier sequence of AGENCY in an open transaction, so a submission blocks
+    /// inside its own transaction until the returned one ends.
+    pub async fn hold_todays_sequence(&self) -> sqlx::Transaction<'static, sqlx::Postgres> {
+        let today = chrono::Utc::now()
+            .with_timezone(&motcua_calendar::vietnam())
+            .date_naive();
+        let mut blocker = self.pool.begin().await.expect("begin");
+        sqlx::query("INSERT INTO dossier_sequences (agency, day, last) VALUES ($1, $2, 0)")
+            .bind(AGENCY)
+            .bind(today)
+            .execute(&mut *blocker)
+            .await
+            .expect("hold the sequence row");
+        blocker
+    }
+
     /// Stops the service and removes the test's database and streams.
     pub async fn stop(mut self) {
         self.shutdown.cancel();
