@@ -98,49 +98,117 @@ impl Caller {
     }
 }
 
+type Keys = Vec<(Option<String>, DecodingKey, Algorithm)>;
+
 /// Checks tokens. Cheap to clone.
+///
+/// With a JWKS URL the keys are fetched when the service becomes ready and refreshed every ten
+/// minutes; a token whose key id is unknown wakes a refresh (at most one every 30 s), so a key
+/// rotated in by the identity provider is picked up without a restart.
 #[derive(Clone)]
 pub struct Verifier {
-    keys: Arc<Vec<(Option<String>, DecodingKey, Algorithm)>>,
+    keys: Arc<std::sync::RwLock<Keys>>,
+    jwks_url: Option<String>,
+    refresh: Arc<tokio::sync::Notify>,
 }
 
 impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Verifier")
-            .field("keys", &self.keys.len())
+            .field("jwks_url", &self.jwks_url)
             .finish()
     }
 }
 
+fn keys_from_jwks(set: &JwkSet) -> anyhow::Result<Keys> {
+    let mut keys = Vec::new();
+    for jwk in &set.keys {
+        let alg = match jwk.common.key_algorithm.map(|a| a.to_string()) {
+            Some(a) => a.parse::<Algorithm>()?,
+            None => Algorithm::RS256,
+        };
+        keys.push((jwk.common.key_id.clone(), DecodingKey::from_jwk(jwk)?, alg));
+    }
+    Ok(keys)
+}
+
 impl Verifier {
     pub fn new(settings: &AuthSettings) -> anyhow::Result<Self> {
-        let keys = match settings {
-            AuthSettings::StaticKey { secret } => {
+        let (keys, jwks_url) = match settings {
+            AuthSettings::StaticKey { secret } => (
                 vec![(
                     None,
                     DecodingKey::from_secret(secret.as_bytes()),
                     Algorithm::HS256,
-                )]
-            }
+                )],
+                None,
+            ),
             AuthSettings::JwksFile { path } => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| anyhow::anyhow!("MOTCUA_JWT_JWKS_FILE {}: {e}", path.display()))?;
                 let set: JwkSet = serde_json::from_str(&text)
                     .map_err(|e| anyhow::anyhow!("MOTCUA_JWT_JWKS_FILE {}: {e}", path.display()))?;
-                let mut keys = Vec::new();
-                for jwk in &set.keys {
-                    let alg = match jwk.common.key_algorithm.map(|a| a.to_string()) {
-                        Some(a) => a.parse::<Algorithm>()?,
-                        None => Algorithm::RS256,
-                    };
-                    keys.push((jwk.common.key_id.clone(), DecodingKey::from_jwk(jwk)?, alg));
-                }
-                keys
+                (keys_from_jwks(&set)?, None)
             }
+            AuthSettings::JwksUrl { url } => (Vec::new(), Some(url.clone())),
         };
         Ok(Self {
-            keys: Arc::new(keys),
+            keys: Arc::new(std::sync::RwLock::new(keys)),
+            jwks_url,
+            refresh: Arc::new(tokio::sync::Notify::new()),
         })
+    }
+
+    /// True when keys come from a JWKS URL (they must be fetched before the service is ready).
+    pub fn needs_fetch(&self) -> bool {
+        self.jwks_url.is_some()
+    }
+
+    /// Fetches the JWKS document and replaces the keys (no-op without a URL).
+    pub async fn fetch(&self) -> anyhow::Result<()> {
+        let Some(url) = self.jwks_url.clone() else {
+            return Ok(());
+        };
+        let body = tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
+            let agent = ureq::Agent::config_builder()
+                .timeout_global(Some(std::time::Duration::from_secs(10)))
+                .build()
+                .new_agent();
+            Ok(agent.get(&url).call()?.body_mut().read_to_string()?)
+        })
+        .await??;
+        let set: JwkSet =
+            serde_json::from_str(&body).map_err(|e| anyhow::anyhow!("JWKS document: {e}"))?;
+        let keys = keys_from_jwks(&set)?;
+        anyhow::ensure!(!keys.is_empty(), "the JWKS document has no keys");
+        tracing::info!(keys = keys.len(), "token keys loaded from JWKS");
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
+        Ok(())
+    }
+
+    /// Keeps JWKS keys fresh until `stop`: every ten minutes, and soon after an unknown key id.
+    pub async fn refresh_loop(self, stop: tokio_util::sync::CancellationToken) {
+        if self.jwks_url.is_none() {
+            return;
+        }
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(std::time::Duration::from_secs(600)) => {}
+                _ = self.refresh.notified() => {}
+            }
+            if let Err(e) = self.fetch().await {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "refreshing token keys failed; keeping the old ones"
+                );
+            }
+            // At most one refresh every 30 s, however many unknown key ids arrive.
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(std::time::Duration::from_secs(30)) => {}
+            }
+        }
     }
 
     /// Validates `authorization` metadata into a caller. Errors are UNAUTHENTICATED.
@@ -157,7 +225,12 @@ impl Verifier {
             .map_err(|_| unauth("mã xác thực không đọc được (malformed token)"))?
             .kid;
         let mut last = None;
-        for (key_id, key, alg) in self.keys.iter() {
+        let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
+        if kid.is_some() && !keys.iter().any(|(id, _, _)| id.is_none() || id == &kid) {
+            // A key we have not seen: perhaps rotated in at the identity provider.
+            self.refresh.notify_one();
+        }
+        for (key_id, key, alg) in keys.iter() {
             if key_id.is_some() && kid.is_some() && key_id != &kid {
                 continue;
             }

@@ -113,6 +113,8 @@ pub enum AuthSettings {
     StaticKey { secret: String },
     /// RS256/ES256 keys of an identity provider, from a JWKS document (mounted file).
     JwksFile { path: PathBuf },
+    /// The identity provider's JWKS endpoint, fetched at start and refreshed.
+    JwksUrl { url: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,15 +179,30 @@ impl Settings {
                 "an address like 127.0.0.1:9464 or off",
             )?),
         };
-        let auth = match (v.raw("MOTCUA_JWT_JWKS_FILE"), v.raw("MOTCUA_JWT_SECRET")) {
-            (Some(path), _) => AuthSettings::JwksFile { path: path.into() },
-            (None, Some(secret)) if secret.len() < 32 => {
+        let auth = match (
+            v.raw("MOTCUA_JWT_JWKS_URL"),
+            v.raw("MOTCUA_JWT_JWKS_FILE"),
+            v.raw("MOTCUA_JWT_SECRET"),
+        ) {
+            (Some(url), _, _) if url.starts_with("https://") || url.starts_with("http://") => {
+                AuthSettings::JwksUrl {
+                    url: url.to_owned(),
+                }
+            }
+            (Some(url), _, _) => {
+                return Err(ConfigError {
+                    var: "MOTCUA_JWT_JWKS_URL".into(),
+                    message: format!("{url:?} is not an http(s) URL"),
+                });
+            }
+            (None, Some(path), _) => AuthSettings::JwksFile { path: path.into() },
+            (None, None, Some(secret)) if secret.len() < 32 => {
                 return Err(ConfigError {
                     var: "MOTCUA_JWT_SECRET".into(),
                     message: "must be at least 32 characters".into(),
                 });
             }
-            (None, secret) => AuthSettings::StaticKey {
+            (None, None, secret) => AuthSettings::StaticKey {
                 secret: secret.unwrap_or(DEV_JWT_SECRET).to_owned(),
             },
         };
@@ -303,6 +320,7 @@ mod tests {
             ("MOTCUA_DATABASE_PREFIX", "Bad-Prefix"),
             ("MOTCUA_METRICS_ADDR", "nowhere"),
             ("MOTCUA_WORKING_HOURS", "8-17"),
+            ("MOTCUA_JWT_JWKS_URL", "idp.example/jwks"),
             ("MOTCUA_HOLIDAYS_FILE", "/nonexistent/holidays.toml"),
         ] {
             let err = Settings::from_vars(&Vars::from_pairs([(var, value)])).unwrap_err();

@@ -127,6 +127,10 @@ impl ServiceHost {
             self.shutdown.clone(),
             self.ready_signal.clone(),
         );
+        let verifier = self.verifier.clone();
+        self.tasks.push(tokio::spawn(
+            self.verifier.clone().refresh_loop(self.shutdown.clone()),
+        ));
         self.tasks.push(tokio::spawn(async move {
             // 1. Prepare: database, migrations, streams, retried until both dependencies answer.
             loop {
@@ -135,6 +139,9 @@ impl ServiceHost {
                     let prepared = crate::db::connect(&settings.database_url, &database, 1, migrator).await?;
                     prepared.close().await;
                     bus.ensure_streams().await?;
+                    if verifier.needs_fetch() {
+                        verifier.fetch().await.context("fetching token keys (MOTCUA_JWT_JWKS_URL)")?;
+                    }
                     anyhow::Ok(())
                 };
                 tokio::select! {

@@ -494,3 +494,94 @@ async fn prometheus_metrics_count_dossiers_and_published_events() {
     stop.cancel();
     app.stop().await;
 }
+
+/// Serves a JWKS document that the test can change, like an identity provider rotating keys.
+async fn identity_provider(
+    jwks: std::sync::Arc<std::sync::RwLock<String>>,
+) -> std::net::SocketAddr {
+    let app = axum::Router::new().route(
+        "/jwks.json",
+        axum::routing::get(move || {
+            let jwks = jwks.clone();
+            async move { jwks.read().unwrap().clone() }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+fn rs256_token(der_b64: &str, kid: &str) -> String {
+    use base64::Engine;
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(der_b64.trim())
+        .unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let claims = Claims {
+        sub: "sso-user".into(),
+        name: "Lê Văn Cường".into(),
+        agency: AGENCY.into(),
+        roles: vec![Role::Desk],
+        exp: now + 600,
+        iat: now,
+    };
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some(kid.into());
+    jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_rsa_der(&der),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_from_an_identity_provider_are_checked_against_its_jwks_and_rotation_is_picked_up() {
+    let k1 = include_str!("fixtures/k1.jwk.json");
+    let k2 = include_str!("fixtures/k2.jwk.json");
+    let jwks = std::sync::Arc::new(std::sync::RwLock::new(format!("{{\"keys\":[{k1}]}}")));
+    let idp = identity_provider(jwks.clone()).await;
+    let app = spawn_with(|v| v.set("MOTCUA_JWT_JWKS_URL", format!("http://{idp}/jwks.json"))).await;
+    let call = |token: String| {
+        let addr = app.addr;
+        async move {
+            let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+                .unwrap()
+                .connect()
+                .await
+                .unwrap();
+            let mut client = IntakeServiceClient::with_interceptor(channel, Bearer::new(&token));
+            client
+                .list_procedures(motcua_proto::intake::ListProceduresRequest::default())
+                .await
+        }
+    };
+    call(rs256_token(include_str!("fixtures/k1.der.b64"), "k1"))
+        .await
+        .expect("a k1 token is accepted");
+    let dev = call(token(&[Role::Desk], AGENCY, "u", 600))
+        .await
+        .expect_err("the development key is not trusted");
+    assert_eq!(dev.code(), Code::Unauthenticated);
+
+    // The provider rotates in k2: the first k2 token is refused and wakes a refresh; soon k2 works.
+    *jwks.write().unwrap() = format!("{{\"keys\":[{k1},{k2}]}}");
+    let k2_token = rs256_token(include_str!("fixtures/k2.der.b64"), "k2");
+    assert_eq!(
+        call(k2_token.clone())
+            .await
+            .expect_err("unknown key")
+            .code(),
+        Code::Unauthenticated
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while call(k2_token.clone()).await.is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the rotated key was not picked up"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.stop().await;
+}
