@@ -193,6 +193,13 @@ fn check_channel(
     Ok(())
 }
 
+/// A submission's idempotency: the caller's scope, its key and the request's fingerprint.
+struct Retry {
+    scope: String,
+    key: String,
+    sha: String,
+}
+
 /// Everything a submission must satisfy before a code is taken.
 struct Checked {
     procedure: Procedure,
@@ -210,7 +217,6 @@ impl Intake {
         req: &SubmitDossierRequest,
         rejecting: bool,
     ) -> Result<Checked, ServiceError> {
-        check_key(&req.idempotency_key)?;
         let now = Utc::now();
         let received_at = match &req.submitted_at {
             Some(t) if caller.has(Role::Integration) => {
@@ -282,9 +288,8 @@ impl Intake {
         req: &SubmitDossierRequest,
         c: Checked,
         reasons: &[String],
+        retry: &Retry,
     ) -> Result<(Dossier, bool), ServiceError> {
-        let idem_caller = format!("{}/{}", caller.agency, caller.subject);
-        let request_sha = hex::encode(Sha256::digest(req.encode_to_vec()));
         let rejecting = !reasons.is_empty();
         let span = catalog::span(c.procedure.processing_time.as_ref()).ok_or_else(|| {
             ServiceError::Internal(anyhow::anyhow!("stored procedure without processing time"))
@@ -342,17 +347,19 @@ impl Intake {
             received_at: c.received_at,
             due_at: due,
             rejection_reasons: reasons,
-            idempotency_caller: &idem_caller,
+            idempotency_caller: &retry.scope,
             idempotency_key: &req.idempotency_key,
-            request_sha256: &request_sha,
+            request_sha256: &retry.sha,
             created_by: &caller.subject,
         };
         if let Err(e) = store::insert_dossier(&mut tx, &new).await {
             if store::is_unique_violation(&e, "dossiers_idempotency_caller_idempotency_key_key") {
                 tx.rollback().await?;
-                return self
-                    .replay(&idem_caller, &req.idempotency_key, &request_sha)
-                    .await;
+                return self.replay(retry).await?.ok_or_else(|| {
+                    ServiceError::Internal(anyhow::anyhow!(
+                        "idempotency conflict without a stored dossier"
+                    ))
+                });
             }
             return Err(e.into());
         }
@@ -407,18 +414,15 @@ impl Intake {
         ))
     }
 
-    async fn replay(
-        &self,
-        idem_caller: &str,
-        key: &str,
-        request_sha: &str,
-    ) -> Result<(Dossier, bool), ServiceError> {
-        match store::find_idempotent(&self.pool, idem_caller, key).await? {
-            Some((dossier, sha)) if sha == request_sha => Ok((dossier, true)),
+    /// The dossier stored earlier under this retry's key, if any; the same key with a different
+    /// request is refused rather than answered with someone else's receipt.
+    async fn replay(&self, retry: &Retry) -> Result<Option<(Dossier, bool)>, ServiceError> {
+        match store::find_idempotent(&self.pool, &retry.scope, &retry.key).await? {
+            Some((dossier, sha)) if sha == retry.sha => Ok(Some((dossier, true))),
             Some(_) => Err(ServiceError::FailedPrecondition(
                 "idempotency_key đã dùng cho một hồ sơ khác; dùng khóa mới cho hồ sơ mới (key reused with a different request)".into(),
             )),
-            None => Err(ServiceError::Internal(anyhow::anyhow!("idempotency conflict without a stored dossier"))),
+            None => Ok(None),
         }
     }
 
@@ -428,20 +432,20 @@ impl Intake {
         req: &SubmitDossierRequest,
         reasons: &[String],
     ) -> Result<(Dossier, bool), ServiceError> {
-        if !req.idempotency_key.is_empty() {
-            check_key(&req.idempotency_key)?;
-            let idem_caller = format!("{}/{}", caller.agency, caller.subject);
-            let sha = hex::encode(Sha256::digest(req.encode_to_vec()));
-            if store::find_idempotent(&self.pool, &idem_caller, &req.idempotency_key)
-                .await?
-                .is_some()
-            {
-                return self.replay(&idem_caller, &req.idempotency_key, &sha).await;
-            }
+        check_key(&req.idempotency_key)?;
+        let retry = Retry {
+            scope: format!("{}/{}", caller.agency, caller.subject),
+            key: req.idempotency_key.clone(),
+            sha: hex::encode(Sha256::digest(req.encode_to_vec())),
+        };
+        if !retry.key.is_empty()
+            && let Some(earlier) = self.replay(&retry).await?
+        {
+            return Ok(earlier);
         }
         let checked = self
             .check_submission(caller, req, !reasons.is_empty())
             .await?;
-        self.store_new(caller, req, checked, reasons).await
+        self.store_new(caller, req, checked, reasons, &retry).await
     }
 }
