@@ -134,16 +134,7 @@ impl ServiceHost {
         self.tasks.push(tokio::spawn(async move {
             // 1. Prepare: database, migrations, streams, retried until both dependencies answer.
             loop {
-                let prepared = async {
-                    let database = settings.database_name(name);
-                    let prepared = crate::db::connect(&settings.database_url, &database, 1, migrator).await?;
-                    prepared.close().await;
-                    bus.ensure_streams().await?;
-                    if verifier.needs_fetch() {
-                        verifier.fetch().await.context("fetching token keys (MOTCUA_JWT_JWKS_URL)")?;
-                    }
-                    anyhow::Ok(())
-                };
+                let prepared = prepare(&settings, name, migrator, &bus, &verifier);
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     r = prepared => match r {
@@ -349,6 +340,33 @@ impl ServiceHost {
 pub struct Running {
     pub addr: SocketAddr,
     pub task: JoinHandle<()>,
+}
+
+/// Creates the database, applies the migrations and the streams, and fetches token keys when they
+/// come from a JWKS URL. Run until it succeeds: everything in it is idempotent.
+async fn prepare(
+    settings: &Settings,
+    name: &str,
+    migrator: &'static Migrator,
+    bus: &Bus,
+    verifier: &Verifier,
+) -> anyhow::Result<()> {
+    let prepared = crate::db::connect(
+        &settings.database_url,
+        &settings.database_name(name),
+        1,
+        migrator,
+    )
+    .await?;
+    prepared.close().await;
+    bus.ensure_streams().await?;
+    if verifier.needs_fetch() {
+        verifier
+            .fetch()
+            .await
+            .context("fetching token keys (MOTCUA_JWT_JWKS_URL)")?;
+    }
+    Ok(())
 }
 
 fn capitalise(name: &str) -> String {
