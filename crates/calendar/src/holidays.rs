@@ -54,9 +54,10 @@ fn statutory(year: i32) -> Result<Vec<(NaiveDate, String)>, LunarError> {
     days.push((ymd(year, 4, 30), "Ngày Chiến thắng (30/4)".to_owned()));
     days.push((ymd(year, 5, 1), "Ngày Quốc tế Lao động (1/5)".to_owned()));
 
-    // 2/9 and one adjacent day, which the yearly notice chooses. Default: the weekday that joins
-    // 2/9 to a weekend, as the notices of 2022–2026 did (Fri 2/9 → Thu 1/9, Sat → Fri 1/9,
-    // Tue → Mon 1/9, Mon → Tue 3/9, Thu → Fri 3/9); Wednesday takes 1/9 as in 2026, Sunday 3/9.
+    // 2/9 and one adjacent day, which the yearly plan chooses. Default: the weekday that joins 2/9
+    // to a weekend (Fri 2/9 → Thu 1/9, Sat → Fri 1/9, Tue → Mon 1/9, Mon → Tue 3/9 as in the 2024
+    // plan, Thu → Fri 3/9); Wednesday takes 1/9 as in the 2026 plan, Sunday 3/9. A plan that
+    // differs goes into the overrides file.
     let national = ymd(year, 9, 2);
     days.push((national, "Quốc khánh (2/9)".to_owned()));
     let adjacent = match national.weekday() {
