@@ -2,7 +2,8 @@
 //! their separate deployments.
 
 use clap::Args;
-use motcua_platform::config::{EXIT_CONFIG, Settings};
+use motcua_platform::config::Settings;
+use motcua_platform::process;
 
 /// Services this build contains. The other services of DESIGN.md join this list as they land.
 pub const AVAILABLE: &[&str] = &["intake"];
@@ -43,10 +44,7 @@ fn targets(target: &str) -> Result<Vec<&'static str>, String> {
 
 pub fn run(cmd: ServeCmd) -> Result<(), String> {
     let targets = targets(&cmd.target)?;
-    let settings = Settings::from_env().unwrap_or_else(|e| {
-        eprintln!("motcua: {e}");
-        std::process::exit(EXIT_CONFIG)
-    });
+    let settings = process::settings_or_exit("motcua");
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime
         .block_on(serve(targets, settings))
@@ -54,12 +52,9 @@ pub fn run(cmd: ServeCmd) -> Result<(), String> {
 }
 
 async fn serve(targets: Vec<&'static str>, settings: Settings) -> anyhow::Result<()> {
-    motcua_platform::telemetry::init("motcua", &settings)?;
-    motcua_platform::metrics::install();
-    let shutdown = motcua_platform::shutdown::on_signals();
-    if let Some(addr) = settings.metrics_addr {
-        let bound =
-            motcua_platform::metrics::serve(addr, shutdown.clone().cancelled_owned()).await?;
+    let started = process::begin("motcua", &settings).await?;
+    let shutdown = started.shutdown;
+    if let Some(bound) = started.metrics_addr {
         println!("metrics    http://{bound}/metrics");
     }
     let mut tasks = Vec::new();
@@ -72,6 +67,6 @@ async fn serve(targets: Vec<&'static str>, settings: Settings) -> anyhow::Result
         tasks.push(running.task);
     }
     futures::future::join_all(tasks).await;
-    motcua_platform::telemetry::shutdown();
+    process::end();
     Ok(())
 }

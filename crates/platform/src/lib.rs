@@ -10,7 +10,7 @@
 //! - [`auth`]: bearer JWT, roles, the development key.
 //! - [`error`]: the one mapping from service errors to gRPC status codes.
 //! - [`host`]: the frame a service runs in (health, reflection, limits, graceful shutdown).
-//! - [`shutdown`]: SIGTERM / SIGINT.
+//! - [`shutdown`]: SIGTERM / SIGINT; [`process`]: what every binary does at start and exit.
 
 pub mod auth;
 pub mod bus;
@@ -21,6 +21,7 @@ pub mod error;
 pub mod host;
 pub mod metrics;
 pub mod outbox;
+pub mod process;
 pub mod request_errors;
 pub mod shutdown;
 pub mod telemetry;

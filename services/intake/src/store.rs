@@ -40,10 +40,7 @@ pub async fn insert_procedure(
     let now = Utc::now();
     p.version = next as u32;
     p.published_by = by.to_owned();
-    p.published_at = Some(prost_types::Timestamp {
-        seconds: now.timestamp(),
-        nanos: now.timestamp_subsec_nanos() as i32,
-    });
+    p.published_at = Some(crate::time::ts(now));
     let result = sqlx::query(
         "INSERT INTO procedures (code, version, effective_from, field, competent_agency, body, published_at, published_by)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -258,10 +255,7 @@ fn dossier_from_row(r: &sqlx::postgres::PgRow) -> Result<Dossier, ServiceError> 
         receipt: Some(decode(r.get::<&[u8], _>("receipt"))?),
         status: r.get::<i16, _>("status") as i32,
         rejection_reasons: r.get("rejection_reasons"),
-        updated_at: Some(prost_types::Timestamp {
-            seconds: updated.timestamp(),
-            nanos: updated.timestamp_subsec_nanos() as i32,
-        }),
+        updated_at: Some(crate::time::ts(updated)),
     })
 }
 
