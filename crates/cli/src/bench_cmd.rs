@@ -5,12 +5,20 @@
 //! It starts intake in this process on a fresh database and stream prefix, against the PostgreSQL
 //! and NATS of MOTCUA_DATABASE_URL / MOTCUA_NATS_URL, and removes both afterwards. Durability
 //! settings are the server's defaults.
+//!
+//! Fairness: intake's pool and the baseline's pool have the same number of connections
+//! (`--connections`, printed with both figures), and the same number of concurrent clients drive
+//! them. Intake also holds one connection for its relay's LISTEN and one for its readiness probe,
+//! outside the pool.
 
 use clap::{Args, Subcommand};
+use motcua_intake::settings::IntakeSettings;
 use motcua_platform::CancellationToken;
 use motcua_platform::auth::{Claims, Role, mint};
 use motcua_platform::bus::Bus;
-use motcua_platform::config::{DEV_JWT_SECRET, Settings, Vars};
+use motcua_platform::config::{DEV_JWT_SECRET, Vars};
+use motcua_platform::process::Process;
+use motcua_platform::{SharedClock, SystemClock};
 use motcua_proto::common::{ApplicantType, Channel, DocumentForm};
 use motcua_proto::intake::intake_service_client::IntakeServiceClient;
 use motcua_proto::intake::{Applicant, SubmitDossierRequest, SubmittedDocument};
@@ -40,12 +48,15 @@ pub struct IntakeArgs {
     /// Receiving agencies the clients spread over (each has its own daily sequence).
     #[arg(long, default_value_t = 8)]
     agencies: usize,
+    /// PostgreSQL connections, for intake's pool and for the baseline alike.
+    #[arg(long, default_value_t = 32)]
+    connections: u32,
 }
 
 pub fn run(cmd: BenchCmd) -> Result<(), String> {
     let BenchCmd::Intake(args) = cmd;
-    if args.count == 0 || args.concurrency == 0 || args.agencies == 0 {
-        return Err("--count, --concurrency and --agencies must be positive".into());
+    if args.count == 0 || args.concurrency == 0 || args.agencies == 0 || args.connections == 0 {
+        return Err("--count, --concurrency, --agencies and --connections must be positive".into());
     }
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(intake(args)).map_err(|e| format!("{e:#}"))
@@ -96,22 +107,41 @@ async fn intake(args: IntakeArgs) -> anyhow::Result<()> {
     );
     vars.set(
         "MOTCUA_DATABASE_MAX_CONNECTIONS",
-        args.concurrency.min(64).to_string(),
+        args.connections.to_string(),
     );
-    let settings = Settings::from_vars(&vars)?;
-    let shutdown = CancellationToken::new();
-    let running = motcua_intake::start(settings.clone(), shutdown.clone()).await?;
+    // Bench streams are deleted at the end; keep their storage reservation small.
+    vars.set("MOTCUA_DOSSIER_EVENTS_MAX_BYTES", (1u64 << 30).to_string());
+    vars.set("MOTCUA_CATALOG_EVENTS_MAX_BYTES", (64u64 << 20).to_string());
+    vars.set("MOTCUA_DEAD_LETTERS_MAX_BYTES", (64u64 << 20).to_string());
+    let clock: SharedClock = SystemClock::shared();
+    let process = Process::new(vars.clone(), clock.clone())?;
+    let settings = process.settings.clone();
+    let shutdown: CancellationToken = process.shutdown.clone();
+    let intake_settings = IntakeSettings::from_vars(&vars)?;
+    let attachments_dir = intake_settings.attachments_dir.clone();
+    let running = motcua_intake::start(&process, intake_settings).await?;
     let database = settings.database_name("intake");
     let bus = Bus::connect(&settings.nats_url, &settings.bus_prefix).await?;
     let result = async {
         let channel = GrpcChannel::from_shared(format!("http://{}", running.addr))?.connect_lazy();
         wait_ready(channel.clone()).await?;
-        let pool = PgPool::connect(&format!("{}/{}", settings.database_url, database)).await?;
-        motcua_intake::load_catalog(&pool, motcua_intake::catalog::parse_file(CATALOG).map_err(anyhow::Error::msg)?.procedures).await?;
+        let options = motcua_platform::db::options(&settings.database_url)?.database(&database);
+        // The baseline's pool: the same number of connections as intake's.
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(args.connections)
+            .connect_with(options)
+            .await?;
+        let mut catalog = motcua_intake::catalog::parse_file(CATALOG).map_err(anyhow::Error::msg)?;
+        catalog.agencies.extend((0..args.agencies).map(|i| motcua_intake::catalog::FileAgency {
+            code: agency(i),
+            name: format!("Cơ quan thử tải {i}"),
+            working_hours: None,
+        }));
+        motcua_intake::load_catalog(&pool, &clock, catalog).await?;
         let clients: Vec<_> = (0..args.agencies)
             .map(|i| {
                 let now = chrono::Utc::now().timestamp();
-                let claims = Claims { sub: format!("bench-{i}"), name: "bench".into(), agency: agency(i), roles: vec![Role::Desk], exp: now + 3600, iat: now };
+                let claims = Claims { sub: format!("bench-{i}"), name: "bench".into(), agency: agency(i), roles: vec![Role::Desk], exp: now + 3600, iat: now, ..Default::default() };
                 let header: MetadataValue<_> = format!("Bearer {}", mint(DEV_JWT_SECRET, &claims)?).parse()?;
                 Ok(IntakeServiceClient::with_interceptor(channel.clone(), move |mut req: tonic::Request<()>| {
                     req.metadata_mut().insert("authorization", header.clone());
@@ -120,7 +150,7 @@ async fn intake(args: IntakeArgs) -> anyhow::Result<()> {
             })
             .collect::<anyhow::Result<_>>()?;
 
-        println!("bench intake: {} submissions, {} concurrent clients, {} agencies", args.count, args.concurrency, args.agencies);
+        println!("bench intake: {} submissions, {} concurrent clients, {} agencies, {} PostgreSQL connections (intake's pool and the baseline's alike)", args.count, args.concurrency, args.agencies, args.connections);
         submit_all(&clients, 0, 100.min(args.count), args.concurrency).await?; // warm-up
         wait_published(&pool, &bus, 100.min(args.count) as u64).await?;
         let start = Instant::now();
@@ -133,7 +163,7 @@ async fn intake(args: IntakeArgs) -> anyhow::Result<()> {
         let raw = raw_rate(&pool, args.count, args.concurrency).await?;
         println!("submissions answered in {:.2} s; all events acknowledged by JetStream after {:.2} s", answered.as_secs_f64(), elapsed.as_secs_f64());
         println!("intake SubmitDossier (gRPC → PostgreSQL → JetStream): {rate:.0} submissions/s");
-        println!("machine limit, raw PostgreSQL (1 dossier row + 1 outbox row per transaction, {} connections): {raw:.0} transactions/s", args.concurrency);
+        println!("machine limit, raw PostgreSQL (1 dossier row + 1 outbox row per transaction, {} connections, {} clients): {raw:.0} transactions/s", args.connections, args.concurrency);
         println!("ratio: {:.3} (target ≥ 0.25)", rate / raw);
         pool.close().await;
         anyhow::Ok(())
@@ -143,7 +173,7 @@ async fn intake(args: IntakeArgs) -> anyhow::Result<()> {
     let _ = tokio::time::timeout(Duration::from_secs(30), running.task).await;
     let _ = motcua_platform::db::drop_database(&settings.database_url, &database).await;
     bus.delete_streams().await;
-    let _ = std::fs::remove_dir_all(&settings.attachments_dir);
+    let _ = std::fs::remove_dir_all(&attachments_dir);
     result
 }
 

@@ -1,5 +1,6 @@
 //! `motcua`: one binary for every command. Parsing lives here; each command lives in its module.
 
+mod admin_cmd;
 mod bench_cmd;
 mod calendar_cmd;
 mod exit;
@@ -31,6 +32,12 @@ enum Command {
     Serve(serve_cmd::ServeCmd),
     /// Mint a development bearer token.
     Token(token_cmd::TokenCmd),
+    /// Events consumers gave up on: list them, replay them.
+    #[command(subcommand)]
+    Deadletters(admin_cmd::DeadLettersCmd),
+    /// Events a service could not publish: list them, put them back in line.
+    #[command(subcommand)]
+    Outbox(admin_cmd::OutboxCmd),
 }
 
 fn main() {
@@ -43,6 +50,8 @@ fn main() {
         Command::Bench(cmd) => bench_cmd::run(cmd),
         Command::Serve(cmd) => serve_cmd::run(cmd),
         Command::Token(cmd) => token_cmd::run(cmd),
+        Command::Deadletters(cmd) => admin_cmd::deadletters(cmd),
+        Command::Outbox(cmd) => admin_cmd::outbox(cmd),
     };
     if let Err(e) = result {
         exit::usage(&e);

@@ -2,7 +2,8 @@
 //! their separate deployments.
 
 use clap::Args;
-use motcua_platform::config::Settings;
+use motcua_intake::settings::IntakeSettings;
+use motcua_platform::config::{Settings, Vars};
 use motcua_platform::process;
 
 /// Services this build contains. The other services of DESIGN.md join this list as they land.
@@ -42,28 +43,45 @@ fn targets(target: &str) -> Result<Vec<&'static str>, String> {
     Ok(out)
 }
 
+/// Each chosen service's settings, checked before anything starts.
+enum Chosen {
+    Intake(IntakeSettings),
+}
+
 pub fn run(cmd: ServeCmd) -> Result<(), String> {
     let targets = targets(&cmd.target)?;
-    let settings = process::settings_or_exit("motcua");
+    let vars = Vars::from_env();
+    let settings = process::or_exit("motcua", Settings::from_vars(&vars));
+    let chosen: Vec<Chosen> = targets
+        .iter()
+        .map(|t| match *t {
+            "intake" => Ok(Chosen::Intake(process::or_exit(
+                "motcua",
+                IntakeSettings::from_vars(&vars),
+            ))),
+            other => Err(format!("service {other} is not in this build")),
+        })
+        .collect::<Result<_, _>>()?;
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime
-        .block_on(serve(targets, settings))
+        .block_on(serve(chosen, vars, settings))
         .map_err(|e| format!("{e:#}"))
 }
 
-async fn serve(targets: Vec<&'static str>, settings: Settings) -> anyhow::Result<()> {
-    let started = process::begin("motcua", &settings).await?;
-    let shutdown = started.shutdown;
+async fn serve(chosen: Vec<Chosen>, vars: Vars, settings: Settings) -> anyhow::Result<()> {
+    let started = process::begin("motcua", vars, settings).await?;
     if let Some(bound) = started.metrics_addr {
         println!("metrics    http://{bound}/metrics");
     }
     let mut tasks = Vec::new();
-    for target in targets {
-        let running = match target {
-            "intake" => motcua_intake::start(settings.clone(), shutdown.clone()).await?,
-            other => anyhow::bail!("service {other} is not in this build"),
+    for service in chosen {
+        let (target, running) = match service {
+            Chosen::Intake(s) => ("intake", motcua_intake::start(&started, s).await?),
         };
         println!("{target:<10} grpc://{}", running.addr);
+        if let Some(http) = running.http_addr {
+            println!("{target:<10} http://{http}");
+        }
         tasks.push(running.task);
     }
     futures::future::join_all(tasks).await;

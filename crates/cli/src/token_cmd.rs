@@ -31,8 +31,7 @@ fn parse_role(s: &str) -> Result<Role, String> {
 }
 
 pub fn run(cmd: TokenCmd) -> Result<(), String> {
-    motcua_intake::applicant::check_agency_code(&cmd.agency)
-        .map_err(|e| format!("--agency: {e}"))?;
+    motcua_domain::agency::check_agency_code(&cmd.agency).map_err(|e| format!("--agency: {e}"))?;
     if cmd.ttl_hours <= 0 {
         return Err("--ttl-hours: must be positive".into());
     }
@@ -45,6 +44,7 @@ pub fn run(cmd: TokenCmd) -> Result<(), String> {
         roles: cmd.roles,
         exp: now + cmd.ttl_hours * 3600,
         iat: now,
+        ..Default::default()
     };
     println!("{}", mint(&secret, &claims).map_err(|e| e.to_string())?);
     Ok(())

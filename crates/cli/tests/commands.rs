@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used)] // a test's panic is its failure message
 
 use motcua_platform::auth::{Role, Verifier};
-use motcua_platform::config::{AuthSettings, DEV_JWT_SECRET};
+use motcua_platform::config::{AuthSettings, DEV_JWT_SECRET, KeySource};
 use std::process::Command;
 
 fn motcua(args: &[&str]) -> std::process::Output {
@@ -33,8 +33,12 @@ fn token_is_accepted_by_the_verifier_with_its_roles_and_agency() {
         String::from_utf8_lossy(&out.stderr)
     );
     let token = String::from_utf8(out.stdout).unwrap();
-    let verifier = Verifier::new(&AuthSettings::StaticKey {
-        secret: DEV_JWT_SECRET.into(),
+    let verifier = Verifier::new(&AuthSettings {
+        keys: KeySource::StaticKey {
+            secret: DEV_JWT_SECRET.into(),
+        },
+        issuer: None,
+        audience: None,
     })
     .unwrap();
     let caller = verifier

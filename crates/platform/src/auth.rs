@@ -2,14 +2,24 @@
 //!
 //! Officers and integrating systems call with `authorization: Bearer <jwt>`. The token names the
 //! subject, a display name, the agency and the roles. Development uses a static HS256 key; a
-//! production identity provider's keys come from a JWKS document (mounted as a file from a secret
-//! or config map, re-read on start). Each RPC states the roles it accepts with [`Caller::require`].
+//! production identity provider's keys come from its JWKS (a URL, fetched before the service is
+//! ready and refreshed, or a mounted file). Each RPC states the roles it accepts with
+//! [`Caller::require`].
+//!
+//! Real identity providers (Keycloak, the national VNeID-based SSO, Azure AD) publish more than
+//! signing keys: a JWKS with an encryption key (`"use": "enc"`, `"alg": "RSA-OAEP"`) or a key type
+//! this library cannot read has those keys skipped with a warning, never the whole set refused.
+//! Their tokens carry `iss` and `aud`: MOTCUA_JWT_ISSUER and MOTCUA_JWT_AUDIENCE make them required;
+//! unset, they are not checked (a token with an `aud` is then accepted whatever it says).
 
-use crate::config::AuthSettings;
+use crate::config::{AuthSettings, KeySource};
 use crate::error::ServiceError;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, jwk::JwkSet};
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::str::FromStr;
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -57,7 +67,7 @@ impl fmt::Display for Role {
 }
 
 /// The claims motcua reads.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Claims {
     pub sub: String,
     #[serde(default)]
@@ -68,6 +78,11 @@ pub struct Claims {
     pub exp: i64,
     #[serde(default)]
     pub iat: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// A string or a list, as RFC 7519 allows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<serde_json::Value>,
 }
 
 /// The authenticated caller of a request.
@@ -109,6 +124,8 @@ type Keys = Vec<(Option<String>, DecodingKey, Algorithm)>;
 pub struct Verifier {
     keys: Arc<std::sync::RwLock<Keys>>,
     jwks_url: Option<String>,
+    issuer: Option<String>,
+    audience: Option<String>,
     refresh: Arc<tokio::sync::Notify>,
 }
 
@@ -116,45 +133,99 @@ impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Verifier")
             .field("jwks_url", &self.jwks_url)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
             .finish()
     }
 }
 
-fn keys_from_jwks(set: &JwkSet) -> anyhow::Result<Keys> {
-    let mut keys = Vec::new();
-    for jwk in &set.keys {
-        let alg = match jwk.common.key_algorithm.map(|a| a.to_string()) {
-            Some(a) => a.parse::<Algorithm>()?,
-            None => Algorithm::RS256,
-        };
-        keys.push((jwk.common.key_id.clone(), DecodingKey::from_jwk(jwk)?, alg));
+/// The signature algorithm a JWK is for, or None when it is not a signing key we can use.
+fn signing_algorithm(jwk: &Jwk) -> Option<Algorithm> {
+    if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
+        return None;
     }
+    match jwk.common.key_algorithm {
+        Some(
+            KeyAlgorithm::RSA1_5
+            | KeyAlgorithm::RSA_OAEP
+            | KeyAlgorithm::RSA_OAEP_256
+            | KeyAlgorithm::UNKNOWN_ALGORITHM,
+        ) => None,
+        Some(a) => Algorithm::from_str(&a.to_string()).ok(),
+        None => match &jwk.algorithm {
+            AlgorithmParameters::RSA(_) => Some(Algorithm::RS256),
+            AlgorithmParameters::EllipticCurve(p) => match p.curve {
+                EllipticCurve::P256 => Some(Algorithm::ES256),
+                EllipticCurve::P384 => Some(Algorithm::ES384),
+                _ => None,
+            },
+            AlgorithmParameters::OctetKeyPair(_) => Some(Algorithm::EdDSA),
+            _ => None,
+        },
+    }
+}
+
+/// The signing keys of a JWKS document; other keys are skipped with a warning.
+pub fn keys_from_jwks(document: &str) -> anyhow::Result<Keys> {
+    let doc: serde_json::Value =
+        serde_json::from_str(document).map_err(|e| anyhow::anyhow!("JWKS is not JSON: {e}"))?;
+    let list = doc
+        .get("keys")
+        .and_then(|k| k.as_array())
+        .ok_or_else(|| anyhow::anyhow!("JWKS has no \"keys\" list"))?;
+    let mut keys = Vec::new();
+    for (i, raw) in list.iter().enumerate() {
+        let kid = raw.get("kid").and_then(|k| k.as_str()).unwrap_or("?");
+        let jwk: Jwk = match serde_json::from_value(raw.clone()) {
+            Ok(jwk) => jwk,
+            Err(e) => {
+                tracing::warn!(key = i, kid, error = %e, "JWKS: skipping a key this service cannot read");
+                continue;
+            }
+        };
+        let Some(alg) = signing_algorithm(&jwk) else {
+            tracing::info!(kid, "JWKS: skipping a key that is not for signatures");
+            continue;
+        };
+        match DecodingKey::from_jwk(&jwk) {
+            Ok(key) => keys.push((jwk.common.key_id.clone(), key, alg)),
+            Err(e) => {
+                tracing::warn!(kid, error = %e, "JWKS: skipping a key that does not load")
+            }
+        }
+    }
+    anyhow::ensure!(
+        !keys.is_empty(),
+        "the JWKS has no signing key this service can use"
+    );
     Ok(keys)
 }
 
 impl Verifier {
     pub fn new(settings: &AuthSettings) -> anyhow::Result<Self> {
-        let (keys, jwks_url) = match settings {
-            AuthSettings::StaticKey { secret } => (
+        let (keys, jwks_url) = match &settings.keys {
+            KeySource::StaticKey { secret } => (
                 vec![(
                     None,
-                    DecodingKey::from_secret(secret.as_bytes()),
+                    DecodingKey::from_secret(secret.expose_secret().as_bytes()),
                     Algorithm::HS256,
                 )],
                 None,
             ),
-            AuthSettings::JwksFile { path } => {
+            KeySource::JwksFile { path } => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| anyhow::anyhow!("MOTCUA_JWT_JWKS_FILE {}: {e}", path.display()))?;
-                let set: JwkSet = serde_json::from_str(&text)
+                let keys = keys_from_jwks(&text)
                     .map_err(|e| anyhow::anyhow!("MOTCUA_JWT_JWKS_FILE {}: {e}", path.display()))?;
-                (keys_from_jwks(&set)?, None)
+                (keys, None)
             }
-            AuthSettings::JwksUrl { url } => (Vec::new(), Some(url.clone())),
+            KeySource::JwksUrl { url } => (Vec::new(), Some(url.clone())),
         };
         Ok(Self {
             keys: Arc::new(std::sync::RwLock::new(keys)),
             jwks_url,
+            issuer: settings.issuer.clone(),
+            audience: settings.audience.clone(),
             refresh: Arc::new(tokio::sync::Notify::new()),
         })
     }
@@ -166,21 +237,17 @@ impl Verifier {
 
     /// Fetches the JWKS document and replaces the keys (no-op without a URL).
     pub async fn fetch(&self) -> anyhow::Result<()> {
-        let Some(url) = self.jwks_url.clone() else {
+        let Some(url) = self.jwks_url.as_deref() else {
             return Ok(());
         };
-        let body = tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
-            let agent = ureq::Agent::config_builder()
-                .timeout_global(Some(std::time::Duration::from_secs(10)))
-                .build()
-                .new_agent();
-            Ok(agent.get(&url).call()?.body_mut().read_to_string()?)
-        })
-        .await??;
-        let set: JwkSet =
-            serde_json::from_str(&body).map_err(|e| anyhow::anyhow!("JWKS document: {e}"))?;
-        let keys = keys_from_jwks(&set)?;
-        anyhow::ensure!(!keys.is_empty(), "the JWKS document has no keys");
+        let body = crate::http::client(std::time::Duration::from_secs(10))?
+            .get(url)
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?;
+        let keys = keys_from_jwks(&body)?;
         tracing::info!(keys = keys.len(), "token keys loaded from JWKS");
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
         Ok(())
@@ -211,6 +278,29 @@ impl Verifier {
         }
     }
 
+    fn validation(&self, alg: Algorithm) -> Validation {
+        let mut v = Validation::new(alg);
+        v.leeway = 30;
+        let mut required = vec!["exp", "sub"];
+        match &self.issuer {
+            Some(iss) => {
+                v.set_issuer(&[iss]);
+                required.push("iss");
+            }
+            None => v.iss = None,
+        }
+        match &self.audience {
+            Some(aud) => {
+                v.set_audience(&[aud]);
+                required.push("aud");
+            }
+            // No audience configured: an `aud` in the token is not ours to judge.
+            None => v.validate_aud = false,
+        }
+        v.set_required_spec_claims(&required);
+        v
+    }
+
     /// Validates `authorization` metadata into a caller. Errors are UNAUTHENTICATED.
     pub fn verify_header(&self, header: Option<&str>) -> Result<Caller, ServiceError> {
         let unauth = |m: &str| ServiceError::Unauthenticated(m.to_owned());
@@ -234,10 +324,7 @@ impl Verifier {
             if key_id.is_some() && kid.is_some() && key_id != &kid {
                 continue;
             }
-            let mut validation = Validation::new(*alg);
-            validation.leeway = 30;
-            validation.set_required_spec_claims(&["exp", "sub"]);
-            match jsonwebtoken::decode::<Claims>(token, key, &validation) {
+            match jsonwebtoken::decode::<Claims>(token, key, &self.validation(*alg)) {
                 Ok(data) => {
                     let c = data.claims;
                     if c.agency.trim().is_empty() {
@@ -259,6 +346,15 @@ impl Verifier {
             Some(ErrorKind::InvalidSignature) => {
                 unauth("chữ ký mã xác thực không hợp lệ (bad signature)")
             }
+            Some(ErrorKind::InvalidIssuer) => {
+                unauth("mã xác thực do nơi khác cấp (token issuer is not the configured one)")
+            }
+            Some(ErrorKind::InvalidAudience) => unauth(
+                "mã xác thực không dành cho dịch vụ này (token audience is not this service)",
+            ),
+            Some(ErrorKind::MissingRequiredClaim(claim)) => ServiceError::Unauthenticated(format!(
+                "mã xác thực thiếu trường {claim} (token lacks the {claim} claim)"
+            )),
             _ => unauth("mã xác thực không hợp lệ (invalid token)"),
         })
     }
@@ -273,26 +369,105 @@ pub fn mint(secret: &str, claims: &Claims) -> anyhow::Result<String> {
     )?)
 }
 
-/// A tonic interceptor that authenticates every call and stores the [`Caller`] in the request's
-/// extensions. Health and reflection are mounted outside it.
-pub fn interceptor(
-    verifier: Verifier,
-) -> impl FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Clone {
-    move |mut req: tonic::Request<()>| {
-        let header = req
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok());
-        let caller = verifier.verify_header(header)?;
-        req.extensions_mut().insert(caller);
-        Ok(req)
-    }
-}
-
-/// The caller of a request that went through [`interceptor`].
+/// The caller of a request that went through the host's authenticating interceptor.
 pub fn caller<T>(req: &tonic::Request<T>) -> Result<Caller, ServiceError> {
     req.extensions()
         .get::<Caller>()
         .cloned()
         .ok_or_else(|| ServiceError::Unauthenticated("chưa xác thực (not authenticated)".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A JWKS as Keycloak publishes it: a signing key and an encryption key.
+    const KEYCLOAK_JWKS: &str = r#"{"keys":[
+      {"kid":"enc-1","kty":"RSA","alg":"RSA-OAEP","use":"enc","n":"w4fp27NjwuOIeaQor5NTpbWJ5Xf54JYqzCvFtIfVtb1C2PY-dLU-RK681Fw5DZk2VTFDlmxTQVMrHFW5hNXkC69vbzttcyoLgE1995kniKAIT99gi9vtJU_14-FcYcVVs7kqBVFHJqc7F-ZhhADKQPniAYspPDeIdWCGrvprVdiLG91tUpmVhv4nObm48Y3IR7O-k0tvm9jUQJR5GVOh_gSfibBJjHxxImkKlIXHIZlwSUcVsPsHUCR8jJctIbPHn1Alq0wObkxwMt2BsHB6B0uaM0r4uoF_zbpQ4dthAlK9M0lNoWUMU6tEWGKBwhqHyb5TqgUsu5F0Vody4X15pw","e":"AQAB","x5c":["MIIC"],"x5t":"abc","x5t#S256":"def"},
+      {"kid":"sig-1","kty":"RSA","alg":"RS256","use":"sig","n":"w4fp27NjwuOIeaQor5NTpbWJ5Xf54JYqzCvFtIfVtb1C2PY-dLU-RK681Fw5DZk2VTFDlmxTQVMrHFW5hNXkC69vbzttcyoLgE1995kniKAIT99gi9vtJU_14-FcYcVVs7kqBVFHJqc7F-ZhhADKQPniAYspPDeIdWCGrvprVdiLG91tUpmVhv4nObm48Y3IR7O-k0tvm9jUQJR5GVOh_gSfibBJjHxxImkKlIXHIZlwSUcVsPsHUCR8jJctIbPHn1Alq0wObkxwMt2BsHB6B0uaM0r4uoF_zbpQ4dthAlK9M0lNoWUMU6tEWGKBwhqHyb5TqgUsu5F0Vody4X15pw","e":"AQAB"},
+      {"kid":"weird","kty":"XYZ","crv":"none"}
+    ]}"#;
+
+    #[test]
+    fn encryption_and_unreadable_keys_are_skipped_not_fatal() {
+        let keys = keys_from_jwks(KEYCLOAK_JWKS).unwrap();
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0].0.as_deref(), Some("sig-1"));
+        assert_eq!(keys[0].2, Algorithm::RS256);
+        let only_enc = r#"{"keys":[{"kid":"e","kty":"RSA","alg":"RSA-OAEP","use":"enc","n":"AQAB","e":"AQAB"}]}"#;
+        assert!(
+            keys_from_jwks(only_enc).is_err(),
+            "no signing key at all is an error"
+        );
+    }
+
+    fn verifier(issuer: Option<&str>, audience: Option<&str>) -> Verifier {
+        Verifier::new(&AuthSettings {
+            keys: KeySource::StaticKey {
+                secret: crate::config::DEV_JWT_SECRET.into(),
+            },
+            issuer: issuer.map(str::to_owned),
+            audience: audience.map(str::to_owned),
+        })
+        .unwrap()
+    }
+
+    fn token(iss: Option<&str>, aud: Option<serde_json::Value>) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            sub: "u".into(),
+            name: "Cán bộ".into(),
+            agency: "000.00.06.H56".into(),
+            roles: vec![Role::Desk],
+            exp: now + 600,
+            iat: now,
+            iss: iss.map(str::to_owned),
+            aud,
+        };
+        format!(
+            "Bearer {}",
+            mint(crate::config::DEV_JWT_SECRET, &claims).unwrap()
+        )
+    }
+
+    #[test]
+    fn issuer_and_audience_are_checked_when_configured() {
+        let aud = |s: &str| Some(serde_json::json!(s));
+        // Not configured: any aud is accepted (real providers always send one).
+        let open = verifier(None, None);
+        assert!(
+            open.verify_header(Some(&token(None, aud("account"))))
+                .is_ok()
+        );
+        assert!(open.verify_header(Some(&token(Some("x"), None))).is_ok());
+
+        let strict = verifier(
+            Some("https://sso.example.gov.vn/realms/motcua"),
+            Some("motcua"),
+        );
+        let good = token(
+            Some("https://sso.example.gov.vn/realms/motcua"),
+            Some(serde_json::json!(["account", "motcua"])),
+        );
+        assert!(strict.verify_header(Some(&good)).is_ok());
+        for (bad, why) in [
+            (token(Some("https://evil.example"), aud("motcua")), "issuer"),
+            (
+                token(
+                    Some("https://sso.example.gov.vn/realms/motcua"),
+                    aud("account"),
+                ),
+                "audience",
+            ),
+            (
+                token(Some("https://sso.example.gov.vn/realms/motcua"), None),
+                "aud",
+            ),
+            (token(None, aud("motcua")), "iss"),
+        ] {
+            let e = strict.verify_header(Some(&bad)).unwrap_err();
+            assert!(matches!(e, ServiceError::Unauthenticated(_)), "{e}");
+            assert!(e.to_string().contains(why), "{why}: {e}");
+        }
+    }
 }

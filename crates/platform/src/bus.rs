@@ -3,13 +3,22 @@
 //! Streams (DESIGN.md §3): `DOSSIERS` holds `dossier.<field>.<event>`, `CATALOG` holds
 //! `catalog.<event>`, `DEADLETTER` holds `deadletter.<consumer>`. All use file storage. A bus prefix
 //! (MOTCUA_BUS_PREFIX) namespaces subjects and stream names so that tests share one server.
+//!
+//! Retention (settings `MOTCUA_*_MAX_AGE_DAYS` / `_MAX_BYTES`): dossier events carry the
+//! applicant's phone and e-mail in `submitted`, so DOSSIERS keeps events for a bounded time
+//! (400 days by default: a reporting year, the longest procedures, and a margin for rebuilding
+//! projections) and a bounded size (the oldest go first). CATALOG holds no personal data and is
+//! kept by size only, so the catalog can always be rebuilt. DEADLETTER keeps 90 days for an
+//! operator to inspect and replay (`motcua deadletters`).
 
+use crate::config::{Retention, ServerUrl};
 use anyhow::Context;
 use async_nats::jetstream::{self, stream};
 use std::time::Duration;
 
 /// How long JetStream remembers message ids to drop duplicates; the relay republishes anything it
-/// could not mark as published, so this bounds how long a relay may be down mid-batch.
+/// could not mark as published, so this bounds how long a relay may be down mid-batch before a
+/// duplicate reaches the stream (consumers drop those by event id; see [`crate::consumer`]).
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(10 * 60);
 
 pub const DOSSIERS: &str = "DOSSIERS";
@@ -23,6 +32,7 @@ pub mod headers {
     pub const DEAD_REASON: &str = "Motcua-Dead-Reason";
     pub const ORIGINAL_SUBJECT: &str = "Motcua-Original-Subject";
     pub const CONSUMER: &str = "Motcua-Consumer";
+    pub const DEAD_AT: &str = "Motcua-Dead-At";
 }
 
 #[derive(Debug, Clone)]
@@ -33,12 +43,12 @@ pub struct Bus {
 }
 
 impl Bus {
-    pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<Self> {
+    pub async fn connect(url: &ServerUrl, prefix: &str) -> anyhow::Result<Self> {
         let client = async_nats::ConnectOptions::new()
             .name("motcua")
             .retry_on_initial_connect()
             .connection_timeout(Duration::from_secs(5))
-            .connect(url)
+            .connect(url.expose())
             .await
             .with_context(|| {
                 format!("connecting to NATS at {url} (is it running? `deploy/up.sh` starts it)")
@@ -79,26 +89,66 @@ impl Bus {
         format!("{p}{stream}")
     }
 
-    /// Creates or updates the three streams.
-    pub async fn ensure_streams(&self) -> anyhow::Result<()> {
-        for (name, subjects) in [
-            (DOSSIERS, "dossier.>"),
-            (CATALOG, "catalog.>"),
-            (DEADLETTER, "deadletter.>"),
-        ] {
-            let config = stream::Config {
+    /// The three streams' configurations under the given retention.
+    pub fn stream_configs(&self, retention: &Retention) -> Vec<stream::Config> {
+        let config =
+            |name: &str, subjects: &str, max_age: Duration, max_bytes: i64| stream::Config {
                 name: self.stream_name(name),
                 subjects: vec![self.subject(subjects)],
                 storage: stream::StorageType::File,
                 duplicate_window: DUPLICATE_WINDOW,
+                max_age,
+                max_bytes,
+                discard: stream::DiscardPolicy::Old,
                 ..Default::default()
             };
+        vec![
+            config(
+                DOSSIERS,
+                "dossier.>",
+                retention.dossier_events_max_age,
+                retention.dossier_events_max_bytes,
+            ),
+            // Zero age: kept until the size bound.
+            config(
+                CATALOG,
+                "catalog.>",
+                Duration::ZERO,
+                retention.catalog_events_max_bytes,
+            ),
+            config(
+                DEADLETTER,
+                "deadletter.>",
+                retention.dead_letters_max_age,
+                retention.dead_letters_max_bytes,
+            ),
+        ]
+    }
+
+    /// Creates or updates the three streams (a changed retention applies at the next start).
+    pub async fn ensure_streams(&self, retention: &Retention) -> anyhow::Result<()> {
+        for config in self.stream_configs(retention) {
+            let name = config.name.clone();
             self.js
                 .create_or_update_stream(config)
                 .await
-                .with_context(|| format!("creating stream {}", self.stream_name(name)))?;
+                .with_context(|| format!("creating or updating stream {name}"))?;
         }
         Ok(())
+    }
+
+    /// Whether a full subject falls in one of the three streams' subject spaces.
+    pub fn in_our_streams(&self, subject: &str) -> bool {
+        let s = self.strip(subject);
+        subject.starts_with(self.prefix.as_str())
+            && ["dossier.", "catalog.", "deadletter."]
+                .iter()
+                .any(|space| s.starts_with(space))
+    }
+
+    /// The largest message the server accepts (payload and headers).
+    pub fn max_payload(&self) -> usize {
+        self.client.server_info().max_payload
     }
 
     /// True when the connection to NATS is up.

@@ -1,10 +1,19 @@
 //! Typed configuration from `MOTCUA_*` environment variables, with defaults for a developer's
 //! machine. A bad value stops the process at start with exit code 64 (EX_USAGE) and a message that
 //! names the variable.
+//!
+//! [`Settings`] holds what the platform itself needs (database, bus, listeners, identity, limits,
+//! retention). Each service parses its own settings from the same [`Vars`] (intake's catalog and
+//! attachments live in intake), so this module knows no service. Secrets ([`SecretString`],
+//! [`ServerUrl`]) never print: Debug shows them redacted, so a settings dump in a log is safe.
 
+use ipnet::IpNet;
+use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashMap;
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
 /// Exit code for bad configuration (sysexits.h EX_USAGE), as linkerd does.
@@ -17,9 +26,27 @@ pub struct ConfigError {
     pub message: String,
 }
 
+impl ConfigError {
+    pub fn new(var: &str, message: impl Into<String>) -> Self {
+        Self {
+            var: var.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
 /// Where values come from: the process environment, or a map in tests.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Vars(HashMap<String, String>);
+
+impl fmt::Debug for Vars {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Values may be secrets: name the variables only.
+        let mut names: Vec<&String> = self.0.keys().collect();
+        names.sort();
+        f.debug_tuple("Vars").field(&names).finish()
+    }
+}
 
 impl Vars {
     pub fn from_env() -> Self {
@@ -48,73 +75,114 @@ impl Vars {
         self.0.insert(key.to_owned(), value.into());
     }
 
-    fn raw(&self, var: &str) -> Option<&str> {
+    /// The value, or None when unset or blank.
+    pub fn raw(&self, var: &str) -> Option<&str> {
         self.0
             .get(var)
             .map(String::as_str)
             .filter(|v| !v.trim().is_empty())
     }
 
-    fn string(&self, var: &str, default: &str) -> String {
+    pub fn string(&self, var: &str, default: &str) -> String {
         self.raw(var).unwrap_or(default).to_owned()
     }
 
-    fn parse<T: std::str::FromStr>(
-        &self,
-        var: &str,
-        default: T,
-        what: &str,
-    ) -> Result<T, ConfigError> {
+    /// Parses the value, or gives `default` when unset; `what` says what a good value is.
+    pub fn parse<T: FromStr>(&self, var: &str, default: T, what: &str) -> Result<T, ConfigError> {
         match self.raw(var) {
             None => Ok(default),
-            Some(v) => v.trim().parse().map_err(|_| ConfigError {
-                var: var.to_owned(),
-                message: format!("{v:?} is not {what}"),
-            }),
+            Some(v) => v
+                .trim()
+                .parse()
+                .map_err(|_| ConfigError::new(var, format!("{v:?} is not {what}"))),
+        }
+    }
+
+    pub fn seconds(&self, var: &str, default: u64) -> Result<Duration, ConfigError> {
+        Ok(Duration::from_secs(self.parse(
+            var,
+            default,
+            "a whole number of seconds",
+        )?))
+    }
+
+    pub fn days(&self, var: &str, default: u64) -> Result<Duration, ConfigError> {
+        let days: u64 = self.parse(var, default, "a whole number of days")?;
+        Ok(Duration::from_secs(days * 86_400))
+    }
+
+    /// A positive whole number.
+    pub fn count(&self, var: &str, default: u64) -> Result<u64, ConfigError> {
+        match self.parse(var, default, "a positive whole number")? {
+            0 => Err(ConfigError::new(var, "must be positive")),
+            n => Ok(n),
+        }
+    }
+
+    pub fn secret(&self, var: &str) -> Option<SecretString> {
+        self.raw(var).map(|v| SecretString::from(v.to_owned()))
+    }
+}
+
+/// A server URL that may carry credentials (`postgres://user:password@host`,
+/// `nats://token@host`). Debug and Display hide the user info; [`ServerUrl::expose`] gives the
+/// whole URL to the client library that connects with it.
+#[derive(Clone)]
+pub struct ServerUrl(SecretString);
+
+impl ServerUrl {
+    pub fn new(url: &str) -> Self {
+        Self(SecretString::from(url.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+
+    /// The URL with any user name and password replaced by `***`.
+    pub fn redacted(&self) -> String {
+        let url = self.expose();
+        match url.split_once("://") {
+            Some((scheme, rest)) => match rest.rsplit_once('@') {
+                Some((_, host)) => format!("{scheme}://***@{host}"),
+                None => url.to_owned(),
+            },
+            None => "***".to_owned(),
         }
     }
 }
 
-/// Settings shared by every service in a process.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// PostgreSQL server URL without a database name; each service appends its own database.
-    pub database_url: String,
-    /// Database name prefix: `<prefix>_intake`, … (tests use a fresh prefix each).
-    pub database_prefix: String,
-    pub database_max_connections: u32,
-    pub nats_url: String,
-    /// Prefix for JetStream stream names and subjects, so tests can share one NATS server.
-    pub bus_prefix: String,
-    /// gRPC listen addresses per service; port 0 picks a free port.
-    pub grpc_addrs: HashMap<&'static str, SocketAddr>,
-    /// Prometheus metrics endpoint; None disables it.
-    pub metrics_addr: Option<SocketAddr>,
-    pub auth: AuthSettings,
-    pub max_message_bytes: usize,
-    pub request_timeout: Duration,
-    pub shutdown_grace: Duration,
-    pub log_format: LogFormat,
-    /// OTLP endpoint (the standard OTEL_EXPORTER_OTLP_ENDPOINT); traces are exported when set.
-    pub otlp_endpoint: Option<String>,
-    pub attachments_dir: PathBuf,
-    pub max_attachment_bytes: usize,
-    /// Catalog file loaded by intake at start (TOML).
-    pub catalog_file: Option<PathBuf>,
-    /// Yearly holiday overrides replacing the ones built in (a new year's notice without a rebuild).
-    pub holidays: motcua_calendar::Overrides,
-    /// Default working hours of agencies; the catalog file may set an agency's own.
-    pub working_hours: motcua_calendar::WorkingHours,
+impl fmt::Debug for ServerUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.redacted())
+    }
 }
 
+impl fmt::Display for ServerUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// Where token keys come from.
 #[derive(Debug, Clone)]
-pub enum AuthSettings {
+pub enum KeySource {
     /// HS256 with a shared secret: development and tests.
-    StaticKey { secret: String },
+    StaticKey { secret: SecretString },
     /// RS256/ES256 keys of an identity provider, from a JWKS document (mounted file).
     JwksFile { path: PathBuf },
     /// The identity provider's JWKS endpoint, fetched at start and refreshed.
     JwksUrl { url: String },
+}
+
+/// How bearer tokens are verified.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    pub keys: KeySource,
+    /// The `iss` every token must carry (MOTCUA_JWT_ISSUER); unchecked when unset.
+    pub issuer: Option<String>,
+    /// One of the `aud` values every token must carry (MOTCUA_JWT_AUDIENCE); unchecked when unset.
+    pub audience: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,17 +191,151 @@ pub enum LogFormat {
     Json,
 }
 
+/// What one process lets in at once, so that a flood is refused (RESOURCE_EXHAUSTED) instead of
+/// growing memory until the pod is killed.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest gRPC message.
+    pub max_message_bytes: usize,
+    /// Calls in progress at once per service (health checks are not counted).
+    pub max_in_flight: usize,
+    /// Bytes of request bodies held at once per service.
+    pub request_memory_bytes: usize,
+    /// Per-request deadline (a client's shorter `grpc-timeout` wins).
+    pub request_timeout: Duration,
+}
+
+/// How long events and their traces are kept (DESIGN.md "Secrets in events").
+#[derive(Debug, Clone)]
+pub struct Retention {
+    /// DOSSIERS stream: by age (the applicant's phone and e-mail travel in `submitted`) and size.
+    pub dossier_events_max_age: Duration,
+    pub dossier_events_max_bytes: i64,
+    /// CATALOG stream: every published procedure version, kept by size only (no personal data).
+    pub catalog_events_max_bytes: i64,
+    /// DEADLETTER stream: long enough for an operator to look and replay.
+    pub dead_letters_max_age: Duration,
+    pub dead_letters_max_bytes: i64,
+    /// Consumers' processed event ids; far beyond any redelivery (see [`crate::consumer`]).
+    pub processed_events: Duration,
+    /// Published outbox rows (kept a while for inspection).
+    pub published_outbox: Duration,
+}
+
+/// Public (no-token) routes: per-client rate limits.
+#[derive(Debug, Clone)]
+pub struct PublicSettings {
+    /// Sustained requests per second per client address.
+    pub rate_per_second: u32,
+    /// Requests a client may make at once before the rate applies.
+    pub burst: u32,
+    /// Proxies whose X-Forwarded-For is believed (CIDRs); others' are ignored.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+/// Settings shared by every service in a process.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// PostgreSQL server URL without a database name; each service appends its own database.
+    pub database_url: ServerUrl,
+    /// Database name prefix: `<prefix>_intake`, … (tests use a fresh prefix each).
+    pub database_prefix: String,
+    pub database_max_connections: u32,
+    pub nats_url: ServerUrl,
+    /// Prefix for JetStream stream names and subjects, so tests can share one NATS server.
+    pub bus_prefix: String,
+    /// gRPC listen addresses per service; port 0 picks a free port.
+    pub grpc_addrs: HashMap<&'static str, SocketAddr>,
+    /// HTTP listen addresses per service, used by services that serve HTTP.
+    pub http_addrs: HashMap<&'static str, SocketAddr>,
+    /// Prometheus metrics endpoint; None disables it.
+    pub metrics_addr: Option<SocketAddr>,
+    pub auth: AuthSettings,
+    pub limits: Limits,
+    pub shutdown_grace: Duration,
+    /// The relay may fail to publish this long before the service reports NOT_SERVING.
+    pub relay_stall: Duration,
+    pub retention: Retention,
+    pub public: PublicSettings,
+    pub log_format: LogFormat,
+    /// OTLP endpoint (the standard OTEL_EXPORTER_OTLP_ENDPOINT); traces are exported when set.
+    pub otlp_endpoint: Option<String>,
+}
+
 /// The development signing key: public on purpose, never for production.
 pub const DEV_JWT_SECRET: &str = "motcua-development-key-do-not-use-in-production";
 
-/// Default gRPC ports of the five services.
-pub const SERVICES: [(&str, u16); 5] = [
-    ("intake", 50051),
-    ("workflow", 50052),
-    ("notification", 50053),
-    ("lookup", 50054),
-    ("reporting", 50055),
+/// Default gRPC and HTTP ports of the five services.
+pub const SERVICES: [(&str, u16, u16); 5] = [
+    ("intake", 50051, 8081),
+    ("workflow", 50052, 8082),
+    ("notification", 50053, 8083),
+    ("lookup", 50054, 8084),
+    ("reporting", 50055, 8085),
 ];
+
+const GIB: i64 = 1024 * 1024 * 1024;
+
+fn is_loopback_url(url: &str) -> bool {
+    let host = url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+fn auth(v: &Vars) -> Result<AuthSettings, ConfigError> {
+    let keys = match (
+        v.raw("MOTCUA_JWT_JWKS_URL"),
+        v.raw("MOTCUA_JWT_JWKS_FILE"),
+        v.secret("MOTCUA_JWT_SECRET"),
+    ) {
+        (Some(url), _, _) => {
+            let parsed = url::Url::parse(url).map_err(|_| {
+                ConfigError::new("MOTCUA_JWT_JWKS_URL", format!("{url:?} is not a URL"))
+            })?;
+            match parsed.scheme() {
+                "https" => {}
+                // Plain http lets anyone on the path swap the keys; only a local endpoint may use it.
+                "http" if is_loopback_url(url) => {}
+                "http" => {
+                    return Err(ConfigError::new(
+                        "MOTCUA_JWT_JWKS_URL",
+                        format!("{url:?}: use https (plain http is accepted for loopback only)"),
+                    ));
+                }
+                _ => {
+                    return Err(ConfigError::new(
+                        "MOTCUA_JWT_JWKS_URL",
+                        format!("{url:?} is not an https URL"),
+                    ));
+                }
+            }
+            KeySource::JwksUrl {
+                url: url.to_owned(),
+            }
+        }
+        (None, Some(path), _) => KeySource::JwksFile { path: path.into() },
+        (None, None, Some(secret)) if secret.expose_secret().len() < 32 => {
+            return Err(ConfigError::new(
+                "MOTCUA_JWT_SECRET",
+                "must be at least 32 characters",
+            ));
+        }
+        (None, None, secret) => KeySource::StaticKey {
+            secret: secret.unwrap_or_else(|| SecretString::from(DEV_JWT_SECRET)),
+        },
+    };
+    Ok(AuthSettings {
+        keys,
+        issuer: v.raw("MOTCUA_JWT_ISSUER").map(str::to_owned),
+        audience: v.raw("MOTCUA_JWT_AUDIENCE").map(str::to_owned),
+    })
+}
 
 impl Settings {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -143,33 +345,38 @@ impl Settings {
     pub fn from_vars(v: &Vars) -> Result<Self, ConfigError> {
         let database_url = v.string("MOTCUA_DATABASE_URL", "postgres://postgres@127.0.0.1:5432");
         if !(database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
-            return Err(ConfigError {
-                var: "MOTCUA_DATABASE_URL".into(),
-                message: format!("{database_url:?} is not a postgres:// URL"),
-            });
+            return Err(ConfigError::new(
+                "MOTCUA_DATABASE_URL",
+                format!("{} is not a postgres:// URL", ServerUrl::new(&database_url)),
+            ));
         }
         let database_prefix = v.string("MOTCUA_DATABASE_PREFIX", "motcua");
         if !database_prefix
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         {
-            return Err(ConfigError {
-                var: "MOTCUA_DATABASE_PREFIX".into(),
-                message: "use lowercase letters, digits and _ only".into(),
-            });
+            return Err(ConfigError::new(
+                "MOTCUA_DATABASE_PREFIX",
+                "use lowercase letters, digits and _ only",
+            ));
         }
         let host = v.string("MOTCUA_HOST", "127.0.0.1");
         let mut grpc_addrs = HashMap::new();
-        for (name, port) in SERVICES {
-            let var = format!("MOTCUA_{}_GRPC_ADDR", name.to_uppercase());
-            let default = format!("{host}:{port}").parse().map_err(|_| ConfigError {
-                var: "MOTCUA_HOST".into(),
-                message: format!("{host:?} is not an IP address"),
-            })?;
-            grpc_addrs.insert(
-                name,
-                v.parse(&var, default, "an address like 127.0.0.1:50051")?,
-            );
+        let mut http_addrs = HashMap::new();
+        for (name, grpc, http) in SERVICES {
+            for (kind, port, addrs) in [
+                ("GRPC", grpc, &mut grpc_addrs),
+                ("HTTP", http, &mut http_addrs),
+            ] {
+                let var = format!("MOTCUA_{}_{kind}_ADDR", name.to_uppercase());
+                let default = format!("{host}:{port}").parse().map_err(|_| {
+                    ConfigError::new("MOTCUA_HOST", format!("{host:?} is not an IP address"))
+                })?;
+                addrs.insert(
+                    name,
+                    v.parse(&var, default, "an address like 127.0.0.1:50051")?,
+                );
+            }
         }
         let metrics_addr = match v.raw("MOTCUA_METRICS_ADDR") {
             Some("off") => None,
@@ -179,106 +386,84 @@ impl Settings {
                 "an address like 127.0.0.1:9464 or off",
             )?),
         };
-        let auth = match (
-            v.raw("MOTCUA_JWT_JWKS_URL"),
-            v.raw("MOTCUA_JWT_JWKS_FILE"),
-            v.raw("MOTCUA_JWT_SECRET"),
-        ) {
-            (Some(url), _, _) if url.starts_with("https://") || url.starts_with("http://") => {
-                AuthSettings::JwksUrl {
-                    url: url.to_owned(),
-                }
-            }
-            (Some(url), _, _) => {
-                return Err(ConfigError {
-                    var: "MOTCUA_JWT_JWKS_URL".into(),
-                    message: format!("{url:?} is not an http(s) URL"),
-                });
-            }
-            (None, Some(path), _) => AuthSettings::JwksFile { path: path.into() },
-            (None, None, Some(secret)) if secret.len() < 32 => {
-                return Err(ConfigError {
-                    var: "MOTCUA_JWT_SECRET".into(),
-                    message: "must be at least 32 characters".into(),
-                });
-            }
-            (None, None, secret) => AuthSettings::StaticKey {
-                secret: secret.unwrap_or(DEV_JWT_SECRET).to_owned(),
-            },
-        };
         let log_format = match v.string("MOTCUA_LOG_FORMAT", "text").as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
             other => {
-                return Err(ConfigError {
-                    var: "MOTCUA_LOG_FORMAT".into(),
-                    message: format!("{other:?} is not text or json"),
-                });
+                return Err(ConfigError::new(
+                    "MOTCUA_LOG_FORMAT",
+                    format!("{other:?} is not text or json"),
+                ));
             }
         };
-        let secs = |var: &str, default: u64| -> Result<Duration, ConfigError> {
-            Ok(Duration::from_secs(v.parse(
-                var,
-                default,
-                "a whole number of seconds",
-            )?))
+        let max_message_bytes = v.count("MOTCUA_MAX_MESSAGE_BYTES", 16 * 1024 * 1024)? as usize;
+        let request_memory_bytes =
+            v.count("MOTCUA_REQUEST_MEMORY_BYTES", 128 * 1024 * 1024)? as usize;
+        if request_memory_bytes < max_message_bytes {
+            return Err(ConfigError::new(
+                "MOTCUA_REQUEST_MEMORY_BYTES",
+                format!(
+                    "must be at least MOTCUA_MAX_MESSAGE_BYTES ({max_message_bytes}), or the largest message could never be read"
+                ),
+            ));
+        }
+        let trusted_proxies = match v.raw("MOTCUA_TRUSTED_PROXIES") {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    s.parse::<IpNet>()
+                        .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+                        .map_err(|_| {
+                            ConfigError::new(
+                                "MOTCUA_TRUSTED_PROXIES",
+                                format!("{s:?} is not an address or CIDR like 10.0.0.0/8"),
+                            )
+                        })
+                })
+                .collect::<Result<_, _>>()?,
         };
         Ok(Settings {
-            database_url,
+            database_url: ServerUrl::new(&database_url),
             database_prefix,
-            database_max_connections: v.parse(
-                "MOTCUA_DATABASE_MAX_CONNECTIONS",
-                16,
-                "a whole number",
-            )?,
-            nats_url: v.string("MOTCUA_NATS_URL", "nats://127.0.0.1:4222"),
+            database_max_connections: v.count("MOTCUA_DATABASE_MAX_CONNECTIONS", 16)? as u32,
+            nats_url: ServerUrl::new(&v.string("MOTCUA_NATS_URL", "nats://127.0.0.1:4222")),
             bus_prefix: v.string("MOTCUA_BUS_PREFIX", ""),
             grpc_addrs,
+            http_addrs,
             metrics_addr,
-            auth,
-            max_message_bytes: v.parse(
-                "MOTCUA_MAX_MESSAGE_BYTES",
-                16 * 1024 * 1024,
-                "a number of bytes",
-            )?,
-            request_timeout: secs("MOTCUA_REQUEST_TIMEOUT_SECS", 30)?,
-            shutdown_grace: secs("MOTCUA_SHUTDOWN_GRACE_SECS", 20)?,
+            auth: auth(v)?,
+            limits: Limits {
+                max_message_bytes,
+                max_in_flight: v.count("MOTCUA_MAX_IN_FLIGHT", 256)? as usize,
+                request_memory_bytes,
+                request_timeout: v.seconds("MOTCUA_REQUEST_TIMEOUT_SECS", 30)?,
+            },
+            shutdown_grace: v.seconds("MOTCUA_SHUTDOWN_GRACE_SECS", 20)?,
+            relay_stall: v.seconds("MOTCUA_RELAY_STALL_SECS", 60)?,
+            retention: Retention {
+                dossier_events_max_age: v.days("MOTCUA_DOSSIER_EVENTS_MAX_AGE_DAYS", 400)?,
+                dossier_events_max_bytes: v
+                    .count("MOTCUA_DOSSIER_EVENTS_MAX_BYTES", (10 * GIB) as u64)?
+                    as i64,
+                catalog_events_max_bytes: v
+                    .count("MOTCUA_CATALOG_EVENTS_MAX_BYTES", (GIB / 4) as u64)?
+                    as i64,
+                dead_letters_max_age: v.days("MOTCUA_DEAD_LETTERS_MAX_AGE_DAYS", 90)?,
+                dead_letters_max_bytes: v.count("MOTCUA_DEAD_LETTERS_MAX_BYTES", GIB as u64)?
+                    as i64,
+                processed_events: v.days("MOTCUA_PROCESSED_EVENTS_RETENTION_DAYS", 30)?,
+                published_outbox: v.days("MOTCUA_PUBLISHED_OUTBOX_RETENTION_DAYS", 7)?,
+            },
+            public: PublicSettings {
+                rate_per_second: v.count("MOTCUA_PUBLIC_RATE_PER_SECOND", 5)? as u32,
+                burst: v.count("MOTCUA_PUBLIC_RATE_BURST", 20)? as u32,
+                trusted_proxies,
+            },
             log_format,
             otlp_endpoint: v.raw("OTEL_EXPORTER_OTLP_ENDPOINT").map(str::to_owned),
-            attachments_dir: v
-                .string("MOTCUA_ATTACHMENTS_DIR", ".local/attachments")
-                .into(),
-            max_attachment_bytes: v.parse(
-                "MOTCUA_MAX_ATTACHMENT_BYTES",
-                10 * 1024 * 1024,
-                "a number of bytes",
-            )?,
-            catalog_file: v.raw("MOTCUA_CATALOG_FILE").map(PathBuf::from),
-            holidays: match v.raw("MOTCUA_HOLIDAYS_FILE") {
-                None => motcua_calendar::Overrides::shipped().map_err(|e| ConfigError {
-                    var: "MOTCUA_HOLIDAYS_FILE".into(),
-                    message: format!("the built-in overrides do not parse: {e}"),
-                })?,
-                Some(path) => {
-                    let err = |message: String| ConfigError {
-                        var: "MOTCUA_HOLIDAYS_FILE".into(),
-                        message,
-                    };
-                    let text =
-                        std::fs::read_to_string(path).map_err(|e| err(format!("{path}: {e}")))?;
-                    motcua_calendar::Overrides::parse(&text)
-                        .map_err(|e| err(format!("{path}: {e}")))?
-                }
-            },
-            working_hours: match v.raw("MOTCUA_WORKING_HOURS") {
-                None => motcua_calendar::WorkingHours::default(),
-                Some(text) => {
-                    motcua_calendar::WorkingHours::parse(text).map_err(|e| ConfigError {
-                        var: "MOTCUA_WORKING_HOURS".into(),
-                        message: e.to_string(),
-                    })?
-                }
-            },
         })
     }
 
@@ -289,6 +474,13 @@ impl Settings {
 
     pub fn grpc_addr(&self, service: &str) -> SocketAddr {
         self.grpc_addrs
+            .get(service)
+            .copied()
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    pub fn http_addr(&self, service: &str) -> SocketAddr {
+        self.http_addrs
             .get(service)
             .copied()
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))
@@ -305,26 +497,79 @@ mod tests {
         assert_eq!(s.database_name("intake"), "motcua_intake");
         assert_eq!(s.grpc_addr("intake"), "127.0.0.1:50051".parse().unwrap());
         assert_eq!(s.grpc_addr("reporting"), "127.0.0.1:50055".parse().unwrap());
+        assert_eq!(s.http_addr("lookup"), "127.0.0.1:8084".parse().unwrap());
         assert!(
-            matches!(s.auth, AuthSettings::StaticKey { ref secret } if secret == DEV_JWT_SECRET)
+            matches!(s.auth.keys, KeySource::StaticKey { ref secret } if secret.expose_secret() == DEV_JWT_SECRET)
         );
         assert_eq!(s.otlp_endpoint, None);
+        assert!(s.limits.request_memory_bytes >= s.limits.max_message_bytes);
     }
 
     #[test]
     fn bad_values_name_their_variable() {
         for (var, value) in [
             ("MOTCUA_INTAKE_GRPC_ADDR", "localhost"),
+            ("MOTCUA_LOOKUP_HTTP_ADDR", "8084"),
             ("MOTCUA_SHUTDOWN_GRACE_SECS", "-1"),
             ("MOTCUA_JWT_SECRET", "short"),
             ("MOTCUA_DATABASE_PREFIX", "Bad-Prefix"),
             ("MOTCUA_METRICS_ADDR", "nowhere"),
-            ("MOTCUA_WORKING_HOURS", "8-17"),
             ("MOTCUA_JWT_JWKS_URL", "idp.example/jwks"),
-            ("MOTCUA_HOLIDAYS_FILE", "/nonexistent/holidays.toml"),
+            ("MOTCUA_JWT_JWKS_URL", "http://idp.example/jwks"),
+            ("MOTCUA_MAX_IN_FLIGHT", "0"),
+            ("MOTCUA_REQUEST_MEMORY_BYTES", "1024"),
+            ("MOTCUA_TRUSTED_PROXIES", "10.0.0.0/33"),
+            ("MOTCUA_DOSSIER_EVENTS_MAX_AGE_DAYS", "forever"),
         ] {
             let err = Settings::from_vars(&Vars::from_pairs([(var, value)])).unwrap_err();
             assert_eq!(err.var, var, "{err}");
         }
+    }
+
+    #[test]
+    fn a_jwks_url_needs_https_except_on_loopback() {
+        for (url, ok) in [
+            (
+                "https://sso.example.gov.vn/realms/motcua/protocol/openid-connect/certs",
+                true,
+            ),
+            ("http://127.0.0.1:8080/jwks.json", true),
+            ("http://localhost:8080/jwks.json", true),
+            ("http://[::1]:8080/jwks.json", true),
+            ("http://sso.example.gov.vn/jwks.json", false),
+            ("http://127.0.0.1.nip.io/jwks.json", false),
+            ("ftp://127.0.0.1/jwks.json", false),
+        ] {
+            let r = Settings::from_vars(&Vars::from_pairs([("MOTCUA_JWT_JWKS_URL", url)]));
+            assert_eq!(r.is_ok(), ok, "{url}: {r:?}");
+        }
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let secret = "an-operators-secret-signing-key-0123456789";
+        let s = Settings::from_vars(&Vars::from_pairs([
+            ("MOTCUA_JWT_SECRET", secret),
+            (
+                "MOTCUA_DATABASE_URL",
+                "postgres://motcua:db-pass-42@db.internal:5432",
+            ),
+            (
+                "MOTCUA_NATS_URL",
+                "nats://bus-user:nats-pass-42@nats.internal:4222",
+            ),
+        ]))
+        .unwrap();
+        let printed = format!("{s:?} {} {}", s.database_url, s.nats_url);
+        for hidden in [secret, "db-pass-42", "nats-pass-42", "bus-user"] {
+            assert!(!printed.contains(hidden), "{hidden} leaked: {printed}");
+        }
+        assert!(printed.contains("db.internal:5432"), "{printed}");
+        assert_eq!(
+            s.nats_url.expose(),
+            "nats://bus-user:nats-pass-42@nats.internal:4222"
+        );
+        let vars = Vars::from_pairs([("MOTCUA_JWT_SECRET", secret)]);
+        assert!(!format!("{vars:?}").contains(secret));
     }
 }

@@ -2,6 +2,7 @@
 //! start. The platform's tables (outbox, processed events) have their own migration history, so a
 //! service's migration numbers never collide with the platform's.
 
+use crate::config::ServerUrl;
 use anyhow::Context;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -14,12 +15,12 @@ static PLATFORM_MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
 /// Connects to `database` on the server at `url`, creating it if it does not exist, and applies
 /// the platform's and then the service's migrations.
 pub async fn connect(
-    url: &str,
+    url: &ServerUrl,
     database: &str,
     max_connections: u32,
     migrator: &Migrator,
 ) -> anyhow::Result<PgPool> {
-    let server = PgConnectOptions::from_str(url).context("MOTCUA_DATABASE_URL")?;
+    let server = options(url)?;
     create_if_missing(&server, database).await?;
     let options = server
         .clone()
@@ -77,9 +78,41 @@ async fn create_if_missing(server: &PgConnectOptions, database: &str) -> anyhow:
     Ok(())
 }
 
+/// The server's connection options (no database chosen).
+pub fn options(url: &ServerUrl) -> anyhow::Result<PgConnectOptions> {
+    PgConnectOptions::from_str(url.expose())
+        .with_context(|| format!("MOTCUA_DATABASE_URL {url} is not a PostgreSQL URL"))
+}
+
+/// Whether an error means the database cannot be reached right now (down, restarting, failing
+/// over, out of connections), as opposed to a problem with the statement or the data. Callers
+/// wait and retry the first kind; the second is a bug or bad data.
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(d) => d.code().is_some_and(|code| {
+            // 08: connection exception; 57P01-03: admin shutdown, crash shutdown, cannot connect
+            // now (starting, recovering); 53: insufficient resources; 40001/40P01: serialization
+            // failure and deadlock, which succeed when tried again.
+            code.starts_with("08")
+                || code.starts_with("53")
+                || matches!(
+                    code.as_ref(),
+                    "57P01" | "57P02" | "57P03" | "40001" | "40P01"
+                )
+        }),
+        _ => false,
+    }
+}
+
 /// Drops a database (tests clean up after themselves).
-pub async fn drop_database(url: &str, database: &str) -> anyhow::Result<()> {
-    let server = PgConnectOptions::from_str(url)?;
+pub async fn drop_database(url: &ServerUrl, database: &str) -> anyhow::Result<()> {
+    let server = options(url)?;
     let mut conn = server.database("postgres").connect().await?;
     let sql = format!(
         "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
@@ -89,4 +122,16 @@ pub async fn drop_database(url: &str, database: &str) -> anyhow::Result<()> {
         .execute(&mut conn)
         .await?;
     Ok(())
+}
+
+/// A LISTEN connection of its own, outside `pool`, so that listening never takes one of the
+/// connections requests need.
+pub async fn listener(pool: &PgPool, channel: &str) -> sqlx::Result<sqlx::postgres::PgListener> {
+    let own = PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_lazy_with((*pool.connect_options()).clone());
+    let mut listener = sqlx::postgres::PgListener::connect_with(&own).await?;
+    listener.listen(channel).await?;
+    Ok(listener)
 }

@@ -54,11 +54,10 @@ impl From<ServiceError> for Status {
 
 impl From<sqlx::Error> for ServiceError {
     fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                ServiceError::Unavailable(e.to_string())
-            }
-            other => ServiceError::Internal(other.into()),
+        if crate::db::is_unavailable(&e) {
+            ServiceError::Unavailable(e.to_string())
+        } else {
+            ServiceError::Internal(e.into())
         }
     }
 }

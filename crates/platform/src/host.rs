@@ -1,24 +1,29 @@
 //! The frame every service runs in: lazily connected PostgreSQL and NATS, a readiness task that
 //! creates the database, applies migrations and the streams as soon as both answer, truthful health
-//! (NOT_SERVING until then, and again whenever a dependency stops answering), reflection,
-//! authentication, request limits, the outbox relay, consumers and graceful shutdown.
+//! (NOT_SERVING until then, and again whenever a dependency stops answering or the relay cannot
+//! publish), the gRPC boundary, authentication, the outbox relay, consumers, durable jobs, an HTTP
+//! side for services that have one, supervised background tasks and graceful shutdown.
 //!
 //! The gRPC port is bound at once, so an orchestrator sees the process and its health from the
 //! first second; service calls made before the dependencies are ready get UNAVAILABLE.
 
 use crate::auth::{Caller, Verifier};
+use crate::boundary::{BoundaryConfig, BoundaryLayer, TextRules};
 use crate::bus::Bus;
+use crate::clock::SharedClock;
 use crate::config::Settings;
-use crate::consumer::{self, ConsumerSpec, Handler};
-use crate::outbox::Relay;
+use crate::consumer::{self, ConsumerContext, ConsumerSpec, Handler};
+use crate::jobs::{JobHandler, JobRunner};
+use crate::limiter::PublicLimiter;
+use crate::outbox::{Relay, RelayHealth};
+use crate::process::Process;
+use crate::readiness::{Readiness, ReadinessSource};
 use anyhow::Context;
-use sqlx::PgPool;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, PgConnection, PgPool};
 use std::net::SocketAddr;
-use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -27,42 +32,32 @@ use tonic::transport::Server;
 use tonic::transport::server::Router;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
+use tower::layer::util::{Identity, Stack};
 
-/// Whether the host's dependencies are ready; cheap to clone and wait on.
-#[derive(Debug, Clone)]
-pub struct Readiness {
-    flag: Arc<AtomicBool>,
-    notify: Arc<tokio::sync::Notify>,
-}
+/// The gRPC router of a host, behind its boundary.
+pub type GrpcRouter = Router<Stack<BoundaryLayer, Identity>>;
 
-impl Readiness {
-    pub fn is_ready(&self) -> bool {
-        self.flag.load(Ordering::SeqCst)
-    }
-
-    /// Waits until ready.
-    pub async fn wait(&self) {
-        loop {
-            let notified = self.notify.notified();
-            if self.is_ready() {
-                return;
-            }
-            tokio::select! {
-                _ = notified => {}
-                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-            }
-        }
-    }
+/// The gRPC services a host serves, named by their full protobuf names, and its text rules.
+#[derive(Debug, Clone, Default)]
+pub struct GrpcApi {
+    /// Services that need a bearer token.
+    pub private: Vec<&'static str>,
+    /// Services anyone may call (rate limited per client).
+    pub public: Vec<&'static str>,
+    pub rules: TextRules,
 }
 
 #[derive(Debug)]
 pub struct ServiceHost {
     pub name: &'static str,
     pub settings: Settings,
+    pub clock: SharedClock,
     pub pool: PgPool,
     pub bus: Bus,
     pub verifier: Verifier,
-    ready: Arc<AtomicBool>,
+    readiness: ReadinessSource,
+    relay_health: Option<RelayHealth>,
+    limiter: PublicLimiter,
     reporter: HealthReporter,
     health_service:
         tonic_health::pb::health_server::HealthServer<tonic_health::server::HealthService>,
@@ -71,19 +66,19 @@ pub struct ServiceHost {
     /// committed.
     background: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
-    ready_signal: Arc<tokio::sync::Notify>,
+    http_addr: Option<SocketAddr>,
+    grpc_names: Vec<&'static str>,
 }
 
 impl ServiceHost {
     /// Prepares the host; nothing here waits for PostgreSQL or NATS.
     pub async fn new(
         name: &'static str,
-        settings: Settings,
+        process: &Process,
         migrator: &'static Migrator,
-        shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
-        let server =
-            PgConnectOptions::from_str(&settings.database_url).context("MOTCUA_DATABASE_URL")?;
+        let settings = process.settings.clone();
+        let server = crate::db::options(&settings.database_url)?;
         let database = settings.database_name(name);
         let pool = PgPoolOptions::new()
             .max_connections(settings.database_max_connections)
@@ -100,92 +95,59 @@ impl ServiceHost {
         );
         let mut host = Self {
             name,
+            limiter: PublicLimiter::new(&settings.public),
+            clock: process.clock.clone(),
             settings,
             pool,
             bus,
             verifier,
-            ready: Arc::new(AtomicBool::new(false)),
+            readiness: ReadinessSource::default(),
+            relay_health: None,
             reporter,
             health_service,
             background: CancellationToken::new(),
-            shutdown,
+            shutdown: process.shutdown.clone(),
             tasks: Vec::new(),
-            ready_signal: Arc::new(tokio::sync::Notify::new()),
+            http_addr: None,
+            grpc_names: Vec::new(),
         };
+        host.tasks.push(tokio::spawn(
+            host.verifier.clone().refresh_loop(host.shutdown.clone()),
+        ));
         host.spawn_readiness(migrator);
+        host.spawn_housekeeping();
         Ok(host)
     }
 
     fn spawn_readiness(&mut self, migrator: &'static Migrator) {
-        let (settings, pool, bus, ready, reporter, name, shutdown, signal) = (
-            self.settings.clone(),
-            self.pool.clone(),
-            self.bus.clone(),
-            self.ready.clone(),
-            self.reporter.clone(),
-            self.name,
-            self.shutdown.clone(),
-            self.ready_signal.clone(),
-        );
-        let verifier = self.verifier.clone();
-        self.tasks.push(tokio::spawn(
-            self.verifier.clone().refresh_loop(self.shutdown.clone()),
-        ));
-        self.tasks.push(tokio::spawn(async move {
-            // 1. Prepare: database, migrations, streams, retried until both dependencies answer.
-            loop {
-                let prepared = prepare(&settings, name, migrator, &bus, &verifier);
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    r = prepared => match r {
-                        Ok(()) => break,
-                        Err(e) => {
-                            tracing::warn!(service = name, error = format!("{e:#}"), "dependencies not ready; retrying");
-                            tokio::select! {
-                                _ = shutdown.cancelled() => return,
-                                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                            }
-                        }
-                    }
-                }
-            }
-            // 2. Watch: SERVING while both answer.
-            let mut serving = None;
-            loop {
-                let db_ok = tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(&pool))
-                    .await
-                    .is_ok_and(|r| r.is_ok());
-                let ok = db_ok && bus.is_connected();
-                if serving != Some(ok) {
-                    serving = Some(ok);
-                    ready.store(ok, Ordering::SeqCst);
-                    let status = if ok { ServingStatus::Serving } else { ServingStatus::NotServing };
-                    reporter.set_service_status("", status).await;
-                    reporter.set_service_status(format!("motcua.{name}.v1.{}Service", capitalise(name)), status).await;
-                    tracing::info!(service = name, serving = ok, "health changed");
-                    if ok {
-                        signal.notify_waiters();
-                    }
-                }
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                }
-            }
-        }));
+        let watch = Watch {
+            settings: self.settings.clone(),
+            name: self.name,
+            migrator,
+            bus: self.bus.clone(),
+            verifier: self.verifier.clone(),
+            readiness: self.readiness.clone(),
+            reporter: self.reporter.clone(),
+            shutdown: self.shutdown.clone(),
+        };
+        self.tasks.push(tokio::spawn(watch.run()));
     }
 
-    /// True once the database and streams are ready and both dependencies answer.
+    /// Declares the relay's health to readiness; the watcher reads it once the relay starts.
+    fn relay_health(&mut self) -> RelayHealth {
+        self.relay_health
+            .get_or_insert_with(RelayHealth::default)
+            .clone()
+    }
+
+    /// True once the database and streams are ready and every dependency answers.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::SeqCst)
+        self.readiness.is_ready()
     }
 
     /// A handle to wait for readiness (work that must not run before the migrations).
     pub fn readiness(&self) -> Readiness {
-        Readiness {
-            flag: self.ready.clone(),
-            notify: self.ready_signal.clone(),
-        }
+        self.readiness.handle()
     }
 
     /// Spawns a task that ends with the host (stopped after the gRPC server drains).
@@ -199,20 +161,66 @@ impl ServiceHost {
         }));
     }
 
-    /// Readiness and authentication for every service call; the caller is stored in the
-    /// request's extensions (see [`crate::auth::caller`]).
+    /// Spawns a long-running task that is restarted if it panics. A panic is logged as an error,
+    /// counted in `motcua_task_panics_total`, and keeps the host NOT_SERVING until the restarted
+    /// task has run for a few seconds: a task that keeps dying is an outage, not a footnote.
+    pub fn spawn_supervised<F, Fut>(&mut self, task: &'static str, make: F)
+    where
+        F: Fn() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let token = self.background.clone();
+        let readiness = self.readiness.clone();
+        let service = self.name;
+        self.tasks.push(tokio::spawn(async move {
+            loop {
+                let mut run = tokio::spawn(make());
+                let settled = async {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    readiness.clear(task);
+                    futures::future::pending::<()>().await
+                };
+                let ended = tokio::select! {
+                    // Shutting down: the task sees the same token and finishes its work (the relay
+                    // flushes); the host bounds the wait by the grace period.
+                    _ = token.cancelled() => { let _ = run.await; return }
+                    ended = &mut run => ended,
+                    _ = settled => unreachable!("settled never ends"),
+                };
+                match ended {
+                    Ok(()) => return,
+                    Err(e) if e.is_panic() => {
+                        let why = e
+                            .into_panic()
+                            .downcast::<String>()
+                            .map(|s| *s)
+                            .or_else(|p| p.downcast::<&str>().map(|s| (*s).to_owned()))
+                            .unwrap_or_else(|_| "(no message)".into());
+                        tracing::error!(service, task, panic = %why, "background task panicked; restarting it");
+                        metrics::counter!("motcua_task_panics_total", "service" => service, "task" => task)
+                            .increment(1);
+                        readiness.report(task, format!("panicked: {why}"));
+                    }
+                    Err(_) => return,
+                }
+                tokio::select! {
+                    _ = token.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }));
+    }
+
+    /// Readiness, authentication for private services and the caller in the request's extensions
+    /// (see [`crate::auth::caller`]).
     pub fn interceptor(
         &self,
     ) -> impl FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Clone + use<>
     {
-        let ready = self.ready.clone();
+        let readiness = self.readiness();
         let verifier = self.verifier.clone();
         move |mut req: tonic::Request<()>| {
-            if !ready.load(Ordering::SeqCst) {
-                return Err(tonic::Status::unavailable(
-                    "dịch vụ đang khởi động hoặc mất kết nối cơ sở dữ liệu / NATS (service not ready: PostgreSQL or NATS not answering)",
-                ));
-            }
+            ready_or_unavailable(&readiness)?;
             let header = req
                 .metadata()
                 .get("authorization")
@@ -225,71 +233,241 @@ impl ServiceHost {
         }
     }
 
-    /// A gRPC router with health, reflection, the request timeout and tracing; add the service.
-    pub fn router(&self) -> anyhow::Result<Router> {
-        let reflection_v1 = tonic_reflection::server::Builder::configure()
+    /// Readiness only, for public services (their rate limit is at the boundary).
+    pub fn public_interceptor(
+        &self,
+    ) -> impl FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Clone + use<>
+    {
+        let readiness = self.readiness();
+        move |req: tonic::Request<()>| {
+            ready_or_unavailable(&readiness)?;
+            Ok(req)
+        }
+    }
+
+    /// A gRPC router with the boundary, health, reflection of exactly the services served, the
+    /// request timeout and tracing; add the services with the interceptors above.
+    pub fn router(&mut self, api: GrpcApi) -> anyhow::Result<GrpcRouter> {
+        let names: Vec<&'static str> = api.private.iter().chain(&api.public).copied().collect();
+        self.grpc_names = names.clone();
+        let mut v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(motcua_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()?;
-        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .with_service_name("grpc.health.v1.Health");
+        let mut v1alpha = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(motcua_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1alpha()?;
+            .with_service_name("grpc.health.v1.Health");
+        for n in &names {
+            v1 = v1.with_service_name(*n);
+            v1alpha = v1alpha.with_service_name(*n);
+        }
+        let limits = &self.settings.limits;
+        let boundary = BoundaryLayer::new(BoundaryConfig {
+            services: names.iter().map(|s| (*s).to_owned()).collect(),
+            public: api.public.iter().map(|s| (*s).to_owned()).collect(),
+            rules: api.rules,
+            max_message_bytes: limits.max_message_bytes,
+            max_in_flight: limits.max_in_flight,
+            memory_bytes: limits.request_memory_bytes,
+            limiter: self.limiter.clone(),
+        });
         Ok(Server::builder()
-            .timeout(self.settings.request_timeout)
+            .timeout(limits.request_timeout)
             .trace_fn(crate::telemetry::grpc_request_span)
+            .layer(boundary)
             .add_service(self.health_service.clone())
-            .add_service(reflection_v1)
-            .add_service(reflection_v1alpha))
+            .add_service(v1.build_v1()?)
+            .add_service(v1alpha.build_v1alpha()?))
     }
 
-    /// Starts the outbox relay.
+    /// Starts the outbox relay (supervised; its health counts in readiness).
     pub fn spawn_relay(&mut self) {
-        let relay = Relay::new(self.pool.clone(), self.bus.clone());
+        let relay = Relay::new(self.pool.clone(), self.bus.clone(), self.clock.clone())
+            .with_health(self.relay_health());
         let token = self.background.clone();
-        let ready = self.ready_signal.clone();
-        let is_ready = self.ready.clone();
-        self.tasks.push(tokio::spawn(async move {
-            // The relay needs the outbox table: wait for the migrations.
-            while !is_ready.load(Ordering::SeqCst) {
+        let ready = self.readiness();
+        self.spawn_supervised("outbox-relay", move || {
+            let (relay, token, ready) = (relay.clone(), token.clone(), ready.clone());
+            async move {
+                // The relay needs the outbox table: wait for the migrations.
                 tokio::select! {
                     _ = token.cancelled() => return,
-                    _ = ready.notified() => {}
-                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    _ = ready.wait() => {}
                 }
+                relay.run(token).await;
             }
-            relay.run(token).await;
-        }));
+        });
+        self.watch_relay();
     }
 
-    /// Starts a consumer once the host is ready.
-    pub fn spawn_consumer<H: Handler>(&mut self, spec: ConsumerSpec, handler: Arc<H>) {
-        let (pool, bus, token, is_ready) = (
-            self.pool.clone(),
-            self.bus.clone(),
+    /// Turns a relay that has failed to publish for MOTCUA_RELAY_STALL_SECS into a readiness
+    /// problem, and back when it catches up.
+    fn watch_relay(&mut self) {
+        let Some(health) = self.relay_health.clone() else {
+            return;
+        };
+        let (readiness, stall, token) = (
+            self.readiness.clone(),
+            self.settings.relay_stall,
             self.background.clone(),
-            self.ready.clone(),
         );
-        self.tasks.push(tokio::spawn(async move {
-            while !is_ready.load(Ordering::SeqCst) {
+        self.spawn(async move {
+            loop {
+                match health.failing() {
+                    Some((for_how_long, why)) if for_how_long >= stall => {
+                        metrics::gauge!("motcua_outbox_relay_stalled").set(1.0);
+                        readiness.report(
+                            "outbox-relay-stalled",
+                            format!(
+                                "cannot publish events for {}s: {why}",
+                                for_how_long.as_secs()
+                            ),
+                        );
+                    }
+                    _ => {
+                        metrics::gauge!("motcua_outbox_relay_stalled").set(0.0);
+                        readiness.clear("outbox-relay-stalled");
+                    }
+                }
                 tokio::select! {
                     _ = token.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                 }
             }
-            loop {
-                match consumer::run(pool.clone(), bus.clone(), spec.clone(), handler.clone(), token.clone()).await {
-                    Ok(()) => return,
-                    Err(e) => {
-                        tracing::warn!(consumer = %spec.name, error = ?e, "consumer stopped; restarting");
-                        tokio::select! {
-                            _ = token.cancelled() => return,
-                            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        });
+    }
+
+    /// Starts a consumer once the host is ready; it pauses while the host is not.
+    pub fn spawn_consumer<H: Handler>(&mut self, spec: ConsumerSpec, handler: Arc<H>) {
+        let ctx = ConsumerContext {
+            pool: self.pool.clone(),
+            bus: self.bus.clone(),
+            clock: self.clock.clone(),
+            readiness: self.readiness(),
+        };
+        let token = self.background.clone();
+        let name = spec.name.clone();
+        self.spawn_supervised("consumer", move || {
+            let (ctx, spec, handler, token) =
+                (ctx.clone(), spec.clone(), handler.clone(), token.clone());
+            async move {
+                loop {
+                    tokio::select! {
+                        _ = token.cancelled() => return,
+                        _ = ctx.readiness.wait() => {}
+                    }
+                    match consumer::run(ctx.clone(), spec.clone(), handler.clone(), token.clone()).await {
+                        Ok(()) => return,
+                        Err(e) => {
+                            tracing::error!(consumer = %spec.name, error = format!("{e:#}"), "consumer stopped; starting it again");
+                            tokio::select! {
+                                _ = token.cancelled() => return,
+                                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                            }
                         }
                     }
                 }
             }
+        });
+        tracing::debug!(consumer = %name, "consumer scheduled");
+    }
+
+    /// Starts a runner of the durable jobs of `queue` once the host is ready.
+    pub fn spawn_jobs<H: JobHandler>(&mut self, runner: JobRunner, handler: Arc<H>) {
+        let token = self.background.clone();
+        let ready = self.readiness();
+        self.spawn_supervised("jobs", move || {
+            let (runner, handler, token, ready) = (
+                runner.clone(),
+                handler.clone(),
+                token.clone(),
+                ready.clone(),
+            );
+            async move {
+                tokio::select! {
+                    _ = token.cancelled() => return,
+                    _ = ready.wait() => {}
+                }
+                runner.run(handler, token).await;
+            }
+        });
+    }
+
+    /// Prunes what is kept only for a while: published outbox rows, processed event ids, the
+    /// rate limiter's idle clients.
+    fn spawn_housekeeping(&mut self) {
+        let (pool, clock, retention, limiter, ready, token) = (
+            self.pool.clone(),
+            self.clock.clone(),
+            self.settings.retention.clone(),
+            self.limiter.clone(),
+            self.readiness(),
+            self.background.clone(),
+        );
+        self.spawn_supervised("housekeeping", move || {
+            let (pool, clock, retention, limiter, ready, token) = (
+                pool.clone(),
+                clock.clone(),
+                retention.clone(),
+                limiter.clone(),
+                ready.clone(),
+                token.clone(),
+            );
+            async move {
+                loop {
+                    tokio::select! {
+                        _ = token.cancelled() => return,
+                        _ = ready.wait() => {}
+                    }
+                    let now = clock.now();
+                    let outbox = crate::outbox::prune(&pool, now, retention.published_outbox).await;
+                    let processed = consumer::prune(&pool, now, retention.processed_events).await;
+                    limiter.forget_idle();
+                    tracing::debug!(?outbox, ?processed, "housekeeping");
+                    tokio::select! {
+                        _ = token.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+                    }
+                }
+            }
+        });
+    }
+
+    /// Serves the HTTP side on MOTCUA_<SERVICE>_HTTP_ADDR: health, readiness, the service's private
+    /// routes and its public routes (rate limited, with security headers).
+    pub async fn serve_http(
+        &mut self,
+        public: axum::Router,
+        private: axum::Router,
+    ) -> anyhow::Result<SocketAddr> {
+        let addr = self.settings.http_addr(self.name);
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding {} HTTP address {addr}", self.name))?;
+        let bound = listener.local_addr()?;
+        let app = crate::http::router(
+            self.name,
+            self.readiness.clone(),
+            self.limiter.clone(),
+            public,
+            private,
+        );
+        let stop = self.shutdown.clone();
+        let name = self.name;
+        self.tasks.push(tokio::spawn(async move {
+            let served = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await;
+            if let Err(e) = served {
+                tracing::error!(service = name, error = %e, "HTTP server failed");
+            }
         }));
+        self.http_addr = Some(bound);
+        Ok(bound)
     }
 
     /// Binds the service's gRPC address (port 0 picks a free one).
@@ -302,12 +480,13 @@ impl ServiceHost {
 
     /// Serves until shutdown: stops accepting, lets in-flight calls finish within the grace
     /// period, then flushes the outbox relay and stops the background tasks.
-    pub fn serve(self, router: Router, listener: TcpListener) -> Running {
+    pub fn serve(self, router: GrpcRouter, listener: TcpListener) -> Running {
         let addr = listener
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
         let grace = self.settings.shutdown_grace;
         let name = self.name;
+        let http_addr = self.http_addr;
         let task = tokio::spawn(async move {
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
             let shutdown = self.shutdown.clone();
@@ -331,15 +510,133 @@ impl ServiceHost {
             }
             tracing::info!(service = name, "stopped");
         });
-        Running { addr, task }
+        Running {
+            addr,
+            http_addr,
+            task,
+        }
     }
 }
 
-/// A served service: its address and the task that ends after shutdown.
+fn ready_or_unavailable(readiness: &Readiness) -> Result<(), tonic::Status> {
+    if readiness.is_ready() {
+        Ok(())
+    } else {
+        Err(tonic::Status::unavailable(
+            "dịch vụ đang khởi động hoặc mất kết nối cơ sở dữ liệu / NATS (service not ready: PostgreSQL or NATS not answering)",
+        ))
+    }
+}
+
+/// A served service: its addresses and the task that ends after shutdown.
 #[derive(Debug)]
 pub struct Running {
     pub addr: SocketAddr,
+    pub http_addr: Option<SocketAddr>,
     pub task: JoinHandle<()>,
+}
+
+/// The readiness watcher: prepares the dependencies, then checks them every second.
+struct Watch {
+    settings: Settings,
+    name: &'static str,
+    migrator: &'static Migrator,
+    bus: Bus,
+    verifier: Verifier,
+    readiness: ReadinessSource,
+    reporter: HealthReporter,
+    shutdown: CancellationToken,
+}
+
+impl Watch {
+    async fn run(self) {
+        // 1. Prepare: database, migrations, streams, token keys; retried until all answer.
+        loop {
+            let prepared = prepare(
+                &self.settings,
+                self.name,
+                self.migrator,
+                &self.bus,
+                &self.verifier,
+            );
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return,
+                r = prepared => match r {
+                    Ok(()) => break,
+                    Err(e) => {
+                        tracing::warn!(service = self.name, error = format!("{e:#}"), "dependencies not ready; retrying");
+                        tokio::select! {
+                            _ = self.shutdown.cancelled() => return,
+                            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        }
+                    }
+                }
+            }
+        }
+        // 2. Watch: SERVING while every check passes. PostgreSQL is pinged over a connection of
+        // the watcher's own, so a pool saturated by load is not mistaken for a database that is
+        // down.
+        let mut probe: Option<PgConnection> = None;
+        let mut serving = None;
+        loop {
+            let mut problems = Vec::new();
+            if !self.database_answers(&mut probe).await {
+                problems.push("PostgreSQL is not answering".to_owned());
+            }
+            if !self.bus.is_connected() {
+                problems.push("NATS is not connected".to_owned());
+            }
+            problems.extend(self.readiness.reported());
+            let ok = problems.is_empty();
+            self.readiness.set(problems.clone());
+            if serving != Some(ok) {
+                serving = Some(ok);
+                let status = if ok {
+                    ServingStatus::Serving
+                } else {
+                    ServingStatus::NotServing
+                };
+                self.reporter.set_service_status("", status).await;
+                self.reporter
+                    .set_service_status(
+                        format!("motcua.{}.v1.{}Service", self.name, capitalise(self.name)),
+                        status,
+                    )
+                    .await;
+                tracing::info!(service = self.name, serving = ok, why = %problems.join("; "), "health changed");
+            }
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+
+    async fn database_answers(&self, probe: &mut Option<PgConnection>) -> bool {
+        if probe.is_none() {
+            let options = crate::db::options(&self.settings.database_url)
+                .map(|o| o.database(&self.settings.database_name(self.name)));
+            if let Ok(options) = options {
+                *probe = tokio::time::timeout(
+                    Duration::from_secs(5),
+                    PgConnection::connect_with(&options),
+                )
+                .await
+                .ok()
+                .and_then(Result::ok);
+            }
+        }
+        let Some(conn) = probe.as_mut() else {
+            return false;
+        };
+        let answered = tokio::time::timeout(Duration::from_secs(5), conn.ping())
+            .await
+            .is_ok_and(|r| r.is_ok());
+        if !answered {
+            *probe = None;
+        }
+        answered
+    }
 }
 
 /// Creates the database, applies the migrations and the streams, and fetches token keys when they
@@ -359,7 +656,7 @@ async fn prepare(
     )
     .await?;
     prepared.close().await;
-    bus.ensure_streams().await?;
+    bus.ensure_streams(&settings.retention).await?;
     if verifier.needs_fetch() {
         verifier
             .fetch()

@@ -2,17 +2,34 @@
 //!
 //! A command writes its events with [`enqueue`] in the same transaction as its effect. The relay
 //! wakes when such a transaction commits (LISTEN/NOTIFY, with a slow poll as a safety net), takes a
-//! batch of unpublished rows in order, publishes them to JetStream with message id = event id, waits
-//! for every acknowledgement and only then marks them published. A relay killed mid-batch leaves
-//! rows unmarked; the next run publishes them again and JetStream drops the duplicates by id.
+//! batch of unpublished rows, publishes them to JetStream with message id = event id, waits for the
+//! acknowledgements and only then marks them published. A relay killed mid-batch leaves rows
+//! unmarked; the next run publishes them again and JetStream drops the duplicates by id (within
+//! [`crate::bus::DUPLICATE_WINDOW`]; later duplicates are dropped by the consumers' event ids).
+//!
+//! Order: NOT guaranteed, not even for one dossier. Several relays (replicas) take batches with
+//! SKIP LOCKED, `seq` is the order of inserts rather than of commits, and a row that failed waits
+//! for its own retry while later rows go out. Consumers order a dossier's events by the state
+//! version they carry (DESIGN.md §3), and wait for a missing prerequisite with
+//! [`crate::consumer::HandleError::Wait`].
+//!
+//! Nothing stuck: each row is published, retried or set aside on its own. A transient failure
+//! (timeout, NATS restarting) delays that row with backoff while the others go on. A row that can
+//! never be published (larger than the server's limit, a subject no stream covers) is *parked*:
+//! kept with its reason, counted in `motcua_outbox_parked_total`, logged as an error, and listed
+//! and republished by `motcua outbox parked|retry`. While the relay keeps failing, [`RelayHealth`]
+//! says so and the host reports NOT_SERVING after MOTCUA_RELAY_STALL_SECS.
 
 use crate::bus::{Bus, headers};
-use anyhow::Context;
+use crate::clock::SharedClock;
+use async_nats::jetstream::context::{PublishError, PublishErrorKind};
 use async_nats::jetstream::message::PublishMessage;
-use sqlx::postgres::PgListener;
+use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool, Row};
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -54,21 +71,79 @@ pub async fn enqueue(conn: &mut PgConnection, event: &OutboxEvent) -> sqlx::Resu
     Ok(())
 }
 
+/// Whether the relay is keeping up; shared with the host's readiness.
+#[derive(Debug, Clone, Default)]
+pub struct RelayHealth(Arc<Mutex<RelayState>>);
+
+#[derive(Debug, Default)]
+struct RelayState {
+    failing_since: Option<Instant>,
+    last_error: Option<String>,
+}
+
+impl RelayHealth {
+    /// How long the relay has been failing to publish what is due, with the last error.
+    pub fn failing(&self) -> Option<(Duration, String)> {
+        let s = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        s.failing_since
+            .map(|t| (t.elapsed(), s.last_error.clone().unwrap_or_default()))
+    }
+
+    fn failed(&self, error: String) {
+        let mut s = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        s.failing_since.get_or_insert_with(Instant::now);
+        s.last_error = Some(error);
+    }
+
+    fn caught_up(&self) {
+        let mut s = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        s.failing_since = None;
+        s.last_error = None;
+    }
+}
+
+/// What one batch did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// Rows taken from the table.
+    pub taken: usize,
+    pub published: usize,
+    /// Failed for now; each retries on its own schedule.
+    pub delayed: usize,
+    /// Can never be published: set aside.
+    pub parked: usize,
+}
+
 #[derive(Debug, Clone)]
 pub struct Relay {
     pool: PgPool,
     bus: Bus,
+    clock: SharedClock,
     batch: i64,
     poll: Duration,
+    health: RelayHealth,
 }
 
+/// Why one event was not published.
+enum Failure {
+    /// May work later: retry this row with backoff.
+    Transient(String),
+    /// Never will: park it.
+    Permanent(String),
+}
+
+/// The longest a failing row waits between attempts.
+const MAX_BACKOFF_SECS: i64 = 300;
+
 impl Relay {
-    pub fn new(pool: PgPool, bus: Bus) -> Self {
+    pub fn new(pool: PgPool, bus: Bus, clock: SharedClock) -> Self {
         Self {
             pool,
             bus,
+            clock,
             batch: 512,
             poll: Duration::from_secs(2),
+            health: RelayHealth::default(),
         }
     }
 
@@ -77,41 +152,56 @@ impl Relay {
         self
     }
 
+    /// The safety-net poll when no commit wakes the relay (tests set it long to prove the wake-up).
+    pub fn with_poll(mut self, poll: Duration) -> Self {
+        self.poll = poll;
+        self
+    }
+
+    pub fn with_health(mut self, health: RelayHealth) -> Self {
+        self.health = health;
+        self
+    }
+
+    pub fn health(&self) -> RelayHealth {
+        self.health.clone()
+    }
+
     /// Runs until `shutdown`, then publishes what is left (bounded by the caller's grace period).
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut listener = match PgListener::connect_with(&self.pool).await {
-            Ok(mut l) => match l.listen("motcua_outbox").await {
-                Ok(()) => Some(l),
-                Err(e) => {
-                    tracing::warn!(error = %e, "outbox relay: LISTEN failed, polling only");
-                    None
-                }
-            },
+        let mut listener = match crate::db::listener(&self.pool, "motcua_outbox").await {
+            Ok(l) => Some(l),
             Err(e) => {
-                tracing::warn!(error = %e, "outbox relay: no listener connection, polling only");
+                tracing::warn!(error = %e, "outbox relay: LISTEN failed, polling only");
                 None
             }
         };
-        let mut last_cleanup = tokio::time::Instant::now();
+        let mut last_gauges = Instant::now() - Duration::from_secs(3600);
         loop {
-            match self.drain().await {
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(error = ?e, "outbox relay: publishing failed, will retry");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => break,
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                    }
+            if let Err(e) = self.drain().await {
+                self.health.failed(format!("{e:#}"));
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "outbox relay: cannot reach the outbox; will retry"
+                );
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
                 }
             }
-            if last_cleanup.elapsed() > Duration::from_secs(3600) {
-                last_cleanup = tokio::time::Instant::now();
-                let _ = sqlx::query(
-                    "DELETE FROM outbox WHERE published_at < now() - interval '7 days'",
-                )
-                .execute(&self.pool)
-                .await;
+            if last_gauges.elapsed() > Duration::from_secs(10) {
+                last_gauges = Instant::now();
+                self.record_gauges().await;
             }
+            // Sleep until a commit, the earliest delayed row, or the poll.
+            let next_retry = self.next_retry_at().await;
+            let clock = self.clock.clone();
+            let retry = async move {
+                match next_retry {
+                    Some(at) => clock.sleep_until(at).await,
+                    None => futures::future::pending().await,
+                }
+            };
             let wait = async {
                 match listener.as_mut() {
                     Some(l) => {
@@ -123,6 +213,7 @@ impl Relay {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = wait => {}
+                _ = retry => {}
             }
         }
         // Flush: whatever was committed before shutdown is published before the process exits.
@@ -131,39 +222,72 @@ impl Relay {
         }
     }
 
-    /// Publishes every unpublished event, batch by batch; returns how many were published.
-    pub async fn drain(&self) -> anyhow::Result<usize> {
-        let mut total = 0;
+    /// Publishes every event that is due, batch by batch; returns the sum of the batches.
+    pub async fn drain(&self) -> anyhow::Result<BatchOutcome> {
+        let mut total = BatchOutcome::default();
         loop {
-            let n = self.publish_batch().await?;
-            total += n;
-            if n < self.batch as usize {
+            let b = self.publish_batch().await?;
+            total.taken += b.taken;
+            total.published += b.published;
+            total.delayed += b.delayed;
+            total.parked += b.parked;
+            if b.taken < self.batch as usize {
+                if total.delayed == 0 && self.next_retry_at().await.is_none() {
+                    self.health.caught_up();
+                }
                 return Ok(total);
             }
         }
     }
 
-    /// Publishes one batch; returns its size.
-    pub async fn publish_batch(&self) -> anyhow::Result<usize> {
+    /// Publishes one batch of due rows.
+    pub async fn publish_batch(&self) -> anyhow::Result<BatchOutcome> {
+        // Disconnected, every publish would time out and count against its row: wait instead.
+        anyhow::ensure!(self.bus.is_connected(), "NATS is not connected");
+        let now = self.clock.now();
         let mut tx = self.pool.begin().await?;
         // SKIP LOCKED lets several relays (replicas) share the table without waiting on each other.
         let rows = sqlx::query(
-            "SELECT id, subject, event_type, payload, headers FROM outbox
-             WHERE published_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
+            "SELECT id, subject, event_type, payload, headers, attempts FROM outbox
+             WHERE published_at IS NULL AND parked_at IS NULL
+               AND (next_attempt_at IS NULL OR next_attempt_at <= $2)
+             ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
         )
         .bind(self.batch)
+        .bind(now)
         .fetch_all(&mut *tx)
         .await?;
+        let mut outcome = BatchOutcome {
+            taken: rows.len(),
+            ..Default::default()
+        };
         if rows.is_empty() {
-            return Ok(0);
+            return Ok(outcome);
         }
-        let mut acks = Vec::with_capacity(rows.len());
-        let mut ids = Vec::with_capacity(rows.len());
+        let max_payload = self.bus.max_payload();
+        let mut sent = Vec::with_capacity(rows.len());
+        let mut failures: Vec<(Uuid, i32, Failure)> = Vec::new();
         for row in &rows {
             let id: Uuid = row.get("id");
             let subject: String = row.get("subject");
-            let event_type: String = row.get("event_type");
+            let attempts: i32 = row.get("attempts");
             let payload: Vec<u8> = row.get("payload");
+            if let Some(why) = unpublishable_subject(&subject) {
+                failures.push((id, attempts, Failure::Permanent(why)));
+                continue;
+            }
+            if payload.len() > max_payload {
+                failures.push((
+                    id,
+                    attempts,
+                    Failure::Permanent(format!(
+                        "event of {} bytes is larger than the server's limit of {max_payload} bytes",
+                        payload.len()
+                    )),
+                ));
+                continue;
+            }
+            let event_type: String = row.get("event_type");
             let trace: sqlx::types::Json<HashMap<String, String>> = row.get("headers");
             let mut h = async_nats::HeaderMap::new();
             h.insert(headers::EVENT_TYPE, event_type.as_str());
@@ -175,31 +299,197 @@ impl Relay {
                 .payload(payload.into())
                 .headers(h)
                 .message_id(id.to_string());
-            let ack = self
-                .bus
-                .js
-                .send_publish(self.bus.subject(&subject), publish)
-                .await
-                .with_context(|| format!("publishing event {id} to {subject}"))?;
-            acks.push(ack);
-            ids.push(id);
+            let full = self.bus.subject(&subject);
+            match self.bus.js.send_publish(full.clone(), publish).await {
+                Ok(ack) => sent.push((id, attempts, full, ack)),
+                Err(e) => failures.push((id, attempts, self.classify(&e, &full).await)),
+            }
         }
-        for ack in acks {
-            ack.await.context("waiting for JetStream acknowledgement")?;
+        let mut published = Vec::with_capacity(sent.len());
+        for (id, attempts, subject, ack) in sent {
+            match ack.await {
+                Ok(_) => published.push(id),
+                Err(e) => failures.push((id, attempts, self.classify(&e, &subject).await)),
+            }
         }
-        sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)")
-            .bind(&ids)
+        if !published.is_empty() {
+            sqlx::query(
+                "UPDATE outbox SET published_at = $2, last_error = NULL WHERE id = ANY($1)",
+            )
+            .bind(&published)
+            .bind(now)
             .execute(&mut *tx)
             .await?;
+        }
+        for (id, attempts, failure) in &failures {
+            match failure {
+                Failure::Permanent(reason) => {
+                    tracing::error!(event = %id, %reason, "outbox relay: event can never be published; parked (motcua outbox parked lists it)");
+                    metrics::counter!("motcua_outbox_parked_total").increment(1);
+                    sqlx::query(
+                        "UPDATE outbox SET parked_at = $2, last_error = $3, attempts = attempts + 1 WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(now)
+                    .bind(reason)
+                    .execute(&mut *tx)
+                    .await?;
+                    outcome.parked += 1;
+                }
+                Failure::Transient(reason) => {
+                    let backoff = 1i64 << (*attempts).clamp(0, 9);
+                    let next = now + chrono::Duration::seconds(backoff.min(MAX_BACKOFF_SECS));
+                    tracing::warn!(event = %id, %reason, attempts = attempts + 1, %next, "outbox relay: publishing failed; will retry");
+                    metrics::counter!("motcua_outbox_publish_failures_total").increment(1);
+                    self.health.failed(reason.clone());
+                    sqlx::query(
+                        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3 WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(next)
+                    .bind(reason)
+                    .execute(&mut *tx)
+                    .await?;
+                    outcome.delayed += 1;
+                }
+            }
+        }
         tx.commit().await?;
-        metrics::counter!("motcua_outbox_published_total").increment(ids.len() as u64);
-        Ok(ids.len())
+        outcome.published = published.len();
+        metrics::counter!("motcua_outbox_published_total").increment(published.len() as u64);
+        Ok(outcome)
+    }
+
+    /// Whether a failed publish can ever succeed.
+    async fn classify(&self, e: &PublishError, subject: &str) -> Failure {
+        let text = match std::error::Error::source(e) {
+            Some(source) => format!("{e}: {source}"),
+            None => e.to_string(),
+        };
+        match e.kind() {
+            PublishErrorKind::MaxPayloadExceeded => Failure::Permanent(text),
+            // No stream answered. One of ours missing (deleted, restarting, electing a leader) is
+            // an outage to wait out; a subject outside every stream we keep never will be covered.
+            PublishErrorKind::StreamNotFound if self.bus.in_our_streams(subject) => {
+                Failure::Transient(format!(
+                    "{text} (the stream for {subject} is missing or not answering)"
+                ))
+            }
+            PublishErrorKind::StreamNotFound => {
+                Failure::Permanent(format!("no stream covers subject {subject}"))
+            }
+            _ => Failure::Transient(text),
+        }
+    }
+
+    /// When the earliest delayed row is due again.
+    async fn next_retry_at(&self) -> Option<DateTime<Utc>> {
+        sqlx::query_scalar(
+            "SELECT min(next_attempt_at) FROM outbox WHERE published_at IS NULL AND parked_at IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .ok()
+        .flatten()
+    }
+
+    async fn record_gauges(&self) {
+        let now = self.clock.now();
+        let row = sqlx::query(
+            "SELECT count(*) FILTER (WHERE parked_at IS NULL) AS pending,
+                    count(*) FILTER (WHERE parked_at IS NOT NULL) AS parked,
+                    min(created_at) FILTER (WHERE parked_at IS NULL) AS oldest
+             FROM outbox WHERE published_at IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await;
+        if let Ok(row) = row {
+            let oldest: Option<DateTime<Utc>> = row.get("oldest");
+            metrics::gauge!("motcua_outbox_pending").set(row.get::<i64, _>("pending") as f64);
+            metrics::gauge!("motcua_outbox_parked").set(row.get::<i64, _>("parked") as f64);
+            metrics::gauge!("motcua_outbox_oldest_pending_seconds")
+                .set(oldest.map_or(0.0, |t| (now - t).num_milliseconds().max(0) as f64 / 1000.0));
+        }
     }
 }
 
-/// Events committed but not yet published (for health and tests).
+/// Why a subject can never be published to, if it cannot.
+fn unpublishable_subject(subject: &str) -> Option<String> {
+    let bad = subject.is_empty()
+        || subject.split('.').any(|t| {
+            t.is_empty() || t.contains(|c: char| c.is_whitespace() || c == '*' || c == '>')
+        });
+    bad.then(|| format!("{subject:?} is not a valid subject"))
+}
+
+/// Events committed but not yet published, parked ones excluded (for health and tests).
 pub async fn pending(pool: &PgPool) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-        .fetch_one(pool)
-        .await
+    sqlx::query_scalar(
+        "SELECT count(*) FROM outbox WHERE published_at IS NULL AND parked_at IS NULL",
+    )
+    .fetch_one(pool)
+    .await
+}
+
+/// An event set aside because it could not be published.
+#[derive(Debug, Clone)]
+pub struct ParkedEvent {
+    pub id: Uuid,
+    pub subject: String,
+    pub event_type: String,
+    pub bytes: i64,
+    pub attempts: i32,
+    pub parked_at: DateTime<Utc>,
+    pub reason: String,
+}
+
+/// The parked events, oldest first.
+pub async fn parked(pool: &PgPool) -> sqlx::Result<Vec<ParkedEvent>> {
+    let rows = sqlx::query(
+        "SELECT id, subject, event_type, length(payload)::bigint AS bytes, attempts, parked_at, last_error
+         FROM outbox WHERE published_at IS NULL AND parked_at IS NOT NULL ORDER BY seq",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| ParkedEvent {
+            id: r.get("id"),
+            subject: r.get("subject"),
+            event_type: r.get("event_type"),
+            bytes: r.get("bytes"),
+            attempts: r.get("attempts"),
+            parked_at: r.get("parked_at"),
+            reason: r.get::<Option<String>, _>("last_error").unwrap_or_default(),
+        })
+        .collect())
+}
+
+/// Puts parked events back in line (all of them, or the given ids), once the cause is mended
+/// (a stream created, the server's limit raised). Returns how many.
+pub async fn retry_parked(pool: &PgPool, ids: Option<&[Uuid]>) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "UPDATE outbox SET parked_at = NULL, next_attempt_at = NULL
+         WHERE published_at IS NULL AND parked_at IS NOT NULL AND ($1::uuid[] IS NULL OR id = ANY($1))",
+    )
+    .bind(ids)
+    .execute(pool)
+    .await?;
+    // Wake the relays.
+    sqlx::query("SELECT pg_notify('motcua_outbox', '')")
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// Removes published rows older than `keep` (housekeeping).
+pub async fn prune(pool: &PgPool, now: DateTime<Utc>, keep: Duration) -> sqlx::Result<u64> {
+    let before = now - chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::days(7));
+    Ok(
+        sqlx::query("DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < $1")
+            .bind(before)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+    )
 }

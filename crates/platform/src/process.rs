@@ -2,35 +2,65 @@
 //! for `motcua serve` and each service's own binary.
 
 use crate::CancellationToken;
-use crate::config::{EXIT_CONFIG, Settings};
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::{ConfigError, EXIT_CONFIG, Settings, Vars};
 use std::net::SocketAddr;
 
-/// Settings from the environment; bad configuration exits 64 with the variable named.
-pub fn settings_or_exit(program: &str) -> Settings {
-    Settings::from_env().unwrap_or_else(|e| {
+/// Parses settings with `parse`; bad configuration exits 64 with the variable named.
+pub fn or_exit<T>(program: &str, parsed: Result<T, ConfigError>) -> T {
+    parsed.unwrap_or_else(|e| {
         eprintln!("{program}: {e}");
         std::process::exit(EXIT_CONFIG)
     })
 }
 
-/// A started process: the shutdown token (cancelled on SIGTERM / SIGINT) and where metrics are
-/// served, if they are.
-#[derive(Debug)]
+/// What a process gives the services it starts: the environment's variables (each service reads
+/// its own settings from them), the platform's settings, the clock and the shutdown token.
+#[derive(Debug, Clone)]
 pub struct Process {
+    pub vars: Vars,
+    pub settings: Settings,
+    pub clock: SharedClock,
+    /// Cancelled on SIGTERM / SIGINT (or by a test).
     pub shutdown: CancellationToken,
+    /// Where metrics are served, if they are.
     pub metrics_addr: Option<SocketAddr>,
 }
 
+impl Process {
+    /// A process context without signals or metrics (tests, benchmarks).
+    pub fn new(vars: Vars, clock: SharedClock) -> Result<Self, ConfigError> {
+        Ok(Self {
+            settings: Settings::from_vars(&vars)?,
+            vars,
+            clock,
+            shutdown: CancellationToken::new(),
+            metrics_addr: None,
+        })
+    }
+}
+
 /// Installs telemetry and the metrics recorder, serves `/metrics`, and listens for signals.
-pub async fn begin(program: &str, settings: &Settings) -> anyhow::Result<Process> {
-    crate::telemetry::init(program, settings)?;
+/// Settings come from the environment and have been checked by the caller.
+pub async fn begin(program: &str, vars: Vars, settings: Settings) -> anyhow::Result<Process> {
+    crate::telemetry::init(program, &settings)?;
     crate::metrics::install();
     let shutdown = crate::shutdown::on_signals();
     let metrics_addr = match settings.metrics_addr {
         Some(addr) => Some(crate::metrics::serve(addr, shutdown.clone().cancelled_owned()).await?),
         None => None,
     };
+    if matches!(&settings.auth.keys, crate::config::KeySource::StaticKey { secret }
+        if secrecy::ExposeSecret::expose_secret(secret) == crate::config::DEV_JWT_SECRET)
+    {
+        tracing::warn!(
+            "tokens are checked with the public development key; set MOTCUA_JWT_JWKS_URL (or MOTCUA_JWT_SECRET) in production"
+        );
+    }
     Ok(Process {
+        vars,
+        settings,
+        clock: SystemClock::shared(),
         shutdown,
         metrics_addr,
     })

@@ -1,32 +1,14 @@
-//! Applicant fields: what is accepted, how text is normalised, and how names are masked for the
-//! public. Every refusal says, in Vietnamese then English, what to fix.
+//! Applicant fields: what is accepted and how it is normalised. Every refusal says, in Vietnamese
+//! then English, what to fix, quoting at most a short prefix of what was sent.
 
+pub use motcua_domain::text::clean_text;
 use motcua_platform::ServiceError;
+use motcua_platform::text::quote;
 use motcua_proto::common::ApplicantType;
 use motcua_proto::intake::Applicant;
-use unicode_normalization::UnicodeNormalization;
 
 fn invalid(vi: &str, en: &str) -> ServiceError {
     ServiceError::InvalidArgument(format!("{vi} ({en})"))
-}
-
-/// NFC-normalises, trims and collapses runs of white space; refuses control characters.
-pub fn clean_text(value: &str, field: &str, max_chars: usize) -> Result<String, ServiceError> {
-    if value.chars().any(|c| c.is_control()) {
-        return Err(invalid(
-            &format!("{field} chứa ký tự điều khiển"),
-            &format!("{field} contains control characters"),
-        ));
-    }
-    let nfc: String = value.nfc().collect();
-    let collapsed = nfc.split_whitespace().collect::<Vec<_>>().join(" ");
-    if collapsed.chars().count() > max_chars {
-        return Err(invalid(
-            &format!("{field} dài quá {max_chars} ký tự"),
-            &format!("{field} is longer than {max_chars} characters"),
-        ));
-    }
-    Ok(collapsed)
 }
 
 /// Province codes that begin a 12-digit citizen ID (căn cước), per Thông tư 59/2021/TT-BCA.
@@ -45,7 +27,7 @@ fn check_citizen_id(id: &str) -> Result<(), ServiceError> {
                 Ok(())
             } else {
                 Err(invalid(
-                    &format!("số định danh {id}: mã tỉnh {} không tồn tại", &id[..3]),
+                    &format!("số định danh: mã tỉnh {} không tồn tại", &id[..3]),
                     "the first three digits of a citizen ID are a province code",
                 ))
             }
@@ -98,7 +80,8 @@ pub fn normalise_phone(phone: &str) -> Result<String, ServiceError> {
     } else {
         Err(invalid(
             &format!(
-                "số điện thoại {phone:?} không hợp lệ: di động 10 số bắt đầu 03/05/07/08/09, cố định 11 số bắt đầu 02"
+                "số điện thoại {} không hợp lệ: di động 10 số bắt đầu 03/05/07/08/09, cố định 11 số bắt đầu 02",
+                quote(phone)
             ),
             "phone must be a Vietnamese mobile (10 digits) or landline (11 digits)",
         ))
@@ -119,27 +102,8 @@ fn check_email(email: &str) -> Result<(), ServiceError> {
         Ok(())
     } else {
         Err(invalid(
-            &format!("thư điện tử {email:?} không hợp lệ"),
+            &format!("thư điện tử {} không hợp lệ", quote(email)),
             "email is not an address",
-        ))
-    }
-}
-
-/// An electronic agency code: dot-separated groups of upper-case letters and digits, such as
-/// 000.00.06.H56.
-pub fn check_agency_code(code: &str) -> Result<(), String> {
-    let ok = !code.is_empty()
-        && code.len() <= 32
-        && code.split('.').all(|g| {
-            !g.is_empty()
-                && g.chars()
-                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "mã cơ quan {code:?} không hợp lệ, ví dụ 000.00.06.H56 (agency code like 000.00.06.H56)"
         ))
     }
 }
@@ -184,10 +148,16 @@ pub fn validate(a: &Applicant, address_required: bool) -> Result<Applicant, Serv
         check_email(&email)?;
     }
     let address = clean_text(&a.address, "applicant.address", 500)?;
-    if address_required && address.chars().count() < 5 {
+    if address_required && address.is_empty() {
         return Err(invalid(
             "thiếu địa chỉ người nộp",
             "applicant.address is required",
+        ));
+    }
+    if address_required && address.chars().count() < 10 {
+        return Err(invalid(
+            "địa chỉ quá ngắn: ghi số nhà, đường, phường/xã, tỉnh",
+            "applicant.address is too short: give house number, street, ward or commune, and province",
         ));
     }
     Ok(Applicant {
@@ -198,18 +168,6 @@ pub fn validate(a: &Applicant, address_required: bool) -> Result<Applicant, Serv
         email,
         address,
     })
-}
-
-/// Masks a name for public display: each word keeps its first letter (Nguyễn Văn An → N***** V** A*).
-pub fn mask_name(name: &str) -> String {
-    name.split_whitespace()
-        .map(|w| {
-            let mut chars = w.chars();
-            let first = chars.next().map(String::from).unwrap_or_default();
-            first + &"*".repeat(chars.count())
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 #[cfg(test)]
@@ -227,21 +185,8 @@ mod tests {
     }
 
     #[test]
-    fn masking_keeps_initials() {
-        assert_eq!(mask_name("Nguyễn Văn An"), "N***** V** A*");
-    }
-
-    #[test]
-    fn nfd_becomes_nfc() {
-        let nfd = "Nguye\u{0302}\u{0303}n"; // "Nguyễn" decomposed
-        assert_eq!(clean_text(nfd, "x", 50).unwrap(), "Nguyễn");
-        assert!(clean_text("a\u{0007}b", "x", 50).is_err());
-    }
-
-    #[test]
-    fn agency_codes() {
-        assert!(check_agency_code("000.00.06.H56").is_ok());
-        assert!(check_agency_code("000.00.06.h56").is_err());
-        assert!(check_agency_code("000..06").is_err());
+    fn a_huge_phone_is_not_echoed_whole() {
+        let e = normalise_phone(&"9".repeat(1_000_000)).unwrap_err();
+        assert!(e.to_string().len() < 400, "{}", e.to_string().len());
     }
 }

@@ -4,6 +4,7 @@
 use chrono::{NaiveDate, NaiveTime};
 use motcua_calendar::Span;
 use motcua_platform::ServiceError;
+use motcua_platform::text::quote;
 use motcua_proto::common::{
     DocumentForm, Procedure, ProcessStep, ProcessingTime, RequiredDocument, ServiceLevel,
     processing_time::Span as ProtoSpan,
@@ -182,7 +183,7 @@ impl FileProcedure {
 pub fn parse_file(text: &str) -> Result<Catalog, String> {
     let file: CatalogFile = toml::from_str(text).map_err(|e| e.to_string())?;
     for a in &file.agency {
-        crate::applicant::check_agency_code(&a.code)?;
+        motcua_domain::agency::check_agency_code(&a.code)?;
         if let Some(hours) = &a.working_hours {
             motcua_calendar::WorkingHours::parse(hours)
                 .map_err(|e| format!("agency {}: {e}", a.code))?;
@@ -225,8 +226,8 @@ pub fn validate(p: &Procedure) -> Result<(), ServiceError> {
             .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
     {
         return bad(format!(
-            "mã thủ tục {:?} không hợp lệ: dùng chữ, số, '.', '-' (procedure code: letters, digits, '.', '-')",
-            p.code
+            "mã thủ tục {} không hợp lệ: dùng chữ, số, '.', '-' (procedure code: letters, digits, '.', '-')",
+            quote(&p.code)
         ));
     }
     if p.name.trim().is_empty() {
@@ -234,13 +235,13 @@ pub fn validate(p: &Procedure) -> Result<(), ServiceError> {
     }
     if !FIELDS.contains(&p.field.as_str()) {
         return bad(format!(
-            "{}: lĩnh vực {:?} không có trong danh mục; dùng một trong {} (unknown field)",
+            "{}: lĩnh vực {} không có trong danh mục; dùng một trong {} (unknown field)",
             p.code,
-            p.field,
+            quote(&p.field),
             FIELDS.join(", ")
         ));
     }
-    crate::applicant::check_agency_code(&p.competent_agency)
+    motcua_domain::agency::check_agency_code(&p.competent_agency)
         .map_err(|m| ServiceError::InvalidArgument(format!("{}: competent_agency: {m}", p.code)))?;
     if ServiceLevel::try_from(p.level).map_or(true, |l| l == ServiceLevel::Unspecified) {
         return bad(format!(
@@ -256,14 +257,16 @@ pub fn validate(p: &Procedure) -> Result<(), ServiceError> {
     }
     if !p.cutoff.is_empty() && NaiveTime::parse_from_str(&p.cutoff, "%H:%M").is_err() {
         return bad(format!(
-            "{}: cutoff {:?} phải có dạng HH:MM (cutoff must be HH:MM)",
-            p.code, p.cutoff
+            "{}: cutoff {} phải có dạng HH:MM (cutoff must be HH:MM)",
+            p.code,
+            quote(&p.cutoff)
         ));
     }
     if NaiveDate::parse_from_str(&p.effective_from, "%Y-%m-%d").is_err() {
         return bad(format!(
-            "{}: effective_from {:?} phải có dạng YYYY-MM-DD",
-            p.code, p.effective_from
+            "{}: effective_from {} phải có dạng YYYY-MM-DD",
+            p.code,
+            quote(&p.effective_from)
         ));
     }
     if p.fee_vnd < 0 {
@@ -276,8 +279,9 @@ pub fn validate(p: &Procedure) -> Result<(), ServiceError> {
     for d in &p.documents {
         if d.key.is_empty() || !keys.insert(d.key.as_str()) {
             return bad(format!(
-                "{}: giấy tờ {:?}: khóa trống hoặc trùng (document keys must be unique and non-empty)",
-                p.code, d.key
+                "{}: giấy tờ {}: khóa trống hoặc trùng (document keys must be unique and non-empty)",
+                p.code,
+                quote(&d.key)
             ));
         }
         if DocumentForm::try_from(d.form).map_or(true, |f| f == DocumentForm::Unspecified) {
@@ -290,8 +294,10 @@ pub fn validate(p: &Procedure) -> Result<(), ServiceError> {
     for s in &p.steps {
         if !ROLES.contains(&s.role.as_str()) {
             return bad(format!(
-                "{}: bước {}: vai trò {:?} phải là desk, specialist hoặc leader",
-                p.code, s.key, s.role
+                "{}: bước {}: vai trò {} phải là desk, specialist hoặc leader",
+                p.code,
+                s.key,
+                quote(&s.role)
             ));
         }
         if span(s.limit.as_ref()).is_none() {

@@ -1,41 +1,21 @@
-//! Intake's events: subjects, the public dossier state they carry, and the national status codes.
+//! The events intake publishes (names and subjects are shared: [`motcua_domain::events`]).
+//!
+//! `submitted` and `rejected-at-intake` carry the dossier's state at version 1. After that only
+//! workflow raises the version (DESIGN.md §3): intake's later events, `supplement-submitted` and
+//! `withdrawal-requested`, are requests to workflow and carry the dossier's code, not a state.
+//! Secrets an applicant looks the dossier up with travel only as keyed hashes.
 
+use motcua_domain::secrets::SecretHasher;
+use motcua_domain::status::national_code;
+use motcua_domain::text::mask_name;
 use motcua_platform::auth::Caller;
-use motcua_platform::outbox::OutboxEvent;
 use motcua_proto::common::{Actor, DossierStatus, Procedure};
 use motcua_proto::events::DossierState;
 use motcua_proto::intake::Receipt;
-use prost::Message;
-use sha2::{Digest, Sha256};
 
-pub const SUBMITTED: &str = "submitted";
-pub const SUPPLEMENT_SUBMITTED: &str = "supplement-submitted";
-pub const WITHDRAWAL_REQUESTED: &str = "withdrawal-requested";
-pub const REJECTED_AT_INTAKE: &str = "rejected-at-intake";
-pub const PROCEDURE_PUBLISHED: &str = "procedure-published";
-
-/// National Public Service Portal status code for a dossier status (DESIGN.md §2).
-pub fn national_code(status: DossierStatus) -> u32 {
-    match status {
-        DossierStatus::Unspecified => 1,
-        DossierStatus::Received => 2,
-        DossierStatus::RejectedAtIntake => 3,
-        DossierStatus::InProgress => 4,
-        DossierStatus::SupplementRequested => 5,
-        DossierStatus::FinancialObligation => 6,
-        DossierStatus::WithdrawalRequested => 7,
-        DossierStatus::Stopped => 8,
-        DossierStatus::Finished => 9,
-        DossierStatus::Returned => 10,
-    }
-}
-
-/// Hex SHA-256 of "<code>:<secret>": lets lookup check a secret without holding it.
-pub fn secret_hash(code: &str, secret: &str) -> String {
-    hex::encode(Sha256::digest(
-        format!("{code}:{}", secret.trim()).as_bytes(),
-    ))
-}
+pub use motcua_domain::events::{
+    REJECTED_AT_INTAKE, SUBMITTED, SUPPLEMENT_SUBMITTED, WITHDRAWAL_REQUESTED, dossier_event,
+};
 
 pub fn actor(c: &Caller) -> Actor {
     Actor {
@@ -45,20 +25,26 @@ pub fn actor(c: &Caller) -> Actor {
     }
 }
 
-/// The public state of a dossier as intake knows it.
-pub fn state(
+/// The public state of a dossier as intake issues it: version 1, received or rejected.
+pub fn first_state(
     receipt: &Receipt,
     procedure: &Procedure,
     status: DossierStatus,
-    version: u64,
+    secrets: &SecretHasher,
 ) -> DossierState {
     let applicant = receipt.applicant.clone().unwrap_or_default();
     let stopped = matches!(status, DossierStatus::RejectedAtIntake)
-        .then(|| receipt.received_at)
+        .then_some(receipt.received_at)
         .flatten();
+    let (key_id, token_hash) = secrets.hash(&receipt.dossier_code, &receipt.lookup_token);
+    let id_hash = if applicant.id_number.is_empty() {
+        String::new()
+    } else {
+        secrets.hash(&receipt.dossier_code, &applicant.id_number).1
+    };
     DossierState {
         dossier_code: receipt.dossier_code.clone(),
-        version,
+        version: 1,
         status: status as i32,
         national_code: national_code(status),
         procedure_code: procedure.code.clone(),
@@ -69,30 +55,18 @@ pub fn state(
         competent_agency: receipt.competent_agency.clone(),
         channel: receipt.channel,
         applicant_type: applicant.r#type,
-        applicant_name_masked: crate::applicant::mask_name(&applicant.name),
+        applicant_name_masked: mask_name(&applicant.name),
         received_at: receipt.received_at,
         due_at: receipt.due_at,
         finished_at: None,
         stopped_at: stopped,
         supplement_requests: 0,
-        lookup_token_sha256: secret_hash(&receipt.dossier_code, &receipt.lookup_token),
-        applicant_id_sha256: if applicant.id_number.is_empty() {
-            String::new()
-        } else {
-            secret_hash(&receipt.dossier_code, &applicant.id_number)
-        },
         public_note: match status {
             DossierStatus::RejectedAtIntake => "Hồ sơ không được tiếp nhận".to_owned(),
             _ => "Hồ sơ đã được tiếp nhận".to_owned(),
         },
+        lookup_token_hmac: token_hash,
+        applicant_id_hmac: id_hash,
+        secret_key_id: key_id,
     }
-}
-
-/// A dossier event on `dossier.<field>.<event>`.
-pub fn dossier_event(field: &str, event: &str, message: &impl Message) -> OutboxEvent {
-    OutboxEvent::new(
-        format!("dossier.{field}.{event}"),
-        event,
-        message.encode_to_vec(),
-    )
 }

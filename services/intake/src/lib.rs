@@ -1,31 +1,33 @@
 //! Intake: the versioned catalog of procedures and dossiers as received at desks, by post and
 //! online. Where to look:
 //!
-//! - [`service`]: the gRPC API (the roles each RPC accepts are at its top).
+//! - [`service`]: the gRPC API (the roles each RPC accepts are at its top); [`rules`]: the text
+//!   limits every request field is held to at the boundary.
 //! - [`submission`]: the rules of a submission (channel, documents, applicant) and storing it with
 //!   its code, receipt and event; [`changes`]: supplement and withdrawal requests.
 //! - [`catalog`]: the catalog file and the rules a procedure version must satisfy.
-//! - [`applicant`]: applicant fields, normalisation, masking.
-//! - [`calendars`]: working time per agency; [`time`]: timestamp conversions.
-//! - [`store`]: SQL; [`events`]: subjects and event payloads; [`attachments`]: content storage.
+//! - [`applicant`]: applicant fields and their checks.
+//! - [`store`]: SQL; [`events`]: the events intake publishes; [`attachments`]: content storage.
+//! - [`settings`]: intake's own settings.
 
 pub mod applicant;
 pub mod attachments;
-pub mod calendars;
 pub mod catalog;
 pub mod changes;
 pub mod events;
+pub mod rules;
 pub mod service;
+pub mod settings;
 pub mod store;
 pub mod submission;
-pub mod time;
 
 use anyhow::Context;
-use motcua_platform::CancellationToken;
-use motcua_platform::config::Settings;
-use motcua_platform::host::{Running, ServiceHost};
-use motcua_platform::request_errors::UnreadableIsInvalid;
-use motcua_proto::intake::intake_service_server::IntakeServiceServer;
+use motcua_domain::calendars::Calendars;
+use motcua_platform::SharedClock;
+use motcua_platform::host::{GrpcApi, Running, ServiceHost};
+use motcua_platform::process::Process;
+use motcua_proto::intake::intake_service_server::{IntakeServiceServer, SERVICE_NAME};
+use settings::IntakeSettings;
 use sqlx::PgPool;
 use std::sync::Arc;
 use tonic::service::interceptor::InterceptedService;
@@ -35,8 +37,8 @@ pub const NAME: &str = "intake";
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Starts intake: binds its gRPC address at once, becomes ready when PostgreSQL and NATS answer,
-/// loads the catalog file, and runs until `shutdown`.
-pub async fn start(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Running> {
+/// loads the catalog file, and runs until the process shuts down.
+pub async fn start(process: &Process, settings: IntakeSettings) -> anyhow::Result<Running> {
     let attachments =
         attachments::Attachments::local(&settings.attachments_dir, settings.max_attachment_bytes)
             .with_context(|| {
@@ -57,49 +59,70 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> anyhow::R
     for p in &catalog.procedures {
         catalog::validate(p).map_err(|e| anyhow::anyhow!("catalog: {e}"))?;
     }
-    let calendars = calendars::Calendars::new(&settings, &catalog.agencies)
+    let hours: Vec<(String, String)> = catalog
+        .agencies
+        .iter()
+        .filter_map(|a| Some((a.code.clone(), a.working_hours.clone()?)))
+        .collect();
+    let calendars = Calendars::new(&settings.calendar, &hours)
         .context("building the working-time calendars")?;
-    let procedures = catalog.procedures;
-    let max_bytes = settings.max_message_bytes;
-    let mut host = ServiceHost::new(NAME, settings, &MIGRATIONS, shutdown).await?;
+    if settings.secrets.is_development() {
+        tracing::warn!(
+            "lookup secrets are hashed with the public development key; set MOTCUA_SECRET_HASH_KEYS in production"
+        );
+    }
+    let max_bytes = process.settings.limits.max_message_bytes;
+    let mut host = ServiceHost::new(NAME, process, &MIGRATIONS).await?;
     host.spawn_relay();
-    let (pool, ready) = (host.pool.clone(), host.readiness());
+    let (pool, ready, clock) = (host.pool.clone(), host.readiness(), host.clock.clone());
     host.spawn(async move {
         ready.wait().await;
-        if let Err(e) = load_catalog(&pool, procedures).await {
+        if let Err(e) = load_catalog(&pool, &clock, catalog).await {
             tracing::error!(error = ?e, "loading the catalog failed");
         }
     });
     let intake = service::Intake {
         pool: host.pool.clone(),
+        clock: host.clock.clone(),
         calendars: Arc::new(calendars),
+        secrets: settings.secrets,
         attachments,
     };
     let api = IntakeServiceServer::new(intake)
         .max_decoding_message_size(max_bytes)
         .max_encoding_message_size(max_bytes);
-    let api = UnreadableIsInvalid(InterceptedService::new(api, host.interceptor()));
-    let router = host.router()?.add_service(api);
+    let router = host
+        .router(GrpcApi {
+            private: vec![SERVICE_NAME],
+            public: vec![],
+            rules: rules::TEXT_RULES,
+        })?
+        .add_service(InterceptedService::new(api, host.interceptor()));
     let listener = host.bind().await?;
     Ok(host.serve(router, listener))
 }
 
-/// Publishes each catalog entry whose (code, effective_from) is not yet in the database.
+/// Stores the catalog file's agencies and publishes each procedure whose (code, effective_from) is
+/// not yet in the database. Returns how many procedures were added.
 pub async fn load_catalog(
     pool: &PgPool,
-    procedures: Vec<motcua_proto::common::Procedure>,
+    clock: &SharedClock,
+    catalog: catalog::Catalog,
 ) -> anyhow::Result<usize> {
+    for a in &catalog.agencies {
+        store::upsert_agency(pool, a, clock.now()).await?;
+    }
     let mut added = 0;
-    for mut p in procedures {
+    for mut p in catalog.procedures {
         let effective = chrono::NaiveDate::parse_from_str(&p.effective_from, "%Y-%m-%d")?;
         let mut tx = pool.begin().await?;
         if store::procedure_exists(&mut tx, &p.code, effective).await? {
             continue;
         }
-        service::publish(&mut tx, &mut p, "catalog-file").await?;
+        service::publish(&mut tx, &mut p, "catalog-file", clock.now()).await?;
         tx.commit().await?;
         added += 1;
     }
-    tracing::info!(added, "catalog loaded");
+    tracing::info!(added, agencies = catalog.agencies.len(), "catalog loaded");
     Ok(added)
 }

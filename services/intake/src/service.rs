@@ -5,14 +5,17 @@ use crate::attachments::{ALLOWED_TYPES, Attachments};
 use crate::events::{self, actor};
 use crate::{applicant, catalog, store};
 use chrono::{DateTime, NaiveDate, Utc};
-use motcua_platform::ServiceError;
+use motcua_domain::calendars::Calendars;
+use motcua_domain::secrets::SecretHasher;
+use motcua_domain::time::{from_ts, ts, vietnam_day};
 use motcua_platform::auth::{Role, caller};
-use motcua_platform::outbox::{OutboxEvent, enqueue};
+use motcua_platform::outbox::enqueue;
+use motcua_platform::text::quote;
+use motcua_platform::{ServiceError, SharedClock};
 use motcua_proto::common::{DossierStatus, Procedure};
 use motcua_proto::events::{ProcedurePublished, SupplementSubmitted, WithdrawalRequested};
 use motcua_proto::intake::intake_service_server::IntakeService;
 use motcua_proto::intake::*;
-use prost::Message;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -22,11 +25,15 @@ use uuid::Uuid;
 #[derive(Debug, Clone)]
 pub struct Intake {
     pub pool: PgPool,
-    pub calendars: Arc<crate::calendars::Calendars>,
+    pub clock: SharedClock,
+    pub calendars: Arc<Calendars>,
+    pub secrets: SecretHasher,
     pub attachments: Attachments,
 }
 
-use crate::time::{from_ts, invalid, ts, vietnam_day};
+pub(crate) fn invalid(m: impl Into<String>) -> ServiceError {
+    ServiceError::InvalidArgument(m.into())
+}
 
 type Reply<T> = Result<Response<T>, Status>;
 
@@ -42,7 +49,7 @@ impl IntakeService for Intake {
     ) -> Reply<ListProceduresResponse> {
         caller(&req)?; // any authenticated caller
         let r = req.into_inner();
-        let day = parse_day(&r.as_of).map_err(status_of)?;
+        let day = parse_day(&r.as_of, self.clock.now()).map_err(status_of)?;
         let procedures = store::list_procedures(&self.pool, &r.field, &r.competent_agency, day)
             .await
             .map_err(status_of)?;
@@ -55,17 +62,20 @@ impl IntakeService for Intake {
     ) -> Reply<GetProcedureResponse> {
         caller(&req)?; // any authenticated caller
         let r = req.into_inner();
+        if r.code.trim().is_empty() {
+            return Err(invalid("thiếu mã thủ tục (code is required)").into());
+        }
         let found = if r.version > 0 {
             store::procedure_version(&self.pool, &r.code, r.version).await
         } else {
-            let day = parse_day(&r.as_of).map_err(status_of)?;
+            let day = parse_day(&r.as_of, self.clock.now()).map_err(status_of)?;
             store::procedure_in_force(&self.pool, &r.code, day).await
         }
         .map_err(status_of)?;
         let procedure = found.ok_or_else(|| {
             Status::not_found(format!(
-                "không tìm thấy thủ tục {:?} (procedure not found)",
-                r.code
+                "không tìm thấy thủ tục {} (procedure not found)",
+                quote(&r.code)
             ))
         })?;
         Ok(Response::new(GetProcedureResponse {
@@ -86,7 +96,7 @@ impl IntakeService for Intake {
         p.name = applicant::clean_text(&p.name, "procedure.name", 500)?;
         catalog::validate(&p)?;
         let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
-        publish(&mut tx, &mut p, &who.subject).await?;
+        publish(&mut tx, &mut p, &who.subject, self.clock.now()).await?;
         tx.commit().await.map_err(ServiceError::from)?;
         Ok(Response::new(PublishProcedureResponse {
             procedure: Some(p),
@@ -111,8 +121,8 @@ impl IntakeService for Intake {
         }
         if !ALLOWED_TYPES.contains(&r.media_type.as_str()) {
             return Err(Status::invalid_argument(format!(
-                "loại tệp {:?} không được chấp nhận; dùng {} (media type not allowed)",
-                r.media_type,
+                "loại tệp {} không được chấp nhận; dùng {} (media type not allowed)",
+                quote(&r.media_type),
                 ALLOWED_TYPES.join(", ")
             )));
         }
@@ -123,7 +133,8 @@ impl IntakeService for Intake {
             ));
         }
         let id = Uuid::now_v7();
-        let key = format!("{}/{id}", Utc::now().format("%Y/%m"));
+        let now = self.clock.now();
+        let key = format!("{}/{id}", now.format("%Y/%m"));
         let attachment = Attachment {
             id: id.to_string(),
             file_name,
@@ -132,7 +143,15 @@ impl IntakeService for Intake {
             sha256: hex::encode(Sha256::digest(&r.content)),
         };
         self.attachments.put(&key, r.content.into()).await?;
-        store::insert_attachment(&self.pool, &attachment, &key, &who.agency, &who.subject).await?;
+        store::insert_attachment(
+            &self.pool,
+            &attachment,
+            &key,
+            &who.agency,
+            &who.subject,
+            now,
+        )
+        .await?;
         Ok(Response::new(UploadAttachmentResponse {
             attachment: Some(attachment),
         }))
@@ -165,7 +184,7 @@ impl IntakeService for Intake {
         &self,
         req: Request<ListDossiersRequest>,
     ) -> Reply<ListDossiersResponse> {
-        let who = caller(&req)?; // any role, limited to the caller's agency unless admin
+        let who = caller(&req)?; // any role; limited to the caller's agency unless admin or integration
         let r = req.into_inner();
         let limit = match r.page_size {
             0 => 50,
@@ -191,7 +210,7 @@ impl IntakeService for Intake {
             ))
         };
         let filter = store::ListFilter {
-            agency: (!who.has(Role::Admin)).then(|| who.agency.clone()),
+            agency: (!sees_all(&who)).then(|| who.agency.clone()),
             receiving_agency: r.receiving_agency,
             field: r.field,
             status: r.status as i16,
@@ -241,7 +260,7 @@ impl IntakeService for Intake {
         let reasons: Vec<String> = r
             .reasons
             .iter()
-            .map(|s| applicant::clean_text(s, "reasons", 1000))
+            .map(|s| motcua_domain::text::clean_multiline(s, "reasons", 1000))
             .collect::<Result<Vec<_>, _>>()?
             .into_iter()
             .filter(|s| !s.is_empty())
@@ -273,41 +292,44 @@ impl IntakeService for Intake {
                 "cần ít nhất một giấy tờ bổ sung (documents are required)",
             ));
         }
-        let keys: Vec<String> = r
-            .documents
-            .iter()
-            .map(|d| {
-                if d.key.is_empty() {
-                    d.name.clone()
-                } else {
-                    d.key.clone()
-                }
-            })
-            .collect();
         let actor = actor(&who);
+        let now = self.clock.now();
+        let documents = r.documents.clone();
         let dossier = self
             .dossier_action(
                 &who,
                 &r.dossier_code,
-                "supplement-submitted",
+                events::SUPPLEMENT_SUBMITTED,
                 &r.idempotency_key,
-                serde_json::json!({ "documents": keys }),
                 |receipt, procedure| {
+                    let docs = crate::submission::supplement_documents(procedure, &documents)?;
+                    let keys: Vec<String> = docs
+                        .iter()
+                        .map(|d| {
+                            if d.key.is_empty() {
+                                d.name.clone()
+                            } else {
+                                d.key.clone()
+                            }
+                        })
+                        .collect();
                     let msg = SupplementSubmitted {
-                        state: Some(events::state(
-                            receipt,
-                            procedure,
-                            DossierStatus::Received,
-                            1,
-                        )),
-                        submitted_at: Some(ts(Utc::now())),
+                        submitted_at: Some(ts(now)),
                         document_keys: keys.clone(),
                         received_by: Some(actor),
+                        dossier_code: receipt.dossier_code.clone(),
+                        field: procedure.field.clone(),
+                        competent_agency: receipt.competent_agency.clone(),
                     };
-                    (
-                        None,
-                        events::dossier_event(&procedure.field, events::SUPPLEMENT_SUBMITTED, &msg),
-                    )
+                    Ok(crate::changes::Change {
+                        detail: serde_json::json!({ "documents": keys }),
+                        status: None,
+                        event: events::dossier_event(
+                            &procedure.field,
+                            events::SUPPLEMENT_SUBMITTED,
+                            &msg,
+                        ),
+                    })
                 },
             )
             .await?;
@@ -323,32 +345,38 @@ impl IntakeService for Intake {
         let who = caller(&req)?;
         who.require(&[Role::Desk, Role::Integration])?;
         let r = req.into_inner();
-        let reason = applicant::clean_text(&r.reason, "reason", 1000)?;
+        let reason = motcua_domain::text::clean_multiline(&r.reason, "reason", 1000)?;
         if reason.is_empty() {
             return Err(Status::invalid_argument(
                 "cần lý do rút hồ sơ (reason is required)",
             ));
         }
         let actor = actor(&who);
+        let now = self.clock.now();
         let dossier = self
             .dossier_action(
                 &who,
                 &r.dossier_code,
-                "withdrawal-requested",
+                events::WITHDRAWAL_REQUESTED,
                 &r.idempotency_key,
-                serde_json::json!({ "reason": reason }),
                 |receipt, procedure| {
-                    let status = DossierStatus::WithdrawalRequested;
                     let msg = WithdrawalRequested {
-                        state: Some(events::state(receipt, procedure, status, 1)),
                         reason: reason.clone(),
-                        requested_at: Some(ts(Utc::now())),
+                        requested_at: Some(ts(now)),
                         received_by: Some(actor),
+                        dossier_code: receipt.dossier_code.clone(),
+                        field: procedure.field.clone(),
+                        competent_agency: receipt.competent_agency.clone(),
                     };
-                    (
-                        Some(status),
-                        events::dossier_event(&procedure.field, events::WITHDRAWAL_REQUESTED, &msg),
-                    )
+                    Ok(crate::changes::Change {
+                        detail: serde_json::json!({ "reason": reason }),
+                        status: Some(DossierStatus::WithdrawalRequested),
+                        event: events::dossier_event(
+                            &procedure.field,
+                            events::WITHDRAWAL_REQUESTED,
+                            &msg,
+                        ),
+                    })
                 },
             )
             .await?;
@@ -358,12 +386,22 @@ impl IntakeService for Intake {
     }
 }
 
-fn parse_day(as_of: &str) -> Result<NaiveDate, ServiceError> {
+/// Admins and integrating systems (the provincial portal acting for any citizen) see every
+/// dossier; officers see those received by or routed to their agency.
+pub(crate) fn sees_all(caller: &motcua_platform::auth::Caller) -> bool {
+    caller.has(Role::Admin) || caller.has(Role::Integration)
+}
+
+fn parse_day(as_of: &str, now: DateTime<Utc>) -> Result<NaiveDate, ServiceError> {
     if as_of.is_empty() {
-        return Ok(vietnam_day(Utc::now()));
+        return Ok(vietnam_day(now));
     }
-    NaiveDate::parse_from_str(as_of, "%Y-%m-%d")
-        .map_err(|_| invalid(format!("as_of {as_of:?} phải có dạng YYYY-MM-DD")))
+    NaiveDate::parse_from_str(as_of, "%Y-%m-%d").map_err(|_| {
+        invalid(format!(
+            "as_of {} phải có dạng YYYY-MM-DD (as_of must be a date like 2026-01-31)",
+            quote(as_of)
+        ))
+    })
 }
 
 /// Stores a new procedure version and its catalog event in the caller's transaction.
@@ -371,16 +409,12 @@ pub async fn publish(
     tx: &mut sqlx::PgConnection,
     p: &mut Procedure,
     by: &str,
+    now: DateTime<Utc>,
 ) -> Result<(), ServiceError> {
-    store::insert_procedure(tx, p, by).await?;
-    let event = OutboxEvent::new(
-        format!("catalog.{}", events::PROCEDURE_PUBLISHED),
-        events::PROCEDURE_PUBLISHED,
-        ProcedurePublished {
-            procedure: Some(p.clone()),
-        }
-        .encode_to_vec(),
-    );
+    store::insert_procedure(tx, p, by, now).await?;
+    let event = motcua_domain::events::procedure_published(&ProcedurePublished {
+        procedure: Some(p.clone()),
+    });
     enqueue(tx, &event).await?;
     Ok(())
 }

@@ -1,11 +1,12 @@
 //! Intake's SQL. Every statement binds its values; nothing a caller sends is spliced into SQL.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use motcua_domain::time::ts;
 use motcua_platform::ServiceError;
 use motcua_proto::common::{DossierStatus, Procedure};
 use motcua_proto::intake::{Attachment, Dossier, Receipt};
 use prost::Message;
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgConnection, PgExecutor, PgPool, Row};
 use uuid::Uuid;
 
 fn decode<M: Message + Default>(bytes: &[u8]) -> Result<M, ServiceError> {
@@ -23,6 +24,7 @@ pub async fn insert_procedure(
     conn: &mut PgConnection,
     p: &mut Procedure,
     by: &str,
+    now: DateTime<Utc>,
 ) -> Result<(), ServiceError> {
     let effective = NaiveDate::parse_from_str(&p.effective_from, "%Y-%m-%d").map_err(|_| {
         ServiceError::InvalidArgument("effective_from phải có dạng YYYY-MM-DD".into())
@@ -37,10 +39,9 @@ pub async fn insert_procedure(
             .bind(&p.code)
             .fetch_one(&mut *conn)
             .await?;
-    let now = Utc::now();
     p.version = next as u32;
     p.published_by = by.to_owned();
-    p.published_at = Some(crate::time::ts(now));
+    p.published_at = Some(ts(now));
     let result = sqlx::query(
         "INSERT INTO procedures (code, version, effective_from, field, competent_agency, body, published_at, published_by)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -84,7 +85,7 @@ pub async fn procedure_exists(
 
 /// The version of a procedure in force on `day` (the latest effective on or before it).
 pub async fn procedure_in_force(
-    pool: &PgPool,
+    db: impl PgExecutor<'_>,
     code: &str,
     day: NaiveDate,
 ) -> Result<Option<Procedure>, ServiceError> {
@@ -93,20 +94,20 @@ pub async fn procedure_in_force(
     )
     .bind(code)
     .bind(day)
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await?;
     row.map(|r| decode(r.get::<&[u8], _>("body"))).transpose()
 }
 
 pub async fn procedure_version(
-    pool: &PgPool,
+    db: impl PgExecutor<'_>,
     code: &str,
     version: u32,
 ) -> Result<Option<Procedure>, ServiceError> {
     let row = sqlx::query("SELECT body FROM procedures WHERE code = $1 AND version = $2")
         .bind(code)
         .bind(version as i32)
-        .fetch_optional(pool)
+        .fetch_optional(db)
         .await?;
     row.map(|r| decode(r.get::<&[u8], _>("body"))).transpose()
 }
@@ -176,6 +177,8 @@ pub async fn find_idempotent(
 
 #[derive(Debug)]
 pub struct NewDossier<'a> {
+    pub stored_at: DateTime<Utc>,
+    pub note: &'a str,
     pub receipt: &'a Receipt,
     pub procedure: &'a Procedure,
     pub status: DossierStatus,
@@ -196,8 +199,8 @@ pub async fn insert_dossier(
     sqlx::query(
         "INSERT INTO dossiers (code, receiving_agency, competent_agency, field, procedure_code, procedure_version,
             channel, status, received_at, due_at, applicant_name, applicant_id_number, applicant_phone, receipt,
-            rejection_reasons, idempotency_caller, idempotency_key, request_sha256, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+            rejection_reasons, idempotency_caller, idempotency_key, request_sha256, created_by, note, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
     )
     .bind(&d.receipt.dossier_code)
     .bind(&d.receipt.receiving_agency)
@@ -218,6 +221,8 @@ pub async fn insert_dossier(
     .bind(Some(d.idempotency_key).filter(|s| !s.is_empty()))
     .bind(d.request_sha256)
     .bind(d.created_by)
+    .bind(d.note)
+    .bind(d.stored_at)
     .execute(conn)
     .await?;
     Ok(())
@@ -232,10 +237,11 @@ pub async fn record_action(
     caller: &motcua_platform::auth::Caller,
     detail: serde_json::Value,
     idempotency_key: &str,
+    at: DateTime<Utc>,
 ) -> Result<bool, ServiceError> {
     let done = sqlx::query(
-        "INSERT INTO dossier_actions (dossier_code, action, actor_subject, actor_name, actor_agency, detail, idempotency_key)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dossier_code, action, idempotency_key) DO NOTHING",
+        "INSERT INTO dossier_actions (dossier_code, action, actor_subject, actor_name, actor_agency, detail, idempotency_key, at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (dossier_code, action, idempotency_key) DO NOTHING",
     )
     .bind(code)
     .bind(action)
@@ -244,6 +250,7 @@ pub async fn record_action(
     .bind(&caller.agency)
     .bind(sqlx::types::Json(detail))
     .bind(Some(idempotency_key).filter(|s| !s.is_empty()))
+    .bind(at)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -255,7 +262,7 @@ fn dossier_from_row(r: &sqlx::postgres::PgRow) -> Result<Dossier, ServiceError> 
         receipt: Some(decode(r.get::<&[u8], _>("receipt"))?),
         status: r.get::<i16, _>("status") as i32,
         rejection_reasons: r.get("rejection_reasons"),
-        updated_at: Some(crate::time::ts(updated)),
+        updated_at: Some(ts(updated)),
     })
 }
 
@@ -285,10 +292,12 @@ pub async fn set_status(
     conn: &mut PgConnection,
     code: &str,
     status: DossierStatus,
+    at: DateTime<Utc>,
 ) -> Result<(), ServiceError> {
-    sqlx::query("UPDATE dossiers SET status = $2, updated_at = now() WHERE code = $1")
+    sqlx::query("UPDATE dossiers SET status = $2, updated_at = $3 WHERE code = $1")
         .bind(code)
         .bind(status as i16)
+        .bind(at)
         .execute(conn)
         .await?;
     Ok(())
@@ -344,10 +353,11 @@ pub async fn insert_attachment(
     storage_key: &str,
     agency: &str,
     by: &str,
+    at: DateTime<Utc>,
 ) -> Result<(), ServiceError> {
     sqlx::query(
-        "INSERT INTO attachments (id, file_name, media_type, size_bytes, sha256, storage_key, agency, uploaded_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO attachments (id, file_name, media_type, size_bytes, sha256, storage_key, agency, uploaded_by, uploaded_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(Uuid::parse_str(&a.id).map_err(|e| ServiceError::Internal(e.into()))?)
     .bind(&a.file_name)
@@ -357,6 +367,7 @@ pub async fn insert_attachment(
     .bind(storage_key)
     .bind(agency)
     .bind(by)
+    .bind(at)
     .execute(pool)
     .await?;
     Ok(())
@@ -370,4 +381,34 @@ pub async fn existing_attachments(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<Uui
             .fetch_all(pool)
             .await?,
     )
+}
+
+/// Records an agency of the catalog file (its name and hours may change between starts).
+pub async fn upsert_agency(
+    pool: &PgPool,
+    a: &crate::catalog::FileAgency,
+    at: DateTime<Utc>,
+) -> Result<(), ServiceError> {
+    sqlx::query(
+        "INSERT INTO agencies (code, name, working_hours, updated_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (code) DO UPDATE SET name = $2, working_hours = $3, updated_at = $4",
+    )
+    .bind(&a.code)
+    .bind(&a.name)
+    .bind(&a.working_hours)
+    .bind(at)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Whether an agency is known: listed in the catalog file, or competent for a procedure.
+pub async fn agency_known(db: impl PgExecutor<'_>, code: &str) -> Result<bool, ServiceError> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM agencies WHERE code = $1)
+             OR EXISTS (SELECT 1 FROM procedures WHERE competent_agency = $1)",
+    )
+    .bind(code)
+    .fetch_one(db)
+    .await?)
 }

@@ -3,14 +3,15 @@
 //! transaction (with idempotent retries).
 
 use crate::events::{self, actor};
-use crate::service::Intake;
-use crate::time::{from_ts, invalid, ts, vietnam_day};
+use crate::service::{Intake, invalid};
 use crate::{applicant, catalog, store};
 use chrono::{DateTime, Duration, Utc};
+use motcua_domain::time::{from_ts, ts, vietnam_day};
 use motcua_platform::ServiceError;
 use motcua_platform::auth::{Caller, Role};
 use motcua_platform::outbox::enqueue;
-use motcua_proto::common::{Channel, DocumentForm, DossierStatus, Procedure};
+use motcua_platform::text::quote;
+use motcua_proto::common::{Channel, DocumentForm, DossierStatus, Procedure, ServiceLevel};
 use motcua_proto::events::{DossierSubmitted, RejectedAtIntake};
 use motcua_proto::intake::*;
 use prost::Message;
@@ -49,13 +50,90 @@ async fn procedure_for(
     }
     store::procedure_in_force(pool, code.trim(), vietnam_day(received)).await?.ok_or_else(|| {
         invalid(format!(
-            "thủ tục {code:?} không có trong danh mục hoặc chưa có hiệu lực vào ngày tiếp nhận (unknown procedure)"
+            "thủ tục {} không có trong danh mục hoặc chưa có hiệu lực vào ngày tiếp nhận (unknown procedure)",
+            quote(code)
         ))
     })
 }
 
-/// Documents handed in against the procedure's list: every mandatory one present, in at least the
-/// required form; extra documents need a name; online submissions carry a scan of each.
+/// Copies a document may be handed in with.
+const COPIES: std::ops::RangeInclusive<u32> = 1..=20;
+
+/// One document handed in, checked against the procedure's list: a keyed document takes the
+/// catalog's name (the receipt shows what the procedure calls it, whatever the client sent) and
+/// must be in at least the required form; an extra document needs a name.
+fn check_document(
+    procedure: &Procedure,
+    i: usize,
+    d: &SubmittedDocument,
+) -> Result<SubmittedDocument, ServiceError> {
+    let mut d = d.clone();
+    if d.key.is_empty() {
+        d.name = applicant::clean_text(&d.name, &format!("documents[{i}].name"), 300)?;
+        if d.name.is_empty() {
+            return Err(invalid(format!(
+                "documents[{i}]: giấy tờ bổ sung cần có tên (an extra document needs a name)"
+            )));
+        }
+        if DocumentForm::try_from(d.form).unwrap_or(DocumentForm::Unspecified)
+            == DocumentForm::Unspecified
+        {
+            d.form = DocumentForm::Copy as i32;
+        }
+    } else {
+        let Some(required) = procedure.documents.iter().find(|r| r.key == d.key) else {
+            return Err(invalid(format!(
+                "documents[{i}]: thủ tục {} không có giấy tờ {} (unknown document key)",
+                procedure.code,
+                quote(&d.key)
+            )));
+        };
+        let form = DocumentForm::try_from(d.form).unwrap_or(DocumentForm::Unspecified);
+        if form == DocumentForm::Unspecified {
+            d.form = required.form;
+        } else if d.form > required.form {
+            return Err(invalid(format!(
+                "documents[{i}]: {} phải là {} (required form is stricter)",
+                required.name,
+                form_label(required.form)
+            )));
+        }
+        d.name = required.name.clone();
+    }
+    if !COPIES.contains(&d.copies) {
+        return Err(invalid(format!(
+            "documents[{i}].copies: {} bản không hợp lệ, ghi số bản nộp từ {} đến {} (copies must be {}–{})",
+            d.copies,
+            COPIES.start(),
+            COPIES.end(),
+            COPIES.start(),
+            COPIES.end()
+        )));
+    }
+    for id in &d.attachment_ids {
+        Uuid::parse_str(id).map_err(|_| {
+            invalid(format!(
+                "documents[{i}]: attachment id {} không hợp lệ (not an attachment id)",
+                quote(id)
+            ))
+        })?;
+    }
+    Ok(d)
+}
+
+/// The documents of a supplement: each checked like a submission's, none mandatory.
+pub(crate) fn supplement_documents(
+    procedure: &Procedure,
+    docs: &[SubmittedDocument],
+) -> Result<Vec<SubmittedDocument>, ServiceError> {
+    docs.iter()
+        .enumerate()
+        .map(|(i, d)| check_document(procedure, i, d))
+        .collect()
+}
+
+/// Documents handed in against the procedure's list: every mandatory one present, none twice;
+/// online submissions carry a scan of each, and every attachment exists.
 async fn check_documents(
     pool: &PgPool,
     procedure: &Procedure,
@@ -66,48 +144,12 @@ async fn check_documents(
     let mut out = Vec::with_capacity(docs.len());
     let mut attachment_ids = Vec::new();
     for (i, d) in docs.iter().enumerate() {
-        let mut d = d.clone();
-        if d.key.is_empty() {
-            d.name = applicant::clean_text(&d.name, &format!("documents[{i}].name"), 300)?;
-            if d.name.is_empty() {
-                return Err(invalid(format!(
-                    "documents[{i}]: giấy tờ bổ sung cần có tên (an extra document needs a name)"
-                )));
-            }
-        } else {
-            let Some(required) = procedure.documents.iter().find(|r| r.key == d.key) else {
-                return Err(invalid(format!(
-                    "documents[{i}]: thủ tục {} không có giấy tờ {:?} (unknown document key)",
-                    procedure.code, d.key
-                )));
-            };
-            if !seen.insert(d.key.clone()) {
-                return Err(invalid(format!(
-                    "documents[{i}]: giấy tờ {:?} được khai hai lần (listed twice)",
-                    d.key
-                )));
-            }
-            let form = DocumentForm::try_from(d.form).unwrap_or(DocumentForm::Unspecified);
-            if form == DocumentForm::Unspecified {
-                d.form = required.form;
-            } else if d.form > required.form {
-                return Err(invalid(format!(
-                    "documents[{i}]: {} phải là {} (required form is stricter)",
-                    required.name,
-                    form_label(required.form)
-                )));
-            }
-            if d.name.is_empty() {
-                d.name = required.name.clone();
-            }
-        }
-        if d.copies == 0 {
-            d.copies = 1;
-        }
-        for id in &d.attachment_ids {
-            attachment_ids.push(Uuid::parse_str(id).map_err(|_| {
-                invalid(format!("documents[{i}]: attachment id {id:?} không hợp lệ"))
-            })?);
+        let d = check_document(procedure, i, d)?;
+        if !d.key.is_empty() && !seen.insert(d.key.clone()) {
+            return Err(invalid(format!(
+                "documents[{i}]: giấy tờ {} được khai hai lần (listed twice)",
+                quote(&d.key)
+            )));
         }
         if online && d.attachment_ids.is_empty() {
             return Err(invalid(format!(
@@ -115,6 +157,11 @@ async fn check_documents(
                 d.name
             )));
         }
+        attachment_ids.extend(
+            d.attachment_ids
+                .iter()
+                .filter_map(|id| Uuid::parse_str(id).ok()),
+        );
         out.push(d);
     }
     let missing: Vec<&str> = procedure
@@ -141,6 +188,32 @@ async fn check_documents(
         }
     }
     Ok(out)
+}
+
+/// Where the result goes back: at the desk (default), by post, or online where the procedure's
+/// level returns results online (level 4, full-online).
+fn check_result_delivery(value: &str, procedure: &Procedure) -> Result<String, ServiceError> {
+    let value = value.trim();
+    match value {
+        "" | "tai-quay" => Ok("tai-quay".into()),
+        "buu-chinh" => Ok(value.into()),
+        "truc-tuyen"
+            if matches!(
+                ServiceLevel::try_from(procedure.level),
+                Ok(ServiceLevel::ServiceLevel4 | ServiceLevel::FullOnline)
+            ) =>
+        {
+            Ok(value.into())
+        }
+        "truc-tuyen" => Err(ServiceError::FailedPrecondition(format!(
+            "thủ tục {} không trả kết quả trực tuyến ở mức độ này; chọn tai-quay hoặc buu-chinh (procedure does not return results online)",
+            procedure.code
+        ))),
+        other => Err(invalid(format!(
+            "result_delivery {} không hợp lệ; dùng tai-quay, buu-chinh hoặc truc-tuyen (unknown result delivery)",
+            quote(other)
+        ))),
+    }
 }
 
 fn form_label(form: i32) -> &'static str {
@@ -208,6 +281,8 @@ struct Checked {
     receiving_agency: String,
     received_at: DateTime<Utc>,
     channel: Channel,
+    result_delivery: String,
+    note: String,
 }
 
 impl Intake {
@@ -217,7 +292,7 @@ impl Intake {
         req: &SubmitDossierRequest,
         rejecting: bool,
     ) -> Result<Checked, ServiceError> {
-        let now = Utc::now();
+        let now = self.clock.now();
         let received_at = match &req.submitted_at {
             Some(t) if caller.has(Role::Integration) => {
                 let t = from_ts(t, "submitted_at")?;
@@ -243,7 +318,7 @@ impl Intake {
         } else {
             req.receiving_agency.trim().to_owned()
         };
-        applicant::check_agency_code(&receiving_agency).map_err(invalid)?;
+        motcua_domain::agency::check_agency_code(&receiving_agency).map_err(invalid)?;
         if caller.has(Role::Desk)
             && !caller.has(Role::Integration)
             && receiving_agency != caller.agency
@@ -253,6 +328,13 @@ impl Intake {
                 caller.agency
             )));
         }
+        if !store::agency_known(&self.pool, &receiving_agency).await? {
+            return Err(ServiceError::FailedPrecondition(format!(
+                "cơ quan {receiving_agency} không có trong danh mục cơ quan tiếp nhận (receiving agency is in no catalog)"
+            )));
+        }
+        let result_delivery = check_result_delivery(&req.result_delivery, &procedure)?;
+        let note = motcua_domain::text::clean_multiline(&req.note, "note", 1000)?;
         let applicant = applicant::validate(
             req.applicant
                 .as_ref()
@@ -277,6 +359,8 @@ impl Intake {
             receiving_agency,
             received_at,
             channel,
+            result_delivery,
+            note,
         })
     }
 
@@ -317,7 +401,7 @@ impl Intake {
         let mut tx = self.pool.begin().await?;
         let day = vietnam_day(c.received_at);
         let seq = store::next_sequence(&mut tx, &c.receiving_agency, day).await?;
-        let code = format!("{}-{}-{:04}", c.receiving_agency, day.format("%y%m%d"), seq);
+        let code = motcua_domain::dossier_code::format(&c.receiving_agency, day, seq);
         let receipt = Receipt {
             dossier_code: code.clone(),
             procedure_code: c.procedure.code.clone(),
@@ -328,19 +412,19 @@ impl Intake {
             processing_time: c.procedure.processing_time,
             received_at: Some(ts(c.received_at)),
             due_at: due.map(ts),
-            result_delivery: if req.result_delivery.is_empty() {
-                "tai-quay".into()
-            } else {
-                req.result_delivery.clone()
-            },
+            result_delivery: c.result_delivery,
             receiving_agency: c.receiving_agency,
             competent_agency: c.procedure.competent_agency.clone(),
             channel: c.channel as i32,
             lookup_token: lookup_token(),
             received_by: Some(actor(caller)),
             fee_vnd: c.procedure.fee_vnd,
+            note: c.note.clone(),
         };
+        let stored_at = self.clock.now();
         let new = store::NewDossier {
+            stored_at,
+            note: &c.note,
             receipt: &receipt,
             procedure: &c.procedure,
             status,
@@ -375,9 +459,10 @@ impl Intake {
             caller,
             serde_json::json!({ "reasons": reasons }),
             "",
+            stored_at,
         )
         .await?;
-        let state = events::state(&receipt, &c.procedure, status, 1);
+        let state = events::first_state(&receipt, &c.procedure, status, &self.secrets);
         let event = if rejecting {
             let msg = RejectedAtIntake {
                 state: Some(state),
@@ -402,7 +487,7 @@ impl Intake {
         tx.commit().await?;
         metrics::counter!("motcua_intake_dossiers_total", "status" => action).increment(1);
         tracing::info!(dossier = %code, procedure = %c.procedure.code, action, "dossier stored");
-        let updated = ts(Utc::now());
+        let updated = ts(stored_at);
         Ok((
             Dossier {
                 receipt: Some(receipt),

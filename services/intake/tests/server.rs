@@ -57,6 +57,7 @@ async fn authentication_and_roles() {
         roles: vec![Role::Desk],
         exp: now + 600,
         iat: now,
+        ..Default::default()
     };
     let forged = mint("another-key-that-is-long-enough-for-hs256!!", &claims).unwrap();
     unauth(call(Bearer::new(&forged)).await, "wrong key");
@@ -525,6 +526,7 @@ fn rs256_token(der_b64: &str, kid: &str) -> String {
         roles: vec![Role::Desk],
         exp: now + 600,
         iat: now,
+        ..Default::default()
     };
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
     header.kid = Some(kid.into());

@@ -14,13 +14,6 @@ use prost::Message;
 use std::time::Duration;
 use tonic::Code;
 
-fn today_code() -> String {
-    chrono::Utc::now()
-        .with_timezone(&motcua_calendar::vietnam())
-        .format("%y%m%d")
-        .to_string()
-}
-
 /// Waits until the relay has published everything and returns the dossier stream's messages.
 async fn dossier_messages(app: &TestApp, expected: usize) -> Vec<async_nats::jetstream::Message> {
     let stream = app
@@ -74,7 +67,10 @@ async fn counter_submission_gets_a_full_receipt_and_one_event() {
         .into_inner();
     assert!(!reply.replayed);
     let r = reply.receipt.expect("receipt");
-    assert_eq!(r.dossier_code, format!("{AGENCY}-{}-0001", today_code()));
+    assert_eq!(
+        r.dossier_code,
+        format!("{AGENCY}-{}-0001", app.today_code())
+    );
     assert_eq!(r.procedure_code, "1.013831");
     assert_eq!(r.procedure_version, 1);
     assert_eq!(r.receiving_agency, AGENCY);
@@ -161,7 +157,7 @@ async fn two_hundred_concurrent_submissions_get_consecutive_codes() {
         .collect();
     codes.sort();
     let expected: Vec<String> = (1..=200)
-        .map(|n| format!("{AGENCY}-{}-{n:04}", today_code()))
+        .map(|n| format!("{AGENCY}-{}-{n:04}", app.today_code()))
         .collect();
     assert_eq!(codes, expected);
     assert_eq!(app.count("SELECT count(*) FROM dossiers").await, 200);
@@ -319,6 +315,7 @@ async fn bad_submissions_are_refused_and_leave_nothing_behind() {
             r.channel = Channel::Postal as i32;
             r.documents = vec![SubmittedDocument {
                 key: "phieu-yeu-cau".into(),
+                copies: 1,
                 ..Default::default()
             }];
         }))
@@ -439,6 +436,7 @@ async fn online_submission_with_attachments_from_an_integrating_system() {
     req.applicant.as_mut().unwrap().address = String::new();
     req.documents = vec![SubmittedDocument {
         key: "phieu-yeu-cau".into(),
+        copies: 1,
         attachment_ids: vec![up.id.clone()],
         ..Default::default()
     }];
@@ -508,6 +506,7 @@ async fn rejection_supplement_and_withdrawal_are_recorded_with_events() {
         documents: vec![SubmittedDocument {
             key: String::new(),
             name: "Bản vẽ sơ đồ thửa đất".into(),
+            copies: 1,
             ..Default::default()
         }],
         idempotency_key: "s-1".into(),
@@ -596,7 +595,7 @@ async fn dossiers_list_in_pages_and_only_for_the_callers_agency() {
         token = page.next_page_token;
     }
     let expected: Vec<String> = (1..=5)
-        .map(|n| format!("{AGENCY}-{}-{n:04}", today_code()))
+        .map(|n| format!("{AGENCY}-{}-{n:04}", app.today_code()))
         .collect();
     assert_eq!(seen, expected);
     let mut stranger = app

@@ -3,15 +3,18 @@
 
 #![allow(dead_code)]
 
-use motcua_platform::CancellationToken;
+use motcua_intake::settings::IntakeSettings;
 use motcua_platform::auth::{Claims, Role, mint};
 use motcua_platform::bus::Bus;
 use motcua_platform::config::{DEV_JWT_SECRET, Settings, Vars};
+use motcua_platform::process::Process;
+use motcua_platform::{CancellationToken, Clock, ManualClock};
 use motcua_proto::common::{ApplicantType, Channel, DocumentForm};
 use motcua_proto::intake::intake_service_client::IntakeServiceClient;
 use motcua_proto::intake::{Applicant, SubmitDossierRequest, SubmittedDocument};
 use sqlx::PgPool;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tonic::metadata::{Ascii, MetadataValue};
@@ -21,9 +24,18 @@ use tonic::transport::Channel as GrpcChannel;
 
 pub const AGENCY: &str = "000.00.06.H56";
 
+/// Where every test's clock starts: a Monday morning, a working day (2026-03-02 09:00 in Vietnam).
+pub fn start_time() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339("2026-03-02T09:00:00+07:00")
+        .expect("time")
+        .with_timezone(&chrono::Utc)
+}
+
 pub struct TestApp {
     pub addr: SocketAddr,
     pub settings: Settings,
+    pub intake: IntakeSettings,
+    pub clock: Arc<ManualClock>,
     pub shutdown: CancellationToken,
     pub task: Option<JoinHandle<()>>,
     pub pool: PgPool,
@@ -45,8 +57,16 @@ pub fn test_vars(id: &str) -> Vars {
         ("MOTCUA_CATALOG_FILE", catalog.to_owned()),
         ("MOTCUA_ATTACHMENTS_DIR", attachments.display().to_string()),
         ("MOTCUA_SHUTDOWN_GRACE_SECS", "10".to_owned()),
+        // Tests make many streams and delete them; JetStream reserves max_bytes up front.
+        ("MOTCUA_DOSSIER_EVENTS_MAX_BYTES", (64u64 << 20).to_string()),
+        ("MOTCUA_CATALOG_EVENTS_MAX_BYTES", (16u64 << 20).to_string()),
+        ("MOTCUA_DEAD_LETTERS_MAX_BYTES", (16u64 << 20).to_string()),
+        ("MOTCUA_SECRET_HASH_KEYS", format!("t1:{TEST_HASH_KEY}")),
     ])
 }
+
+/// The secret-hash key of the tests' intake (what lookup would hold).
+pub const TEST_HASH_KEY: &str = "test-secret-hash-key-0123456789abcdef";
 
 pub fn new_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
@@ -68,23 +88,27 @@ pub async fn start_with(change: impl FnOnce(&mut Vars)) -> TestApp {
     let id = new_id();
     let mut vars = test_vars(&id);
     change(&mut vars);
-    let settings = Settings::from_vars(&vars).expect("test settings");
+    let clock = ManualClock::new(start_time());
+    let process = Process::new(vars.clone(), clock.clone()).expect("test settings");
+    let settings = process.settings.clone();
+    let intake = IntakeSettings::from_vars(&vars).expect("intake settings");
     motcua_platform::telemetry::init("intake-test", &settings).expect("telemetry");
-    let shutdown = CancellationToken::new();
-    let running = motcua_intake::start(settings.clone(), shutdown.clone())
+    let shutdown = process.shutdown.clone();
+    let running = motcua_intake::start(&process, intake.clone())
         .await
         .expect("intake starts");
     TestApp {
         addr: running.addr,
+        intake,
+        clock,
         bus: Bus::connect(&settings.nats_url, &settings.bus_prefix)
             .await
             .expect("nats"),
-        pool: PgPool::connect_lazy(&format!(
-            "{}/{}",
-            settings.database_url,
-            settings.database_name("intake")
-        ))
-        .expect("pool"),
+        pool: PgPool::connect_lazy_with(
+            motcua_platform::db::options(&settings.database_url)
+                .expect("url")
+                .database(&settings.database_name("intake")),
+        ),
         settings,
         shutdown,
         task: Some(running.task),
@@ -165,12 +189,17 @@ impl TestApp {
             .expect("count")
     }
 
+    /// Today (Vietnam) on the service's clock, as in dossier codes: yyMMdd.
+    pub fn today_code(&self) -> String {
+        motcua_domain::time::vietnam_day(self.clock.now())
+            .format("%y%m%d")
+            .to_string()
+    }
+
     /// Locks today's dossier sequence of AGENCY in an open transaction, so a submission blocks
     /// inside its own transaction until the returned one ends.
     pub async fn hold_todays_sequence(&self) -> sqlx::Transaction<'static, sqlx::Postgres> {
-        let today = chrono::Utc::now()
-            .with_timezone(&motcua_calendar::vietnam())
-            .date_naive();
+        let today = motcua_domain::time::vietnam_day(self.clock.now());
         let mut blocker = self.pool.begin().await.expect("begin");
         sqlx::query("INSERT INTO dossier_sequences (agency, day, last) VALUES ($1, $2, 0)")
             .bind(AGENCY)
@@ -194,7 +223,7 @@ impl TestApp {
         )
         .await;
         self.bus.delete_streams().await;
-        let _ = std::fs::remove_dir_all(&self.settings.attachments_dir);
+        let _ = std::fs::remove_dir_all(&self.intake.attachments_dir);
     }
 }
 
@@ -207,6 +236,7 @@ pub fn token(roles: &[Role], agency: &str, sub: &str, ttl: i64) -> String {
         roles: roles.to_vec(),
         exp: now + ttl,
         iat: now,
+        ..Default::default()
     };
     mint(DEV_JWT_SECRET, &claims).expect("mint")
 }

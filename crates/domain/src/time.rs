@@ -11,17 +11,17 @@ pub fn ts(t: DateTime<Utc>) -> prost_types::Timestamp {
 }
 
 pub fn from_ts(t: &prost_types::Timestamp, field: &str) -> Result<DateTime<Utc>, ServiceError> {
-    DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32).ok_or_else(|| {
-        ServiceError::InvalidArgument(format!(
-            "{field}: thời điểm không hợp lệ (invalid timestamp)"
-        ))
-    })
+    u32::try_from(t.nanos)
+        .ok()
+        .and_then(|nanos| DateTime::from_timestamp(t.seconds, nanos))
+        .ok_or_else(|| {
+            ServiceError::InvalidArgument(format!(
+                "{field}: thời điểm không hợp lệ (invalid timestamp)"
+            ))
+        })
 }
 
-pub fn invalid(m: impl Into<String>) -> ServiceError {
-    ServiceError::InvalidArgument(m.into())
-}
-
+/// The calendar day in Vietnam (UTC+7) of an instant.
 pub fn vietnam_day(t: DateTime<Utc>) -> NaiveDate {
     t.with_timezone(&motcua_calendar::vietnam()).date_naive()
 }

@@ -1,0 +1,38 @@
+//! Electronic agency codes (mã định danh điện tử của cơ quan), e.g. `000.00.06.H56`.
+
+/// An electronic agency code: dot-separated groups of upper-case letters and digits.
+pub fn check_agency_code(code: &str) -> Result<(), String> {
+    let ok = !code.is_empty()
+        && code.len() <= 32
+        && code.split('.').all(|g| {
+            !g.is_empty()
+                && g.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "mã cơ quan {} không hợp lệ, ví dụ 000.00.06.H56 (agency code like 000.00.06.H56)",
+            motcua_platform::text::quote(code)
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agency_codes() {
+        assert!(check_agency_code("000.00.06.H56").is_ok());
+        assert!(check_agency_code("000.00.06.h56").is_err());
+        assert!(check_agency_code("000..06").is_err());
+        assert!(check_agency_code("").is_err());
+        let long = "A".repeat(20_000);
+        assert!(
+            check_agency_code(&long).unwrap_err().len() < 200,
+            "a long code is not echoed whole"
+        );
+    }
+}

@@ -1,0 +1,20 @@
+//! The words every motcua service shares (DESIGN.md §1–2), in one place:
+//!
+//! - [`agency`]: electronic agency codes; [`dossier_code`]: `{agency}-{yyMMdd}-{seq}`.
+//! - [`status`]: dossier statuses, their national portal codes and Vietnamese labels.
+//! - [`text`]: cleaning applicants' text, masking names for the public.
+//! - [`secrets`]: keyed hashes of the secrets an applicant looks a dossier up with.
+//! - [`events`]: event names, subjects and decoding a dossier event by its type.
+//! - [`projection`]: "decode by type, apply if the version is newer" for read models.
+//! - [`calendars`]: working-time calendars per agency from the holiday and hours settings.
+//! - [`time`]: protobuf timestamps and the Vietnam calendar day.
+
+pub mod agency;
+pub mod calendars;
+pub mod dossier_code;
+pub mod events;
+pub mod projection;
+pub mod secrets;
+pub mod status;
+pub mod text;
+pub mod time;

@@ -1,0 +1,77 @@
+//! Text from applicants and officers: normalised the same way everywhere, and names masked for
+//! the public (DESIGN.md "Personal data").
+
+use motcua_platform::ServiceError;
+use unicode_normalization::UnicodeNormalization;
+
+/// NFC-normalises, trims and collapses runs of white space; refuses control characters and text
+/// longer than `max_chars`. The gRPC boundary has already refused control characters in
+/// single-line fields; this also serves text that does not come through gRPC.
+pub fn clean_text(value: &str, field: &str, max_chars: usize) -> Result<String, ServiceError> {
+    if value.chars().any(|c| c.is_control()) {
+        return Err(ServiceError::InvalidArgument(format!(
+            "{field} chứa ký tự điều khiển ({field} contains control characters)"
+        )));
+    }
+    let nfc: String = value.nfc().collect();
+    let collapsed = nfc.split_whitespace().collect::<Vec<_>>().join(" ");
+    if collapsed.chars().count() > max_chars {
+        return Err(ServiceError::InvalidArgument(format!(
+            "{field} dài quá {max_chars} ký tự ({field} is longer than {max_chars} characters)"
+        )));
+    }
+    Ok(collapsed)
+}
+
+/// Like [`clean_text`] for free text that may span lines (a note, a reason): each line is
+/// cleaned, line breaks are kept, tabs become spaces.
+pub fn clean_multiline(value: &str, field: &str, max_chars: usize) -> Result<String, ServiceError> {
+    let lines: Vec<String> = value
+        .replace("\r\n", "\n")
+        .replace('\t', " ")
+        .split('\n')
+        .map(|line| clean_text(line, field, max_chars))
+        .collect::<Result<_, _>>()?;
+    let joined = lines.join("\n").trim().to_owned();
+    if joined.chars().count() > max_chars {
+        return Err(ServiceError::InvalidArgument(format!(
+            "{field} dài quá {max_chars} ký tự ({field} is longer than {max_chars} characters)"
+        )));
+    }
+    Ok(joined)
+}
+
+/// Masks a name for public display: each word keeps its first letter (Nguyễn Văn An → N***** V** A*).
+pub fn mask_name(name: &str) -> String {
+    name.split_whitespace()
+        .map(|w| {
+            let mut chars = w.chars();
+            let first = chars.next().map(String::from).unwrap_or_default();
+            first + &"*".repeat(chars.count())
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masking_keeps_initials() {
+        assert_eq!(mask_name("Nguyễn Văn An"), "N***** V** A*");
+    }
+
+    #[test]
+    fn nfd_becomes_nfc_and_controls_are_refused() {
+        let nfd = "Nguye\u{0302}\u{0303}n"; // "Nguyễn" decomposed
+        assert_eq!(clean_text(nfd, "x", 50).unwrap(), "Nguyễn");
+        assert!(clean_text("a\u{0007}b", "x", 50).is_err());
+        assert!(clean_text("a\0b", "x", 50).is_err());
+        assert_eq!(
+            clean_multiline("  dòng một \r\n\tdòng  hai ", "note", 50).unwrap(),
+            "dòng một\ndòng hai"
+        );
+        assert!(clean_multiline("a\0", "note", 50).is_err());
+    }
+}

@@ -1,0 +1,246 @@
+//! Durable jobs and timers in the service's own PostgreSQL, driven by its [`Clock`].
+//!
+//! A job is written with [`schedule`] in the same transaction as the change that needs it (an SLA
+//! timer with the transition that starts the clock; a retry with the delivery that failed), moved
+//! by scheduling the same key again, and removed with [`cancel`] — so a timer can never outlive or
+//! miss the state it belongs to. A [`JobRunner`] takes due jobs (`run_at <= clock.now()`) with
+//! `FOR UPDATE SKIP LOCKED`, so each runs on exactly one replica, runs the handler in that
+//! transaction, and deletes the job on success. A failed job is retried with backoff, and after its
+//! last attempt is kept with `failed_at` and its error for an operator.
+//!
+//! Time comes from the clock: when a test or the simulator moves the clock forward by months,
+//! every job that came due runs, in `run_at` order. New jobs wake the runner through
+//! LISTEN/NOTIFY; a slow poll is the safety net.
+
+use crate::clock::SharedClock;
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use sqlx::{PgConnection, PgPool, Row};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Schedules (or moves) the job `key` of `queue` to run at `run_at`, in the caller's transaction.
+/// Scheduling a key again replaces its time and payload and resets its attempts.
+pub async fn schedule(
+    conn: &mut PgConnection,
+    queue: &str,
+    key: &str,
+    run_at: DateTime<Utc>,
+    payload: &[u8],
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO jobs (queue, key, payload, run_at, created_at) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (queue, key) DO UPDATE
+           SET payload = EXCLUDED.payload, run_at = EXCLUDED.run_at, attempts = 0,
+               last_error = NULL, failed_at = NULL",
+    )
+    .bind(queue)
+    .bind(key)
+    .bind(payload)
+    .bind(run_at)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Removes the job `key` of `queue` if it is there; returns whether it was.
+pub async fn cancel(conn: &mut PgConnection, queue: &str, key: &str) -> sqlx::Result<bool> {
+    Ok(
+        sqlx::query("DELETE FROM jobs WHERE queue = $1 AND key = $2")
+            .bind(queue)
+            .bind(key)
+            .execute(conn)
+            .await?
+            .rows_affected()
+            == 1,
+    )
+}
+
+/// A job handed to its handler.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub queue: String,
+    pub key: String,
+    pub payload: Vec<u8>,
+    /// When it was due (the clock may be well past it after a jump).
+    pub run_at: DateTime<Utc>,
+    /// Attempts before this one.
+    pub attempts: i32,
+}
+
+/// What a job does, inside the transaction that deletes it. An error rolls the effect back and
+/// retries the job later.
+pub trait JobHandler: Send + Sync + 'static {
+    fn run<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        job: &'a Job,
+    ) -> BoxFuture<'a, anyhow::Result<()>>;
+}
+
+#[derive(Debug, Clone)]
+pub struct JobRunner {
+    pool: PgPool,
+    clock: SharedClock,
+    queue: String,
+    max_attempts: i32,
+    backoff: chrono::Duration,
+    poll: Duration,
+}
+
+impl JobRunner {
+    pub fn new(pool: PgPool, clock: SharedClock, queue: &str) -> Self {
+        Self {
+            pool,
+            clock,
+            queue: queue.to_owned(),
+            max_attempts: 10,
+            backoff: chrono::Duration::seconds(30),
+            poll: Duration::from_secs(5),
+        }
+    }
+
+    pub fn max_attempts(mut self, n: i32) -> Self {
+        self.max_attempts = n.max(1);
+        self
+    }
+
+    /// The first retry's delay (clock time); it doubles each attempt, up to a day.
+    pub fn backoff(mut self, first: chrono::Duration) -> Self {
+        self.backoff = first.max(chrono::Duration::seconds(1));
+        self
+    }
+
+    /// Runs due jobs until `shutdown`.
+    pub async fn run<H: JobHandler>(self, handler: Arc<H>, shutdown: CancellationToken) {
+        let mut listener = crate::db::listener(&self.pool, "motcua_jobs").await.ok();
+        loop {
+            match self.run_due(handler.as_ref()).await {
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(queue = %self.queue, error = %e, "jobs: cannot reach the database; will retry");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    }
+                }
+            }
+            let next = self.next_run_at().await.ok().flatten();
+            let clock = self.clock.clone();
+            let due = async move {
+                match next {
+                    Some(at) => clock.sleep_until(at).await,
+                    None => futures::future::pending().await,
+                }
+            };
+            let woken = async {
+                match listener.as_mut() {
+                    Some(l) => {
+                        let _ = tokio::time::timeout(self.poll, l.recv()).await;
+                    }
+                    None => tokio::time::sleep(self.poll).await,
+                }
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = due => {}
+                _ = woken => {}
+            }
+        }
+    }
+
+    async fn next_run_at(&self) -> sqlx::Result<Option<DateTime<Utc>>> {
+        sqlx::query_scalar("SELECT min(run_at) FROM jobs WHERE queue = $1 AND failed_at IS NULL")
+            .bind(&self.queue)
+            .fetch_one(&self.pool)
+            .await
+    }
+
+    /// Runs every job due now, one transaction each; returns how many ran (succeeded or not).
+    pub async fn run_due<H: JobHandler>(&self, handler: &H) -> sqlx::Result<usize> {
+        let mut ran = 0;
+        while self.run_one(handler).await? {
+            ran += 1;
+        }
+        Ok(ran)
+    }
+
+    /// Takes the earliest due job, if any, and runs it. Returns whether there was one.
+    async fn run_one<H: JobHandler>(&self, handler: &H) -> sqlx::Result<bool> {
+        let now = self.clock.now();
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "SELECT key, payload, run_at, attempts FROM jobs
+             WHERE queue = $1 AND failed_at IS NULL AND run_at <= $2
+             ORDER BY run_at, key LIMIT 1 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(&self.queue)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else { return Ok(false) };
+        let job = Job {
+            queue: self.queue.clone(),
+            key: row.get("key"),
+            payload: row.get("payload"),
+            run_at: row.get("run_at"),
+            attempts: row.get("attempts"),
+        };
+        sqlx::query("SAVEPOINT job").execute(&mut *tx).await?;
+        match handler.run(&mut tx, &job).await {
+            Ok(()) => {
+                // The handler may have rescheduled its own key for later: delete only this run.
+                sqlx::query("DELETE FROM jobs WHERE queue = $1 AND key = $2 AND run_at = $3")
+                    .bind(&self.queue)
+                    .bind(&job.key)
+                    .bind(job.run_at)
+                    .execute(&mut *tx)
+                    .await?;
+                metrics::counter!("motcua_jobs_done_total", "queue" => self.queue.clone())
+                    .increment(1);
+            }
+            Err(e) => {
+                // Undo the handler's effect, keep the lock, and record the failure.
+                sqlx::query("ROLLBACK TO SAVEPOINT job")
+                    .execute(&mut *tx)
+                    .await?;
+                let attempts = job.attempts + 1;
+                let error = format!("{e:#}");
+                if attempts >= self.max_attempts {
+                    tracing::error!(queue = %self.queue, key = %job.key, attempts, %error, "job failed for good");
+                    metrics::counter!("motcua_jobs_failed_total", "queue" => self.queue.clone())
+                        .increment(1);
+                    sqlx::query(
+                        "UPDATE jobs SET attempts = $3, last_error = $4, failed_at = $5 WHERE queue = $1 AND key = $2",
+                    )
+                    .bind(&self.queue)
+                    .bind(&job.key)
+                    .bind(attempts)
+                    .bind(&error)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                } else {
+                    let factor = 1i32 << (attempts - 1).clamp(0, 20);
+                    let delay = (self.backoff * factor).min(chrono::Duration::days(1));
+                    tracing::warn!(queue = %self.queue, key = %job.key, attempts, %error, "job failed; will retry");
+                    sqlx::query(
+                        "UPDATE jobs SET attempts = $3, last_error = $4, run_at = $5 WHERE queue = $1 AND key = $2",
+                    )
+                    .bind(&self.queue)
+                    .bind(&job.key)
+                    .bind(attempts)
+                    .bind(&error)
+                    .bind(now + delay)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,53 @@
+//! Small text helpers for messages that quote what a caller sent.
+
+/// At most this many characters of a caller's value appear in an error message: enough to
+/// recognise it, never so much that the error trailer outgrows what clients accept.
+pub const QUOTE_CHARS: usize = 40;
+
+/// A caller's value for an error message: quoted, control characters escaped, and cut to a short
+/// prefix with the full length said when it is long.
+pub fn quote(value: &str) -> String {
+    let count = value.chars().count();
+    let shown: String = value
+        .chars()
+        .take(QUOTE_CHARS)
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_unicode().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect();
+    if count > QUOTE_CHARS {
+        format!("\"{shown}…\" ({count} ký tự / characters)")
+    } else {
+        format!("\"{shown}\"")
+    }
+}
+
+/// A value fit for a NATS header: one line, bounded.
+pub fn header_value(text: &str) -> String {
+    let one_line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(500)
+        .collect();
+    one_line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_values_are_cut_and_controls_escaped() {
+        assert_eq!(quote("0912"), "\"0912\"");
+        let long = "9".repeat(1_000_000);
+        let q = quote(&long);
+        assert!(q.len() < 80, "{q}");
+        assert!(q.contains("1000000"), "{q}");
+        assert_eq!(quote("a\0b"), "\"a\\u{0}b\"");
+        assert_eq!(header_value("line one\r\nline two"), "line one  line two");
+    }
+}

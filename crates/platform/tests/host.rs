@@ -1,0 +1,449 @@
+//! The host every service runs in, as a bare host with no service of its own plus small stand-ins:
+//! readiness tells "down" from "busy", a stalled relay and a panicking task show in readiness, the
+//! HTTP side and public gRPC services are rate limited per client.
+
+#![allow(clippy::unwrap_used)] // a test's panic is its failure message
+
+mod common;
+
+use common::proxy::Proxy;
+use common::*;
+use motcua_platform::config::Vars;
+use motcua_platform::host::{GrpcApi, Running, ServiceHost};
+use motcua_platform::outbox::{self, OutboxEvent};
+use motcua_platform::process::Process;
+use motcua_proto::lookup::lookup_service_server::{
+    LookupService, LookupServiceServer, SERVICE_NAME,
+};
+use motcua_proto::lookup::*;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tonic::service::interceptor::InterceptedService;
+use tonic::{Code, Request, Response, Status};
+use tonic_health::pb::health_check_response::ServingStatus;
+
+fn client() -> reqwest::Client {
+    motcua_platform::http::client(Duration::from_secs(10)).unwrap()
+}
+
+/// A public service standing in for lookup: it knows no dossier.
+struct NoDossiers;
+
+#[tonic::async_trait]
+impl LookupService for NoDossiers {
+    async fn lookup_dossier(
+        &self,
+        _: Request<LookupDossierRequest>,
+    ) -> Result<Response<LookupDossierResponse>, Status> {
+        Err(Status::not_found("không tìm thấy hồ sơ"))
+    }
+    async fn search_procedures(
+        &self,
+        _: Request<SearchProceduresRequest>,
+    ) -> Result<Response<SearchProceduresResponse>, Status> {
+        Ok(Response::new(SearchProceduresResponse::default()))
+    }
+    async fn get_procedure(
+        &self,
+        _: Request<GetProcedureRequest>,
+    ) -> Result<Response<GetProcedureResponse>, Status> {
+        Err(Status::not_found("không tìm thấy thủ tục"))
+    }
+}
+
+struct Bare {
+    process: Process,
+    running: Running,
+    pool: sqlx::PgPool,
+    host_pool: sqlx::PgPool,
+    ready: motcua_platform::readiness::Readiness,
+    id: String,
+}
+
+fn vars(id: &str, extra: &[(&str, String)]) -> Vars {
+    let mut v = Vars::from_pairs([
+        ("MOTCUA_DATABASE_PREFIX", format!("t_{id}")),
+        ("MOTCUA_BUS_PREFIX", format!("t{id}.")),
+        ("MOTCUA_LOOKUP_GRPC_ADDR", "127.0.0.1:0".to_owned()),
+        ("MOTCUA_LOOKUP_HTTP_ADDR", "127.0.0.1:0".to_owned()),
+        ("MOTCUA_METRICS_ADDR", "off".to_owned()),
+        ("MOTCUA_DOSSIER_EVENTS_MAX_BYTES", (64u64 << 20).to_string()),
+        ("MOTCUA_CATALOG_EVENTS_MAX_BYTES", (16u64 << 20).to_string()),
+        ("MOTCUA_DEAD_LETTERS_MAX_BYTES", (16u64 << 20).to_string()),
+        ("MOTCUA_SHUTDOWN_GRACE_SECS", "5".to_owned()),
+    ]);
+    for (k, val) in extra {
+        v.set(k, val.clone());
+    }
+    v
+}
+
+/// A host named "lookup" with the stand-in public service, an HTTP side, the relay, and
+/// `prepare` run on it before it serves.
+async fn bare(extra: &[(&str, String)], prepare: impl FnOnce(&mut ServiceHost)) -> Bare {
+    let id = new_id();
+    let process = Process::new(vars(&id, extra), motcua_platform::SystemClock::shared()).unwrap();
+    let mut host = ServiceHost::new("lookup", &process, &NO_MIGRATIONS)
+        .await
+        .unwrap();
+    host.spawn_relay();
+    prepare(&mut host);
+    let public = axum::Router::new().route("/api/v1/ping", axum::routing::get(|| async { "pong" }));
+    let private = axum::Router::new().route("/internal", axum::routing::get(|| async { "inside" }));
+    host.serve_http(public, private).await.unwrap();
+    let router = host
+        .router(GrpcApi {
+            private: vec![],
+            public: vec![SERVICE_NAME],
+            rules: Default::default(),
+        })
+        .unwrap()
+        .add_service(InterceptedService::new(
+            LookupServiceServer::new(NoDossiers),
+            host.public_interceptor(),
+        ));
+    let ready = host.readiness();
+    let host_pool = host.pool.clone();
+    let listener = host.bind().await.unwrap();
+    let running = host.serve(router, listener);
+    let database = process.settings.database_name("lookup");
+    let options = motcua_platform::db::options(&pg())
+        .unwrap()
+        .database(&database);
+    Bare {
+        pool: sqlx::PgPool::connect_lazy_with(options),
+        process,
+        running,
+        host_pool,
+        ready,
+        id,
+    }
+}
+
+impl Bare {
+    async fn health(&self) -> i32 {
+        let channel =
+            tonic::transport::Channel::from_shared(format!("http://{}", self.running.addr))
+                .unwrap()
+                .connect()
+                .await
+                .unwrap();
+        tonic_health::pb::health_client::HealthClient::new(channel)
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .map(|r| r.into_inner().status)
+            .unwrap_or(-1)
+    }
+
+    async fn wait_health(&self, want: ServingStatus, within: Duration, what: &str) {
+        eventually(within, what, || async {
+            self.health().await == want as i32
+        })
+        .await;
+    }
+
+    async fn readyz(&self) -> (u16, String) {
+        let url = format!("http://{}/readyz", self.running.http_addr.unwrap());
+        let r = client().get(url).send().await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    async fn stop(self) {
+        self.process.shutdown.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(15), self.running.task).await;
+        self.pool.close().await;
+        self.host_pool.close().await;
+        let _ = motcua_platform::db::drop_database(
+            &pg(),
+            &self.process.settings.database_name("lookup"),
+        )
+        .await;
+        let bus = motcua_platform::bus::Bus::connect(
+            &self.process.settings.nats_url,
+            &format!("t{}.", self.id),
+        )
+        .await
+        .unwrap();
+        bus.delete_streams().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_pool_is_not_an_outage_but_a_database_that_is_down_is() {
+    let proxy = Proxy::start("127.0.0.1:5432".parse().unwrap()).await;
+    let app = bare(
+        &[
+            ("MOTCUA_DATABASE_URL", proxy.url()),
+            ("MOTCUA_DATABASE_MAX_CONNECTIONS", "2".into()),
+        ],
+        |_| {},
+    )
+    .await;
+    app.wait_health(
+        ServingStatus::Serving,
+        Duration::from_secs(30),
+        "never ready",
+    )
+    .await;
+    // Load takes every connection of the service's pool, for longer than a ping's timeout.
+    let held = [
+        app.host_pool.acquire().await.unwrap(),
+        app.host_pool.acquire().await.unwrap(),
+    ];
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        app.health().await,
+        ServingStatus::Serving as i32,
+        "busy is not down"
+    );
+    drop(held);
+    // The database goes away: that is an outage, and readiness says why.
+    proxy.down().await;
+    app.wait_health(
+        ServingStatus::NotServing,
+        Duration::from_secs(20),
+        "down was not noticed",
+    )
+    .await;
+    let (status, body) = app.readyz().await;
+    assert_eq!(status, 503);
+    assert!(body.contains("PostgreSQL is not answering"), "{body}");
+    proxy.up().await;
+    app.wait_health(
+        ServingStatus::Serving,
+        Duration::from_secs(30),
+        "not back after the outage",
+    )
+    .await;
+    assert_eq!(app.readyz().await.0, 200);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_that_panics_is_restarted_and_shows_in_readiness_meanwhile() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counter = runs.clone();
+    let app = bare(&[], move |host| {
+        let ready = host.readiness();
+        host.spawn_supervised("flaky-task", move || {
+            let (counter, ready) = (counter.clone(), ready.clone());
+            async move {
+                ready.wait().await;
+                if counter.fetch_add(1, Ordering::SeqCst) == 0 {
+                    panic!("boom in a background task");
+                }
+                futures::future::pending::<()>().await
+            }
+        });
+    })
+    .await;
+    // Not ready while the task is down or freshly restarted, and readiness says why.
+    eventually(
+        Duration::from_secs(30),
+        "the panic went unnoticed",
+        || async {
+            let (status, body) = app.readyz().await;
+            status == 503 && body.contains("flaky-task: panicked: boom in a background task")
+        },
+    )
+    .await;
+    assert_eq!(app.health().await, ServingStatus::NotServing as i32);
+    eventually(Duration::from_secs(30), "not restarted", || async {
+        runs.load(Ordering::SeqCst) == 2
+    })
+    .await;
+    app.wait_health(
+        ServingStatus::Serving,
+        Duration::from_secs(30),
+        "not serving again after the restart",
+    )
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_that_cannot_publish_for_a_while_shows_in_readiness() {
+    let app = bare(&[("MOTCUA_RELAY_STALL_SECS", "1".into())], |_| {}).await;
+    app.wait_health(
+        ServingStatus::Serving,
+        Duration::from_secs(30),
+        "never ready",
+    )
+    .await;
+    assert!(app.ready.is_ready());
+    // The dossier stream is full and refuses new events.
+    let bus = motcua_platform::bus::Bus::connect(
+        &app.process.settings.nats_url,
+        &format!("t{}.", app.id),
+    )
+    .await
+    .unwrap();
+    let name = bus.stream_name("DOSSIERS");
+    let mut config = bus
+        .js
+        .get_stream(&name)
+        .await
+        .unwrap()
+        .cached_info()
+        .config
+        .clone();
+    config.discard = async_nats::jetstream::stream::DiscardPolicy::New;
+    config.max_messages = 1;
+    bus.js.update_stream(&config).await.unwrap();
+    let event =
+        |p: &str| OutboxEvent::new("dossier.dat-dai.test".into(), "test", p.as_bytes().to_vec());
+    for p in ["fills the stream", "refused"] {
+        let mut tx = app.pool.begin().await.unwrap();
+        outbox::enqueue(&mut tx, &event(p)).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    app.wait_health(
+        ServingStatus::NotServing,
+        Duration::from_secs(30),
+        "the stalled relay went unnoticed",
+    )
+    .await;
+    let (_, body) = app.readyz().await;
+    assert!(body.contains("cannot publish events"), "{body}");
+    // Room again: the delayed event goes out and the service serves again.
+    config.max_messages = -1;
+    bus.js.update_stream(&config).await.unwrap();
+    eventually(
+        Duration::from_secs(30),
+        "the delayed event was not published",
+        || async { outbox::pending(&app.pool).await.unwrap() == 0 },
+    )
+    .await;
+    app.wait_health(
+        ServingStatus::Serving,
+        Duration::from_secs(30),
+        "not serving after catching up",
+    )
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_routes_are_rate_limited_per_client_with_retry_after_and_security_headers() {
+    let app = bare(
+        &[
+            ("MOTCUA_PUBLIC_RATE_PER_SECOND", "1".into()),
+            ("MOTCUA_PUBLIC_RATE_BURST", "3".into()),
+        ],
+        |_| {},
+    )
+    .await;
+    app.wait_health(
+        ServingStatus::Serving,
+        Duration::from_secs(30),
+        "never ready",
+    )
+    .await;
+    let http = app.running.http_addr.unwrap();
+    let client = client();
+    let get = |path: &str, forwarded: Option<&str>| {
+        let mut r = client.get(format!("http://{http}{path}"));
+        if let Some(f) = forwarded {
+            r = r.header("x-forwarded-for", f);
+        }
+        r.send()
+    };
+    assert_eq!(get("/healthz", None).await.unwrap().status(), 200);
+    for i in 0..3 {
+        // A client that claims to be someone else each time is still the same client.
+        let r = get("/api/v1/ping", Some(&format!("198.51.100.{i}")))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+        assert_eq!(r.headers()["referrer-policy"], "no-referrer");
+        assert!(
+            r.headers()["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("default-src 'self'")
+        );
+    }
+    let limited = get("/api/v1/ping", Some("203.0.113.9")).await.unwrap();
+    assert_eq!(limited.status(), 429);
+    let retry: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry), "{retry}");
+    // Health and private routes are not rate limited.
+    assert_eq!(get("/readyz", None).await.unwrap().status(), 200);
+    assert_eq!(
+        get("/internal", None).await.unwrap().text().await.unwrap(),
+        "inside"
+    );
+
+    // The public gRPC service: the same per-client budget, RESOURCE_EXHAUSTED with retry-after.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", app.running.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut lookup = motcua_proto::lookup::lookup_service_client::LookupServiceClient::new(channel);
+    let mut codes = Vec::new();
+    for _ in 0..6 {
+        let r = lookup
+            .lookup_dossier(LookupDossierRequest {
+                dossier_code: "000.00.06.H56-260302-0001".into(),
+                secret: "ABCDEFGHJK".into(),
+            })
+            .await;
+        codes.push(match r {
+            Ok(_) => Code::Ok,
+            Err(s) => {
+                if s.code() == Code::ResourceExhausted {
+                    assert!(s.metadata().get("retry-after").is_some(), "{s:?}");
+                }
+                s.code()
+            }
+        });
+    }
+    assert_eq!(
+        &codes[..3],
+        &[Code::NotFound; 3],
+        "no token needed: {codes:?}"
+    );
+    assert!(codes[3..].contains(&Code::ResourceExhausted), "{codes:?}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget() {
+    let app = bare(
+        &[
+            ("MOTCUA_PUBLIC_RATE_PER_SECOND", "1".into()),
+            ("MOTCUA_PUBLIC_RATE_BURST", "2".into()),
+            ("MOTCUA_TRUSTED_PROXIES", "127.0.0.1/32".into()),
+        ],
+        |_| {},
+    )
+    .await;
+    app.wait_health(
+        ServingStatus::Serving,
+        Duration::from_secs(30),
+        "never ready",
+    )
+    .await;
+    let http = app.running.http_addr.unwrap();
+    let client = client();
+    for i in 0..5 {
+        let r = client
+            .get(format!("http://{http}/api/v1/ping"))
+            .header("x-forwarded-for", format!("198.51.100.{i}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "client {i} has a budget of its own");
+    }
+    app.stop().await;
+}

@@ -1,0 +1,199 @@
+//! Durable jobs and timers, driven by a clock the test moves, against the real PostgreSQL; and
+//! "apply if newer" for projections.
+
+#![allow(clippy::unwrap_used)] // a test's panic is its failure message
+
+mod common;
+
+use common::*;
+use futures::future::BoxFuture;
+use motcua_platform::jobs::{self, Job, JobHandler, JobRunner};
+use motcua_platform::{CancellationToken, Clock};
+use sqlx::PgConnection;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Writes each job it runs to `ran`; a payload of "fail" fails.
+struct Writer;
+
+impl JobHandler for Writer {
+    fn run<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        job: &'a Job,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            sqlx::query("INSERT INTO ran (key) VALUES ($1)")
+                .bind(&job.key)
+                .execute(&mut *tx)
+                .await?;
+            anyhow::ensure!(job.payload != b"fail", "the gateway said no");
+            Ok(())
+        })
+    }
+}
+
+async fn ran(f: &Fixture) -> Vec<String> {
+    sqlx::query_scalar("SELECT key FROM ran ORDER BY seq")
+        .fetch_all(&f.pool)
+        .await
+        .unwrap()
+}
+
+async fn schedule(f: &Fixture, key: &str, after: chrono::Duration, payload: &[u8]) {
+    let mut tx = f.pool.begin().await.unwrap();
+    jobs::schedule(
+        &mut tx,
+        "sla",
+        key,
+        f.clock.now() + after,
+        payload,
+        f.clock.now(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
+async fn setup(f: &Fixture) {
+    sqlx::query("CREATE TABLE ran (seq bigserial, key text NOT NULL)")
+        .execute(&f.pool)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timers_fire_when_the_clock_reaches_them_in_order_even_across_a_jump_of_months() {
+    let f = fixture().await;
+    setup(&f).await;
+    let token = CancellationToken::new();
+    let runner = JobRunner::new(f.pool.clone(), f.clock(), "sla");
+    let task = tokio::spawn(runner.run(Arc::new(Writer), token.clone()));
+    schedule(&f, "due-soon", chrono::Duration::hours(4), b"").await;
+    schedule(&f, "overdue", chrono::Duration::days(10), b"").await;
+    schedule(&f, "moved", chrono::Duration::days(1), b"").await;
+    schedule(&f, "cancelled", chrono::Duration::days(2), b"").await;
+    // Moved later and cancelled, each in its own transaction, as a state change would.
+    schedule(&f, "moved", chrono::Duration::days(90), b"").await;
+    let mut tx = f.pool.begin().await.unwrap();
+    assert!(jobs::cancel(&mut tx, "sla", "cancelled").await.unwrap());
+    tx.commit().await.unwrap();
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        ran(&f).await.is_empty(),
+        "nothing is due before the clock moves"
+    );
+    f.clock.advance(chrono::Duration::hours(5));
+    eventually(Duration::from_secs(10), "the 4-hour timer", || async {
+        ran(&f).await == vec!["due-soon".to_owned()]
+    })
+    .await;
+    // Four months at once: every timer that came due runs, earliest first.
+    f.clock.advance(chrono::Duration::days(120));
+    eventually(Duration::from_secs(10), "the later timers", || async {
+        ran(&f).await.len() == 3
+    })
+    .await;
+    assert_eq!(ran(&f).await, vec!["due-soon", "overdue", "moved"]);
+    assert_eq!(f.count("SELECT count(*) FROM jobs").await, 0);
+    token.cancel();
+    task.await.unwrap();
+    f.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_job_is_retried_with_backoff_then_kept_as_failed() {
+    let f = fixture().await;
+    setup(&f).await;
+    schedule(&f, "sms-1", chrono::Duration::zero(), b"fail").await;
+    let runner = JobRunner::new(f.pool.clone(), f.clock(), "sla")
+        .max_attempts(3)
+        .backoff(chrono::Duration::minutes(1));
+    assert_eq!(runner.run_due(&Writer).await.unwrap(), 1);
+    // Its effect was rolled back with the failure; it waits a minute on the clock.
+    assert!(ran(&f).await.is_empty());
+    assert_eq!(runner.run_due(&Writer).await.unwrap(), 0);
+    f.clock.advance(chrono::Duration::minutes(1));
+    assert_eq!(runner.run_due(&Writer).await.unwrap(), 1);
+    f.clock.advance(chrono::Duration::minutes(2));
+    assert_eq!(runner.run_due(&Writer).await.unwrap(), 1);
+    f.clock.advance(chrono::Duration::days(1));
+    assert_eq!(
+        runner.run_due(&Writer).await.unwrap(),
+        0,
+        "given up after 3 attempts"
+    );
+    let (attempts, error, failed): (i32, String, bool) = sqlx::query_as(
+        "SELECT attempts, last_error, failed_at IS NOT NULL FROM jobs WHERE key = 'sms-1'",
+    )
+    .fetch_one(&f.pool)
+    .await
+    .unwrap();
+    assert_eq!((attempts, failed), (3, true));
+    assert!(error.contains("the gateway said no"), "{error}");
+    f.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runners_run_each_job_exactly_once() {
+    let f = fixture().await;
+    setup(&f).await;
+    let mut tx = f.pool.begin().await.unwrap();
+    for i in 0..300 {
+        jobs::schedule(
+            &mut tx,
+            "sla",
+            &format!("job-{i}"),
+            f.clock.now(),
+            b"",
+            f.clock.now(),
+        )
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let a = JobRunner::new(f.pool.clone(), f.clock(), "sla");
+    let b = a.clone();
+    let (ra, rb) = tokio::join!(a.run_due(&Writer), b.run_due(&Writer));
+    assert_eq!(ra.unwrap() + rb.unwrap(), 300);
+    assert_eq!(f.count("SELECT count(DISTINCT key) FROM ran").await, 300);
+    assert_eq!(f.count("SELECT count(*) FROM ran").await, 300);
+    f.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projection_keeps_the_newest_version_whatever_the_order() {
+    let f = fixture().await;
+    let mut applied = Vec::new();
+    for version in [3u64, 1, 2, 3, 5, 4] {
+        let mut tx = f.pool.begin().await.unwrap();
+        if motcua_platform::versions::claim(&mut tx, "lookup", "H56-260302-0001", version)
+            .await
+            .unwrap()
+        {
+            applied.push(version);
+        }
+        tx.commit().await.unwrap();
+    }
+    assert_eq!(
+        applied,
+        vec![3, 5],
+        "only versions newer than what was held"
+    );
+    let mut tx = f.pool.begin().await.unwrap();
+    assert_eq!(
+        motcua_platform::versions::current(&mut tx, "lookup", "H56-260302-0001")
+            .await
+            .unwrap(),
+        Some(5)
+    );
+    // Another projection keeps its own versions.
+    assert!(
+        motcua_platform::versions::claim(&mut tx, "reporting", "H56-260302-0001", 1)
+            .await
+            .unwrap()
+    );
+    tx.commit().await.unwrap();
+    f.cleanup().await;
+}

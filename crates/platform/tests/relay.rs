@@ -1,0 +1,255 @@
+//! The outbox relay against the real PostgreSQL and NATS: nothing lost, nothing stuck.
+
+#![allow(clippy::unwrap_used)] // a test's panic is its failure message
+
+mod common;
+
+use common::*;
+use motcua_platform::CancellationToken;
+use motcua_platform::outbox::{self, OutboxEvent, Relay};
+use std::collections::HashSet;
+use std::time::Duration;
+
+fn relay(f: &Fixture) -> Relay {
+    Relay::new(f.pool.clone(), f.bus.clone(), f.clock())
+}
+
+async fn enqueue_all(f: &Fixture, events: &[OutboxEvent]) {
+    let mut tx = f.pool.begin().await.unwrap();
+    for e in events {
+        outbox::enqueue(&mut tx, e).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+}
+
+fn event(subject: &str, payload: Vec<u8>) -> OutboxEvent {
+    OutboxEvent::new(subject.into(), "test", payload)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbox_delivers_every_event_exactly_once_while_the_relay_is_killed_mid_stream() {
+    let f = fixture().await;
+    let events: Vec<OutboxEvent> = (0..1500)
+        .map(|i| event("dossier.dat-dai.test", format!("event {i}").into_bytes()))
+        .collect();
+    let expected: HashSet<String> = events.iter().map(|e| e.id.to_string()).collect();
+    enqueue_all(&f, &events).await;
+
+    // Kill the relay again and again at arbitrary points of its batches. A kill counts as
+    // mid-stream when it left some events published and some not.
+    let mut mid_stream_kills = 0;
+    for round in 0..200u64 {
+        let before = outbox::pending(&f.pool).await.unwrap();
+        if before == 0 {
+            break;
+        }
+        let task = tokio::spawn(relay(&f).with_batch(40).run(CancellationToken::new()));
+        tokio::time::sleep(Duration::from_millis(2 + (round * 7) % 25)).await;
+        task.abort();
+        let _ = task.await;
+        let after = outbox::pending(&f.pool).await.unwrap();
+        if after > 0 && after < 1500 {
+            mid_stream_kills += 1;
+        }
+        if mid_stream_kills >= 3 {
+            break;
+        }
+    }
+    assert!(
+        mid_stream_kills >= 3,
+        "the relay was killed mid-stream only {mid_stream_kills} times"
+    );
+    relay(&f).drain().await.unwrap();
+    assert_eq!(outbox::pending(&f.pool).await.unwrap(), 0);
+
+    let ids = f.stream_ids("DOSSIERS", "dossier.>").await;
+    let unique: HashSet<String> = ids.iter().cloned().collect();
+    assert_eq!(ids.len(), 1500, "no duplicates reached the stream");
+    assert_eq!(unique, expected, "every committed event reached the stream");
+    f.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_wakes_the_relay_and_a_rollback_publishes_nothing() {
+    let f = fixture().await;
+    let token = CancellationToken::new();
+    // The poll is an hour: only the commit's notification can wake the relay within the test.
+    let task = tokio::spawn(
+        relay(&f)
+            .with_poll(Duration::from_secs(3600))
+            .run(token.clone()),
+    );
+    // The relay has drained once and is asleep on LISTEN when nothing is pending and the first
+    // (empty) drain is over; give it that moment, then commit.
+    eventually(Duration::from_secs(5), "relay did not start", || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND datname = current_database()",
+        )
+        .fetch_one(&f.pool)
+        .await
+        .unwrap()
+            == 1
+    })
+    .await;
+    let mut tx = f.pool.begin().await.unwrap();
+    outbox::enqueue(
+        &mut tx,
+        &event("dossier.dat-dai.x", b"rolled back".to_vec()),
+    )
+    .await
+    .unwrap();
+    tx.rollback().await.unwrap();
+    let kept = event("dossier.dat-dai.x", b"kept".to_vec());
+    enqueue_all(&f, std::slice::from_ref(&kept)).await;
+    eventually(
+        Duration::from_secs(10),
+        "the commit did not wake the relay",
+        || async { outbox::pending(&f.pool).await.unwrap() == 0 },
+    )
+    .await;
+    token.cancel();
+    task.await.unwrap();
+    assert_eq!(
+        f.stream_ids("DOSSIERS", "dossier.>").await,
+        vec![kept.id.to_string()]
+    );
+    f.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_that_can_never_be_published_is_parked_and_the_others_go_on() {
+    let f = fixture().await;
+    let before = event("dossier.dat-dai.ok", b"before".to_vec());
+    let too_big = event("dossier.dat-dai.big", vec![7u8; f.bus.max_payload() + 1]);
+    let nowhere = event("nowhere.dat-dai.lost", b"no stream covers me".to_vec());
+    let after = event("dossier.dat-dai.ok", b"after".to_vec());
+    enqueue_all(
+        &f,
+        &[
+            before.clone(),
+            too_big.clone(),
+            nowhere.clone(),
+            after.clone(),
+        ],
+    )
+    .await;
+
+    let outcome = relay(&f).drain().await.unwrap();
+    assert_eq!((outcome.published, outcome.parked), (2, 2), "{outcome:?}");
+    let published: HashSet<String> = f
+        .stream_ids("DOSSIERS", "dossier.>")
+        .await
+        .into_iter()
+        .collect();
+    assert_eq!(
+        published,
+        HashSet::from([before.id.to_string(), after.id.to_string()]),
+        "the events behind the bad ones were not held up"
+    );
+    assert_eq!(
+        outbox::pending(&f.pool).await.unwrap(),
+        0,
+        "nothing left to retry forever"
+    );
+    let parked = outbox::parked(&f.pool).await.unwrap();
+    let reasons: Vec<(uuid::Uuid, String)> =
+        parked.iter().map(|p| (p.id, p.reason.clone())).collect();
+    assert_eq!(parked.len(), 2, "{reasons:?}");
+    assert!(
+        reasons
+            .iter()
+            .any(|(id, r)| *id == too_big.id && r.contains("larger than")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|(id, r)| *id == nowhere.id && r.contains("no stream covers")),
+        "{reasons:?}"
+    );
+
+    // Mended (a stream now covers the subject): the operator puts it back in line.
+    f.bus
+        .js
+        .create_stream(async_nats::jetstream::stream::Config {
+            name: format!("{}_NOWHERE", f.bus.stream_name("X")),
+            subjects: vec![f.bus.subject("nowhere.>")],
+            max_bytes: 1 << 20,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        outbox::retry_parked(&f.pool, Some(&[nowhere.id]))
+            .await
+            .unwrap(),
+        1
+    );
+    relay(&f).drain().await.unwrap();
+    let parked = outbox::parked(&f.pool).await.unwrap();
+    assert_eq!(
+        parked.iter().map(|p| p.id).collect::<Vec<_>>(),
+        vec![too_big.id]
+    );
+    let _ = f
+        .bus
+        .js
+        .delete_stream(format!("{}_NOWHERE", f.bus.stream_name("X")))
+        .await;
+    f.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transient_failure_delays_only_its_own_event_and_reports_the_relay_failing() {
+    let f = fixture().await;
+    // The dossier stream refuses new messages (full, discard new): a storage problem to wait out.
+    let name = f.bus.stream_name("DOSSIERS");
+    let mut config = f
+        .bus
+        .js
+        .get_stream(&name)
+        .await
+        .unwrap()
+        .cached_info()
+        .config
+        .clone();
+    config.max_messages = 1;
+    config.discard = async_nats::jetstream::stream::DiscardPolicy::New;
+    f.bus.js.update_stream(&config).await.unwrap();
+    f.publish("dossier.dat-dai.full", uuid::Uuid::now_v7(), "filler", b"x")
+        .await;
+
+    let blocked = event("dossier.dat-dai.full", b"blocked".to_vec());
+    let other = event("catalog.procedure-published", b"other stream".to_vec());
+    enqueue_all(&f, &[blocked.clone(), other.clone()]).await;
+    let r = relay(&f);
+    let health = r.health();
+    let outcome = r.drain().await.unwrap();
+    assert_eq!(
+        (outcome.published, outcome.delayed, outcome.parked),
+        (1, 1, 0),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        f.stream_ids("CATALOG", "catalog.>").await,
+        vec![other.id.to_string()]
+    );
+    let (_, why) = health.failing().expect("the relay reports failing");
+    assert!(why.contains("maximum messages"), "{why}");
+    // Its retry is scheduled on the clock, not hammered: nothing is due until the clock moves.
+    assert_eq!(r.drain().await.unwrap().taken, 0);
+    let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM outbox WHERE id = $1")
+        .bind(blocked.id)
+        .fetch_one(&f.pool)
+        .await
+        .unwrap();
+    assert_eq!(attempts, 1);
+
+    // Room again: the retry succeeds once due and the relay is healthy.
+    config.max_messages = -1;
+    f.bus.js.update_stream(&config).await.unwrap();
+    f.clock.advance(chrono::Duration::seconds(2));
+    assert_eq!(r.drain().await.unwrap().published, 1);
+    assert!(health.failing().is_none());
+    f.cleanup().await;
+}

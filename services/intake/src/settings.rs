@@ -1,0 +1,51 @@
+//! Intake's own settings, read from the same `MOTCUA_*` variables as the platform's.
+
+use motcua_domain::calendars::CalendarSettings;
+use motcua_domain::secrets::SecretHasher;
+use motcua_platform::config::{ConfigError, Vars};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone)]
+pub struct IntakeSettings {
+    /// Where attachment content is stored (MOTCUA_ATTACHMENTS_DIR).
+    pub attachments_dir: PathBuf,
+    pub max_attachment_bytes: usize,
+    /// Catalog file loaded at start (MOTCUA_CATALOG_FILE, TOML).
+    pub catalog_file: Option<PathBuf>,
+    /// Holidays and default working hours for due dates.
+    pub calendar: CalendarSettings,
+    /// Keys for the hashes of lookup secrets in events (MOTCUA_SECRET_HASH_KEYS).
+    pub secrets: SecretHasher,
+}
+
+impl IntakeSettings {
+    pub fn from_vars(v: &Vars) -> Result<Self, ConfigError> {
+        Ok(Self {
+            attachments_dir: v
+                .string("MOTCUA_ATTACHMENTS_DIR", ".local/attachments")
+                .into(),
+            max_attachment_bytes: v.count("MOTCUA_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024)?
+                as usize,
+            catalog_file: v.raw("MOTCUA_CATALOG_FILE").map(PathBuf::from),
+            calendar: CalendarSettings::from_vars(v)?,
+            secrets: SecretHasher::from_vars(v)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (var, value) in [
+            ("MOTCUA_MAX_ATTACHMENT_BYTES", "big"),
+            ("MOTCUA_WORKING_HOURS", "8-17"),
+            ("MOTCUA_SECRET_HASH_KEYS", "k1:short"),
+        ] {
+            let err = IntakeSettings::from_vars(&Vars::from_pairs([(var, value)])).unwrap_err();
+            assert_eq!(err.var, var, "{err}");
+        }
+    }
+}
