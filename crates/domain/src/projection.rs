@@ -51,15 +51,18 @@ impl<P: StateProjection> Handler for Projector<P> {
                 tracing::debug!(event_type = %event.event_type, "skipping an event type this reader does not know");
                 return Ok(());
             };
-            let Some(state) = decoded.state() else {
+            if !decoded.is_state() {
                 return self.0.other(tx, &decoded).await;
-            };
-            if state.dossier_code.is_empty() || state.version == 0 {
-                return Err(HandleError::Poison(format!(
-                    "{} event without a dossier code or version",
-                    event.event_type
-                )));
             }
+            let state = match decoded.state() {
+                Some(s) if !s.dossier_code.is_empty() && s.version > 0 => s,
+                _ => {
+                    return Err(HandleError::Poison(format!(
+                        "{} event without a state, dossier code or version",
+                        event.event_type
+                    )));
+                }
+            };
             if motcua_platform::versions::claim(
                 tx,
                 self.0.name(),

@@ -250,14 +250,17 @@ impl ServiceHost {
     pub fn router(&mut self, api: GrpcApi) -> anyhow::Result<GrpcRouter> {
         let names: Vec<&'static str> = api.private.iter().chain(&api.public).copied().collect();
         self.grpc_names = names.clone();
+        // Reflection lists exactly what this port serves, not every contract compiled in.
         let mut v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(motcua_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .with_service_name("grpc.health.v1.Health");
+            .with_service_name("grpc.health.v1.Health")
+            .with_service_name("grpc.reflection.v1.ServerReflection");
         let mut v1alpha = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(motcua_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .with_service_name("grpc.health.v1.Health");
+            .with_service_name("grpc.health.v1.Health")
+            .with_service_name("grpc.reflection.v1alpha.ServerReflection");
         for n in &names {
             v1 = v1.with_service_name(*n);
             v1alpha = v1alpha.with_service_name(*n);

@@ -8,8 +8,8 @@ mod common;
 use common::*;
 use futures::StreamExt;
 use motcua_platform::auth::{Claims, Role, mint};
+use motcua_proto::intake::SubmitDossierRequest;
 use motcua_proto::intake::intake_service_client::IntakeServiceClient;
-use motcua_proto::intake::{GetDossierRequest, SubmitDossierRequest};
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::AsyncBufReadExt;
@@ -78,7 +78,7 @@ async fn authentication_and_roles() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reflection_lists_the_services() {
+async fn reflection_lists_only_the_services_that_run_and_others_say_so() {
     use tonic_reflection::pb::v1::ServerReflectionRequest;
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
@@ -98,14 +98,16 @@ async fn reflection_lists_the_services() {
     let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
         panic!("unexpected response")
     };
-    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-    assert!(
-        names.contains(&"motcua.intake.v1.IntakeService".to_owned()),
-        "{names:?}"
-    );
-    assert!(
-        names.contains(&"grpc.health.v1.Health".to_owned()),
-        "{names:?}"
+    let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection",
+            "motcua.intake.v1.IntakeService"
+        ],
+        "only what this port serves"
     );
     // The descriptor of a message is served too.
     let symbol = ServerReflectionRequest {
@@ -124,6 +126,24 @@ async fn reflection_lists_the_services() {
         r.message_response,
         Some(MessageResponse::FileDescriptorResponse(_))
     ));
+    // A service of the contracts that does not run here answers with what does.
+    let mut grpc = tonic::client::Grpc::new(app.channel().await);
+    grpc.ready().await.unwrap();
+    let err = grpc
+        .unary(
+            tonic::Request::new(Nothing {}),
+            http::uri::PathAndQuery::from_static("/motcua.workflow.v1.WorkflowService/ListQueue"),
+            tonic_prost::ProstCodec::<Nothing, Nothing>::default(),
+        )
+        .await
+        .expect_err("not served here");
+    assert_eq!(err.code(), Code::Unimplemented);
+    assert!(
+        err.message().contains("motcua.workflow.v1.WorkflowService")
+            && err.message().contains("motcua.intake.v1.IntakeService"),
+        "{}",
+        err.message()
+    );
     app.stop().await;
 }
 
@@ -225,14 +245,13 @@ async fn the_callers_trace_follows_the_dossier_into_nats() {
     app.stop().await;
 }
 
-/// A nats-server of the test's own on a free port, stopped on drop.
-struct OwnNats(std::process::Child, std::path::PathBuf);
+/// A nats-server of the test's own; killed on drop (its store stays for a restart).
+struct OwnNats(std::process::Child);
 
 impl Drop for OwnNats {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-        let _ = std::fs::remove_dir_all(&self.1);
     }
 }
 
@@ -241,40 +260,33 @@ fn nats_server_binary() -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn health_is_serving_only_when_postgres_and_nats_answer() {
+async fn health_follows_nats_away_and_back() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
+    let dir = std::env::temp_dir().join(format!("motcua-nats-{}", new_id()));
+    let start_nats = || {
+        let child = std::process::Command::new(nats_server_binary())
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server on PATH (deploy/up.sh installs it)");
+        OwnNats(child)
+    };
+    let nats = start_nats();
     let app = start_with(|v| v.set("MOTCUA_NATS_URL", format!("nats://127.0.0.1:{port}"))).await;
-    // NATS is not there: the port answers, health says NOT_SERVING and calls are UNAVAILABLE.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(app.health().await, ServingStatus::NotServing as i32);
-    let mut desk = app.client(&[Role::Desk]).await;
-    let err = desk
-        .get_dossier(GetDossierRequest {
-            dossier_code: "x".into(),
-        })
-        .await
-        .expect_err("not ready");
-    assert_eq!(err.code(), Code::Unavailable);
-
-    let dir = std::env::temp_dir().join(format!("motcua-nats-{}", app.id));
-    let child = std::process::Command::new(nats_server_binary())
-        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nats-server on PATH (deploy/up.sh installs it)");
-    let nats = OwnNats(child, dir);
     app.wait_serving(Duration::from_secs(30)).await;
-    desk.submit_dossier(counter_submission("after"))
+    app.wait_catalog().await;
+    let mut desk = app.client(&[Role::Desk]).await;
+    desk.submit_dossier(counter_submission("before"))
         .await
-        .expect("served once ready");
+        .expect("served while ready");
 
-    // NATS goes away again: health follows.
+    // NATS goes away: health drops, and calls are refused as UNAVAILABLE (retry), not run.
     drop(nats);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     while app.health().await != ServingStatus::NotServing as i32 {
@@ -284,7 +296,22 @@ async fn health_is_serving_only_when_postgres_and_nats_answer() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let err = desk
+        .submit_dossier(counter_submission("during"))
+        .await
+        .expect_err("not ready");
+    assert_eq!(err.code(), Code::Unavailable);
+
+    // NATS is back (same store): health returns and calls are served again.
+    let _nats = start_nats();
+    app.wait_serving(Duration::from_secs(30)).await;
+    desk.submit_dossier(counter_submission("after"))
+        .await
+        .expect("served once back");
+    assert_eq!(app.count("SELECT count(*) FROM dossiers").await, 2);
     app.stop().await;
+    drop(_nats);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -352,6 +379,8 @@ async fn bad_settings_exit_64_naming_the_variable_and_sigterm_stops_cleanly() {
         ("MOTCUA_REQUEST_TIMEOUT_SECS", "soon"),
         ("MOTCUA_DATABASE_URL", "mysql://x"),
         ("MOTCUA_LOG_FORMAT", "xml"),
+        ("MOTCUA_JWT_JWKS_URL", "http://sso.example.gov.vn/jwks.json"),
+        ("MOTCUA_SECRET_HASH_KEYS", "k1:too-short"),
     ] {
         let out = std::process::Command::new(bin)
             .env(var, value)
@@ -584,6 +613,190 @@ async fn tokens_from_an_identity_provider_are_checked_against_its_jwks_and_rotat
             "the rotated key was not picked up"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_is_shed_at_once_and_health_stays_up() {
+    // Four calls at once; 8 MiB of request bodies at once; the flood sends 2.5 MB submissions.
+    let app = spawn_with(|v| {
+        v.set("MOTCUA_MAX_IN_FLIGHT", "4");
+        v.set("MOTCUA_MAX_MESSAGE_BYTES", "4194304");
+        v.set("MOTCUA_REQUEST_MEMORY_BYTES", "8388608");
+    })
+    .await;
+    // Every admitted submission blocks inside its transaction on the held sequence row.
+    let blocker = app.hold_todays_sequence().await;
+    let big = |n: usize| {
+        let mut r = counter_submission(&format!("big-{n}"));
+        r.documents
+            .extend((0..9_000).map(|i| motcua_proto::intake::SubmittedDocument {
+                name: format!("Bản sao giấy tờ kèm theo số {i} {}", "x".repeat(250)),
+                copies: 1,
+                ..Default::default()
+            }));
+        r
+    };
+    let spawn_call = |req: SubmitDossierRequest| {
+        let addr = app.addr;
+        let token = token(&[Role::Desk], AGENCY, "officer-1", 600);
+        tokio::spawn(async move {
+            let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+                .unwrap()
+                .connect()
+                .await
+                .unwrap();
+            IntakeServiceClient::with_interceptor(channel, Bearer::new(&token))
+                .submit_dossier(req)
+                .await
+        })
+    };
+    let code = |r: Result<tonic::Response<_>, tonic::Status>| match r {
+        Ok(_) => Code::Ok,
+        Err(s) => s.code(),
+    };
+    // 12 × 2.5 MB against 8 MiB: three fit; the others are refused at once, not buffered.
+    let flood: Vec<_> = (0..12).map(|n| spawn_call(big(n))).collect();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let settled = flood.iter().filter(|c| c.is_finished()).count();
+    assert!(
+        settled >= 9,
+        "only {settled} of the flood were answered while three wait"
+    );
+    // One small call takes the fourth place and waits too; the next is shed at once.
+    let waiting = spawn_call(counter_submission("small-1"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!waiting.is_finished());
+    let started = tokio::time::Instant::now();
+    let shed = spawn_call(counter_submission("small-2"))
+        .await
+        .unwrap()
+        .expect_err("shed");
+    assert_eq!(shed.code(), Code::ResourceExhausted, "{}", shed.message());
+    assert!(shed.message().contains("server busy"), "{}", shed.message());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "refused at once"
+    );
+    assert_eq!(
+        app.health().await,
+        ServingStatus::Serving as i32,
+        "busy is not down: health is not counted against the limits"
+    );
+    blocker.commit().await.unwrap();
+    let mut codes = std::collections::BTreeMap::new();
+    for c in flood {
+        *codes
+            .entry(format!("{:?}", code(c.await.unwrap())))
+            .or_insert(0) += 1;
+    }
+    assert_eq!(codes.get("Ok").copied(), Some(3), "{codes:?}");
+    assert_eq!(
+        codes.get("ResourceExhausted").copied(),
+        Some(9),
+        "{codes:?}"
+    );
+    assert_eq!(code(waiting.await.unwrap()), Code::Ok);
+    // The flood is over: the service answers as before.
+    assert_eq!(
+        code(spawn_call(counter_submission("after")).await.unwrap()),
+        Code::Ok
+    );
+    assert_eq!(app.count("SELECT count(*) FROM dossiers").await, 5);
+    app.stop().await;
+}
+
+/// A JWKS as Keycloak publishes it: the signing key with its certificate chain and thumbprints,
+/// and an encryption key (RSA-OAEP) that must be skipped, not refused.
+fn keycloak_jwks(signing: &str) -> String {
+    let mut sig: serde_json::Value = serde_json::from_str(signing).unwrap();
+    sig["x5c"] =
+        serde_json::json!(["MIICnTCCAYUCBgGRRZ1gAjANBgkqhkiG9w0BAQsFADASMRAwDgYDVQQDDAdtb3RjdWE="]);
+    sig["x5t"] = serde_json::json!("q1AWpfQIYcVMUQJNMD9t0JqJxLI");
+    sig["x5t#S256"] = serde_json::json!("6e7v_JtbNAfJB3mUVUgx1Y9sdjYUAG7VrA3lRa7T3Gs");
+    let mut enc = sig.clone();
+    enc["kid"] = serde_json::json!("enc-key");
+    enc["use"] = serde_json::json!("enc");
+    enc["alg"] = serde_json::json!("RSA-OAEP");
+    serde_json::json!({ "keys": [enc, sig] }).to_string()
+}
+
+fn provider_token(der_b64: &str, kid: &str, iss: &str, aud: serde_json::Value) -> String {
+    use base64::Engine;
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(der_b64.trim())
+        .unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let claims = Claims {
+        sub: "f2c1-sso-user".into(),
+        name: "Lê Văn Cường".into(),
+        agency: AGENCY.into(),
+        roles: vec![Role::Desk],
+        exp: now + 600,
+        iat: now,
+        iss: Some(iss.into()),
+        aud: Some(aud),
+    };
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some(kid.into());
+    jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_rsa_der(&der),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_identity_providers_keys_issuer_and_audience_work() {
+    let jwks = std::sync::Arc::new(std::sync::RwLock::new(keycloak_jwks(include_str!(
+        "fixtures/k1.jwk.json"
+    ))));
+    let idp = identity_provider(jwks).await;
+    let issuer = "https://sso.example.gov.vn/realms/motcua";
+    let app = spawn_with(|v| {
+        v.set("MOTCUA_JWT_JWKS_URL", format!("http://{idp}/jwks.json"));
+        v.set("MOTCUA_JWT_ISSUER", issuer);
+        v.set("MOTCUA_JWT_AUDIENCE", "motcua");
+    })
+    .await;
+    let list = |token: String| {
+        let addr = app.addr;
+        async move {
+            let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+                .unwrap()
+                .connect()
+                .await
+                .unwrap();
+            IntakeServiceClient::with_interceptor(channel, Bearer::new(&token))
+                .list_procedures(motcua_proto::intake::ListProceduresRequest::default())
+                .await
+        }
+    };
+    let key = include_str!("fixtures/k1.der.b64");
+    // Real providers send an audience list; ours is in it.
+    list(provider_token(
+        key,
+        "k1",
+        issuer,
+        serde_json::json!(["account", "motcua"]),
+    ))
+    .await
+    .expect("the provider's token is accepted although its JWKS holds an encryption key");
+    for (iss, aud, why) in [
+        (
+            "https://evil.example/realms/motcua",
+            serde_json::json!("motcua"),
+            "issuer",
+        ),
+        (issuer, serde_json::json!("account"), "audience"),
+    ] {
+        let e = list(provider_token(key, "k1", iss, aud))
+            .await
+            .expect_err(why);
+        assert_eq!(e.code(), Code::Unauthenticated, "{why}");
+        assert!(e.message().contains(why), "{}", e.message());
     }
     app.stop().await;
 }

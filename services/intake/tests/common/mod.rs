@@ -151,7 +151,7 @@ impl TestApp {
         }
     }
 
-    async fn wait_catalog(&self) {
+    pub async fn wait_catalog(&self) {
         for _ in 0..100 {
             let n: i64 = sqlx::query_scalar("SELECT count(*) FROM procedures")
                 .fetch_one(&self.pool)
