@@ -2,6 +2,9 @@
 # Starts motcua on this machine: PostgreSQL and NATS (installed and started if needed), then all
 # services in one process in the background, with the sample catalog loaded. Prints the addresses
 # and a development token. Run it again to see them again; deploy/down.sh stops motcua.
+#
+# MOTCUA_STATE_DIR (default .local) holds the pid file and the logs; the log of an earlier run is
+# kept as motcua.log.1 (a crash's last words are never overwritten).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 deploy/deps.sh
@@ -11,21 +14,38 @@ if ! command -v cargo >/dev/null; then
 fi
 echo "• building motcua"
 cargo build --quiet --bin motcua
-bin=target/debug/motcua
+bin=$PWD/target/debug/motcua
 
 export MOTCUA_CATALOG_FILE="${MOTCUA_CATALOG_FILE:-deploy/catalog/tnmt.toml}"
 export MOTCUA_ATTACHMENTS_DIR="${MOTCUA_ATTACHMENTS_DIR:-.local/attachments}"
-pidfile=.local/motcua.pid
-log=.local/motcua.log
-if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+state=${MOTCUA_STATE_DIR:-.local}
+mkdir -p "$state"
+pidfile=$state/motcua.pid
+log=$state/motcua.log
+
+# The pid file is only a hint: the process must be alive, be motcua, and be ready.
+running() {
+  [ -f "$pidfile" ] || return 1
+  local pid; pid=$(cat "$pidfile")
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'motcua serve' || return 1
+}
+
+if running; then
   echo "• motcua is already running (pid $(cat "$pidfile"))"
 else
+  if [ -f "$pidfile" ]; then
+    echo "• the pid file names no running motcua (it stopped or crashed; see $log.1)"
+    rm -f "$pidfile"
+  fi
+  [ -s "$log" ] && mv -f "$log" "$log.1"
+  [ -s "$log.out" ] && mv -f "$log.out" "$log.out.1"
   echo "• starting motcua serve --target all (log: $log)"
   nohup "$bin" serve --target all >"$log.out" 2>"$log" &
   echo $! >"$pidfile"
   for _ in $(seq 1 120); do
     grep -q 'serving=true' "$log" 2>/dev/null && break
-    if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then echo "error: motcua stopped; see $log" >&2; tail -n 20 "$log" >&2; exit 1; fi
+    if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then echo "error: motcua stopped; see $log" >&2; tail -n 20 "$log" >&2; rm -f "$pidfile"; exit 1; fi
     sleep 0.5
   done
   grep -q 'serving=true' "$log" || { echo "error: motcua did not become ready; see $log" >&2; exit 1; }
