@@ -52,6 +52,16 @@ impl SecretHasher {
     /// From MOTCUA_SECRET_HASH_KEYS (`id:key,id:key`, keys of at least 32 characters).
     pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
         let Some(list) = vars.raw(VAR) else {
+            // The public development key serves a developer's machine, not a deployment whose
+            // tokens come from an identity provider: that is production, and refuses to start.
+            if vars.raw("MOTCUA_JWT_JWKS_URL").is_some()
+                || vars.raw("MOTCUA_JWT_JWKS_FILE").is_some()
+            {
+                return Err(ConfigError::new(
+                    VAR,
+                    "must be set where tokens come from an identity provider (production): the development key is public",
+                ));
+            }
             return Ok(Self::development());
         };
         let mut keys = Vec::new();
@@ -189,5 +199,8 @@ mod tests {
                 .unwrap()
                 .is_development()
         );
+        let production =
+            Vars::from_pairs([("MOTCUA_JWT_JWKS_URL", "https://sso.example.gov.vn/jwks")]);
+        assert_eq!(SecretHasher::from_vars(&production).unwrap_err().var, VAR);
     }
 }

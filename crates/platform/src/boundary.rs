@@ -236,14 +236,23 @@ where
             let Ok(call) = shared.in_flight.clone().try_acquire_owned() else {
                 return Ok(refuse(busy()));
             };
-            let Some(input) = input_of(service, method) else {
-                return Ok(refuse(Status::new(
-                    Code::Unimplemented,
-                    format!(
-                        "dịch vụ {service} không có phương thức {} (no such method)",
-                        crate::text::quote(method)
-                    ),
-                )));
+            let input = match input_of(service, method) {
+                Input::Unary(input) => input,
+                // Streams are read by the service as they come (none of ours takes one yet).
+                Input::Streaming => {
+                    let response = inner.call(req).await;
+                    drop(call);
+                    return response;
+                }
+                Input::Missing => {
+                    return Ok(refuse(Status::new(
+                        Code::Unimplemented,
+                        format!(
+                            "dịch vụ {service} không có phương thức {} (no such method)",
+                            crate::text::quote(method)
+                        ),
+                    )));
+                }
             };
             let (parts, body) = req.into_parts();
             let (bytes, held) = match read_body(&shared, body, call).await {
@@ -261,11 +270,25 @@ where
     }
 }
 
-/// The input message of `/service/method`, when the contract defines it and it is unary.
-fn input_of(service: &str, method: &str) -> Option<MessageDescriptor> {
-    let s = POOL.get_service_by_name(service)?;
-    let m = s.methods().find(|m| m.name() == method)?;
-    (!m.is_client_streaming()).then(|| m.input())
+/// What a method takes, by the contract.
+enum Input {
+    Unary(MessageDescriptor),
+    Streaming,
+    Missing,
+}
+
+fn input_of(service: &str, method: &str) -> Input {
+    let Some(m) = POOL
+        .get_service_by_name(service)
+        .and_then(|s| s.methods().find(|m| m.name() == method))
+    else {
+        return Input::Missing;
+    };
+    if m.is_client_streaming() {
+        Input::Streaming
+    } else {
+        Input::Unary(m.input())
+    }
 }
 
 /// Reads the body, holding memory permits for its bytes; refuses past the limits.
@@ -314,9 +337,20 @@ fn check_frame(rules: &TextRules, input: &MessageDescriptor, bytes: &[u8]) -> Re
                 .into(),
         ));
     }
-    if bytes[0] != 0 {
-        // Compressed: tonic answers that it does not accept compression.
-        return Ok(());
+    match bytes[0] {
+        0 => {}
+        // The server accepts no compression: say so, rather than let the bytes through unchecked.
+        1 => {
+            return Err(Status::new(
+                Code::Unimplemented,
+                "yêu cầu nén không được hỗ trợ; gửi không nén (compressed requests are not accepted; send them uncompressed)",
+            ));
+        }
+        flag => {
+            return Err(invalid(format!(
+                "yêu cầu không đọc được: cờ khung gRPC {flag} không hợp lệ (request cannot be read: bad frame flag)"
+            )));
+        }
     }
     let len = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]) as usize;
     if bytes.len() != 5 + len {
@@ -555,5 +589,10 @@ mod tests {
             "{}",
             e.message()
         );
+        // Compressed, or a flag no gRPC client writes: refused, not passed on unchecked.
+        let e = check_frame(&RULES, &get, &[1, 0, 0, 0, 0]).unwrap_err();
+        assert_eq!(e.code(), Code::Unimplemented);
+        let e = check_frame(&RULES, &get, &[7, 0, 0, 0, 0]).unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
     }
 }

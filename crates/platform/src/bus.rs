@@ -32,7 +32,6 @@ pub mod headers {
     pub const DEAD_REASON: &str = "Motcua-Dead-Reason";
     pub const ORIGINAL_SUBJECT: &str = "Motcua-Original-Subject";
     pub const CONSUMER: &str = "Motcua-Consumer";
-    pub const DEAD_AT: &str = "Motcua-Dead-At";
 }
 
 #[derive(Debug, Clone)]

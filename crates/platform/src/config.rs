@@ -139,13 +139,18 @@ impl ServerUrl {
         self.0.expose_secret()
     }
 
-    /// The URL with any user name and password replaced by `***`.
+    /// The URL with any user name and password replaced by `***`, and its query (which may
+    /// carry `password=` or `token=`) left out.
     pub fn redacted(&self) -> String {
         let url = self.expose();
-        match url.split_once("://") {
+        let (base, query) = match url.split_once('?') {
+            Some((base, _)) => (base, "?***"),
+            None => (url, ""),
+        };
+        match base.split_once("://") {
             Some((scheme, rest)) => match rest.rsplit_once('@') {
-                Some((_, host)) => format!("{scheme}://***@{host}"),
-                None => url.to_owned(),
+                Some((_, host)) => format!("{scheme}://***@{host}{query}"),
+                None => format!("{base}{query}"),
             },
             None => "***".to_owned(),
         }
@@ -199,7 +204,8 @@ pub struct Limits {
     pub max_message_bytes: usize,
     /// Calls in progress at once per service (health checks are not counted).
     pub max_in_flight: usize,
-    /// Bytes of request bodies held at once per service.
+    /// Bytes of request bodies held at once per service. A request also exists decoded while it
+    /// runs (about twice more), so three times this must fit in the pod's memory.
     pub request_memory_bytes: usize,
     /// Per-request deadline (a client's shorter `grpc-timeout` wins).
     pub request_timeout: Duration,
@@ -213,7 +219,8 @@ pub struct Retention {
     pub dossier_events_max_bytes: i64,
     /// CATALOG stream: every published procedure version, kept by size only (no personal data).
     pub catalog_events_max_bytes: i64,
-    /// DEADLETTER stream: long enough for an operator to look and replay.
+    /// DEADLETTER stream: long enough for an operator to look and replay, and shorter than
+    /// `processed_events`, so that every consumer still recognises a replayed event it handled.
     pub dead_letters_max_age: Duration,
     pub dead_letters_max_bytes: i64,
     /// Consumers' processed event ids; far beyond any redelivery (see [`crate::consumer`]).
@@ -425,6 +432,25 @@ impl Settings {
                 })
                 .collect::<Result<_, _>>()?,
         };
+        let retention = Retention {
+            dossier_events_max_age: v.days("MOTCUA_DOSSIER_EVENTS_MAX_AGE_DAYS", 400)?,
+            dossier_events_max_bytes: v
+                .count("MOTCUA_DOSSIER_EVENTS_MAX_BYTES", (10 * GIB) as u64)?
+                as i64,
+            catalog_events_max_bytes: v
+                .count("MOTCUA_CATALOG_EVENTS_MAX_BYTES", (GIB / 4) as u64)?
+                as i64,
+            dead_letters_max_age: v.days("MOTCUA_DEAD_LETTERS_MAX_AGE_DAYS", 30)?,
+            dead_letters_max_bytes: v.count("MOTCUA_DEAD_LETTERS_MAX_BYTES", GIB as u64)? as i64,
+            processed_events: v.days("MOTCUA_PROCESSED_EVENTS_RETENTION_DAYS", 45)?,
+            published_outbox: v.days("MOTCUA_PUBLISHED_OUTBOX_RETENTION_DAYS", 7)?,
+        };
+        if retention.processed_events <= retention.dead_letters_max_age {
+            return Err(ConfigError::new(
+                "MOTCUA_PROCESSED_EVENTS_RETENTION_DAYS",
+                "must be longer than MOTCUA_DEAD_LETTERS_MAX_AGE_DAYS, or a replayed dead letter could be applied twice by consumers that already handled it",
+            ));
+        }
         Ok(Settings {
             database_url: ServerUrl::new(&database_url),
             database_prefix,
@@ -443,20 +469,7 @@ impl Settings {
             },
             shutdown_grace: v.seconds("MOTCUA_SHUTDOWN_GRACE_SECS", 20)?,
             relay_stall: v.seconds("MOTCUA_RELAY_STALL_SECS", 60)?,
-            retention: Retention {
-                dossier_events_max_age: v.days("MOTCUA_DOSSIER_EVENTS_MAX_AGE_DAYS", 400)?,
-                dossier_events_max_bytes: v
-                    .count("MOTCUA_DOSSIER_EVENTS_MAX_BYTES", (10 * GIB) as u64)?
-                    as i64,
-                catalog_events_max_bytes: v
-                    .count("MOTCUA_CATALOG_EVENTS_MAX_BYTES", (GIB / 4) as u64)?
-                    as i64,
-                dead_letters_max_age: v.days("MOTCUA_DEAD_LETTERS_MAX_AGE_DAYS", 90)?,
-                dead_letters_max_bytes: v.count("MOTCUA_DEAD_LETTERS_MAX_BYTES", GIB as u64)?
-                    as i64,
-                processed_events: v.days("MOTCUA_PROCESSED_EVENTS_RETENTION_DAYS", 30)?,
-                published_outbox: v.days("MOTCUA_PUBLISHED_OUTBOX_RETENTION_DAYS", 7)?,
-            },
+            retention,
             public: PublicSettings {
                 rate_per_second: v.count("MOTCUA_PUBLIC_RATE_PER_SECOND", 5)? as u32,
                 burst: v.count("MOTCUA_PUBLIC_RATE_BURST", 20)? as u32,
@@ -520,6 +533,7 @@ mod tests {
             ("MOTCUA_REQUEST_MEMORY_BYTES", "1024"),
             ("MOTCUA_TRUSTED_PROXIES", "10.0.0.0/33"),
             ("MOTCUA_DOSSIER_EVENTS_MAX_AGE_DAYS", "forever"),
+            ("MOTCUA_PROCESSED_EVENTS_RETENTION_DAYS", "20"),
         ] {
             let err = Settings::from_vars(&Vars::from_pairs([(var, value)])).unwrap_err();
             assert_eq!(err.var, var, "{err}");
@@ -552,7 +566,7 @@ mod tests {
             ("MOTCUA_JWT_SECRET", secret),
             (
                 "MOTCUA_DATABASE_URL",
-                "postgres://motcua:db-pass-42@db.internal:5432",
+                "postgres://motcua:db-pass-42@db.internal:5432/x?sslmode=require&password=q-pass-42",
             ),
             (
                 "MOTCUA_NATS_URL",
@@ -561,7 +575,13 @@ mod tests {
         ]))
         .unwrap();
         let printed = format!("{s:?} {} {}", s.database_url, s.nats_url);
-        for hidden in [secret, "db-pass-42", "nats-pass-42", "bus-user"] {
+        for hidden in [
+            secret,
+            "db-pass-42",
+            "q-pass-42",
+            "nats-pass-42",
+            "bus-user",
+        ] {
             assert!(!printed.contains(hidden), "{hidden} leaked: {printed}");
         }
         assert!(printed.contains("db.internal:5432"), "{printed}");

@@ -23,20 +23,21 @@
 //! `deadletter.<consumer>`: if that publish fails the message stays and comes back, so no copy is
 //! ever lost. `motcua deadletters list|replay` shows and replays them.
 //!
-//! Processed ids are pruned after MOTCUA_PROCESSED_EVENTS_RETENTION_DAYS (30): JetStream redelivers
-//! only unacknowledged messages (within seconds to minutes), and the relay's late republishes come
-//! within the outage that caused them, so a month is far beyond any redelivery. A replay from the
-//! stream's start (rebuilding a projection) starts from an empty projection instead.
+//! Processed ids are pruned after MOTCUA_PROCESSED_EVENTS_RETENTION_DAYS (45): JetStream redelivers
+//! only unacknowledged messages (within seconds to minutes), the relay's late republishes come within
+//! the outage that caused them, and a dead letter can be replayed only while it is kept
+//! (MOTCUA_DEAD_LETTERS_MAX_AGE_DAYS, 30, which settings hold below the processed ids' retention),
+//! so every consumer that handled a replayed event still recognises it. A replay from the stream's
+//! start (rebuilding a projection) starts from an empty projection instead.
 
 use crate::bus::{Bus, headers};
-use crate::clock::SharedClock;
 use crate::readiness::Readiness;
 use anyhow::Context;
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
+use async_nats::jetstream::context::ConsumerInfoErrorKind;
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::{AckKind, stream::Stream as JsStream};
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use sqlx::{PgConnection, PgPool};
@@ -153,11 +154,14 @@ impl ConsumerSpec {
 }
 
 /// What a consumer needs from its host.
+///
+/// No clock: processed ids, failure counts and the prerequisite wait are bookkeeping of what is in
+/// flight in real time, so they use PostgreSQL's `now()`; a simulated clock that jumps a year must
+/// not give up on an event that has waited a second.
 #[derive(Debug, Clone)]
 pub struct ConsumerContext {
     pub pool: PgPool,
     pub bus: Bus,
-    pub clock: SharedClock,
     /// The consumer pulls only while this says ready.
     pub readiness: Readiness,
 }
@@ -168,7 +172,9 @@ pub struct ConsumerContext {
 /// by the server where it can be; where the server refuses the change, the consumer is recreated
 /// from the old one's acknowledged position (events after it are delivered again and dropped by
 /// their ids), and the change is logged. If even that fails, the error says so: a configuration
-/// change never silently does nothing.
+/// change never silently does nothing. During a rolling deployment, a replica of the old version
+/// that restarts puts its old configuration back until it is replaced: change consumer settings
+/// with all replicas of a deployment on the same version.
 pub async fn ensure(bus: &Bus, spec: &ConsumerSpec) -> anyhow::Result<pull::Stream> {
     let stream = bus
         .js
@@ -198,7 +204,7 @@ async fn ensure_on(
     let want = spec.config(bus);
     let existing = match stream.consumer_info(&spec.name).await {
         Ok(info) => Some(info),
-        Err(e) if e.to_string().contains("consumer not found") => None,
+        Err(e) if matches!(e.kind(), ConsumerInfoErrorKind::NotFound) => None,
         Err(e) => return Err(e).context(format!("reading consumer {}", spec.name)),
     };
     let Some(info) = existing else {
@@ -404,12 +410,11 @@ impl<H: Handler> Worker<'_, H> {
         let ids: Vec<Uuid> = events.iter().map(|(_, e)| e.id).collect();
         let mut tx = self.ctx.pool.begin().await?;
         let fresh: HashSet<Uuid> = sqlx::query_scalar(
-            "INSERT INTO processed_events (consumer, event_id, processed_at)
-             SELECT $1, id, $3 FROM unnest($2::uuid[]) AS id ON CONFLICT DO NOTHING RETURNING event_id",
+            "INSERT INTO processed_events (consumer, event_id)
+             SELECT $1, id FROM unnest($2::uuid[]) AS id ON CONFLICT DO NOTHING RETURNING event_id",
         )
         .bind(&self.spec.name)
         .bind(&ids)
-        .bind(self.ctx.clock.now())
         .fetch_all(&mut *tx)
         .await?
         .into_iter()
@@ -422,7 +427,9 @@ impl<H: Handler> Worker<'_, H> {
             }
             let span = tracing::info_span!("consume", consumer = %self.spec.name, subject = %message.subject, event = %event.id);
             crate::telemetry::set_parent_from_nats(&span, message.headers.as_ref());
-            self.handler.handle(&mut tx, event).instrument(span).await?;
+            guarded(self.handler.handle(&mut tx, event))
+                .instrument(span)
+                .await?;
         }
         let redelivered: Vec<Uuid> = events
             .iter()
@@ -439,17 +446,16 @@ impl<H: Handler> Worker<'_, H> {
     async fn apply_one(&self, message: &Message, event: &Event) -> Result<(), HandleError> {
         let mut tx = self.ctx.pool.begin().await?;
         let fresh = sqlx::query(
-            "INSERT INTO processed_events (consumer, event_id, processed_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            "INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         )
         .bind(&self.spec.name)
         .bind(event.id)
-        .bind(self.ctx.clock.now())
         .execute(&mut *tx)
         .await?
         .rows_affected()
             == 1;
         if fresh {
-            self.handler.handle(&mut tx, event).await?;
+            guarded(self.handler.handle(&mut tx, event)).await?;
         }
         if message.info().map(|i| i.delivered).unwrap_or(1) > 1 {
             clear_failures(&mut tx, &self.spec.name, &[event.id]).await?;
@@ -485,14 +491,13 @@ impl<H: Handler> Worker<'_, H> {
             HandleError::Retry(ref reason) | HandleError::Wait(ref reason) => {
                 let waiting = matches!(failure, HandleError::Wait(_));
                 let counted = self.count_failure(event.id, reason).await;
-                let Ok((tries, first)) = counted else {
+                let Ok((tries, waited)) = counted else {
                     // The failure could not even be written down: the database is down.
                     let _ = message
                         .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
                         .await;
                     return Flow::DependencyDown;
                 };
-                let waited = (self.ctx.clock.now() - first).to_std().unwrap_or_default();
                 let dead = if waiting {
                     waited >= self.spec.wait_limit
                 } else {
@@ -517,22 +522,21 @@ impl<H: Handler> Worker<'_, H> {
         }
     }
 
-    /// Counts a failed handling; returns the tries so far and when the first failed.
-    async fn count_failure(&self, id: Uuid, reason: &str) -> sqlx::Result<(i32, DateTime<Utc>)> {
-        let now = self.ctx.clock.now();
-        sqlx::query_as(
+    /// Counts a failed handling; returns the tries so far and how long since the first failed.
+    async fn count_failure(&self, id: Uuid, reason: &str) -> sqlx::Result<(i32, Duration)> {
+        let (tries, waited): (i32, f64) = sqlx::query_as(
             "INSERT INTO consumer_failures (consumer, event_id, tries, first_failed_at, last_failed_at, last_error)
-             VALUES ($1, $2, 1, $3, $3, $4)
+             VALUES ($1, $2, 1, now(), now(), $3)
              ON CONFLICT (consumer, event_id) DO UPDATE
-               SET tries = consumer_failures.tries + 1, last_failed_at = $3, last_error = $4
-             RETURNING tries, first_failed_at",
+               SET tries = consumer_failures.tries + 1, last_failed_at = now(), last_error = $3
+             RETURNING tries, extract(epoch FROM now() - first_failed_at)::float8",
         )
         .bind(&self.spec.name)
         .bind(id)
-        .bind(now)
         .bind(reason)
         .fetch_one(&self.ctx.pool)
-        .await
+        .await?;
+        Ok((tries, Duration::from_secs_f64(waited.max(0.0))))
     }
 
     async fn ack(&self, message: &Message) {
@@ -554,14 +558,14 @@ impl<H: Handler> Worker<'_, H> {
         );
         h.insert(headers::ORIGINAL_SUBJECT, message.subject.as_str());
         h.insert(headers::CONSUMER, spec.name.as_str());
-        h.insert(headers::DEAD_AT, self.ctx.clock.now().to_rfc3339().as_str());
-        // A message id of its own: the original id is in the dossier stream's duplicate window.
-        let dead_id = format!(
-            "{}:{}",
-            spec.name,
-            id.map(|i| i.to_string())
-                .unwrap_or_else(|| Uuid::now_v7().to_string())
-        );
+        // A message id of its own for this delivery of this stream message: unique to the attempt
+        // (a replayed event that fails again is a new message, and its letter must be stored
+        // again), yet the same if we crash between storing the letter and terminating the message.
+        let stream_seq = message.info().map(|i| i.stream_sequence).unwrap_or(0);
+        let dead_id = match id {
+            Some(id) => format!("{}:{id}:{stream_seq}:{delivered}", spec.name),
+            None => format!("{}:{}", spec.name, Uuid::now_v7()),
+        };
         h.insert("Nats-Msg-Id", dead_id.as_str());
         let publish = PublishMessage::build()
             .payload(message.payload.clone())
@@ -630,12 +634,30 @@ async fn clear_failures(tx: &mut PgConnection, consumer: &str, ids: &[Uuid]) -> 
     Ok(())
 }
 
-/// Forgets processed ids older than `keep` (housekeeping; see the module comment for why it is safe).
-pub async fn prune(pool: &PgPool, now: DateTime<Utc>, keep: Duration) -> sqlx::Result<u64> {
-    let before = now - chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::days(30));
+/// Runs a handler's future, turning a panic into a failed try: a handler that panics on an event
+/// must not take the consumer down (and readiness with it) every time the event comes back.
+async fn guarded<T>(handling: BoxFuture<'_, Result<T, HandleError>>) -> Result<T, HandleError> {
+    use futures::FutureExt;
+    match std::panic::AssertUnwindSafe(handling).catch_unwind().await {
+        Ok(result) => result,
+        Err(panic) => {
+            let why = panic
+                .downcast::<String>()
+                .map(|s| *s)
+                .or_else(|p| p.downcast::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_else(|_| "(no message)".into());
+            metrics::counter!("motcua_consumer_handler_panics_total").increment(1);
+            Err(HandleError::Retry(format!("the handler panicked: {why}")))
+        }
+    }
+}
+
+/// Forgets processed ids older than `keep` (housekeeping; see the module comment for why it is
+/// safe). Bookkeeping in real time: PostgreSQL's clock, not the rules' clock.
+pub async fn prune(pool: &PgPool, keep: Duration) -> sqlx::Result<u64> {
     Ok(
-        sqlx::query("DELETE FROM processed_events WHERE processed_at < $1")
-            .bind(before)
+        sqlx::query("DELETE FROM processed_events WHERE processed_at < now() - $1::interval")
+            .bind(keep)
             .execute(pool)
             .await?
             .rows_affected(),

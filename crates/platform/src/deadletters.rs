@@ -75,7 +75,7 @@ async fn read(
             event_type: get(h, headers::EVENT_TYPE),
             event_id: get(h, headers::EVENT_ID),
             reason: get(h, headers::DEAD_REASON),
-            dead_at: get(h, headers::DEAD_AT),
+            dead_at: message.time.to_string(),
             bytes: message.payload.len(),
         };
         if consumer.is_none_or(|c| c == letter.consumer) {

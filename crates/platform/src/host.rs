@@ -286,7 +286,8 @@ impl ServiceHost {
 
     /// Starts the outbox relay (supervised; its health counts in readiness).
     pub fn spawn_relay(&mut self) {
-        let relay = Relay::new(self.pool.clone(), self.bus.clone(), self.clock.clone())
+        let relay = Relay::new(self.pool.clone(), self.bus.clone())
+            .with_streams(self.settings.retention.clone())
             .with_health(self.relay_health());
         let token = self.background.clone();
         let ready = self.readiness();
@@ -346,7 +347,6 @@ impl ServiceHost {
         let ctx = ConsumerContext {
             pool: self.pool.clone(),
             bus: self.bus.clone(),
-            clock: self.clock.clone(),
             readiness: self.readiness(),
         };
         let token = self.background.clone();
@@ -397,21 +397,18 @@ impl ServiceHost {
         });
     }
 
-    /// Prunes what is kept only for a while: published outbox rows, processed event ids, the
-    /// rate limiter's idle clients.
+    /// Prunes what is kept only for a while, every hour: see [`housekeep`].
     fn spawn_housekeeping(&mut self) {
-        let (pool, clock, retention, limiter, ready, token) = (
+        let (pool, retention, limiter, ready, token) = (
             self.pool.clone(),
-            self.clock.clone(),
             self.settings.retention.clone(),
             self.limiter.clone(),
             self.readiness(),
             self.background.clone(),
         );
         self.spawn_supervised("housekeeping", move || {
-            let (pool, clock, retention, limiter, ready, token) = (
+            let (pool, retention, limiter, ready, token) = (
                 pool.clone(),
-                clock.clone(),
                 retention.clone(),
                 limiter.clone(),
                 ready.clone(),
@@ -423,11 +420,15 @@ impl ServiceHost {
                         _ = token.cancelled() => return,
                         _ = ready.wait() => {}
                     }
-                    let now = clock.now();
-                    let outbox = crate::outbox::prune(&pool, now, retention.published_outbox).await;
-                    let processed = consumer::prune(&pool, now, retention.processed_events).await;
+                    match housekeep(&pool, &retention).await {
+                        Ok((outbox, processed)) => {
+                            tracing::debug!(outbox, processed, "housekeeping: pruned")
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "housekeeping failed; next hour again")
+                        }
+                    }
                     limiter.forget_idle();
-                    tracing::debug!(?outbox, ?processed, "housekeeping");
                     tokio::select! {
                         _ = token.cancelled() => return,
                         _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
@@ -437,25 +438,27 @@ impl ServiceHost {
         });
     }
 
-    /// Serves the HTTP side on MOTCUA_<SERVICE>_HTTP_ADDR: health, readiness, the service's private
-    /// routes and its public routes (rate limited, with security headers).
+    /// Serves the HTTP side on MOTCUA_<SERVICE>_HTTP_ADDR: health, readiness, the service's public
+    /// routes (rate limited, with security headers) and its authenticated routes (bearer token).
     pub async fn serve_http(
         &mut self,
         public: axum::Router,
-        private: axum::Router,
+        authenticated: axum::Router,
     ) -> anyhow::Result<SocketAddr> {
         let addr = self.settings.http_addr(self.name);
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding {} HTTP address {addr}", self.name))?;
         let bound = listener.local_addr()?;
-        let app = crate::http::router(
-            self.name,
-            self.readiness.clone(),
-            self.limiter.clone(),
+        let app = crate::http::router(crate::http::HttpSide {
+            service: self.name,
+            readiness: self.readiness.clone(),
+            limiter: self.limiter.clone(),
+            verifier: self.verifier.clone(),
+            max_in_flight: self.settings.limits.max_in_flight,
             public,
-            private,
-        );
+            authenticated,
+        });
         let stop = self.shutdown.clone();
         let name = self.name;
         self.tasks.push(tokio::spawn(async move {
@@ -674,4 +677,15 @@ fn capitalise(name: &str) -> String {
     c.next()
         .map(|f| f.to_uppercase().chain(c).collect())
         .unwrap_or_default()
+}
+
+/// Prunes what is kept only for a while: published outbox rows and processed event ids past their
+/// retention (in real time, by PostgreSQL's clock). Returns how many of each were removed.
+pub async fn housekeep(
+    pool: &PgPool,
+    retention: &crate::config::Retention,
+) -> sqlx::Result<(u64, u64)> {
+    let outbox = crate::outbox::prune(pool, retention.published_outbox).await?;
+    let processed = consumer::prune(pool, retention.processed_events).await?;
+    Ok((outbox, processed))
 }

@@ -2,11 +2,15 @@
 //! page and API, notification's inbound SMS and delivery receipts, reporting's dashboard.
 //!
 //! Every HTTP side has `GET /healthz` (the process answers) and `GET /readyz` (200 when the host is
-//! ready, 503 with the reasons when not), and counts its requests per route and status in
-//! `motcua_http_requests_total` on the metrics endpoint (which stays on MOTCUA_METRICS_ADDR, never
-//! on a public port). Public routes get the per-client rate limit of [`crate::limiter`] (429 with
-//! Retry-After) and baseline security headers; a service sets stricter ones itself.
+//! ready, 503 naming the parts that are not — never their error texts, as the port may be public),
+//! and counts its requests per route and status in `motcua_http_requests_total` on the metrics
+//! endpoint (which stays on MOTCUA_METRICS_ADDR, never on a public port). Past MOTCUA_MAX_IN_FLIGHT
+//! requests at once, more get 503 with Retry-After at once. Public routes get the per-client rate
+//! limit of [`crate::limiter`] (429 with Retry-After) and baseline security headers; a service sets
+//! stricter ones itself. Authenticated routes need the same bearer token as gRPC (401 without),
+//! and find the [`Caller`] in the request's extensions.
 
+use crate::auth::{Caller, Verifier};
 use crate::limiter::{PublicLimiter, retry_after_secs};
 use crate::readiness::ReadinessSource;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
@@ -15,6 +19,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
 
 /// Headers every public response carries unless the route set its own.
 const SECURITY_HEADERS: &[(&str, &str)] = &[
@@ -65,6 +71,43 @@ fn with_security_headers(mut response: Response) -> Response {
     response
 }
 
+async fn authenticate(State(verifier): State<Verifier>, mut req: Request, next: Next) -> Response {
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match verifier.verify_header(header) {
+        Ok(caller) => {
+            req.extensions_mut().insert::<Caller>(caller);
+            next.run(req).await
+        }
+        Err(e) => {
+            let mut response = (StatusCode::UNAUTHORIZED, format!("{e}\n")).into_response();
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+        }
+    }
+}
+
+/// Sheds load: past the limit, 503 at once instead of a queue that grows until memory runs out.
+async fn shed(State(slots): State<Arc<Semaphore>>, req: Request, next: Next) -> Response {
+    let Ok(_slot) = slots.try_acquire() else {
+        metrics::counter!("motcua_http_shed_total").increment(1);
+        let mut response = (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Máy chủ đang bận, vui lòng thử lại sau giây lát.\nServer busy; retry shortly.\n",
+        )
+            .into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    };
+    next.run(req).await
+}
+
 async fn count(service: &'static str, req: Request, next: Next) -> Response {
     let route = req
         .extensions()
@@ -81,17 +124,40 @@ async fn count(service: &'static str, req: Request, next: Next) -> Response {
     response
 }
 
-/// The HTTP side's router: health and readiness, the service's private routes, and its public
-/// routes behind the rate limit and security headers.
-pub fn router(
-    service: &'static str,
-    readiness: ReadinessSource,
-    limiter: PublicLimiter,
-    public: axum::Router,
-    private: axum::Router,
-) -> axum::Router {
+/// What an HTTP side is built from.
+#[derive(Debug)]
+pub struct HttpSide {
+    pub service: &'static str,
+    pub readiness: ReadinessSource,
+    pub limiter: PublicLimiter,
+    pub verifier: Verifier,
+    pub max_in_flight: usize,
+    /// Routes anyone may call: rate limited per client, with security headers.
+    pub public: axum::Router,
+    /// Routes for officers and systems: bearer token required.
+    pub authenticated: axum::Router,
+}
+
+/// The HTTP side's router: health and readiness, then the service's routes behind load shedding.
+pub fn router(side: HttpSide) -> axum::Router {
+    let HttpSide {
+        service,
+        readiness,
+        limiter,
+        verifier,
+        max_in_flight,
+        public,
+        authenticated,
+    } = side;
     let ready = readiness.clone();
     let public = public.layer(middleware::from_fn_with_state(limiter, rate_limit));
+    let authenticated = authenticated.layer(middleware::from_fn_with_state(verifier, authenticate));
+    let routes = public
+        .merge(authenticated)
+        .layer(middleware::from_fn_with_state(
+            Arc::new(Semaphore::new(max_in_flight)),
+            shed,
+        ));
     axum::Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route(
@@ -102,7 +168,12 @@ pub fn router(
                     if ready.is_ready() {
                         (StatusCode::OK, "ready\n".to_owned())
                     } else {
-                        let mut why = ready.why();
+                        // Which parts, not their errors: the port may face the public.
+                        let mut why: Vec<String> = ready
+                            .why()
+                            .iter()
+                            .map(|w| w.split(':').next().unwrap_or_default().to_owned())
+                            .collect();
                         if why.is_empty() {
                             why.push("dependencies not ready".into());
                         }
@@ -114,8 +185,7 @@ pub fn router(
                 }
             }),
         )
-        .merge(private)
-        .merge(public)
+        .merge(routes)
         .layer(middleware::from_fn(move |req, next| {
             count(service, req, next)
         }))

@@ -190,7 +190,23 @@ impl JobRunner {
             attempts: row.get("attempts"),
         };
         sqlx::query("SAVEPOINT job").execute(&mut *tx).await?;
-        match handler.run(&mut tx, &job).await {
+        // A handler that panics fails this attempt like an error would; it does not take the
+        // runner (and readiness) down every time the job comes due.
+        let ran = {
+            use futures::FutureExt;
+            std::panic::AssertUnwindSafe(handler.run(&mut tx, &job))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|panic| {
+                    let why = panic
+                        .downcast::<String>()
+                        .map(|s| *s)
+                        .or_else(|p| p.downcast::<&str>().map(|s| (*s).to_owned()))
+                        .unwrap_or_else(|_| "(no message)".into());
+                    Err(anyhow::anyhow!("the job handler panicked: {why}"))
+                })
+        };
+        match ran {
             Ok(()) => {
                 // The handler may have rescheduled its own key for later: delete only this run.
                 sqlx::query("DELETE FROM jobs WHERE queue = $1 AND key = $2 AND run_at = $3")

@@ -14,14 +14,20 @@
 //! [`crate::consumer::HandleError::Wait`].
 //!
 //! Nothing stuck: each row is published, retried or set aside on its own. A transient failure
-//! (timeout, NATS restarting) delays that row with backoff while the others go on. A row that can
-//! never be published (larger than the server's limit, a subject no stream covers) is *parked*:
-//! kept with its reason, counted in `motcua_outbox_parked_total`, logged as an error, and listed
-//! and republished by `motcua outbox parked|retry`. While the relay keeps failing, [`RelayHealth`]
-//! says so and the host reports NOT_SERVING after MOTCUA_RELAY_STALL_SECS.
+//! (timeout, NATS restarting, a full stream) delays that row with backoff (at most 30 s) while the
+//! others go on; a stream of ours that has gone missing is created again. A row that can never be
+//! published (larger than the server's or the stream's limit, a subject no stream covers) is
+//! *parked*: kept with its reason, counted in `motcua_outbox_parked_total`, logged as an error, and
+//! listed and republished by `motcua outbox parked|retry`. When the relay makes no progress at all
+//! while events are due, [`RelayHealth`] says so, and the host reports NOT_SERVING after
+//! MOTCUA_RELAY_STALL_SECS; one event failing while others go out is not a stall.
+//!
+//! Times here are bookkeeping in real time (PostgreSQL's `now()`, tokio's timers), not the rules'
+//! clock: a simulated clock's jump must not make retries due or stale.
 
 use crate::bus::{Bus, headers};
-use crate::clock::SharedClock;
+use crate::config::Retention;
+use async_nats::jetstream::ErrorCode;
 use async_nats::jetstream::context::{PublishError, PublishErrorKind};
 use async_nats::jetstream::message::PublishMessage;
 use chrono::{DateTime, Utc};
@@ -95,6 +101,15 @@ impl RelayHealth {
         s.last_error = Some(error);
     }
 
+    /// Something was published while some failed: the relay is not stalled, so the stall window
+    /// starts again from now.
+    fn progressed(&self) {
+        let mut s = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if s.failing_since.is_some() {
+            s.failing_since = Some(Instant::now());
+        }
+    }
+
     fn caught_up(&self) {
         let mut s = self.0.lock().unwrap_or_else(|p| p.into_inner());
         s.failing_since = None;
@@ -118,7 +133,8 @@ pub struct BatchOutcome {
 pub struct Relay {
     pool: PgPool,
     bus: Bus,
-    clock: SharedClock,
+    /// When set, a stream of ours found missing is created again with this retention.
+    streams: Option<Retention>,
     batch: i64,
     poll: Duration,
     health: RelayHealth,
@@ -133,14 +149,14 @@ enum Failure {
 }
 
 /// The longest a failing row waits between attempts.
-const MAX_BACKOFF_SECS: i64 = 300;
+const MAX_BACKOFF_SECS: f64 = 30.0;
 
 impl Relay {
-    pub fn new(pool: PgPool, bus: Bus, clock: SharedClock) -> Self {
+    pub fn new(pool: PgPool, bus: Bus) -> Self {
         Self {
             pool,
             bus,
-            clock,
+            streams: None,
             batch: 512,
             poll: Duration::from_secs(2),
             health: RelayHealth::default(),
@@ -155,6 +171,12 @@ impl Relay {
     /// The safety-net poll when no commit wakes the relay (tests set it long to prove the wake-up).
     pub fn with_poll(mut self, poll: Duration) -> Self {
         self.poll = poll;
+        self
+    }
+
+    /// Recreates a stream of ours that has gone missing (deleted by mistake), with this retention.
+    pub fn with_streams(mut self, retention: Retention) -> Self {
+        self.streams = Some(retention);
         self
     }
 
@@ -194,11 +216,10 @@ impl Relay {
                 self.record_gauges().await;
             }
             // Sleep until a commit, the earliest delayed row, or the poll.
-            let next_retry = self.next_retry_at().await;
-            let clock = self.clock.clone();
+            let next_retry = self.next_retry_in().await;
             let retry = async move {
                 match next_retry {
-                    Some(at) => clock.sleep_until(at).await,
+                    Some(wait) => tokio::time::sleep(wait).await,
                     None => futures::future::pending().await,
                 }
             };
@@ -232,8 +253,10 @@ impl Relay {
             total.delayed += b.delayed;
             total.parked += b.parked;
             if b.taken < self.batch as usize {
-                if total.delayed == 0 && self.next_retry_at().await.is_none() {
+                if total.delayed == 0 && self.next_retry_in().await.is_none() {
                     self.health.caught_up();
+                } else if total.published > 0 {
+                    self.health.progressed();
                 }
                 return Ok(total);
             }
@@ -244,17 +267,15 @@ impl Relay {
     pub async fn publish_batch(&self) -> anyhow::Result<BatchOutcome> {
         // Disconnected, every publish would time out and count against its row: wait instead.
         anyhow::ensure!(self.bus.is_connected(), "NATS is not connected");
-        let now = self.clock.now();
         let mut tx = self.pool.begin().await?;
         // SKIP LOCKED lets several relays (replicas) share the table without waiting on each other.
         let rows = sqlx::query(
             "SELECT id, subject, event_type, payload, headers, attempts FROM outbox
              WHERE published_at IS NULL AND parked_at IS NULL
-               AND (next_attempt_at IS NULL OR next_attempt_at <= $2)
+               AND (next_attempt_at IS NULL OR next_attempt_at <= now())
              ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
         )
         .bind(self.batch)
-        .bind(now)
         .fetch_all(&mut *tx)
         .await?;
         let mut outcome = BatchOutcome {
@@ -314,10 +335,9 @@ impl Relay {
         }
         if !published.is_empty() {
             sqlx::query(
-                "UPDATE outbox SET published_at = $2, last_error = NULL WHERE id = ANY($1)",
+                "UPDATE outbox SET published_at = now(), last_error = NULL WHERE id = ANY($1)",
             )
             .bind(&published)
-            .bind(now)
             .execute(&mut *tx)
             .await?;
         }
@@ -327,26 +347,25 @@ impl Relay {
                     tracing::error!(event = %id, %reason, "outbox relay: event can never be published; parked (motcua outbox parked lists it)");
                     metrics::counter!("motcua_outbox_parked_total").increment(1);
                     sqlx::query(
-                        "UPDATE outbox SET parked_at = $2, last_error = $3, attempts = attempts + 1 WHERE id = $1",
+                        "UPDATE outbox SET parked_at = now(), last_error = $2, attempts = attempts + 1 WHERE id = $1",
                     )
                     .bind(id)
-                    .bind(now)
                     .bind(reason)
                     .execute(&mut *tx)
                     .await?;
                     outcome.parked += 1;
                 }
                 Failure::Transient(reason) => {
-                    let backoff = 1i64 << (*attempts).clamp(0, 9);
-                    let next = now + chrono::Duration::seconds(backoff.min(MAX_BACKOFF_SECS));
-                    tracing::warn!(event = %id, %reason, attempts = attempts + 1, %next, "outbox relay: publishing failed; will retry");
+                    let backoff = f64::from(1u32 << (*attempts).clamp(0, 9)).min(MAX_BACKOFF_SECS);
+                    tracing::warn!(event = %id, %reason, attempts = attempts + 1, backoff, "outbox relay: publishing failed; will retry");
                     metrics::counter!("motcua_outbox_publish_failures_total").increment(1);
                     self.health.failed(reason.clone());
                     sqlx::query(
-                        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3 WHERE id = $1",
+                        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = now() + make_interval(secs => $2),
+                                           last_error = $3 WHERE id = $1",
                     )
                     .bind(id)
-                    .bind(next)
+                    .bind(backoff)
                     .bind(reason)
                     .execute(&mut *tx)
                     .await?;
@@ -366,11 +385,27 @@ impl Relay {
             Some(source) => format!("{e}: {source}"),
             None => e.to_string(),
         };
+        let jetstream_code = std::error::Error::source(e)
+            .and_then(|s| s.downcast_ref::<async_nats::jetstream::Error>())
+            .map(|j| j.error_code());
         match e.kind() {
             PublishErrorKind::MaxPayloadExceeded => Failure::Permanent(text),
-            // No stream answered. One of ours missing (deleted, restarting, electing a leader) is
-            // an outage to wait out; a subject outside every stream we keep never will be covered.
+            // The stream's own size limit for one message: no retry will make it smaller.
+            _ if jetstream_code == Some(ErrorCode::STREAM_MESSAGE_EXCEEDS_MAXIMUM) => {
+                Failure::Permanent(text)
+            }
+            // No stream answered. One of ours missing (deleted by mistake, restarting, electing a
+            // leader) is mended and retried; a subject outside every stream we keep never will be
+            // covered.
             PublishErrorKind::StreamNotFound if self.bus.in_our_streams(subject) => {
+                if let Some(retention) = &self.streams
+                    && let Err(err) = self.bus.ensure_streams(retention).await
+                {
+                    tracing::warn!(
+                        error = format!("{err:#}"),
+                        "outbox relay: recreating the streams failed"
+                    );
+                }
                 Failure::Transient(format!(
                     "{text} (the stream for {subject} is missing or not answering)"
                 ))
@@ -382,33 +417,34 @@ impl Relay {
         }
     }
 
-    /// When the earliest delayed row is due again.
-    async fn next_retry_at(&self) -> Option<DateTime<Utc>> {
-        sqlx::query_scalar(
-            "SELECT min(next_attempt_at) FROM outbox WHERE published_at IS NULL AND parked_at IS NULL",
+    /// How long until the earliest delayed row is due again, if one is delayed.
+    async fn next_retry_in(&self) -> Option<Duration> {
+        let secs: Option<f64> = sqlx::query_scalar(
+            "SELECT extract(epoch FROM min(next_attempt_at) - now())::float8 FROM outbox
+             WHERE published_at IS NULL AND parked_at IS NULL AND next_attempt_at IS NOT NULL",
         )
         .fetch_one(&self.pool)
         .await
         .ok()
-        .flatten()
+        .flatten();
+        secs.map(|s| Duration::from_secs_f64(s.max(0.0)))
     }
 
     async fn record_gauges(&self) {
-        let now = self.clock.now();
         let row = sqlx::query(
             "SELECT count(*) FILTER (WHERE parked_at IS NULL) AS pending,
                     count(*) FILTER (WHERE parked_at IS NOT NULL) AS parked,
-                    min(created_at) FILTER (WHERE parked_at IS NULL) AS oldest
+                    extract(epoch FROM now() - min(created_at) FILTER (WHERE parked_at IS NULL))::float8 AS oldest
              FROM outbox WHERE published_at IS NULL",
         )
         .fetch_one(&self.pool)
         .await;
         if let Ok(row) = row {
-            let oldest: Option<DateTime<Utc>> = row.get("oldest");
+            let oldest: Option<f64> = row.get("oldest");
             metrics::gauge!("motcua_outbox_pending").set(row.get::<i64, _>("pending") as f64);
             metrics::gauge!("motcua_outbox_parked").set(row.get::<i64, _>("parked") as f64);
             metrics::gauge!("motcua_outbox_oldest_pending_seconds")
-                .set(oldest.map_or(0.0, |t| (now - t).num_milliseconds().max(0) as f64 / 1000.0));
+                .set(oldest.unwrap_or(0.0).max(0.0));
         }
     }
 }
@@ -483,13 +519,12 @@ pub async fn retry_parked(pool: &PgPool, ids: Option<&[Uuid]>) -> sqlx::Result<u
 }
 
 /// Removes published rows older than `keep` (housekeeping).
-pub async fn prune(pool: &PgPool, now: DateTime<Utc>, keep: Duration) -> sqlx::Result<u64> {
-    let before = now - chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::days(7));
-    Ok(
-        sqlx::query("DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < $1")
-            .bind(before)
-            .execute(pool)
-            .await?
-            .rows_affected(),
+pub async fn prune(pool: &PgPool, keep: Duration) -> sqlx::Result<u64> {
+    Ok(sqlx::query(
+        "DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < now() - $1::interval",
     )
+    .bind(keep)
+    .execute(pool)
+    .await?
+    .rows_affected())
 }

@@ -30,6 +30,7 @@ impl Handler for Recorder {
                     return Err(HandleError::Poison("payload is not a dossier event".into()));
                 }
                 b"flaky" => return Err(HandleError::Retry("a bug that never goes away".into())),
+                b"panics" => panic!("index out of bounds in a handler"),
                 b"until-mended" => {
                     let mended: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM mended)")
                         .fetch_one(&mut *tx)
@@ -289,7 +290,7 @@ async fn a_missing_prerequisite_is_waited_for_within_a_bound() {
     let f = fixture().await;
     tables(&f).await;
     let mut s = spec("waiter");
-    s.wait_limit = Duration::from_secs(3600);
+    s.wait_limit = Duration::from_secs(3);
     let (token, task) = start(f.consumer_ctx(), s);
     // A supplement arrives before its case: it waits, and is applied once the case is there.
     let early = uuid::Uuid::now_v7();
@@ -314,8 +315,8 @@ async fn a_missing_prerequisite_is_waited_for_within_a_bound() {
     )
     .await;
 
-    // One whose prerequisite never comes is dead-lettered once the wait limit has passed on the
-    // clock, with the reason.
+    // One whose prerequisite never comes is dead-lettered once the wait limit has passed, with
+    // the reason.
     sqlx::query("DELETE FROM cases")
         .execute(&f.pool)
         .await
@@ -334,8 +335,7 @@ async fn a_missing_prerequisite_is_waited_for_within_a_bound() {
         || async { f.count("SELECT count(*) FROM consumer_failures").await == 1 },
     )
     .await;
-    assert!(f.dead_letters().await.is_empty());
-    f.clock.advance(chrono::Duration::hours(2));
+    assert!(f.dead_letters().await.is_empty(), "not before the limit");
     eventually(
         Duration::from_secs(20),
         "dead-lettered after the wait limit",
@@ -439,20 +439,21 @@ async fn a_changed_filter_is_applied_to_the_existing_durable_consumer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn processed_ids_are_pruned_only_beyond_their_retention() {
     let f = fixture().await;
-    let now = start_time();
-    for (id, age_days) in [(uuid::Uuid::now_v7(), 40), (uuid::Uuid::now_v7(), 29)] {
+    for age_days in [40, 29] {
         sqlx::query(
-            "INSERT INTO processed_events (consumer, event_id, processed_at) VALUES ('c', $1, $2)",
+            "INSERT INTO processed_events (consumer, event_id, processed_at)
+             VALUES ('c', $1, now() - make_interval(days => $2))",
         )
-        .bind(id)
-        .bind(now - chrono::Duration::days(age_days))
+        .bind(uuid::Uuid::now_v7())
+        .bind(age_days)
         .execute(&f.pool)
         .await
         .unwrap();
     }
-    let pruned = consumer::prune(&f.pool, now, Duration::from_secs(30 * 86_400))
-        .await
-        .unwrap();
+    // What the host's hourly housekeeping does, with a 30-day retention.
+    let mut r = retention();
+    r.processed_events = Duration::from_secs(30 * 86_400);
+    let (_, pruned) = motcua_platform::host::housekeep(&f.pool, &r).await.unwrap();
     assert_eq!(pruned, 1);
     assert_eq!(f.count("SELECT count(*) FROM processed_events").await, 1);
     f.cleanup().await;
@@ -529,6 +530,24 @@ async fn dead_letters_are_listed_and_replayed_once_the_cause_is_mended() {
             .is_empty()
     );
 
+    // Replayed too soon (not mended, within JetStream's duplicate window): it fails again and its
+    // dead letter is stored again, not lost as a "duplicate".
+    assert_eq!(
+        deadletters::replay(&f.bus, Some("notifier"), &[])
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    eventually(Duration::from_secs(20), "dead-lettered again", || async {
+        deadletters::list(&f.bus, Some("notifier"), 10)
+            .await
+            .unwrap()
+            .len()
+            == 1
+    })
+    .await;
+
     // Mended; replayed (well within JetStream's duplicate window of the original id).
     sqlx::query("INSERT INTO mended VALUES ('now')")
         .execute(&f.pool)
@@ -551,6 +570,34 @@ async fn dead_letters_are_listed_and_replayed_once_the_cause_is_mended() {
             .is_empty(),
         "replayed letters are removed"
     );
+    token.cancel();
+    task.await.unwrap().unwrap();
+    f.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_that_panics_is_a_failed_try_not_a_dead_consumer() {
+    let f = fixture().await;
+    tables(&f).await;
+    let after = uuid::Uuid::now_v7();
+    f.publish("dossier.dat-dai.test", uuid::Uuid::now_v7(), "p", b"panics")
+        .await;
+    f.publish("dossier.dat-dai.test", after, "a", b"after")
+        .await;
+    let (token, task) = start(f.consumer_ctx(), spec("panicky"));
+    eventually(
+        Duration::from_secs(20),
+        "dead-lettered after its tries",
+        || async { f.dead_letters().await.len() == 1 },
+    )
+    .await;
+    let (_, reason) = &f.dead_letters().await[0];
+    assert!(
+        reason.contains("the handler panicked: index out of bounds"),
+        "{reason}"
+    );
+    assert_eq!(effects(&f).await, vec![(after, b"after".to_vec())]);
+    assert!(!task.is_finished(), "the consumer is still running");
     token.cancel();
     task.await.unwrap().unwrap();
     f.cleanup().await;

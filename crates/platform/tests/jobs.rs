@@ -28,6 +28,7 @@ impl JobHandler for Writer {
                 .execute(&mut *tx)
                 .await?;
             anyhow::ensure!(job.payload != b"fail", "the gateway said no");
+            assert!(job.payload != b"panic", "a template that cannot render");
             Ok(())
         })
     }
@@ -195,5 +196,27 @@ async fn a_projection_keeps_the_newest_version_whatever_the_order() {
             .unwrap()
     );
     tx.commit().await.unwrap();
+    f.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_panics_fails_its_attempt_and_the_runner_goes_on() {
+    let f = fixture().await;
+    setup(&f).await;
+    schedule(&f, "bad", chrono::Duration::zero(), b"panic").await;
+    schedule(&f, "good", chrono::Duration::zero(), b"").await;
+    let runner = JobRunner::new(f.pool.clone(), f.clock(), "sla").max_attempts(1);
+    assert_eq!(runner.run_due(&Writer).await.unwrap(), 2);
+    assert_eq!(ran(&f).await, vec!["good"]);
+    let (error, failed): (String, bool) =
+        sqlx::query_as("SELECT last_error, failed_at IS NOT NULL FROM jobs WHERE key = 'bad'")
+            .fetch_one(&f.pool)
+            .await
+            .unwrap();
+    assert!(failed);
+    assert!(
+        error.contains("panicked: a template that cannot render"),
+        "{error}"
+    );
     f.cleanup().await;
 }

@@ -194,20 +194,7 @@ impl IntakeService for Intake {
         let after = if r.page_token.is_empty() {
             None
         } else {
-            let (micros, code) = r
-                .page_token
-                .split_once('|')
-                .and_then(|(m, c)| Some((m.parse::<i64>().ok()?, c.to_owned())))
-                .ok_or_else(|| {
-                    Status::invalid_argument(
-                        "page_token không hợp lệ; dùng next_page_token của trang trước",
-                    )
-                })?;
-            Some((
-                DateTime::from_timestamp_micros(micros)
-                    .ok_or_else(|| Status::invalid_argument("page_token không hợp lệ"))?,
-                code,
-            ))
+            Some(parse_page_token(&r.page_token)?)
         };
         let filter = store::ListFilter {
             agency: (!sees_all(&who)).then(|| who.agency.clone()),
@@ -302,7 +289,7 @@ impl IntakeService for Intake {
                 events::SUPPLEMENT_SUBMITTED,
                 &r.idempotency_key,
                 |receipt, procedure| {
-                    let docs = crate::submission::supplement_documents(procedure, &documents)?;
+                    let docs = crate::submission::listed_documents(procedure, &documents)?;
                     let keys: Vec<String> = docs
                         .iter()
                         .map(|d| {
@@ -390,6 +377,25 @@ impl IntakeService for Intake {
 /// dossier; officers see those received by or routed to their agency.
 pub(crate) fn sees_all(caller: &motcua_platform::auth::Caller) -> bool {
     caller.has(Role::Admin) || caller.has(Role::Integration)
+}
+
+/// A page token as `next_page_token` makes it: "<received_at in microseconds>|<code>". A forged
+/// one is refused before it reaches the database (an instant PostgreSQL cannot hold would come
+/// back as an internal error).
+fn parse_page_token(token: &str) -> Result<(DateTime<Utc>, String), ServiceError> {
+    let bad = || {
+        invalid(
+            "page_token không hợp lệ; dùng next_page_token của trang trước (use the next_page_token of the previous page)",
+        )
+    };
+    let (micros, code) = token.split_once('|').ok_or_else(bad)?;
+    let at = micros
+        .parse::<i64>()
+        .ok()
+        .and_then(DateTime::from_timestamp_micros)
+        .filter(|t| (1970..=9999).contains(&chrono::Datelike::year(t)))
+        .ok_or_else(bad)?;
+    Ok((at, code.to_owned()))
 }
 
 fn parse_day(as_of: &str, now: DateTime<Utc>) -> Result<NaiveDate, ServiceError> {

@@ -121,8 +121,9 @@ fn check_document(
     Ok(d)
 }
 
-/// The documents of a supplement: each checked like a submission's, none mandatory.
-pub(crate) fn supplement_documents(
+/// Documents listed without the procedure's requirements (a supplement, a rejection): each checked
+/// like a submission's, none mandatory.
+pub(crate) fn listed_documents(
     procedure: &Procedure,
     docs: &[SubmittedDocument],
 ) -> Result<Vec<SubmittedDocument>, ServiceError> {
@@ -342,7 +343,9 @@ impl Intake {
             channel != Channel::Online,
         )?;
         let documents = if rejecting {
-            req.documents.clone()
+            // A rejection lists what was handed in, incomplete as it is: each document is checked
+            // as in a submission, but none is required.
+            listed_documents(&procedure, &req.documents)?
         } else {
             check_documents(
                 &self.pool,

@@ -219,6 +219,29 @@ async fn values_that_make_no_sense_are_refused_with_what_to_fix() {
         Code::InvalidArgument,
         "malformed dossier code",
     );
+    // A forged page token names no instant the database can hold.
+    expect(
+        desk.list_dossiers(ListDossiersRequest {
+            page_token: "-1000000000000000000|x".into(),
+            ..Default::default()
+        })
+        .await,
+        Code::InvalidArgument,
+        "page_token",
+    );
+    // A rejection lists what was handed in; each document is still checked.
+    let mut incomplete = counter_submission("");
+    incomplete.documents.truncate(1);
+    incomplete.documents[0].copies = 0;
+    expect(
+        desk.reject_dossier(RejectDossierRequest {
+            submission: Some(incomplete),
+            reasons: vec!["Thiếu giấy chứng nhận".into()],
+        })
+        .await,
+        Code::InvalidArgument,
+        "documents[0].copies",
+    );
     assert_eq!(app.count("SELECT count(*) FROM dossiers").await, 0);
     app.stop().await;
 }

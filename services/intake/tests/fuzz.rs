@@ -63,7 +63,8 @@ impl Decoder for RawDecoder {
 
 /// Text that tends to break things.
 fn text(rng: &mut StdRng) -> String {
-    match rng.random_range(0..12) {
+    match rng.random_range(0..13) {
+        12 => format!("{}|000.00.06.H56-260302-0001", number(rng)),
         0 => String::new(),
         1 => ["\0", "a\0b", "000.00.06.H56-260302-0001\0"][rng.random_range(0..3)].into(),
         2 => format!("000.00.06.H56-260302-{:04}", rng.random_range(0..4)),

@@ -85,7 +85,6 @@ impl Fixture {
         ConsumerContext {
             pool: self.pool.clone(),
             bus: self.bus.clone(),
-            clock: self.clock(),
             readiness: Readiness::always(),
         }
     }
