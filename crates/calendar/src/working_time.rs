@@ -195,6 +195,21 @@ impl Calendar {
         }
     }
 
+    /// The working moment `span` of working time before `at` (the start of the calendar's range
+    /// at the earliest): e.g. "one working day before the due time", for reminders.
+    pub fn before(
+        &self,
+        at: DateTime<FixedOffset>,
+        span: Span,
+    ) -> Result<DateTime<FixedOffset>, CalendarError> {
+        let (pos, _, _) = self.position(at)?;
+        let length = match span {
+            Span::Days(d) => i64::from(d) * self.day_seconds(),
+            Span::Hours(h) => i64::from(h) * 3600,
+        };
+        self.instant((pos - length).max(0), Bias::Start)
+    }
+
     /// Early / on time / late for a dossier due at `due` and finished at `finished`.
     ///
     /// The working half-day (shift) containing the due time is found; when the due time is not

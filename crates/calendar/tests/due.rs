@@ -338,3 +338,36 @@ proptest! {
         prop_assert_eq!(cal.classify(d, d - Duration::hours(5)).expect("classify"), Outcome::Early);
     }
 }
+
+#[test]
+fn before_steps_back_over_nights_and_days_off() {
+    let cal = motcua_calendar::standard().unwrap();
+    let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap();
+    // One working day before Monday 10:00 is the Friday before, 10:00.
+    assert_eq!(
+        cal.before(
+            at("2025-03-10T10:00:00+07:00"),
+            motcua_calendar::Span::Days(1)
+        )
+        .unwrap(),
+        at("2025-03-07T10:00:00+07:00")
+    );
+    // Four working hours before Tuesday 08:00: one on Tuesday morning, three on Monday afternoon
+    // (shifts 07:00-11:30, 13:30-17:00), so Monday 14:00.
+    assert_eq!(
+        cal.before(
+            at("2025-03-11T08:00:00+07:00"),
+            motcua_calendar::Span::Hours(4)
+        )
+        .unwrap(),
+        at("2025-03-10T14:00:00+07:00")
+    );
+    // And it undoes `due`: due(before(t)) = t for a working moment t.
+    let t = at("2025-05-06T15:00:00+07:00");
+    let b = cal.before(t, motcua_calendar::Span::Days(3)).unwrap();
+    assert_eq!(
+        cal.due(b, motcua_calendar::Span::Days(3), None, &[])
+            .unwrap(),
+        t
+    );
+}

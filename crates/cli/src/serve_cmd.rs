@@ -5,10 +5,11 @@ use clap::Args;
 use motcua_intake::settings::IntakeSettings;
 use motcua_platform::config::{Settings, Vars};
 use motcua_platform::process;
+use motcua_workflow::settings::WorkflowSettings;
 
 /// Services this build contains. The other services of DESIGN.md join this list as they land.
-pub const AVAILABLE: &[&str] = &["intake"];
-const PLANNED: &[&str] = &["workflow", "notification", "lookup", "reporting"];
+pub const AVAILABLE: &[&str] = &["intake", "workflow"];
+const PLANNED: &[&str] = &["notification", "lookup", "reporting"];
 
 #[derive(Debug, Args)]
 pub struct ServeCmd {
@@ -46,6 +47,7 @@ fn targets(target: &str) -> Result<Vec<&'static str>, String> {
 /// Each chosen service's settings, checked before anything starts.
 enum Chosen {
     Intake(IntakeSettings),
+    Workflow(WorkflowSettings),
 }
 
 pub fn run(cmd: ServeCmd) -> Result<(), String> {
@@ -58,6 +60,10 @@ pub fn run(cmd: ServeCmd) -> Result<(), String> {
             "intake" => Ok(Chosen::Intake(process::or_exit(
                 "motcua",
                 IntakeSettings::from_vars(&vars),
+            ))),
+            "workflow" => Ok(Chosen::Workflow(process::or_exit(
+                "motcua",
+                WorkflowSettings::from_vars(&vars),
             ))),
             other => Err(format!("service {other} is not in this build")),
         })
@@ -77,6 +83,7 @@ async fn serve(chosen: Vec<Chosen>, vars: Vars, settings: Settings) -> anyhow::R
     for service in chosen {
         let (target, running) = match service {
             Chosen::Intake(s) => ("intake", motcua_intake::start(&started, s).await?),
+            Chosen::Workflow(s) => ("workflow", motcua_workflow::start(&started, s).await?),
         };
         println!("{target:<10} grpc://{}", running.addr);
         if let Some(http) = running.http_addr {

@@ -13,6 +13,10 @@ pub struct TokenCmd {
     /// Electronic agency code, e.g. 000.00.06.H56.
     #[arg(long)]
     agency: String,
+    /// The officer's department, e.g. van-phong-dang-ky-dat-dai (steps name the department that
+    /// performs them).
+    #[arg(long, default_value = "")]
+    department: String,
     /// Subject (user or system id).
     #[arg(long, default_value = "dev-officer")]
     sub: String,
@@ -41,6 +45,7 @@ pub fn run(cmd: TokenCmd) -> Result<(), String> {
         sub: cmd.sub,
         name: cmd.name,
         agency: cmd.agency,
+        department: cmd.department,
         roles: cmd.roles,
         exp: now + cmd.ttl_hours * 3600,
         iat: now,

@@ -43,6 +43,31 @@ impl CalendarSettings {
     }
 }
 
+/// The agencies whose working hours differ from the default, as a catalog file lists them
+/// (`[[agency]]` with `working_hours`): every service that counts working time reads the same file.
+pub fn agency_hours(catalog: &str) -> Result<Vec<(String, String)>, String> {
+    #[derive(serde::Deserialize)]
+    struct File {
+        #[serde(default)]
+        agency: Vec<Agency>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Agency {
+        code: String,
+        #[serde(default)]
+        working_hours: Option<String>,
+    }
+    let file: File = toml::from_str(catalog).map_err(|e| e.to_string())?;
+    file.agency
+        .into_iter()
+        .filter_map(|a| Some((a.code, a.working_hours?)))
+        .map(|(code, hours)| {
+            WorkingHours::parse(&hours).map_err(|e| format!("agency {code}: {e}"))?;
+            Ok((code, hours))
+        })
+        .collect()
+}
+
 #[derive(Debug, Clone)]
 pub struct Calendars {
     default: Calendar,

@@ -17,6 +17,8 @@ pub const WITHDRAWAL_REQUESTED: &str = "withdrawal-requested";
 pub const REJECTED_AT_INTAKE: &str = "rejected-at-intake";
 /// Workflow's answer to everything: the dossier's new state.
 pub const STATE_CHANGED: &str = "state-changed";
+/// A due time came near or passed (a reminder, not a state).
+pub const DEADLINE: &str = "deadline";
 pub const PROCEDURE_PUBLISHED: &str = "procedure-published";
 
 /// `dossier.<field>.<event>`: the field lets the land path (`dossier.dat-dai.>`) scale on its own.

@@ -73,6 +73,9 @@ pub struct Claims {
     #[serde(default)]
     pub name: String,
     pub agency: String,
+    /// The officer's department (phòng chuyên môn) in the agency, if any.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub department: String,
     #[serde(default)]
     pub roles: Vec<Role>,
     pub exp: i64,
@@ -91,6 +94,8 @@ pub struct Caller {
     pub subject: String,
     pub name: String,
     pub agency: String,
+    /// Empty when the token names none.
+    pub department: String,
     pub roles: Vec<Role>,
 }
 
@@ -334,6 +339,7 @@ impl Verifier {
                         subject: c.sub,
                         name: c.name,
                         agency: c.agency,
+                        department: c.department,
                         roles: c.roles,
                     });
                 }
@@ -423,6 +429,7 @@ mod tests {
             iat: now,
             iss: iss.map(str::to_owned),
             aud,
+            ..Default::default()
         };
         format!(
             "Bearer {}",

@@ -17,6 +17,14 @@ pub enum ServiceError {
     NotFound(String),
     #[error("{0}")]
     AlreadyExists(String),
+    /// The caller acted on a version of the record that is no longer current (a concurrent change
+    /// won): read it again and decide again. The current version travels in the
+    /// `motcua-current-version` trailer.
+    #[error("{message}")]
+    Aborted {
+        message: String,
+        current_version: u64,
+    },
     #[error("{0}")]
     Unauthenticated(String),
     #[error("{0}")]
@@ -35,6 +43,16 @@ impl From<ServiceError> for Status {
             ServiceError::FailedPrecondition(m) => Status::new(Code::FailedPrecondition, m),
             ServiceError::NotFound(m) => Status::new(Code::NotFound, m),
             ServiceError::AlreadyExists(m) => Status::new(Code::AlreadyExists, m),
+            ServiceError::Aborted {
+                message,
+                current_version,
+            } => {
+                let mut status = Status::new(Code::Aborted, message);
+                if let Ok(v) = current_version.to_string().parse() {
+                    status.metadata_mut().insert("motcua-current-version", v);
+                }
+                status
+            }
             ServiceError::Unauthenticated(m) => Status::new(Code::Unauthenticated, m),
             ServiceError::PermissionDenied(m) => Status::new(Code::PermissionDenied, m),
             ServiceError::Unavailable(m) => {

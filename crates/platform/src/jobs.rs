@@ -46,6 +46,55 @@ pub async fn schedule(
     Ok(())
 }
 
+/// Schedules (or moves) several jobs of `queue` in one statement: `(key, run_at, payload)` each.
+pub async fn schedule_many(
+    conn: &mut PgConnection,
+    queue: &str,
+    jobs: &[(String, DateTime<Utc>, Vec<u8>)],
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<&str> = jobs.iter().map(|j| j.0.as_str()).collect();
+    let times: Vec<DateTime<Utc>> = jobs.iter().map(|j| j.1).collect();
+    let payloads: Vec<&[u8]> = jobs.iter().map(|j| j.2.as_slice()).collect();
+    sqlx::query(
+        "INSERT INTO jobs (queue, key, run_at, payload, created_at)
+         SELECT $1, k, t, p, $5 FROM unnest($2::text[], $3::timestamptz[], $4::bytea[]) AS j(k, t, p)
+         ON CONFLICT (queue, key) DO UPDATE
+           SET payload = EXCLUDED.payload, run_at = EXCLUDED.run_at, attempts = 0,
+               last_error = NULL, failed_at = NULL",
+    )
+    .bind(queue)
+    .bind(&keys)
+    .bind(&times)
+    .bind(&payloads)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Removes several jobs of `queue` in one statement; returns how many were there.
+pub async fn cancel_many(
+    conn: &mut PgConnection,
+    queue: &str,
+    keys: &[String],
+) -> sqlx::Result<u64> {
+    if keys.is_empty() {
+        return Ok(0);
+    }
+    Ok(
+        sqlx::query("DELETE FROM jobs WHERE queue = $1 AND key = ANY($2)")
+            .bind(queue)
+            .bind(keys)
+            .execute(conn)
+            .await?
+            .rows_affected(),
+    )
+}
+
 /// Removes the job `key` of `queue` if it is there; returns whether it was.
 pub async fn cancel(conn: &mut PgConnection, queue: &str, key: &str) -> sqlx::Result<bool> {
     Ok(

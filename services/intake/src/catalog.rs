@@ -86,6 +86,9 @@ pub struct FileStep {
     pub key: String,
     pub name: String,
     pub role: String,
+    /// The department that performs the step (phòng chuyên môn), e.g. "van-phong-dang-ky-dat-dai".
+    #[serde(default)]
+    pub department: String,
     #[serde(default)]
     pub working_days: Option<u32>,
     #[serde(default)]
@@ -154,6 +157,7 @@ impl FileProcedure {
                     name: s.name,
                     role: s.role,
                     limit: Some(limit),
+                    department: s.department,
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
@@ -200,18 +204,7 @@ pub fn parse_file(text: &str) -> Result<Catalog, String> {
     })
 }
 
-/// Field slugs of DESIGN.md §1.
-pub const FIELDS: &[&str] = &[
-    "dat-dai",
-    "tai-nguyen-nuoc",
-    "moi-truong",
-    "khoang-san",
-    "do-dac-ban-do",
-    "khi-tuong-thuy-van",
-    "bien-hai-dao",
-    "vien-tham",
-    "bien-doi-khi-hau",
-];
+pub use motcua_domain::fields::FIELDS;
 
 pub const ROLES: &[&str] = &["desk", "specialist", "leader"];
 
@@ -298,6 +291,20 @@ pub fn validate(p: &Procedure) -> Result<(), ServiceError> {
                 p.code,
                 s.key,
                 quote(&s.role)
+            ));
+        }
+        if !s.department.is_empty()
+            && (s.department.len() > 64
+                || !s
+                    .department
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
+        {
+            return bad(format!(
+                "{}: bước {}: phòng {} chỉ gồm chữ thường không dấu, số và '-' (department: lowercase letters, digits, '-')",
+                p.code,
+                s.key,
+                quote(&s.department)
             ));
         }
         if span(s.limit.as_ref()).is_none() {

@@ -89,13 +89,18 @@ impl Intake {
             return Ok(dossier);
         }
         let status = DossierStatus::try_from(dossier.status).unwrap_or(DossierStatus::Unspecified);
-        if matches!(
-            status,
-            DossierStatus::RejectedAtIntake | DossierStatus::Stopped
-        ) {
-            return Err(ServiceError::FailedPrecondition(format!(
-                "hồ sơ {code} đã dừng xử lý, không nhận thêm yêu cầu (dossier is stopped)"
-            )));
+        match status {
+            DossierStatus::RejectedAtIntake | DossierStatus::Stopped => {
+                return Err(ServiceError::FailedPrecondition(format!(
+                    "hồ sơ {code} đã dừng xử lý, không nhận thêm yêu cầu (dossier is stopped)"
+                )));
+            }
+            DossierStatus::Finished | DossierStatus::Returned => {
+                return Err(ServiceError::FailedPrecondition(format!(
+                    "hồ sơ {code} đã có kết quả, không nhận thêm yêu cầu (dossier is finished)"
+                )));
+            }
+            _ => {}
         }
         if let Some(s) = change.status {
             store::set_status(&mut tx, code, s, now).await?;

@@ -68,5 +68,8 @@ pub fn first_state(
         lookup_token_hmac: token_hash,
         applicant_id_hmac: id_hash,
         secret_key_id: key_id,
+        original_due_at: receipt.due_at,
+        // Workflow's part follows from version 2 on.
+        ..Default::default()
     }
 }

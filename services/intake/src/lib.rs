@@ -8,6 +8,7 @@
 //! - [`catalog`]: the catalog file and the rules a procedure version must satisfy.
 //! - [`applicant`]: applicant fields and their checks.
 //! - [`store`]: SQL; [`events`]: the events intake publishes; [`attachments`]: content storage.
+//! - [`follow`]: workflow's state events, followed to keep each dossier's status current.
 //! - [`settings`]: intake's own settings.
 
 pub mod applicant;
@@ -15,6 +16,7 @@ pub mod attachments;
 pub mod catalog;
 pub mod changes;
 pub mod events;
+pub mod follow;
 pub mod rules;
 pub mod service;
 pub mod settings;
@@ -74,6 +76,7 @@ pub async fn start(process: &Process, settings: IntakeSettings) -> anyhow::Resul
     let max_bytes = process.settings.limits.max_message_bytes;
     let mut host = ServiceHost::new(NAME, process, &MIGRATIONS).await?;
     host.spawn_relay();
+    host.spawn_consumer(follow::consumer(), Arc::new(follow::States));
     let (pool, ready, clock) = (host.pool.clone(), host.readiness(), host.clock.clone());
     host.spawn(async move {
         ready.wait().await;
@@ -87,6 +90,7 @@ pub async fn start(process: &Process, settings: IntakeSettings) -> anyhow::Resul
         calendars: Arc::new(calendars),
         secrets: settings.secrets,
         attachments,
+        known_agencies: Arc::default(),
     };
     let api = IntakeServiceServer::new(intake)
         .max_decoding_message_size(max_bytes)

@@ -29,6 +29,8 @@ pub struct Intake {
     pub calendars: Arc<Calendars>,
     pub secrets: SecretHasher,
     pub attachments: Attachments,
+    /// Receiving agencies found in the catalog so far (see `Intake::agency_known`).
+    pub known_agencies: Arc<std::sync::RwLock<std::collections::HashSet<String>>>,
 }
 
 pub(crate) fn invalid(m: impl Into<String>) -> ServiceError {

@@ -287,6 +287,27 @@ struct Checked {
 }
 
 impl Intake {
+    /// Whether an agency may receive, remembered once known: agencies are never removed, so a
+    /// known one costs no round trip; an unknown one is asked again (it may have been added).
+    async fn agency_known(&self, code: &str) -> Result<bool, ServiceError> {
+        if self
+            .known_agencies
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(code)
+        {
+            return Ok(true);
+        }
+        let known = store::agency_known(&self.pool, code).await?;
+        if known {
+            self.known_agencies
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(code.to_owned());
+        }
+        Ok(known)
+    }
+
     async fn check_submission(
         &self,
         caller: &Caller,
@@ -329,7 +350,7 @@ impl Intake {
                 caller.agency
             )));
         }
-        if !store::agency_known(&self.pool, &receiving_agency).await? {
+        if !self.agency_known(&receiving_agency).await? {
             return Err(ServiceError::FailedPrecondition(format!(
                 "cơ quan {receiving_agency} không có trong danh mục cơ quan tiếp nhận (receiving agency is in no catalog)"
             )));

@@ -746,6 +746,7 @@ fn provider_token(der_b64: &str, kid: &str, iss: &str, aud: serde_json::Value) -
         iat: now,
         iss: Some(iss.into()),
         aud: Some(aud),
+        ..Default::default()
     };
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
     header.kid = Some(kid.into());
