@@ -61,9 +61,15 @@ impl OutboxEvent {
     }
 }
 
+/// The headers an event is stored with: the current trace context. For a service that writes its
+/// event in the same statement as its change (`INSERT INTO outbox (id, subject, event_type,
+/// payload, headers) SELECT …`), so that a change costs one round trip.
+pub fn trace_headers() -> sqlx::types::Json<HashMap<String, String>> {
+    sqlx::types::Json(crate::telemetry::current_context_headers())
+}
+
 /// Writes an event in the caller's transaction, with the current trace context.
 pub async fn enqueue(conn: &mut PgConnection, event: &OutboxEvent) -> sqlx::Result<()> {
-    let trace = crate::telemetry::current_context_headers();
     sqlx::query(
         "INSERT INTO outbox (id, subject, event_type, payload, headers) VALUES ($1, $2, $3, $4, $5)",
     )
@@ -71,7 +77,7 @@ pub async fn enqueue(conn: &mut PgConnection, event: &OutboxEvent) -> sqlx::Resu
     .bind(&event.subject)
     .bind(&event.event_type)
     .bind(&event.payload)
-    .bind(sqlx::types::Json(trace))
+    .bind(trace_headers())
     .execute(conn)
     .await?;
     Ok(())
@@ -138,6 +144,9 @@ pub struct Relay {
     batch: i64,
     poll: Duration,
     health: RelayHealth,
+    /// Whether some row may be waiting for a retry: only then is the table asked when the next
+    /// one is due (a relay under load would otherwise ask after every drain).
+    delayed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Why one event was not published.
@@ -160,6 +169,8 @@ impl Relay {
             batch: 512,
             poll: Duration::from_secs(2),
             health: RelayHealth::default(),
+            // A restart may find rows left delayed by the previous run.
+            delayed: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         }
     }
 
@@ -227,6 +238,8 @@ impl Relay {
                 match listener.as_mut() {
                     Some(l) => {
                         let _ = tokio::time::timeout(self.poll, l.recv()).await;
+                        // Many commits, one drain: the next drain publishes them all.
+                        while l.next_buffered().is_some() {}
                     }
                     None => tokio::time::sleep(self.poll).await,
                 }
@@ -370,6 +383,8 @@ impl Relay {
                     .execute(&mut *tx)
                     .await?;
                     outcome.delayed += 1;
+                    self.delayed
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
                 }
             }
         }
@@ -419,6 +434,10 @@ impl Relay {
 
     /// How long until the earliest delayed row is due again, if one is delayed.
     async fn next_retry_in(&self) -> Option<Duration> {
+        use std::sync::atomic::Ordering;
+        if !self.delayed.load(Ordering::Relaxed) {
+            return None;
+        }
         let secs: Option<f64> = sqlx::query_scalar(
             "SELECT extract(epoch FROM min(next_attempt_at) - now())::float8 FROM outbox
              WHERE published_at IS NULL AND parked_at IS NULL AND next_attempt_at IS NOT NULL",
@@ -427,6 +446,9 @@ impl Relay {
         .await
         .ok()
         .flatten();
+        if secs.is_none() {
+            self.delayed.store(false, Ordering::Relaxed);
+        }
         secs.map(|s| Duration::from_secs_f64(s.max(0.0)))
     }
 

@@ -34,6 +34,12 @@ pub fn init(service: &str, settings: &Settings) -> anyhow::Result<()> {
             .with_endpoint(endpoint.clone())
             .build()?;
         builder = builder.with_batch_exporter(exporter);
+    } else {
+        // Nothing exports: spans need ids (for traceparent) but not their recording, which would
+        // cost every call for nothing. A caller's sampled trace is still followed.
+        builder = builder.with_sampler(opentelemetry_sdk::trace::Sampler::ParentBased(Box::new(
+            opentelemetry_sdk::trace::Sampler::AlwaysOff,
+        )));
     }
     let provider = builder.build();
     let tracer = provider.tracer("motcua");

@@ -10,9 +10,13 @@ use motcua_platform::consumer::{ConsumerSpec, Event, HandleError, Handler};
 use sqlx::PgConnection;
 
 pub fn consumer() -> ConsumerSpec {
-    ConsumerSpec::new("intake-states", DOSSIERS, "dossier.>")
-        .only(&[STATE_CHANGED])
-        .batched(200)
+    // Every field's state events, and nothing else: `dossier.*.state-changed`.
+    ConsumerSpec::new(
+        "intake-states",
+        DOSSIERS,
+        &format!("dossier.*.{STATE_CHANGED}"),
+    )
+    .batched(200)
 }
 
 #[derive(Debug)]

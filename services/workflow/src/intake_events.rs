@@ -5,14 +5,12 @@
 //! waits for it (bounded, then dead-lettered) instead of being lost.
 
 use crate::case::{self, Change, Ctx};
-use crate::service::commit;
+use crate::service::write;
 use crate::settings::WorkflowSettings;
 use crate::{events, store, timers};
 use futures::future::BoxFuture;
 use motcua_domain::calendars::Calendars;
-use motcua_domain::events::{
-    DossierEvent, REJECTED_AT_INTAKE, SUBMITTED, SUPPLEMENT_SUBMITTED, WITHDRAWAL_REQUESTED,
-};
+use motcua_domain::events::{DossierEvent, SUBMITTED, SUPPLEMENT_SUBMITTED, WITHDRAWAL_REQUESTED};
 use motcua_platform::SharedClock;
 use motcua_platform::consumer::{Event, HandleError, Handler};
 use motcua_platform::outbox::enqueue;
@@ -22,14 +20,9 @@ use motcua_proto::workflow::Case;
 use sqlx::PgConnection;
 use std::sync::Arc;
 
-/// The event types workflow's consumers handle; the rest of `dossier.<field>.>` (its own events)
-/// is acknowledged without work.
-pub const TYPES: &[&str] = &[
-    SUBMITTED,
-    SUPPLEMENT_SUBMITTED,
-    WITHDRAWAL_REQUESTED,
-    REJECTED_AT_INTAKE,
-];
+/// The event types workflow takes from intake (`rejected-at-intake` opens nothing, so it is not
+/// taken at all).
+pub const TYPES: &[&str] = &[SUBMITTED, SUPPLEMENT_SUBMITTED, WITHDRAWAL_REQUESTED];
 
 #[derive(Debug)]
 pub struct IntakeEvents {
@@ -113,9 +106,27 @@ impl IntakeEvents {
         let before = c.clone();
         let ctx = self.ctx(&c.competent_agency);
         let change = apply(&mut c, &ctx).map_err(retry)?;
-        commit(tx, Some(&before), &mut c, &base, &change, &actor, &[], &ctx)
-            .await
-            .map_err(retry)
+        // The case is locked: the write cannot find it moved.
+        let written = write(
+            &mut *tx,
+            &before,
+            &mut c,
+            &base,
+            &change,
+            &actor,
+            &[],
+            None,
+            &ctx,
+        )
+        .await
+        .map_err(retry)?;
+        if written {
+            Ok(())
+        } else {
+            Err(HandleError::Retry(format!(
+                "case {code} moved while locked"
+            )))
+        }
     }
 }
 

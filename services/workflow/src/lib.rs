@@ -6,7 +6,7 @@
 //! - [`timers`]: due-soon and overdue timers; [`events`]: the events workflow publishes.
 //! - [`queue`]: officers' queues; [`store`]: SQL; [`settings`]: workflow's own settings.
 //!
-//! The land path on its own: one durable consumer per field (`workflow-<field>`), and
+//! The land path on its own: durable consumers per field (`workflow-<field>-<event>`), and
 //! MOTCUA_WORKFLOW_FIELDS chooses the fields an instance takes. A land instance (`dat-dai`) and an
 //! instance for the rest (`all-except:dat-dai`) share one database: every case lives in one place,
 //! so a leader's queue and any officer's call see every field, and the timers of both run from one
@@ -37,14 +37,15 @@ pub const NAME: &str = "workflow";
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// The durable consumer of one field's dossier events.
-pub fn consumer(field: &str) -> ConsumerSpec {
+/// The durable consumer of one of intake's event types in one field: `dossier.<field>.<event>`.
+/// One subject each (NATS 2.9 takes one filter per consumer), so workflow never receives its own
+/// state events, and a field's consumers move with the instance that takes the field.
+pub fn consumer(field: &str, event_type: &str) -> ConsumerSpec {
     ConsumerSpec::new(
-        &format!("workflow-{field}"),
+        &format!("workflow-{field}-{event_type}"),
         DOSSIERS,
-        &format!("dossier.{field}.>"),
+        &format!("dossier.{field}.{event_type}"),
     )
-    .only(intake_events::TYPES)
 }
 
 /// Starts workflow: its consumers of intake's events (one per field it handles), its timers and
@@ -63,7 +64,9 @@ pub async fn start(process: &Process, settings: WorkflowSettings) -> anyhow::Res
         settings: settings.clone(),
     });
     for field in &settings.fields {
-        host.spawn_consumer(consumer(field), handler.clone());
+        for event_type in intake_events::TYPES {
+            host.spawn_consumer(consumer(field, event_type), handler.clone());
+        }
     }
     let runner = JobRunner::new(host.pool.clone(), host.clock.clone(), timers::QUEUE);
     host.spawn_jobs(

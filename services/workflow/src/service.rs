@@ -10,7 +10,6 @@ use motcua_domain::calendars::Calendars;
 use motcua_domain::text::clean_multiline;
 use motcua_domain::time::{from_ts, ts};
 use motcua_platform::auth::{Caller, Role, caller};
-use motcua_platform::outbox::enqueue;
 use motcua_platform::text::quote;
 use motcua_platform::{ServiceError, SharedClock};
 use motcua_proto::common::Actor;
@@ -19,7 +18,7 @@ use motcua_proto::workflow::workflow_service_server::WorkflowService;
 use motcua_proto::workflow::*;
 use prost::Message;
 use sha2::{Digest, Sha256};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
@@ -121,40 +120,26 @@ impl Workflow {
         }
     }
 
-    /// Runs one change by an officer, as the module comment says.
+    /// Runs one change by an officer, as the module comment says: read the case, check the
+    /// version the caller saw, apply the change, and write it in one statement that succeeds only
+    /// if nobody changed the case meanwhile (then ABORTED, and nothing was written).
     async fn act(
         &self,
         a: Acting<'_>,
         change: impl FnOnce(&mut Case, &Ctx) -> Result<Change, ServiceError>,
     ) -> Result<(Case, bool), ServiceError> {
-        let mut tx = self.pool.begin().await?;
-        let Some((mut c, base)) = store::case(&mut *tx, a.code, true).await? else {
+        let Some((mut c, base)) = store::case(&self.pool, a.code, false).await? else {
             return Err(not_found(a.code));
         };
         if !may_see(a.caller, &c) {
             return Err(not_found(a.code));
         }
         let key = a.action.idempotency_key.trim();
-        if !key.is_empty()
-            && let Some((sha, answer)) = store::answered(&mut *tx, &a.scope(), key).await?
-        {
-            if sha != a.request_sha {
-                return Err(ServiceError::FailedPrecondition(
-                    "idempotency_key đã dùng cho một thao tác khác; dùng khóa mới (key reused with a different request)".into(),
-                ));
-            }
-            let first = Case::decode(answer.as_slice())
-                .map_err(|e| ServiceError::Internal(anyhow::anyhow!("stored answer: {e}")))?;
+        if let Some(first) = self.first_answer(&a, key).await? {
             return Ok((first, true));
         }
         if c.version != a.action.expected_version {
-            return Err(ServiceError::Aborted {
-                message: format!(
-                    "hồ sơ đã thay đổi: phiên bản hiện tại {}, bạn gửi {}; xem lại hồ sơ rồi thao tác lại (stale version: the case is at version {})",
-                    c.version, a.action.expected_version, c.version
-                ),
-                current_version: c.version,
-            });
+            return Err(stale(c.version, a.action.expected_version));
         }
         let before = c.clone();
         let ctx = self.ctx(&c);
@@ -163,32 +148,51 @@ impl Workflow {
             change.note = a.note.clone();
         }
         let actor = case::actor(a.caller);
-        commit(
-            &mut tx,
-            Some(&before),
+        let scope = a.scope();
+        let answer = (!key.is_empty()).then_some((scope.as_str(), key, a.request_sha.as_str()));
+        let written = write(
+            &self.pool,
+            &before,
             &mut c,
             &base,
             &change,
             &actor,
             &a.action.attachments,
+            answer,
             &ctx,
         )
         .await?;
-        if !key.is_empty() {
-            store::remember_answer(
-                &mut tx,
-                &a.scope(),
-                key,
-                &a.request_sha,
-                &c.encode_to_vec(),
-                ctx.now,
-            )
-            .await?;
+        if !written {
+            // Someone else's change came first: their retry's answer, or a stale version.
+            if let Some(first) = self.first_answer(&a, key).await? {
+                return Ok((first, true));
+            }
+            let current = store::case(&self.pool, a.code, false)
+                .await?
+                .map_or(0, |(c, _)| c.version);
+            return Err(stale(current, a.action.expected_version));
         }
-        tx.commit().await?;
         metrics::counter!("motcua_workflow_changes_total", "kind" => events::slug(change.kind))
             .increment(1);
         Ok((c, false))
+    }
+
+    /// The answer given earlier to this caller's idempotency key, if any.
+    async fn first_answer(&self, a: &Acting<'_>, key: &str) -> Result<Option<Case>, ServiceError> {
+        if key.is_empty() {
+            return Ok(None);
+        }
+        let Some((sha, answer)) = store::answered(&self.pool, &a.scope(), key).await? else {
+            return Ok(None);
+        };
+        if sha != a.request_sha {
+            return Err(ServiceError::FailedPrecondition(
+                "idempotency_key đã dùng cho một thao tác khác; dùng khóa mới (key reused with a different request)".into(),
+            ));
+        }
+        Case::decode(answer.as_slice())
+            .map(Some)
+            .map_err(|e| ServiceError::Internal(anyhow::anyhow!("stored answer: {e}")))
     }
 
     async fn visible(
@@ -204,39 +208,54 @@ impl Workflow {
     }
 }
 
-/// Stores a change made to `c` (already applied): the next version, the case, its history line,
-/// its timers and its event, in the caller's transaction. Shared by officers' changes and the
-/// changes intake's events make.
+fn stale(current: u64, sent: u64) -> ServiceError {
+    ServiceError::Aborted {
+        message: format!(
+            "hồ sơ đã thay đổi: phiên bản hiện tại {current}, bạn gửi {sent}; xem lại hồ sơ rồi thao tác lại (stale version: the case is at version {current})"
+        ),
+        current_version: current,
+    }
+}
+
+/// Writes a change made to `c` (already applied to it, on the case as it was in `before`): the
+/// next version, the case, its history line, its timers, its event and the idempotent answer, in
+/// one statement. False when the case is no longer at `before`'s version (nothing was written).
+/// Shared by officers' changes and the changes intake's events make.
 #[allow(clippy::too_many_arguments)]
-pub(crate) async fn commit(
-    tx: &mut PgConnection,
-    before: Option<&Case>,
+pub(crate) async fn write(
+    db: impl sqlx::PgExecutor<'_>,
+    before: &Case,
     c: &mut Case,
     base: &DossierState,
     change: &Change,
     actor: &Actor,
     attachments: &[AttachmentRef],
+    answer: Option<(&str, &str, &str)>,
     ctx: &Ctx<'_>,
-) -> Result<(), ServiceError> {
-    c.version += 1;
+) -> Result<bool, ServiceError> {
+    c.version = before.version + 1;
     c.updated_at = Some(ts(ctx.now));
-    store::save_case(tx, c).await?;
-    store::insert_history(
-        tx,
-        &store::HistoryRow {
-            code: &c.dossier_code,
-            version: c.version,
-            kind: events::slug(change.kind),
-            actor,
-            at: ctx.now,
-            note: &change.note,
-            attachments,
+    let event = events::changed(base, c, change, actor, ctx.now);
+    store::write(
+        db,
+        &store::Write {
+            case: c,
+            expected_version: before.version,
+            history: store::HistoryRow {
+                code: &c.dossier_code,
+                version: c.version,
+                kind: events::slug(change.kind),
+                actor,
+                at: ctx.now,
+                note: &change.note,
+                attachments,
+            },
+            event: &event,
+            timers: timers::moves(Some(before), c, ctx),
+            answer,
         },
     )
-    .await?;
-    timers::follow(tx, before, c, ctx).await?;
-    enqueue(tx, &events::changed(base, c, change, actor, ctx.now)).await?;
-    Ok(())
+    .await
 }
 
 macro_rules! reply {

@@ -47,16 +47,18 @@ fn due_of(c: &Case, scope: DeadlineScope) -> Option<DateTime<Utc>> {
     from_ts(t, "due").ok()
 }
 
-/// Sets the case's timers to its due times: only those whose due time changed from `before` (the
-/// case as it was), so a change that moves nothing writes nothing.
-pub async fn follow(
-    conn: &mut PgConnection,
-    before: Option<&Case>,
-    after: &Case,
-    ctx: &Ctx<'_>,
-) -> sqlx::Result<()> {
-    let mut schedule = Vec::new();
-    let mut cancel = Vec::new();
+/// How a change moves a case's timers: the jobs to set (key, when, the due time they watch) and
+/// the jobs to remove.
+#[derive(Debug, Default)]
+pub struct Moves {
+    pub schedule: Vec<(String, DateTime<Utc>, Vec<u8>)>,
+    pub cancel: Vec<String>,
+}
+
+/// The timers of the case after a change: only those whose due time changed from `before` (the
+/// case as it was) move, so a change that moves nothing writes nothing.
+pub fn moves(before: Option<&Case>, after: &Case, ctx: &Ctx<'_>) -> Moves {
+    let mut m = Moves::default();
     for (scope, kind, name) in ALL {
         let due = due_of(after, scope);
         let was = before.and_then(|b| due_of(b, scope));
@@ -69,32 +71,49 @@ pub async fn follow(
             continue;
         }
         let key = format!("{}|{name}", after.dossier_code);
-        match due {
-            None => cancel.push(key),
-            Some(due) => {
-                let run_at = match kind {
-                    DeadlineKind::DueSoon => {
-                        let Ok(soon) = ctx.calendar.before(
-                            due.with_timezone(&motcua_calendar::vietnam()),
-                            ctx.settings.due_soon,
-                        ) else {
-                            continue;
-                        };
-                        soon.with_timezone(&Utc)
-                    }
-                    _ => due,
-                };
-                if kind == DeadlineKind::DueSoon && due <= ctx.now {
-                    // Already due: the overdue timer speaks for it.
-                    cancel.push(key);
+        let Some(due) = due else {
+            m.cancel.push(key);
+            continue;
+        };
+        let run_at = match kind {
+            DeadlineKind::DueSoon => {
+                let Ok(soon) = ctx.calendar.before(
+                    due.with_timezone(&motcua_calendar::vietnam()),
+                    ctx.settings.due_soon,
+                ) else {
                     continue;
-                }
-                schedule.push((key, run_at, due.to_rfc3339().into_bytes()));
+                };
+                soon.with_timezone(&Utc)
             }
+            _ => due,
+        };
+        // A deadline that was within the reminder window from the moment it began (a step shorter
+        // than the window) has no reminder: the officer knew it from the start. One already passed
+        // has only its overdue notice.
+        let began = match scope {
+            DeadlineScope::Dossier => after.received_at.as_ref(),
+            _ => after.step_started_at.as_ref(),
         }
+        .and_then(|t| from_ts(t, "began").ok());
+        if kind == DeadlineKind::DueSoon && (due <= ctx.now || began.is_some_and(|b| run_at <= b)) {
+            m.cancel.push(key);
+            continue;
+        }
+        m.schedule
+            .push((key, run_at, due.to_rfc3339().into_bytes()));
     }
-    jobs::cancel_many(conn, QUEUE, &cancel).await?;
-    jobs::schedule_many(conn, QUEUE, &schedule, ctx.now).await
+    m
+}
+
+/// Sets the case's timers as [`moves`] says, in the caller's transaction.
+pub async fn follow(
+    conn: &mut PgConnection,
+    before: Option<&Case>,
+    after: &Case,
+    ctx: &Ctx<'_>,
+) -> sqlx::Result<()> {
+    let m = moves(before, after, ctx);
+    jobs::reschedule(conn, QUEUE, &m.schedule, &m.cancel, ctx.now).await
 }
 
 /// Fires a deadline: publishes its event if the due time it was set for still holds.

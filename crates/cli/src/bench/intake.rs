@@ -11,12 +11,13 @@
 //! them. Intake also holds one connection for its relay's LISTEN and one for its readiness probe,
 //! outside the pool.
 
-use clap::{Args, Subcommand};
+use super::{bench_vars, wait_published, wait_ready};
+use clap::Args;
 use motcua_intake::settings::IntakeSettings;
 use motcua_platform::CancellationToken;
 use motcua_platform::auth::{Claims, Role, mint};
 use motcua_platform::bus::Bus;
-use motcua_platform::config::{DEV_JWT_SECRET, Vars};
+use motcua_platform::config::DEV_JWT_SECRET;
 use motcua_platform::process::Process;
 use motcua_platform::{SharedClock, SystemClock};
 use motcua_proto::common::{ApplicantType, Channel, DocumentForm};
@@ -29,13 +30,7 @@ use tokio::sync::Semaphore;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel as GrpcChannel;
 
-const CATALOG: &str = include_str!("../../../deploy/catalog/tnmt.toml");
-
-#[derive(Debug, Subcommand)]
-pub enum BenchCmd {
-    /// SubmitDossier throughput against the raw PostgreSQL write rate.
-    Intake(IntakeArgs),
-}
+const CATALOG: &str = include_str!("../../../../deploy/catalog/tnmt.toml");
 
 #[derive(Debug, Args)]
 pub struct IntakeArgs {
@@ -53,8 +48,7 @@ pub struct IntakeArgs {
     connections: u32,
 }
 
-pub fn run(cmd: BenchCmd) -> Result<(), String> {
-    let BenchCmd::Intake(args) = cmd;
+pub fn run(args: IntakeArgs) -> Result<(), String> {
     if args.count == 0 || args.concurrency == 0 || args.agencies == 0 || args.connections == 0 {
         return Err("--count, --concurrency, --agencies and --connections must be positive".into());
     }
@@ -92,12 +86,7 @@ fn submission(n: usize, agency: &str) -> SubmitDossierRequest {
 }
 
 async fn intake(args: IntakeArgs) -> anyhow::Result<()> {
-    let id = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
-    let mut vars = Vars::from_env();
-    vars.set("MOTCUA_DATABASE_PREFIX", format!("bench_{id}"));
-    vars.set("MOTCUA_BUS_PREFIX", format!("bench{id}."));
-    vars.set("MOTCUA_INTAKE_GRPC_ADDR", "127.0.0.1:0");
-    vars.set("MOTCUA_METRICS_ADDR", "off");
+    let (id, mut vars) = bench_vars("intake", args.connections);
     vars.set(
         "MOTCUA_ATTACHMENTS_DIR",
         std::env::temp_dir()
@@ -105,14 +94,6 @@ async fn intake(args: IntakeArgs) -> anyhow::Result<()> {
             .display()
             .to_string(),
     );
-    vars.set(
-        "MOTCUA_DATABASE_MAX_CONNECTIONS",
-        args.connections.to_string(),
-    );
-    // Bench streams are deleted at the end; keep their storage reservation small.
-    vars.set("MOTCUA_DOSSIER_EVENTS_MAX_BYTES", (1u64 << 30).to_string());
-    vars.set("MOTCUA_CATALOG_EVENTS_MAX_BYTES", (64u64 << 20).to_string());
-    vars.set("MOTCUA_DEAD_LETTERS_MAX_BYTES", (64u64 << 20).to_string());
     let clock: SharedClock = SystemClock::shared();
     let process = Process::new(vars.clone(), clock.clone())?;
     let settings = process.settings.clone();
@@ -177,33 +158,6 @@ async fn intake(args: IntakeArgs) -> anyhow::Result<()> {
     result
 }
 
-async fn wait_ready(channel: GrpcChannel) -> anyhow::Result<()> {
-    let mut health = tonic_health_client(channel);
-    for _ in 0..300 {
-        let status = health
-            .check(tonic_health::pb::HealthCheckRequest {
-                service: String::new(),
-            })
-            .await;
-        if status.is_ok_and(|r| {
-            r.into_inner().status
-                == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
-        }) {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    anyhow::bail!(
-        "intake did not become ready (are PostgreSQL and NATS running? deploy/deps.sh starts them)"
-    )
-}
-
-fn tonic_health_client(
-    channel: GrpcChannel,
-) -> tonic_health::pb::health_client::HealthClient<GrpcChannel> {
-    tonic_health::pb::health_client::HealthClient::new(channel)
-}
-
 async fn submit_all<C>(
     clients: &[IntakeServiceClient<C>],
     offset: usize,
@@ -237,22 +191,6 @@ where
             .map_err(|s| anyhow::anyhow!("submission failed: {s}"))?;
     }
     Ok(())
-}
-
-/// Waits until the outbox is empty and the stream holds `expected` dossier events.
-async fn wait_published(pool: &PgPool, bus: &Bus, expected: u64) -> anyhow::Result<()> {
-    let stream = bus
-        .js
-        .get_stream(bus.stream_name(motcua_platform::bus::DOSSIERS))
-        .await?;
-    for _ in 0..6000 {
-        let pending = motcua_platform::outbox::pending(pool).await?;
-        if pending == 0 && stream.get_info().await?.state.messages >= expected {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    anyhow::bail!("events were not all published within 30 s")
 }
 
 /// Transactions per second of the minimal durable write of a submission.

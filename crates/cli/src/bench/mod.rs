@@ -1,0 +1,96 @@
+//! `motcua bench …`: benchmarks that print their figure beside this machine's own limit measured
+//! in the same run (the raw PostgreSQL rate of the same durable write), and the ratio.
+//!
+//! Each starts its service in this process on a fresh database and stream prefix, against the
+//! PostgreSQL and NATS of MOTCUA_DATABASE_URL / MOTCUA_NATS_URL, and removes both afterwards.
+//! Durability settings are the server's defaults.
+
+mod intake;
+mod workflow;
+
+use clap::Subcommand;
+use motcua_platform::bus::Bus;
+use motcua_platform::config::Vars;
+use sqlx::PgPool;
+use std::time::Duration;
+use tonic::transport::Channel as GrpcChannel;
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCmd {
+    /// SubmitDossier throughput against the raw PostgreSQL write rate.
+    Intake(intake::IntakeArgs),
+    /// Forward-step transitions per second and their latency against the raw write rate.
+    Workflow(workflow::WorkflowArgs),
+}
+
+pub fn run(cmd: BenchCmd) -> Result<(), String> {
+    match cmd {
+        BenchCmd::Intake(args) => intake::run(args),
+        BenchCmd::Workflow(args) => workflow::run(args),
+    }
+}
+
+/// Settings for a bench run of `service`: a fresh database prefix and bus prefix, port 0, no
+/// metrics, `connections` in the pool, and small stream reservations (the streams are deleted).
+fn bench_vars(service: &str, connections: u32) -> (String, Vars) {
+    let id = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
+    let mut vars = Vars::from_env();
+    vars.set("MOTCUA_DATABASE_PREFIX", format!("bench_{id}"));
+    vars.set("MOTCUA_BUS_PREFIX", format!("bench{id}."));
+    vars.set(
+        &format!("MOTCUA_{}_GRPC_ADDR", service.to_uppercase()),
+        "127.0.0.1:0",
+    );
+    vars.set("MOTCUA_METRICS_ADDR", "off");
+    vars.set("MOTCUA_DATABASE_MAX_CONNECTIONS", connections.to_string());
+    vars.set("MOTCUA_DOSSIER_EVENTS_MAX_BYTES", (1u64 << 30).to_string());
+    vars.set("MOTCUA_CATALOG_EVENTS_MAX_BYTES", (64u64 << 20).to_string());
+    vars.set("MOTCUA_DEAD_LETTERS_MAX_BYTES", (64u64 << 20).to_string());
+    (id, vars)
+}
+
+async fn wait_ready(channel: GrpcChannel) -> anyhow::Result<()> {
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    for _ in 0..300 {
+        let status = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            })
+            .await;
+        if status.is_ok_and(|r| {
+            r.into_inner().status
+                == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+        }) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::bail!(
+        "the service did not become ready (are PostgreSQL and NATS running? deploy/deps.sh starts them)"
+    )
+}
+
+/// Waits until the outbox is empty and the stream holds `expected` dossier events.
+async fn wait_published(pool: &PgPool, bus: &Bus, expected: u64) -> anyhow::Result<()> {
+    let stream = bus
+        .js
+        .get_stream(bus.stream_name(motcua_platform::bus::DOSSIERS))
+        .await?;
+    for _ in 0..12_000 {
+        let pending = motcua_platform::outbox::pending(pool).await?;
+        if pending == 0 && stream.get_info().await?.state.messages >= expected {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    anyhow::bail!("events were not all published within 60 s")
+}
+
+/// The value at quantile `q` (0..=1) of sorted samples.
+fn quantile(sorted: &[Duration], q: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
