@@ -23,10 +23,14 @@ lint:
 fmt:
     cargo fmt --all
 
-# benchmarks: the calendar and intake's submissions
+# benchmarks: the calendar, intake's submissions and workflow's transitions
 bench:
     cargo bench -p motcua-calendar
     cargo run --release --bin motcua -- bench intake
+    cargo run --release --bin motcua -- bench workflow
 
 bench-intake *ARGS:
     cargo run --release --bin motcua -- bench intake {{ARGS}}
+
+bench-workflow *ARGS:
+    cargo run --release --bin motcua -- bench workflow {{ARGS}}

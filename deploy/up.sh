@@ -54,4 +54,7 @@ echo
 cat "$log.out"
 echo
 echo "Development token (roles desk and admin, agency 000.00.06.H56); send it as: authorization: Bearer <token>"
-"$bin" token --role desk --role admin --agency 000.00.06.H56
+"$bin" token --role desk --role admin --agency 000.00.06.H56 --department bo-phan-mot-cua
+echo
+echo "Officers of other steps: motcua token --role specialist --agency 000.00.06.H56 --department van-phong-dang-ky-dat-dai"
+echo "                         motcua token --role leader --agency 000.00.06.H56 --department ban-giam-doc"

@@ -16,6 +16,7 @@ fn script(name: &str, state: &Path, id: &str) -> Output {
         .env("MOTCUA_DATABASE_PREFIX", format!("t_{id}"))
         .env("MOTCUA_BUS_PREFIX", format!("t{id}."))
         .env("MOTCUA_INTAKE_GRPC_ADDR", "127.0.0.1:0")
+        .env("MOTCUA_WORKFLOW_GRPC_ADDR", "127.0.0.1:0")
         .env("MOTCUA_METRICS_ADDR", "off")
         .env("MOTCUA_ATTACHMENTS_DIR", state.join("attachments"))
         .env("MOTCUA_DOSSIER_EVENTS_MAX_BYTES", (16u64 << 20).to_string())
@@ -86,11 +87,13 @@ async fn up_after_a_crash_starts_motcua_and_keeps_the_crashed_log() {
             ("MOTCUA_BUS_PREFIX", format!("t{id}.")),
         ]))
         .unwrap();
-    let _ = motcua_platform::db::drop_database(
-        &settings.database_url,
-        &settings.database_name("intake"),
-    )
-    .await;
+    for service in ["intake", "workflow"] {
+        let _ = motcua_platform::db::drop_database(
+            &settings.database_url,
+            &settings.database_name(service),
+        )
+        .await;
+    }
     if let Ok(bus) =
         motcua_platform::bus::Bus::connect(&settings.nats_url, &settings.bus_prefix).await
     {
