@@ -463,7 +463,7 @@ impl ServiceHost {
         let name = self.name;
         self.tasks.push(tokio::spawn(async move {
             let served = axum::serve(
-                listener,
+                crate::accept::http(listener),
                 app.into_make_service_with_connect_info::<SocketAddr>(),
             )
             .with_graceful_shutdown(stop.cancelled_owned())
@@ -494,7 +494,7 @@ impl ServiceHost {
         let name = self.name;
         let http_addr = self.http_addr;
         let task = tokio::spawn(async move {
-            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            let incoming = crate::accept::grpc(listener);
             let shutdown = self.shutdown.clone();
             let serve =
                 router.serve_with_incoming_shutdown(incoming, shutdown.clone().cancelled_owned());

@@ -17,6 +17,7 @@
 //! - [`host`]: the frame a service runs in (health, readiness, supervised tasks, shutdown);
 //!   [`readiness`]; [`shutdown`]: SIGTERM / SIGINT; [`process`]: start and exit of a binary.
 
+pub mod accept;
 pub mod auth;
 pub mod boundary;
 pub mod bus;

@@ -32,7 +32,7 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app)
+        if let Err(e) = axum::serve(crate::accept::http(listener), app)
             .with_graceful_shutdown(shutdown)
             .await
         {

@@ -160,7 +160,10 @@ async fn bench(args: WorkflowArgs) -> anyhow::Result<()> {
         let mut clients = Vec::new();
         for c in 0..args.concurrency {
             let header = header.clone();
-            let mut client = WorkflowServiceClient::with_interceptor(channel.clone(), move |mut req: tonic::Request<()>| {
+            // Each client its own connection, as officers' browsers and other systems are: one
+            // shared HTTP/2 connection would serialise every call through one server task.
+            let channel = GrpcChannel::from_shared(format!("http://{}", running.addr))?.connect().await?;
+            let mut client = WorkflowServiceClient::with_interceptor(channel, move |mut req: tonic::Request<()>| {
                 req.metadata_mut().insert("authorization", header.clone());
                 Ok(req)
             });
