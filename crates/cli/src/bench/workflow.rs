@@ -30,7 +30,7 @@ use tonic::transport::Channel as GrpcChannel;
 #[derive(Debug, Args)]
 pub struct WorkflowArgs {
     /// Cases to move through their steps.
-    #[arg(long, default_value_t = 640)]
+    #[arg(long, default_value_t = 1280)]
     cases: usize,
     /// Steps per case (each case gives steps − 1 forwards).
     #[arg(long, default_value_t = 10)]
