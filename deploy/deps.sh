@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure PostgreSQL and NATS (with JetStream) answer on 127.0.0.1:5432 and :4222: installs them
 # from Debian's packages when missing and starts them when stopped. Safe to run again and again.
+# With --browser, also Debian's chromium and chromium-driver, for the browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .local
@@ -52,3 +53,8 @@ if ! port_open 4222; then
   wait_port 4222 NATS
 fi
 say "PostgreSQL 127.0.0.1:5432 and NATS 127.0.0.1:4222 are up"
+
+# --- Chromium and ChromeDriver (browser tests) -----------------------------------------------
+if [ "${1:-}" = "--browser" ] && { ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; }; then
+  apt_install chromium chromium-driver
+fi

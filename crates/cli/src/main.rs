@@ -4,6 +4,7 @@ mod admin_cmd;
 mod bench;
 mod calendar_cmd;
 mod exit;
+mod lookup_cmd;
 mod serve_cmd;
 mod token_cmd;
 
@@ -38,6 +39,9 @@ enum Command {
     /// Events a service could not publish: list them, put them back in line.
     #[command(subcommand)]
     Outbox(admin_cmd::OutboxCmd),
+    /// Lookup's read model: rebuild it from the streams, or check it against them.
+    #[command(subcommand)]
+    Lookup(lookup_cmd::LookupCmd),
 }
 
 fn main() {
@@ -52,6 +56,7 @@ fn main() {
         Command::Token(cmd) => token_cmd::run(cmd),
         Command::Deadletters(cmd) => admin_cmd::deadletters(cmd),
         Command::Outbox(cmd) => admin_cmd::outbox(cmd),
+        Command::Lookup(cmd) => lookup_cmd::run(cmd),
     };
     if let Err(e) = result {
         exit::usage(&e);

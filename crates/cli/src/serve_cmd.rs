@@ -3,13 +3,14 @@
 
 use clap::Args;
 use motcua_intake::settings::IntakeSettings;
+use motcua_lookup::settings::LookupSettings;
 use motcua_platform::config::{Settings, Vars};
 use motcua_platform::process;
 use motcua_workflow::settings::WorkflowSettings;
 
 /// Services this build contains. The other services of DESIGN.md join this list as they land.
-pub const AVAILABLE: &[&str] = &["intake", "workflow"];
-const PLANNED: &[&str] = &["notification", "lookup", "reporting"];
+pub const AVAILABLE: &[&str] = &["intake", "workflow", "lookup"];
+const PLANNED: &[&str] = &["notification", "reporting"];
 
 #[derive(Debug, Args)]
 pub struct ServeCmd {
@@ -48,6 +49,7 @@ fn targets(target: &str) -> Result<Vec<&'static str>, String> {
 enum Chosen {
     Intake(IntakeSettings),
     Workflow(WorkflowSettings),
+    Lookup(LookupSettings),
 }
 
 pub fn run(cmd: ServeCmd) -> Result<(), String> {
@@ -64,6 +66,10 @@ pub fn run(cmd: ServeCmd) -> Result<(), String> {
             "workflow" => Ok(Chosen::Workflow(process::or_exit(
                 "motcua",
                 WorkflowSettings::from_vars(&vars),
+            ))),
+            "lookup" => Ok(Chosen::Lookup(process::or_exit(
+                "motcua",
+                LookupSettings::from_vars(&vars),
             ))),
             other => Err(format!("service {other} is not in this build")),
         })
@@ -84,6 +90,7 @@ async fn serve(chosen: Vec<Chosen>, vars: Vars, settings: Settings) -> anyhow::R
         let (target, running) = match service {
             Chosen::Intake(s) => ("intake", motcua_intake::start(&started, s).await?),
             Chosen::Workflow(s) => ("workflow", motcua_workflow::start(&started, s).await?),
+            Chosen::Lookup(s) => ("lookup", motcua_lookup::start(&started, s).await?),
         };
         println!("{target:<10} grpc://{}", running.addr);
         if let Some(http) = running.http_addr {

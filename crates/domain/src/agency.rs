@@ -19,6 +19,30 @@ pub fn check_agency_code(code: &str) -> Result<(), String> {
     }
 }
 
+/// The agencies a catalog file names (`[[agency]]` with `code` and `name`): lookup shows the name
+/// of a dossier's competent agency from the same file intake loads.
+pub fn names(catalog: &str) -> Result<Vec<(String, String)>, String> {
+    #[derive(serde::Deserialize)]
+    struct File {
+        #[serde(default)]
+        agency: Vec<Agency>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Agency {
+        code: String,
+        #[serde(default)]
+        name: String,
+    }
+    let file: File = toml::from_str(catalog).map_err(|e| e.to_string())?;
+    file.agency
+        .into_iter()
+        .map(|a| {
+            check_agency_code(&a.code)?;
+            Ok((a.code, a.name))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

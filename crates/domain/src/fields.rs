@@ -15,6 +15,22 @@ pub const FIELDS: &[&str] = &[
     "bien-doi-khi-hau",
 ];
 
+/// A field's name in Vietnamese, for pages and messages (the slug itself when unknown).
+pub fn name(slug: &str) -> &str {
+    match slug {
+        "dat-dai" => "Đất đai",
+        "tai-nguyen-nuoc" => "Tài nguyên nước",
+        "moi-truong" => "Môi trường",
+        "khoang-san" => "Khoáng sản",
+        "do-dac-ban-do" => "Đo đạc và bản đồ",
+        "khi-tuong-thuy-van" => "Khí tượng thủy văn",
+        "bien-hai-dao" => "Biển và hải đảo",
+        "vien-tham" => "Viễn thám",
+        "bien-doi-khi-hau" => "Biến đổi khí hậu",
+        other => other,
+    }
+}
+
 /// Which fields a deployment handles, as written in its setting: `all`, a comma-separated list
 /// (`dat-dai`), or `all-except:` a list (`all-except:dat-dai`, the rest beside a land deployment).
 pub fn parse_selection(text: &str) -> Result<Vec<&'static str>, String> {

@@ -4,6 +4,7 @@
 //! - [`status`]: dossier statuses, their national portal codes and Vietnamese labels.
 //! - [`text`]: cleaning applicants' text, masking names for the public.
 //! - [`secrets`]: keyed hashes of the secrets an applicant looks a dossier up with.
+//! - [`catalog`]: levels and the channels they allow, document forms, processing times in words.
 //! - [`fields`]: the fields (lĩnh vực) of DESIGN.md §1.
 //! - [`events`]: event names, subjects and decoding a dossier event by its type.
 //! - [`projection`]: "decode by type, apply if the version is newer" for read models.
@@ -12,6 +13,7 @@
 
 pub mod agency;
 pub mod calendars;
+pub mod catalog;
 pub mod dossier_code;
 pub mod events;
 pub mod fields;

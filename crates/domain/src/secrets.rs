@@ -118,6 +118,11 @@ impl SecretHasher {
         mac
     }
 
+    /// The id of the key that makes new hashes.
+    pub fn current_key_id(&self) -> &str {
+        &self.keys[0].0
+    }
+
     /// The current key's id and the hex hash of `secret` for dossier `code`.
     pub fn hash(&self, code: &str, secret: &str) -> (String, String) {
         let (id, key) = &self.keys[0];

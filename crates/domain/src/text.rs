@@ -53,6 +53,19 @@ pub fn mask_name(name: &str) -> String {
         .join(" ")
 }
 
+/// Text folded for search: NFC, Vietnamese letters without their marks (đ → d, as well as the
+/// tones), lower case, words separated by single spaces, punctuation dropped. "ĐẤT ĐAI",
+/// "dat dai" and the decomposed (NFD) "đất đai" all fold to "dat dai".
+pub fn fold(text: &str) -> String {
+    let nfc: String = text.nfc().collect();
+    let ascii = deunicode::deunicode(&nfc).to_lowercase();
+    ascii
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,5 +86,15 @@ mod tests {
             "dòng một\ndòng hai"
         );
         assert!(clean_multiline("a\0", "note", 50).is_err());
+    }
+
+    #[test]
+    fn folding_ignores_marks_case_and_decomposition() {
+        let nfd = "\u{0111}a\u{0302}\u{0301}t \u{0111}ai"; // "đất đai" decomposed
+        for input in ["đất đai", "ĐẤT ĐAI", "dat dai", nfd, "  Đất,  đai! "] {
+            assert_eq!(fold(input), "dat dai", "{input:?}");
+        }
+        assert_eq!(fold("Tài nguyên nước"), "tai nguyen nuoc");
+        assert_eq!(fold(""), "");
     }
 }

@@ -325,13 +325,4 @@ pub fn span(t: Option<&ProcessingTime>) -> Option<Span> {
     }
 }
 
-/// Whether a procedure at this level may be submitted online.
-pub fn accepts_online(level: i32) -> bool {
-    matches!(
-        ServiceLevel::try_from(level),
-        Ok(ServiceLevel::ServiceLevel3
-            | ServiceLevel::ServiceLevel4
-            | ServiceLevel::FullOnline
-            | ServiceLevel::Partial)
-    )
-}
+pub use motcua_domain::catalog::accepts_online;

@@ -1,0 +1,297 @@
+//! The read model: what intake's and workflow's events say a citizen may see.
+//!
+//! A dossier's row holds the newest state's public view and a short public history. A state event
+//! replaces the view only when its version is newer than the row's, and adds its public change to
+//! the history whatever its order, so redelivered and reordered events leave the same row as the
+//! events in order would (DESIGN.md "Order-tolerant projections"). The catalog keeps every
+//! published version of every procedure; queries pick the version in force.
+//!
+//! The same functions build the live model (the consumers below) and a rebuilt one
+//! ([`crate::rebuild`]), so the two are equal by construction, and the rebuild test checks it.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use futures::future::BoxFuture;
+use motcua_domain::events::{
+    DossierEvent, PROCEDURE_PUBLISHED, REJECTED_AT_INTAKE, STATE_CHANGED, SUBMITTED,
+};
+use motcua_domain::status;
+use motcua_platform::SharedClock;
+use motcua_platform::bus::{CATALOG, DOSSIERS};
+use motcua_platform::consumer::{ConsumerSpec, Event, HandleError, Handler};
+use motcua_proto::common::{DossierStatus, Outcome};
+use motcua_proto::events::{ChangeKind, DossierState, ProcedurePublished};
+use motcua_proto::lookup::{PublicChange, PublicDossier};
+use prost::Message;
+use sqlx::PgConnection;
+
+/// The durable consumer of dossier states (one for the whole service: lookup shows every field).
+pub fn dossier_consumer() -> ConsumerSpec {
+    ConsumerSpec::new("lookup-dossiers", DOSSIERS, "dossier.>")
+        .only(&[SUBMITTED, REJECTED_AT_INTAKE, STATE_CHANGED])
+        .batched(256)
+}
+
+/// The durable consumer of the catalog.
+pub fn catalog_consumer() -> ConsumerSpec {
+    ConsumerSpec::new("lookup-catalog", CATALOG, "catalog.>").only(&[PROCEDURE_PUBLISHED])
+}
+
+/// Applies dossier events to the model.
+#[derive(Debug, Clone)]
+pub struct DossierEvents {
+    pub clock: SharedClock,
+}
+
+impl Handler for DossierEvents {
+    fn handle<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        event: &'a Event,
+    ) -> BoxFuture<'a, Result<(), HandleError>> {
+        Box::pin(async move {
+            let Some(decoded) = DossierEvent::decode(&event.event_type, &event.payload)
+                .map_err(|e| HandleError::Poison(e.to_string()))?
+            else {
+                return Ok(());
+            };
+            apply_dossier(tx, &decoded, self.clock.now()).await
+        })
+    }
+}
+
+/// Applies catalog events to the model.
+#[derive(Debug, Clone)]
+pub struct CatalogEvents;
+
+impl Handler for CatalogEvents {
+    fn handle<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        event: &'a Event,
+    ) -> BoxFuture<'a, Result<(), HandleError>> {
+        Box::pin(async move {
+            if event.event_type != PROCEDURE_PUBLISHED {
+                return Ok(());
+            }
+            let published = ProcedurePublished::decode(event.payload.as_ref())
+                .map_err(|e| HandleError::Poison(format!("procedure-published: {e}")))?;
+            apply_procedure(tx, &published).await
+        })
+    }
+}
+
+/// The public change an event records, if the applicant sees it.
+fn change(event: &DossierEvent, state: &DossierState) -> Option<PublicChange> {
+    let (at, label) = match event {
+        DossierEvent::Submitted(_) => (state.received_at, "Tiếp nhận hồ sơ".to_owned()),
+        DossierEvent::RejectedAtIntake(_) => (
+            state.stopped_at.or(state.received_at),
+            "Không tiếp nhận hồ sơ".to_owned(),
+        ),
+        DossierEvent::StateChanged(e) => (
+            e.at,
+            status::change_label(
+                ChangeKind::try_from(e.kind).unwrap_or_default(),
+                &state.current_step_name,
+            )?,
+        ),
+        DossierEvent::SupplementSubmitted(_) | DossierEvent::WithdrawalRequested(_) => return None,
+    };
+    Some(PublicChange {
+        at,
+        status: state.status,
+        label,
+        version: state.version,
+    })
+}
+
+/// The public view of a state (without its history): no phone, no ID number, no officer.
+pub fn view(state: &DossierState) -> PublicDossier {
+    let st = DossierStatus::try_from(state.status).unwrap_or_default();
+    let outcome = Outcome::try_from(state.outcome).unwrap_or_default();
+    PublicDossier {
+        dossier_code: state.dossier_code.clone(),
+        procedure_name: state.procedure_name.clone(),
+        applicant_name_masked: state.applicant_name_masked.clone(),
+        status: state.status,
+        status_label: status::label(st).to_owned(),
+        received_at: state.received_at,
+        due_at: state.due_at,
+        finished_at: state.finished_at,
+        public_note: state.public_note.clone(),
+        competent_agency: state.competent_agency.clone(),
+        competent_agency_name: String::new(),
+        national_code: state.national_code,
+        procedure_code: state.procedure_code.clone(),
+        field: state.field.clone(),
+        current_step_name: state.current_step_name.clone(),
+        current_department: state.current_department.clone(),
+        paused: state.paused,
+        paused_since: state.paused_since,
+        missing_documents: state.missing_documents.clone(),
+        obligation_vnd: state.obligation_vnd,
+        obligation_note: state.obligation_note.clone(),
+        apology_reason: state.apology_reason.clone(),
+        apology_due_at: state.apology_due_at,
+        outcome: state.outcome,
+        outcome_label: status::outcome_label(outcome).to_owned(),
+        returned_at: state.returned_at,
+        stopped_at: state.stopped_at,
+        stop_kind: state.stop_kind,
+        stop_reason: state.stop_reason.clone(),
+        history: Vec::new(),
+        version: state.version,
+        channel: state.channel,
+    }
+}
+
+/// Adds `entry` to `history` (kept in version order) unless that version is there already.
+fn merge(history: &mut Vec<PublicChange>, entry: Option<PublicChange>) -> bool {
+    let Some(entry) = entry else { return false };
+    match history.binary_search_by_key(&entry.version, |c| c.version) {
+        Ok(_) => false,
+        Err(at) => {
+            history.insert(at, entry);
+            true
+        }
+    }
+}
+
+/// Applies one dossier event in the caller's transaction: the view if newer, the history always.
+pub async fn apply_dossier(
+    tx: &mut PgConnection,
+    event: &DossierEvent,
+    now: DateTime<Utc>,
+) -> Result<(), HandleError> {
+    if !event.is_state() {
+        return Ok(());
+    }
+    let state = match event.state() {
+        Some(s) if !s.dossier_code.is_empty() && s.version > 0 => s,
+        _ => {
+            return Err(HandleError::Poison(
+                "state event without a state, dossier code or version".into(),
+            ));
+        }
+    };
+    let version = i64::try_from(state.version)
+        .map_err(|_| HandleError::Poison(format!("version {} out of range", state.version)))?;
+    let entry = change(event, state);
+    let mut fresh = view(state);
+    merge(&mut fresh.history, entry.clone());
+    let inserted = sqlx::query(
+        "INSERT INTO dossiers (dossier_code, version, view, lookup_token_hmac, applicant_id_hmac, secret_key_id, applied_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dossier_code) DO NOTHING",
+    )
+    .bind(&state.dossier_code)
+    .bind(version)
+    .bind(fresh.encode_to_vec())
+    .bind(&state.lookup_token_hmac)
+    .bind(&state.applicant_id_hmac)
+    .bind(&state.secret_key_id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if inserted {
+        return Ok(());
+    }
+    let (held, bytes): (i64, Vec<u8>) =
+        sqlx::query_as("SELECT version, view FROM dossiers WHERE dossier_code = $1 FOR UPDATE")
+            .bind(&state.dossier_code)
+            .fetch_one(&mut *tx)
+            .await?;
+    let mut old = PublicDossier::decode(bytes.as_slice())
+        .map_err(|e| HandleError::Retry(format!("stored view does not decode: {e}")))?;
+    if version > held {
+        fresh.history = std::mem::take(&mut old.history);
+        merge(&mut fresh.history, entry);
+        sqlx::query(
+            "UPDATE dossiers SET version = $2, view = $3, lookup_token_hmac = $4, applicant_id_hmac = $5,
+                 secret_key_id = $6, applied_at = $7
+             WHERE dossier_code = $1",
+        )
+        .bind(&state.dossier_code)
+        .bind(version)
+        .bind(fresh.encode_to_vec())
+        .bind(&state.lookup_token_hmac)
+        .bind(&state.applicant_id_hmac)
+        .bind(&state.secret_key_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    } else if merge(&mut old.history, entry) {
+        // An older event, late: its change joins the history; the view stays.
+        sqlx::query("UPDATE dossiers SET view = $2 WHERE dossier_code = $1")
+            .bind(&state.dossier_code)
+            .bind(old.encode_to_vec())
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Stores a published procedure version (the same version published twice is the same row).
+pub async fn apply_procedure(
+    tx: &mut PgConnection,
+    published: &ProcedurePublished,
+) -> Result<(), HandleError> {
+    let Some(p) = &published.procedure else {
+        return Err(HandleError::Poison(
+            "procedure-published without a procedure".into(),
+        ));
+    };
+    let effective = NaiveDate::parse_from_str(&p.effective_from, "%Y-%m-%d").map_err(|_| {
+        HandleError::Poison(format!(
+            "procedure {} version {}: effective_from {:?} is not YYYY-MM-DD",
+            p.code, p.version, p.effective_from
+        ))
+    })?;
+    let version = i32::try_from(p.version).map_err(|_| {
+        HandleError::Poison(format!("procedure version {} out of range", p.version))
+    })?;
+    // Who published it is an officer's account: not public.
+    let mut public = p.clone();
+    public.published_by = String::new();
+    sqlx::query(
+        "INSERT INTO procedures (code, version, effective_from, field, name, folded_name, record)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (code, version) DO UPDATE SET effective_from = EXCLUDED.effective_from,
+             field = EXCLUDED.field, name = EXCLUDED.name, folded_name = EXCLUDED.folded_name,
+             record = EXCLUDED.record",
+    )
+    .bind(&p.code)
+    .bind(version)
+    .bind(effective)
+    .bind(&p.field)
+    .bind(&p.name)
+    .bind(motcua_domain::text::fold(&p.name))
+    .bind(public.encode_to_vec())
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(version: u64) -> Option<PublicChange> {
+        Some(PublicChange {
+            version,
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn history_keeps_version_order_and_each_version_once() {
+        let mut h = Vec::new();
+        for v in [3, 1, 3, 2, 5, 1] {
+            merge(&mut h, entry(v));
+        }
+        let versions: Vec<u64> = h.iter().map(|c| c.version).collect();
+        assert_eq!(versions, [1, 2, 3, 5]);
+        assert!(!merge(&mut h, None));
+    }
+}

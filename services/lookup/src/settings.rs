@@ -1,0 +1,76 @@
+//! Lookup's own settings, read from the same `MOTCUA_*` variables as the platform's.
+
+use motcua_domain::secrets::SecretHasher;
+use motcua_platform::config::{ConfigError, Vars};
+use std::collections::HashMap;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct LookupSettings {
+    /// Keys the events' secret hashes were made with (MOTCUA_SECRET_HASH_KEYS, as intake's).
+    pub secrets: SecretHasher,
+    /// Names of agencies, from MOTCUA_CATALOG_FILE's `[[agency]]` entries (the file intake loads).
+    pub agency_names: HashMap<String, String>,
+    /// Wrong secrets one dossier code may take at once (MOTCUA_LOOKUP_FAILURES_PER_CODE, 5) ...
+    pub failures_per_code: u32,
+    /// ... and then one more per this long (MOTCUA_LOOKUP_FAILURE_COOLDOWN_SECS, 60): a code
+    /// that keeps failing is slowed down for every caller, so guessing a secret from many
+    /// addresses is as slow as from one.
+    pub failure_cooldown: Duration,
+}
+
+impl LookupSettings {
+    pub fn from_vars(v: &Vars) -> Result<Self, ConfigError> {
+        let agency_names = match v.raw("MOTCUA_CATALOG_FILE") {
+            None => HashMap::new(),
+            Some(path) => {
+                let err =
+                    |m: String| ConfigError::new("MOTCUA_CATALOG_FILE", format!("{path}: {m}"));
+                let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+                motcua_domain::agency::names(&text)
+                    .map_err(err)?
+                    .into_iter()
+                    .collect()
+            }
+        };
+        Ok(Self {
+            secrets: SecretHasher::from_vars(v)?,
+            agency_names,
+            failures_per_code: u32::try_from(v.count("MOTCUA_LOOKUP_FAILURES_PER_CODE", 5)?)
+                .map_err(|_| ConfigError::new("MOTCUA_LOOKUP_FAILURES_PER_CODE", "is too large"))?,
+            failure_cooldown: Duration::from_secs(
+                v.count("MOTCUA_LOOKUP_FAILURE_COOLDOWN_SECS", 60)?,
+            ),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (var, value) in [
+            ("MOTCUA_LOOKUP_FAILURES_PER_CODE", "0"),
+            ("MOTCUA_LOOKUP_FAILURE_COOLDOWN_SECS", "soon"),
+            ("MOTCUA_CATALOG_FILE", "/nonexistent/catalog.toml"),
+            ("MOTCUA_SECRET_HASH_KEYS", "k1:short"),
+        ] {
+            let err = LookupSettings::from_vars(&Vars::from_pairs([(var, value)])).unwrap_err();
+            assert_eq!(err.var, var, "{err}");
+        }
+        let catalog = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/catalog/tnmt.toml"
+        );
+        let s = LookupSettings::from_vars(&Vars::from_pairs([("MOTCUA_CATALOG_FILE", catalog)]))
+            .unwrap();
+        assert!(
+            s.agency_names["000.00.06.H56"].starts_with("Sở Nông nghiệp và Môi trường"),
+            "{:?}",
+            s.agency_names
+        );
+    }
+}

@@ -1,0 +1,597 @@
+//! The public surface, as the internet meets it: codes cannot be told apart from wrong secrets,
+//! a guessed code is held back for everyone, each client is rate limited, the catalog is found
+//! with or without accents, and bad input of every kind gets a clear 4xx, never a 500.
+
+#![allow(clippy::unwrap_used)] // a test's panic is its failure message
+
+mod common;
+
+use common::*;
+use motcua_proto::common::DossierStatus;
+use motcua_proto::lookup::{GetProcedureRequest, LookupDossierRequest, SearchProceduresRequest};
+use reqwest::StatusCode;
+use tonic::Code;
+use uuid::Uuid;
+
+const CODE: &str = "000.00.06.H56-260302-0007";
+const UNKNOWN: &str = "000.00.06.H56-260302-0008";
+const TOKEN: &str = "K7M2P9Q4RX";
+
+async fn with_one_dossier(change: impl Fn(&mut motcua_platform::config::Vars)) -> App {
+    let app = lookup_only(change).await;
+    app.publish(
+        "dossier.dat-dai.submitted",
+        "submitted",
+        Uuid::now_v7(),
+        submitted(state(CODE, 1, DossierStatus::Received, TOKEN)),
+    )
+    .await;
+    app.wait_version(CODE, TOKEN, 1).await;
+    app
+}
+
+async fn grpc_lookup(app: &App, code: &str, secret: &str) -> Result<u64, tonic::Status> {
+    app.lookup_client()
+        .await
+        .lookup_dossier(LookupDossierRequest {
+            dossier_code: code.into(),
+            secret: secret.into(),
+        })
+        .await
+        .map(|r| r.into_inner().dossier.unwrap().version)
+}
+
+/// (status, Retry-After, body) of a JSON lookup.
+async fn json_lookup(app: &App, code: &str, secret: &str) -> (u16, Option<String>, String) {
+    let r = app
+        .http
+        .post(format!("{}/api/v1/dossiers/lookup", app.web()))
+        .header("content-type", "application/json")
+        .body(serde_json::json!({"dossier_code": code, "secret": secret}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (r.status().as_u16(), retry, r.text().await.unwrap())
+}
+
+/// (status, body) of the page's form post.
+async fn page_lookup(app: &App, code: &str, secret: &str) -> (u16, String) {
+    let r = app
+        .http
+        .post(format!("{}/tra-cuu", app.web()))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(serde_urlencoded::to_string([("ma-ho-so", code), ("ma-tra-cuu", secret)]).unwrap())
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_secret_and_an_unknown_code_get_the_same_answer_and_guessing_is_held_back() {
+    let app = with_one_dossier(|v| {
+        v.set("MOTCUA_LOOKUP_FAILURES_PER_CODE", "3");
+        v.set("MOTCUA_LOOKUP_FAILURE_COOLDOWN_SECS", "600");
+    })
+    .await;
+    // The right secrets open it: the token (any case, spaces) and the ID number.
+    assert_eq!(grpc_lookup(&app, CODE, "k7m2 p9q4 rx").await.unwrap(), 1);
+    assert_eq!(
+        grpc_lookup(&app, &CODE.to_lowercase(), "038085001234")
+            .await
+            .unwrap(),
+        1
+    );
+
+    let wrong = grpc_lookup(&app, CODE, "WRONGWRONG").await.unwrap_err();
+    let unknown = grpc_lookup(&app, UNKNOWN, TOKEN).await.unwrap_err();
+    assert_eq!(wrong.code(), Code::NotFound);
+    assert_eq!(
+        (wrong.code(), wrong.message()),
+        (unknown.code(), unknown.message())
+    );
+    let wrong = json_lookup(&app, CODE, "WRONGWRONG").await;
+    let unknown = json_lookup(&app, UNKNOWN, TOKEN).await;
+    assert_eq!(wrong.0, 404);
+    assert_eq!(wrong, unknown, "same status and body over JSON");
+    let wrong = page_lookup(&app, CODE, "WRONGWRONG").await;
+    let unknown = page_lookup(&app, UNKNOWN, TOKEN).await;
+    assert_eq!(wrong.0, 404);
+    assert!(wrong.1.contains("Không tìm thấy hồ sơ"), "{}", wrong.1);
+    assert_eq!(
+        (wrong.0, wrong.1.replace(CODE, "")),
+        (unknown.0, unknown.1.replace(UNKNOWN, "")),
+        "same page but for the code typed, which is printed back"
+    );
+
+    // Three wrong tries each so far (gRPC, JSON, page): the next is refused for everyone, with
+    // the right secret too, for the existing code and the unknown one alike.
+    for code in [CODE, UNKNOWN] {
+        let _ = grpc_lookup(&app, code, "WRONGWRONG").await;
+        let held = grpc_lookup(&app, code, TOKEN).await.unwrap_err();
+        assert_eq!(held.code(), Code::ResourceExhausted, "{code}");
+        let retry: u64 = held
+            .metadata()
+            .get("retry-after")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((500..=600).contains(&retry), "{retry}");
+        let (status, retry, _) = json_lookup(&app, code, TOKEN).await;
+        assert_eq!(status, 429);
+        assert!(retry.is_some());
+    }
+    let held_known = grpc_lookup(&app, CODE, TOKEN).await.unwrap_err();
+    let held_unknown = grpc_lookup(&app, UNKNOWN, TOKEN).await.unwrap_err();
+    assert_eq!(
+        held_known.message().replace(char::is_numeric, ""),
+        held_unknown.message().replace(char::is_numeric, ""),
+        "held back alike"
+    );
+    // Another code is not affected.
+    assert_eq!(
+        grpc_lookup(&app, "000.00.06.H56-260302-0009", TOKEN)
+            .await
+            .unwrap_err()
+            .code(),
+        Code::NotFound
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_client_is_rate_limited_with_retry_after() {
+    let app = with_one_dossier(|v| {
+        v.set("MOTCUA_PUBLIC_RATE_PER_SECOND", "1");
+        v.set("MOTCUA_PUBLIC_RATE_BURST", "3");
+    })
+    .await;
+    // The harness's own lookups used part of this address's budget: spend the rest.
+    let mut limited_grpc = None;
+    for _ in 0..10 {
+        if let Err(s) = grpc_lookup(&app, CODE, TOKEN).await
+            && s.code() == Code::ResourceExhausted
+        {
+            limited_grpc = Some(s);
+            break;
+        }
+    }
+    let s = limited_grpc.expect("gRPC calls beyond the burst are refused");
+    assert!(s.metadata().get("retry-after").is_some());
+    // The HTTP side counts against the same budget for this client.
+    let r = app
+        .http
+        .get(format!("{}/thu-tuc", app.web()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry >= 1);
+    assert!(r.text().await.unwrap().contains("Quá nhiều yêu cầu"));
+    // Health and readiness are never limited (an orchestrator polls them).
+    let r = app
+        .http
+        .get(format!("{}/readyz", app.web()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    app.stop().await;
+}
+
+async fn with_catalog() -> App {
+    let mut app = App::new(|_| {}).await;
+    app.start("intake").await;
+    app.start_lookup().await;
+    app.wait_db("SELECT count(*) >= 14 FROM procedures", "the catalog")
+        .await;
+    app
+}
+
+async fn search(app: &App, query: &str, field: &str) -> Vec<String> {
+    app.lookup_client()
+        .await
+        .search_procedures(SearchProceduresRequest {
+            query: query.into(),
+            field: field.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .procedures
+        .into_iter()
+        .map(|p| p.code)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn procedures_are_found_with_or_without_accents_best_first() {
+    let app = with_catalog().await;
+    let nfd = "\u{0111}a\u{0302}\u{0301}t \u{0111}ai"; // "đất đai", decomposed
+    let expected = search(&app, "đất đai", "").await;
+    assert_eq!(
+        expected
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .len(),
+        2,
+        "{expected:?}"
+    );
+    assert!(expected.contains(&"1.013833".to_owned()) && expected.contains(&"1.012789".to_owned()));
+    for query in ["dat dai", "ĐẤT ĐAI", "Đất Đai", nfd, "  đất,  đai "] {
+        assert_eq!(search(&app, query, "").await, expected, "{query:?}");
+    }
+    // The best match first: the name holding the query as typed, then the closest.
+    assert_eq!(search(&app, "tach thua", "").await[0], "1.012784");
+    assert_eq!(
+        search(&app, "tach thuw", "")
+            .await
+            .first()
+            .map(String::as_str),
+        Some("1.012784"),
+        "a typo still finds it"
+    );
+    assert_eq!(
+        search(&app, "nuoc", "tai-nguyen-nuoc").await,
+        ["tnn-dk-nuoc-duoi-dat"]
+    );
+    assert_eq!(
+        search(&app, "", "moi-truong").await,
+        ["mt-tham-dinh-dtm-nhom-2"]
+    );
+    assert!(search(&app, "xyz khong co", "").await.is_empty());
+
+    // Paging through everything.
+    let mut client = app.lookup_client().await;
+    let first = client
+        .search_procedures(SearchProceduresRequest {
+            page_size: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (first.procedures.len(), first.next_page_token.as_str()),
+        (10, "10")
+    );
+    let second = client
+        .search_procedures(SearchProceduresRequest {
+            page_size: 10,
+            page_token: first.next_page_token,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (second.procedures.len(), second.next_page_token.as_str()),
+        (4, "")
+    );
+
+    // The JSON API and the page find the same.
+    let json: serde_json::Value = serde_json::from_str(
+        &app.http
+            .get(format!("{}/api/v1/procedures?q=DAT%20DAI", app.web()))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let codes: Vec<&str> = json["procedures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, expected);
+    let page = app
+        .http
+        .get(format!("{}/thu-tuc?q=dat+dai", app.web()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("/thu-tuc/1.013833") && page.contains("/thu-tuc/1.012789"));
+    let detail = app
+        .lookup_client()
+        .await
+        .get_procedure(GetProcedureRequest {
+            code: "1.013831".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let p = detail.procedure.unwrap();
+    assert!(!p.documents.is_empty());
+    assert!(detail.competent_agency_name.starts_with("Sở Nông nghiệp"));
+    app.stop().await;
+}
+
+/// A request (method, path, optional content type and body) and the status it must get.
+type BadRequest = (reqwest::Method, String, Option<(&'static str, String)>, u16);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_clear_4xx_or_invalid_argument_never_a_500() {
+    let app = with_catalog().await;
+    let web = app.web();
+    let long = "a".repeat(3000);
+    let cases: Vec<BadRequest> = vec![
+        (reqwest::Method::GET, format!("/thu-tuc/{long}"), None, 414),
+        (
+            reqwest::Method::GET,
+            format!("/thu-tuc?q={long}"),
+            None,
+            414,
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/thu-tuc?q={}", "a".repeat(201)),
+            None,
+            400,
+        ),
+        (reqwest::Method::GET, "/thu-tuc?trang=abc".into(), None, 400),
+        (
+            reqwest::Method::GET,
+            "/thu-tuc?linh-vuc=khong-co".into(),
+            None,
+            400,
+        ),
+        (
+            reqwest::Method::GET,
+            "/api/v1/procedures?page_size=1000".into(),
+            None,
+            400,
+        ),
+        (
+            reqwest::Method::GET,
+            "/api/v1/procedures?page_size=-1".into(),
+            None,
+            400,
+        ),
+        (
+            reqwest::Method::GET,
+            "/thu-tuc/khong%20co".into(),
+            None,
+            400,
+        ),
+        (reqwest::Method::GET, "/thu-tuc/9.999999".into(), None, 404),
+        (
+            reqwest::Method::GET,
+            "/api/v1/procedures/%FF%FE".into(),
+            None,
+            400,
+        ),
+        (
+            reqwest::Method::GET,
+            "/khong-co-trang-nay".into(),
+            None,
+            404,
+        ),
+        (reqwest::Method::GET, "/api/v1/khong-co".into(), None, 404),
+        (reqwest::Method::DELETE, "/tra-cuu".into(), None, 405),
+        (
+            reqwest::Method::PUT,
+            "/api/v1/dossiers/lookup".into(),
+            None,
+            405,
+        ),
+        (reqwest::Method::POST, "/thu-tuc".into(), None, 405),
+        (
+            reqwest::Method::POST,
+            "/api/v1/dossiers/lookup".into(),
+            Some(("application/json", "not json".into())),
+            400,
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/dossiers/lookup".into(),
+            Some(("text/plain", r#"{"dossier_code":"x","secret":"y"}"#.into())),
+            415,
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/dossiers/lookup".into(),
+            Some((
+                "application/json",
+                format!(r#"{{"dossier_code":"{}"}}"#, "9".repeat(10_000)),
+            )),
+            413,
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/dossiers/lookup".into(),
+            Some((
+                "application/json",
+                r#"{"dossier_code":"ĐẤT-ĐAI-💥","secret":"x"}"#.into(),
+            )),
+            400,
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/dossiers/lookup".into(),
+            Some((
+                "application/json",
+                format!(r#"{{"dossier_code":"{CODE}","secret":"a\u0007b"}}"#),
+            )),
+            400,
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/dossiers/lookup".into(),
+            Some((
+                "application/json",
+                format!(r#"{{"dossier_code":"{CODE}"}}"#),
+            )),
+            400,
+        ),
+        (
+            reqwest::Method::POST,
+            "/tra-cuu".into(),
+            Some((
+                "application/x-www-form-urlencoded",
+                "ma-ho-so=%27%3B+DROP+TABLE+dossiers&ma-tra-cuu=x".into(),
+            )),
+            400,
+        ),
+        (
+            reqwest::Method::POST,
+            "/tra-cuu".into(),
+            Some((
+                "application/x-www-form-urlencoded",
+                format!("ma-ho-so={CODE}&ma-tra-cuu=a%00b"),
+            )),
+            400,
+        ),
+        (
+            reqwest::Method::POST,
+            "/tra-cuu".into(),
+            Some(("application/x-www-form-urlencoded", "%%%".into())),
+            400,
+        ),
+    ];
+    for (method, path, body, want) in cases {
+        let mut req = app.http.request(method.clone(), format!("{web}{path}"));
+        if let Some((content_type, body)) = body {
+            req = req.header("content-type", content_type).body(body);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        let shown = &path[..path.len().min(60)];
+        assert_eq!(status, want, "{method} {shown}: {text}");
+        assert!(
+            !text.is_empty(),
+            "{method} {shown}: an empty answer says nothing"
+        );
+        assert!(
+            text.len() < 20_000,
+            "{method} {shown}: input is not echoed whole"
+        );
+    }
+
+    // gRPC: INVALID_ARGUMENT naming what to fix; an unknown procedure NOT_FOUND.
+    let mut client = app.lookup_client().await;
+    for (code, secret) in [
+        ("x", TOKEN),
+        ("", TOKEN),
+        (CODE, ""),
+        (CODE, "a\u{7}b"),
+        (CODE, &"s".repeat(65)),
+        (&"9".repeat(5000), TOKEN),
+    ] {
+        let e = client
+            .lookup_dossier(LookupDossierRequest {
+                dossier_code: code.into(),
+                secret: secret.into(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.code(),
+            Code::InvalidArgument,
+            "{code:.20} / {secret:.20}: {e:?}"
+        );
+        assert!(e.message().len() < 600);
+    }
+    for req in [
+        SearchProceduresRequest {
+            page_size: 1000,
+            ..Default::default()
+        },
+        SearchProceduresRequest {
+            page_token: "abc".into(),
+            ..Default::default()
+        },
+        SearchProceduresRequest {
+            field: "khong-co".into(),
+            ..Default::default()
+        },
+    ] {
+        let e = client.search_procedures(req).await.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    }
+    let e = client
+        .get_procedure(GetProcedureRequest { code: "".into() })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    let e = client
+        .get_procedure(GetProcedureRequest {
+            code: "9.999999".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_are_vietnamese_labelled_and_carry_security_headers() {
+    let app = with_one_dossier(|_| {}).await;
+    for path in ["/", "/tra-cuu", "/thu-tuc"] {
+        let r = app
+            .http
+            .get(format!("{}{path}", app.web()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        let h = r.headers().clone();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"));
+        assert_eq!(h["referrer-policy"], "no-referrer");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert!(h["content-type"].to_str().unwrap().starts_with("text/html"));
+        let html = r.text().await.unwrap();
+        assert!(html.contains("<html lang=\"vi\">"), "{path}");
+        // Every field has its label.
+        for id in html
+            .split("id=\"")
+            .skip(1)
+            .filter_map(|s| s.split('"').next())
+            .filter(|id| html.contains(&format!("name=\"{id}\"")))
+        {
+            assert!(
+                html.contains(&format!("for=\"{id}\"")),
+                "{path}: #{id} has no label"
+            );
+        }
+    }
+    // The status page: the masked name, the status in Vietnamese; kept by no cache.
+    let r = app
+        .http
+        .post(format!("{}/tra-cuu", app.web()))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("ma-ho-so={CODE}&ma-tra-cuu={TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("N***** V** A*") && html.contains("Đã tiếp nhận"),
+        "{html}"
+    );
+    assert!(!html.contains(TOKEN), "the secret is never printed back");
+    app.stop().await;
+}
