@@ -23,14 +23,18 @@ lint:
 fmt:
     cargo fmt --all
 
-# benchmarks: the calendar, intake's submissions and workflow's transitions
+# benchmarks: the calendar, intake's submissions, workflow's transitions and lookup's answers
 bench:
     cargo bench -p motcua-calendar
     cargo run --release --bin motcua -- bench intake
     cargo run --release --bin motcua -- bench workflow
+    cargo run --release --bin motcua -- bench lookup
 
 bench-intake *ARGS:
     cargo run --release --bin motcua -- bench intake {{ARGS}}
 
 bench-workflow *ARGS:
     cargo run --release --bin motcua -- bench workflow {{ARGS}}
+
+bench-lookup *ARGS:
+    cargo run --release --bin motcua -- bench lookup {{ARGS}}

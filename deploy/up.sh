@@ -41,6 +41,8 @@ else
   [ -s "$log" ] && mv -f "$log" "$log.1"
   [ -s "$log.out" ] && mv -f "$log.out" "$log.out.1"
   echo "• starting motcua serve --target all (log: $log)"
+  # Receipts carry a QR link to the lookup page; on this machine that is lookup's own port.
+  export MOTCUA_LOOKUP_PUBLIC_URL="${MOTCUA_LOOKUP_PUBLIC_URL:-http://127.0.0.1:8084}"
   nohup "$bin" serve --target all >"$log.out" 2>"$log" &
   echo $! >"$pidfile"
   for _ in $(seq 1 120); do
@@ -52,6 +54,8 @@ else
 fi
 echo
 cat "$log.out"
+echo
+echo "Citizens look dossiers up (and find procedures) on lookup's page: the \"lookup http://…\" line above."
 echo
 echo "Development token (roles desk and admin, agency 000.00.06.H56); send it as: authorization: Bearer <token>"
 "$bin" token --role desk --role admin --agency 000.00.06.H56 --department bo-phan-mot-cua

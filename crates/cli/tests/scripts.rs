@@ -17,6 +17,8 @@ fn script(name: &str, state: &Path, id: &str) -> Output {
         .env("MOTCUA_BUS_PREFIX", format!("t{id}."))
         .env("MOTCUA_INTAKE_GRPC_ADDR", "127.0.0.1:0")
         .env("MOTCUA_WORKFLOW_GRPC_ADDR", "127.0.0.1:0")
+        .env("MOTCUA_LOOKUP_GRPC_ADDR", "127.0.0.1:0")
+        .env("MOTCUA_LOOKUP_HTTP_ADDR", "127.0.0.1:0")
         .env("MOTCUA_METRICS_ADDR", "off")
         .env("MOTCUA_ATTACHMENTS_DIR", state.join("attachments"))
         .env("MOTCUA_DOSSIER_EVENTS_MAX_BYTES", (16u64 << 20).to_string())
@@ -57,6 +59,7 @@ async fn up_after_a_crash_starts_motcua_and_keeps_the_crashed_log() {
         "{out}"
     );
     assert!(out.contains("intake     grpc://127.0.0.1:"), "{out}");
+    assert!(out.contains("lookup     http://127.0.0.1:"), "{out}");
     let kept = std::fs::read_to_string(state.join("motcua.log.1")).unwrap();
     assert!(kept.contains("panicked at the end of the world"), "{kept}");
     assert!(
@@ -87,7 +90,7 @@ async fn up_after_a_crash_starts_motcua_and_keeps_the_crashed_log() {
             ("MOTCUA_BUS_PREFIX", format!("t{id}.")),
         ]))
         .unwrap();
-    for service in ["intake", "workflow"] {
+    for service in ["intake", "workflow", "lookup"] {
         let _ = motcua_platform::db::drop_database(
             &settings.database_url,
             &settings.database_name(service),
@@ -156,11 +159,11 @@ fn the_breaking_change_check_compares_with_the_released_contracts_not_with_itsel
     std::fs::write(&intake, source).unwrap();
 
     // A draft package (its service has not landed) may still be reshaped.
-    let workflow = dir.join("proto/motcua/workflow/v1/workflow.proto");
-    let draft = std::fs::read_to_string(&workflow).unwrap();
+    let reporting = dir.join("proto/motcua/reporting/v1/reporting.proto");
+    let draft = std::fs::read_to_string(&reporting).unwrap();
     let reshaped = draft.replacen(" = 1;", " = 41;", 1);
     assert_ne!(draft, reshaped);
-    std::fs::write(&workflow, reshaped).unwrap();
+    std::fs::write(&reporting, reshaped).unwrap();
     let drafted = run();
     assert!(drafted.status.success(), "{}", text(&drafted));
     let _ = std::fs::remove_dir_all(&dir);

@@ -6,6 +6,7 @@
 //! - [`secrets`]: keyed hashes of the secrets an applicant looks a dossier up with.
 //! - [`catalog`]: levels and the channels they allow, document forms, processing times in words.
 //! - [`fields`]: the fields (lĩnh vực) of DESIGN.md §1.
+//! - [`links`]: the receipt's QR link to lookup's page.
 //! - [`events`]: event names, subjects and decoding a dossier event by its type.
 //! - [`projection`]: "decode by type, apply if the version is newer" for read models.
 //! - [`calendars`]: working-time calendars per agency from the holiday and hours settings.
@@ -17,6 +18,7 @@ pub mod catalog;
 pub mod dossier_code;
 pub mod events;
 pub mod fields;
+pub mod links;
 pub mod projection;
 pub mod secrets;
 pub mod status;

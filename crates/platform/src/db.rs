@@ -12,6 +12,30 @@ use std::time::Duration;
 
 static PLATFORM_MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
 
+/// A connection idle longer than this is pinged before it is handed out.
+const IDLE_CHECK: Duration = Duration::from_secs(30);
+
+/// The pool settings every service (and every benchmark's baseline) uses.
+///
+/// sqlx pings every connection it hands out by default: one more round trip per query, which
+/// halves the rate of short queries such as a lookup by key. Here only a connection that sat idle
+/// longer than [`IDLE_CHECK`] is pinged first (a restart, a failover or a firewall may have cut
+/// it meanwhile). A busy connection that breaks fails the query it carries; sqlx then discards it,
+/// the caller answers UNAVAILABLE, and the retry gets a fresh connection.
+pub fn pool_options(max_connections: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > IDLE_CHECK {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
 /// Connects to `database` on the server at `url`, creating it if it does not exist, and applies
 /// the platform's and then the service's migrations.
 pub async fn connect(
@@ -26,8 +50,7 @@ pub async fn connect(
         .clone()
         .database(database)
         .log_statements(tracing::log::LevelFilter::Debug);
-    let pool = PgPoolOptions::new()
-        .max_connections(max_connections)
+    let pool = pool_options(max_connections)
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(options)
         .await

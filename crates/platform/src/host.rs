@@ -20,7 +20,6 @@ use crate::process::Process;
 use crate::readiness::{Readiness, ReadinessSource};
 use anyhow::Context;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgConnection, PgPool};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -80,8 +79,7 @@ impl ServiceHost {
         let settings = process.settings.clone();
         let server = crate::db::options(&settings.database_url)?;
         let database = settings.database_name(name);
-        let pool = PgPoolOptions::new()
-            .max_connections(settings.database_max_connections)
+        let pool = crate::db::pool_options(settings.database_max_connections)
             .acquire_timeout(Duration::from_secs(5))
             .connect_lazy_with(server.database(&database));
         let bus = Bus::connect(&settings.nats_url, &settings.bus_prefix).await?;

@@ -19,6 +19,19 @@ pub fn install() {
     handle();
 }
 
+/// The metrics as `/metrics` shows them (benchmarks read the services' counters here).
+pub fn render() -> String {
+    handle().render()
+}
+
+/// A counter's value in [`render`]'s text (`name{labels}` as written there), 0 when absent.
+pub fn counter_value(rendered: &str, series: &str) -> f64 {
+    rendered
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
 /// Serves `/metrics` until `shutdown` resolves; returns the bound address.
 pub async fn serve(
     addr: SocketAddr,

@@ -73,6 +73,11 @@ pub async fn start(process: &Process, settings: IntakeSettings) -> anyhow::Resul
             "lookup secrets are hashed with the public development key; set MOTCUA_SECRET_HASH_KEYS in production"
         );
     }
+    if settings.lookup_url.is_none() {
+        tracing::warn!(
+            "MOTCUA_LOOKUP_PUBLIC_URL is not set: receipts carry no QR link to the lookup page"
+        );
+    }
     let max_bytes = process.settings.limits.max_message_bytes;
     let mut host = ServiceHost::new(NAME, process, &MIGRATIONS).await?;
     host.spawn_relay();
@@ -89,6 +94,7 @@ pub async fn start(process: &Process, settings: IntakeSettings) -> anyhow::Resul
         clock: host.clock.clone(),
         calendars: Arc::new(calendars),
         secrets: settings.secrets,
+        lookup_url: settings.lookup_url,
         attachments,
         known_agencies: Arc::default(),
     };

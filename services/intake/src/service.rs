@@ -28,6 +28,8 @@ pub struct Intake {
     pub clock: SharedClock,
     pub calendars: Arc<Calendars>,
     pub secrets: SecretHasher,
+    /// Lookup's public address, for the receipt's QR link (None: no link printed).
+    pub lookup_url: Option<String>,
     pub attachments: Attachments,
     /// Receiving agencies found in the catalog so far (see `Intake::agency_known`).
     pub known_agencies: Arc<std::sync::RwLock<std::collections::HashSet<String>>>,

@@ -16,6 +16,8 @@ pub struct IntakeSettings {
     pub calendar: CalendarSettings,
     /// Keys for the hashes of lookup secrets in events (MOTCUA_SECRET_HASH_KEYS).
     pub secrets: SecretHasher,
+    /// Lookup's public address (MOTCUA_LOOKUP_PUBLIC_URL), for the QR link on each receipt.
+    pub lookup_url: Option<String>,
 }
 
 impl IntakeSettings {
@@ -29,6 +31,14 @@ impl IntakeSettings {
             catalog_file: v.raw("MOTCUA_CATALOG_FILE").map(PathBuf::from),
             calendar: CalendarSettings::from_vars(v)?,
             secrets: SecretHasher::from_vars(v)?,
+            lookup_url: match v.raw("MOTCUA_LOOKUP_PUBLIC_URL") {
+                None => None,
+                Some(base) => {
+                    motcua_domain::links::check_base(base)
+                        .map_err(|m| ConfigError::new("MOTCUA_LOOKUP_PUBLIC_URL", m))?;
+                    Some(base.to_owned())
+                }
+            },
         })
     }
 }
@@ -43,6 +53,7 @@ mod tests {
             ("MOTCUA_MAX_ATTACHMENT_BYTES", "big"),
             ("MOTCUA_WORKING_HOURS", "8-17"),
             ("MOTCUA_SECRET_HASH_KEYS", "k1:short"),
+            ("MOTCUA_LOOKUP_PUBLIC_URL", "tracuu.example.gov.vn"),
         ] {
             let err = IntakeSettings::from_vars(&Vars::from_pairs([(var, value)])).unwrap_err();
             assert_eq!(err.var, var, "{err}");

@@ -426,7 +426,13 @@ impl Intake {
         let day = vietnam_day(c.received_at);
         let seq = store::next_sequence(&mut tx, &c.receiving_agency, day).await?;
         let code = motcua_domain::dossier_code::format(&c.receiving_agency, day, seq);
+        let token = lookup_token();
         let receipt = Receipt {
+            lookup_link: self
+                .lookup_url
+                .as_deref()
+                .map(|base| motcua_domain::links::lookup_link(base, &code, &token))
+                .unwrap_or_default(),
             dossier_code: code.clone(),
             procedure_code: c.procedure.code.clone(),
             procedure_version: c.procedure.version,
@@ -440,7 +446,7 @@ impl Intake {
             receiving_agency: c.receiving_agency,
             competent_agency: c.procedure.competent_agency.clone(),
             channel: c.channel as i32,
-            lookup_token: lookup_token(),
+            lookup_token: token,
             received_by: Some(actor(caller)),
             fee_vnd: c.procedure.fee_vnd,
             note: c.note.clone(),

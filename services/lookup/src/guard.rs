@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 const MAX_HELD_CODES: usize = 100_000;
 
 /// A 32-byte hash that no secret has (hex), for the checks that must cost the same.
-const STAND_IN: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+pub const STAND_IN: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// The secret hashes stored for a dossier.
 #[derive(Debug, Clone)]

@@ -1,7 +1,8 @@
 //! Lookup: the public read model. Where to look:
 //!
 //! - [`model`]: the read model built from intake's and workflow's events (and its consumers).
-//! - [`queries`]: what every interface answers; [`guard`]: who may see a dossier.
+//! - [`queries`]: what every interface answers; [`guard`]: who may see a dossier;
+//!   [`reads`]: dossier rows read many lookups to a query; [`cache`]: rows read recently.
 //! - [`grpc`]: `motcua.lookup.v1`; [`web`]: the JSON API and the pages for citizens.
 //! - [`rebuild`]: the model rebuilt from the streams (`motcua lookup rebuild`).
 //! - [`error`]: the one table of refusals and their gRPC and HTTP codes; [`settings`].
@@ -9,11 +10,13 @@
 //! The HTTP port is the one part of motcua meant to face the public internet; the gRPC port
 //! serves the same public service to other systems (the SMS gateway of notification, portals).
 
+pub mod cache;
 pub mod error;
 pub mod grpc;
 pub mod guard;
 pub mod model;
 pub mod queries;
+pub mod reads;
 pub mod rebuild;
 pub mod settings;
 pub mod web;
@@ -47,10 +50,17 @@ pub async fn start(process: &Process, settings: LookupSettings) -> anyhow::Resul
     );
     host.spawn_consumer(model::catalog_consumer(), Arc::new(model::CatalogEvents));
     let guard = Arc::new(guard::Guard::new(&settings));
+    let cache = cache::Cache::new(settings.cache_rows);
+    {
+        let (cache, bus, stop) = (cache.clone(), host.bus.clone(), process.shutdown.clone());
+        host.spawn(cache.follow(bus, stop));
+    }
     let queries = queries::Queries {
         pool: host.pool.clone(),
         clock: host.clock.clone(),
         guard: guard.clone(),
+        reader: reads::Reader::start(host.pool.clone(), settings.readers),
+        cache: cache.clone(),
         agency_names: Arc::new(settings.agency_names),
     };
     host.spawn(async move {

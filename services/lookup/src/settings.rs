@@ -17,6 +17,12 @@ pub struct LookupSettings {
     /// that keeps failing is slowed down for every caller, so guessing a secret from many
     /// addresses is as slow as from one.
     pub failure_cooldown: Duration,
+    /// Queries reading dossier rows at once (MOTCUA_LOOKUP_READERS, 2); each takes up to 64
+    /// waiting lookups (see [`crate::reads`]).
+    pub readers: usize,
+    /// Dossier rows kept in memory (MOTCUA_LOOKUP_CACHE_ROWS, 100000; 0 keeps none), each for
+    /// at most 30 s and dropped when an event announces a newer version (see [`crate::cache`]).
+    pub cache_rows: u64,
 }
 
 impl LookupSettings {
@@ -41,6 +47,12 @@ impl LookupSettings {
             failure_cooldown: Duration::from_secs(
                 v.count("MOTCUA_LOOKUP_FAILURE_COOLDOWN_SECS", 60)?,
             ),
+            readers: v.count("MOTCUA_LOOKUP_READERS", 2)? as usize,
+            cache_rows: v.parse(
+                "MOTCUA_LOOKUP_CACHE_ROWS",
+                100_000,
+                "a whole number of rows",
+            )?,
         })
     }
 }
@@ -55,6 +67,8 @@ mod tests {
         for (var, value) in [
             ("MOTCUA_LOOKUP_FAILURES_PER_CODE", "0"),
             ("MOTCUA_LOOKUP_FAILURE_COOLDOWN_SECS", "soon"),
+            ("MOTCUA_LOOKUP_READERS", "0"),
+            ("MOTCUA_LOOKUP_CACHE_ROWS", "many"),
             ("MOTCUA_CATALOG_FILE", "/nonexistent/catalog.toml"),
             ("MOTCUA_SECRET_HASH_KEYS", "k1:short"),
         ] {

@@ -260,7 +260,12 @@ async fn a_citizen_finds_a_procedure_and_follows_a_dossier_in_a_real_browser() {
     // The receipt's QR link, opened afresh: the status opens at once, and the token leaves the
     // address bar.
     c.goto(&format!("{web}/")).await.unwrap();
-    c.goto(&format!("{web}/tra-cuu#ma={code}&ma-tra-cuu={token}"))
+    assert_eq!(
+        receipt.lookup_link,
+        format!("{PUBLIC_URL}/tra-cuu#ma={code}&ma-tra-cuu={token}"),
+        "the link intake prints on the receipt"
+    );
+    c.goto(&receipt.lookup_link.replace(PUBLIC_URL, &web))
         .await
         .unwrap();
     assert_eq!(text(&c, ".status-label").await, "Đã tiếp nhận");

@@ -108,8 +108,7 @@ async fn intake(args: IntakeArgs) -> anyhow::Result<()> {
         wait_ready(channel.clone()).await?;
         let options = motcua_platform::db::options(&settings.database_url)?.database(&database);
         // The baseline's pool: the same number of connections as intake's.
-        let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(args.connections)
+        let pool = motcua_platform::db::pool_options(args.connections)
             .connect_with(options)
             .await?;
         let mut catalog = motcua_intake::catalog::parse_file(CATALOG).map_err(anyhow::Error::msg)?;

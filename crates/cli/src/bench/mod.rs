@@ -6,6 +6,7 @@
 //! Durability settings are the server's defaults.
 
 mod intake;
+mod lookup;
 mod workflow;
 
 use clap::Subcommand;
@@ -21,12 +22,16 @@ pub enum BenchCmd {
     Intake(intake::IntakeArgs),
     /// Forward-step transitions per second and their latency against the raw write rate.
     Workflow(workflow::WorkflowArgs),
+    /// Public status lookups per second and their latency against a no-op on the same stack;
+    /// the lag from a workflow change to lookup.
+    Lookup(lookup::LookupArgs),
 }
 
 pub fn run(cmd: BenchCmd) -> Result<(), String> {
     match cmd {
         BenchCmd::Intake(args) => intake::run(args),
         BenchCmd::Workflow(args) => workflow::run(args),
+        BenchCmd::Lookup(args) => lookup::run(args),
     }
 }
 

@@ -108,8 +108,7 @@ async fn bench(args: WorkflowArgs) -> anyhow::Result<()> {
         let channel = GrpcChannel::from_shared(format!("http://{}", running.addr))?.connect_lazy();
         wait_ready(channel.clone()).await?;
         let options = motcua_platform::db::options(&settings.database_url)?.database(&database);
-        let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(args.connections)
+        let pool = motcua_platform::db::pool_options(args.connections)
             .connect_with(options)
             .await?;
 

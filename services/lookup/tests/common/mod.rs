@@ -31,6 +31,9 @@ use tonic::transport::Channel as GrpcChannel;
 
 pub const AGENCY: &str = "000.00.06.H56";
 pub const LAND_DEPARTMENT: &str = "van-phong-dang-ky-dat-dai";
+/// Lookup's public address as intake prints it on receipts (tests open the link on the local
+/// port instead).
+pub const PUBLIC_URL: &str = "https://tracuu.example.gov.vn";
 
 /// Monday 2 March 2026, 09:00 in Vietnam: a working morning.
 pub fn start_time() -> chrono::DateTime<chrono::Utc> {
@@ -60,6 +63,7 @@ pub fn vars(id: &str) -> Vars {
         ("MOTCUA_LOOKUP_HTTP_ADDR", "127.0.0.1:0".to_owned()),
         ("MOTCUA_METRICS_ADDR", "off".to_owned()),
         ("MOTCUA_CATALOG_FILE", catalog_file().to_owned()),
+        ("MOTCUA_LOOKUP_PUBLIC_URL", PUBLIC_URL.to_owned()),
         (
             "MOTCUA_ATTACHMENTS_DIR",
             std::env::temp_dir()

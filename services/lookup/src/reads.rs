@@ -1,0 +1,143 @@
+//! Reading dossier rows, many lookups to a query.
+//!
+//! A lookup is one row by key, and on results days thousands arrive a second. A query per lookup
+//! spends most of its time in the round trip and in PostgreSQL's per-statement work, not in
+//! finding the row. So lookups queue here, and a few readers each take what has queued (up to
+//! [`MAX_BATCH`]) and fetch it with one `WHERE dossier_code = ANY($1)`. When lookups are few each
+//! goes alone at once (no waiting to fill a batch); under load the batches fill by themselves
+//! while the previous queries run. Every answer still comes from the database as it is now —
+//! nothing is cached, so a change is visible as soon as lookup's consumer commits it — and an
+//! unknown code takes the same path as a known one.
+
+use crate::error::LookupError;
+use crate::guard::StoredSecrets;
+use sqlx::PgPool;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+/// Lookups in one query at most.
+const MAX_BATCH: usize = 64;
+/// Lookups waiting at most; past it a lookup waits for room (the gRPC boundary and the HTTP side
+/// shed load long before this fills).
+const QUEUE: usize = 4096;
+
+/// A dossier's stored view and secret hashes.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub version: u64,
+    pub view: Vec<u8>,
+    pub secrets: StoredSecrets,
+}
+
+type Reply = oneshot::Sender<Result<Option<Row>, Arc<LookupError>>>;
+
+#[derive(Debug, Clone)]
+pub struct Reader {
+    queue: mpsc::Sender<(String, Reply)>,
+}
+
+impl Reader {
+    /// Starts `readers` reading tasks on `pool` (they end when the last `Reader` is dropped).
+    pub fn start(pool: PgPool, readers: usize) -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let rx = Arc::new(Mutex::new(rx));
+        for _ in 0..readers.max(1) {
+            let (pool, rx) = (pool.clone(), rx.clone());
+            tokio::spawn(async move {
+                loop {
+                    let batch = {
+                        let mut rx = rx.lock().await;
+                        let Some(first) = rx.recv().await else { return };
+                        let mut batch = vec![first];
+                        while batch.len() < MAX_BATCH {
+                            match rx.try_recv() {
+                                Ok(next) => batch.push(next),
+                                Err(_) => break,
+                            }
+                        }
+                        batch
+                    };
+                    answer(&pool, batch).await;
+                }
+            });
+        }
+        Self { queue: tx }
+    }
+
+    /// The row of `code`, if there is one.
+    pub async fn row(&self, code: String) -> Result<Option<Row>, LookupError> {
+        let (tx, rx) = oneshot::channel();
+        self.queue
+            .send((code, tx))
+            .await
+            .map_err(|_| LookupError::Unavailable("lookup's readers have stopped".into()))?;
+        match rx.await {
+            Ok(Ok(row)) => Ok(row),
+            Ok(Err(e)) => Err(match e.as_ref() {
+                LookupError::Unavailable(m) => LookupError::Unavailable(m.clone()),
+                other => LookupError::Internal(anyhow::anyhow!("reading dossiers: {other}")),
+            }),
+            Err(_) => Err(LookupError::Unavailable(
+                "lookup's reader stopped mid-query".into(),
+            )),
+        }
+    }
+}
+
+/// A view of the usual size, read in place of a missing row (see [`answer`]).
+static STAND_IN_VIEW: [u8; 600] = [0; 600];
+
+/// Reads a batch. A code without a row gets a stand-in of the same shape and size from the same
+/// query (a left join), so an unknown code costs the database, the wire and the decoding what a
+/// known one does.
+async fn answer(pool: &PgPool, batch: Vec<(String, Reply)>) {
+    let codes: Vec<&str> = batch.iter().map(|(c, _)| c.as_str()).collect();
+    #[allow(clippy::type_complexity)]
+    let rows: Result<Vec<(String, bool, i64, Vec<u8>, String, String, String)>, sqlx::Error> =
+        sqlx::query_as(
+            "SELECT c.code, d.dossier_code IS NOT NULL, COALESCE(d.version, 0),
+                    COALESCE(d.view, $2), COALESCE(d.lookup_token_hmac, $3),
+                    COALESCE(d.applicant_id_hmac, $3), COALESCE(d.secret_key_id, $4)
+             FROM unnest($1::text[]) AS c(code) LEFT JOIN dossiers d ON d.dossier_code = c.code",
+        )
+        .bind(&codes)
+        .bind(&STAND_IN_VIEW[..])
+        .bind(crate::guard::STAND_IN)
+        .bind("")
+        .fetch_all(pool)
+        .await;
+    metrics::histogram!("motcua_lookup_read_batch_size").record(batch.len() as f64);
+    match rows {
+        Ok(rows) => {
+            let found: HashMap<String, Row> = rows
+                .into_iter()
+                .filter(|r| r.1)
+                .map(|(code, _, version, view, token, id, key)| {
+                    (
+                        code,
+                        Row {
+                            version: version.max(0) as u64,
+                            view,
+                            secrets: StoredSecrets {
+                                lookup_token_hmac: token,
+                                applicant_id_hmac: id,
+                                secret_key_id: key,
+                            },
+                        },
+                    )
+                })
+                .collect();
+            for (code, reply) in batch {
+                // The same code twice in one batch: each gets the row.
+                let _ = reply.send(Ok(found.get(&code).cloned()));
+            }
+        }
+        Err(e) => {
+            let e = Arc::new(LookupError::from(e));
+            for (_, reply) in batch {
+                let _ = reply.send(Err(e.clone()));
+            }
+        }
+    }
+}
