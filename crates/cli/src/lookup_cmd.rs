@@ -21,6 +21,10 @@ pub struct RebuildArgs {
     /// they differ.
     #[arg(long)]
     check: bool,
+    /// Replace even when the rebuilt model holds fewer rows than the live one (events past the
+    /// streams' retention are then gone from lookup).
+    #[arg(long, conflicts_with = "check")]
+    force: bool,
 }
 
 pub fn run(cmd: LookupCmd) -> Result<(), String> {
@@ -42,7 +46,7 @@ pub fn run(cmd: LookupCmd) -> Result<(), String> {
             let mode = if args.check {
                 Mode::Check
             } else {
-                Mode::Replace
+                Mode::Replace { force: args.force }
             };
             rebuild::run(conn, &bus, &clock, mode).await
         })
@@ -55,10 +59,10 @@ pub fn run(cmd: LookupCmd) -> Result<(), String> {
         report.dossiers,
         report.procedures
     );
+    for (table, n) in &report.differences {
+        println!("{table}: {n} rows differed between the rebuilt and the live model");
+    }
     if args.check {
-        for (table, n) in &report.differences {
-            println!("{table}: {n} rows differ between the rebuilt and the live model");
-        }
         if !report.equal() {
             std::process::exit(1);
         }

@@ -38,6 +38,18 @@ impl std::fmt::Debug for SecretHasher {
     }
 }
 
+/// The alphabet of receipts' lookup tokens: no look-alikes (0/O, 1/I/L).
+pub const TOKEN_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+/// Characters of a lookup token (~50 bits).
+pub const TOKEN_LENGTH: usize = 10;
+
+/// Whether a secret, as typed, has the shape of a lookup token (an ID number never does: it is 9
+/// or 12 digits).
+pub fn is_token_shaped(secret: &str) -> bool {
+    let s = normalise(secret);
+    s.len() == TOKEN_LENGTH && s.bytes().all(|b| TOKEN_ALPHABET.contains(&b))
+}
+
 /// How a secret is compared: spaces and case do not matter (a token read over the phone, an ID
 /// typed with spaces).
 fn normalise(secret: &str) -> String {

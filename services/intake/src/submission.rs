@@ -23,10 +23,10 @@ use uuid::Uuid;
 
 /// A lookup token: 10 characters from an alphabet without look-alikes (0/O, 1/I/L), ~50 bits.
 fn lookup_token() -> String {
-    const ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+    use motcua_domain::secrets::{TOKEN_ALPHABET, TOKEN_LENGTH};
     let mut rng = rand::rng();
-    (0..10)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+    (0..TOKEN_LENGTH)
+        .map(|_| TOKEN_ALPHABET[rng.random_range(0..TOKEN_ALPHABET.len())] as char)
         .collect()
 }
 

@@ -5,23 +5,24 @@
 //!   always checked, against the stored hashes when the code exists and against a stand-in when it
 //!   does not or has no ID hash. An unknown code and a wrong secret then differ by nothing a
 //!   stopwatch can see beyond the noise of one indexed read, and they get the same answer.
-//! - Repeated wrong secrets for one code slow that code down for every caller: after
-//!   MOTCUA_LOOKUP_FAILURES_PER_CODE wrong tries, one more per MOTCUA_LOOKUP_FAILURE_COOLDOWN_SECS.
-//!   Wrong tries count for codes that do not exist too, so "slowed down" tells nothing either.
-//!   The counts live in each replica's memory (as the per-client limits do): N replicas allow N
-//!   times the tries, still far too few to guess a 50-bit token.
+//! - Guessing is slowed per code, for every caller: after MOTCUA_LOOKUP_FAILURES_PER_CODE wrong
+//!   ID numbers for one code, one more try per MOTCUA_LOOKUP_FAILURE_COOLDOWN_SECS. A try takes
+//!   its place in the budget before its secret is checked, so tries sent at the same moment cannot
+//!   outrun the count. Codes that do not exist are counted and held alike, so "held back" tells
+//!   nothing. Only ID numbers are held back: they are guessable (12 digits with a known structure),
+//!   while the receipt's token (10 characters of 31, ~50 bits) is not, so a secret shaped like a
+//!   token is always checked — which also means no one can lock the rightful holder of a receipt
+//!   out of their dossier by failing on purpose. The counts live in each replica's memory (as the
+//!   per-client limits do): N replicas allow N times the tries.
 
 use crate::settings::LookupSettings;
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use motcua_domain::secrets::SecretHasher;
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Codes held back at once at most; past it the oldest expired ones go first, and when none has
-/// expired a new one is not held (the per-client limits still bound every caller).
-const MAX_HELD_CODES: usize = 100_000;
+/// Codes tracked at once at most: past it, idle ones are forgotten first, then the oldest.
+const MAX_TRACKED_CODES: usize = 100_000;
 
 /// A 32-byte hash that no secret has (hex), for the checks that must cost the same.
 pub const STAND_IN: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -34,10 +35,22 @@ pub struct StoredSecrets {
     pub secret_key_id: String,
 }
 
+/// One code's budget of wrong ID numbers.
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    /// Wrong tries it may still take now (refilled one per cooldown, up to the burst).
+    left: f64,
+    refilled: Instant,
+    /// Tries whose secret is being checked.
+    in_flight: u32,
+    held_until: Option<Instant>,
+}
+
 pub struct Guard {
     hasher: SecretHasher,
-    failures: DefaultKeyedRateLimiter<String>,
-    held: Mutex<HashMap<String, Instant>>,
+    burst: f64,
+    cooldown: Duration,
+    budgets: Mutex<HashMap<String, Budget>>,
 }
 
 impl std::fmt::Debug for Guard {
@@ -46,41 +59,123 @@ impl std::fmt::Debug for Guard {
     }
 }
 
-impl Guard {
-    pub fn new(settings: &LookupSettings) -> Self {
-        let burst = NonZeroU32::new(settings.failures_per_code).unwrap_or(NonZeroU32::MIN);
-        let quota = Quota::with_period(settings.failure_cooldown)
-            .unwrap_or_else(|| Quota::per_minute(NonZeroU32::MIN))
-            .allow_burst(burst);
-        Self {
-            hasher: settings.secrets.clone(),
-            failures: RateLimiter::keyed(quota),
-            held: Mutex::new(HashMap::new()),
+/// A try at a code, holding its place in the code's budget until it is settled.
+#[derive(Debug)]
+pub struct Attempt<'g> {
+    guard: &'g Guard,
+    /// The code whose budget it holds a place in (None: not counted, a token-shaped secret).
+    code: Option<String>,
+}
+
+impl Attempt<'_> {
+    /// The secret was wrong (or the code unknown).
+    pub fn failed(mut self) {
+        metrics::counter!("motcua_lookup_wrong_secrets_total").increment(1);
+        if let Some(code) = self.code.take() {
+            self.guard.settle(&code, true);
         }
     }
 
-    /// How long `code` is still held back after too many wrong secrets, if it is.
-    pub fn held_back(&self, code: &str) -> Option<Duration> {
-        let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        let until = *held.get(code)?;
-        until.checked_duration_since(Instant::now())
+    /// The secret opened the dossier.
+    pub fn succeeded(mut self) {
+        if let Some(code) = self.code.take() {
+            self.guard.settle(&code, false);
+        }
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        // Neither (the database did not answer): the place is given back, nothing counted.
+        if let Some(code) = self.code.take() {
+            self.guard.settle(&code, false);
+        }
+    }
+}
+
+impl Guard {
+    pub fn new(settings: &LookupSettings) -> Self {
+        Self {
+            hasher: settings.secrets.clone(),
+            burst: f64::from(settings.failures_per_code.max(1)),
+            cooldown: settings.failure_cooldown.max(Duration::from_secs(1)),
+            budgets: Mutex::new(HashMap::new()),
+        }
     }
 
-    /// Counts a wrong secret (or an unknown code) against `code`.
-    pub fn failed(&self, code: &str) {
-        metrics::counter!("motcua_lookup_wrong_secrets_total").increment(1);
-        let key = code.to_owned();
-        if let Err(not_until) = self.failures.check_key(&key) {
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(
-                &governor::clock::DefaultClock::default(),
-            ));
-            let now = Instant::now();
-            let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-            if held.len() >= MAX_HELD_CODES {
-                held.retain(|_, until| *until > now);
+    fn refill(&self, b: &mut Budget, now: Instant) {
+        let gained = now.duration_since(b.refilled).as_secs_f64() / self.cooldown.as_secs_f64();
+        b.left = (b.left + gained).min(self.burst);
+        b.refilled = now;
+        if b.held_until.is_some_and(|t| t <= now) {
+            b.held_until = None;
+        }
+    }
+
+    fn idle(&self, b: &Budget) -> bool {
+        b.in_flight == 0 && b.held_until.is_none() && b.left >= self.burst
+    }
+
+    /// Starts a try at `code` with `secret`: its place in the code's budget, or how long the code
+    /// is held back.
+    pub fn attempt(&self, code: &str, secret: &str) -> Result<Attempt<'_>, Duration> {
+        if motcua_domain::secrets::is_token_shaped(secret) {
+            return Ok(Attempt {
+                guard: self,
+                code: None,
+            });
+        }
+        let now = Instant::now();
+        let mut budgets = self.budgets.lock().unwrap_or_else(|p| p.into_inner());
+        if !budgets.contains_key(code) && budgets.len() >= MAX_TRACKED_CODES {
+            budgets.retain(|_, b| {
+                self.refill(b, now);
+                !self.idle(b)
+            });
+            if budgets.len() >= MAX_TRACKED_CODES
+                && let Some(oldest) = budgets
+                    .iter()
+                    .filter(|(_, b)| b.in_flight == 0)
+                    .min_by_key(|(_, b)| b.refilled)
+                    .map(|(c, _)| c.clone())
+            {
+                budgets.remove(&oldest);
             }
-            if held.len() < MAX_HELD_CODES {
-                held.insert(key, now + wait);
+        }
+        let b = budgets.entry(code.to_owned()).or_insert(Budget {
+            left: self.burst,
+            refilled: now,
+            in_flight: 0,
+            held_until: None,
+        });
+        self.refill(b, now);
+        if let Some(until) = b.held_until {
+            return Err(until - now);
+        }
+        let free = b.left - f64::from(b.in_flight);
+        if free < 1.0 {
+            metrics::counter!("motcua_lookup_held_back_total").increment(1);
+            return Err(self.cooldown.mul_f64((1.0 - free).max(0.0)));
+        }
+        b.in_flight += 1;
+        Ok(Attempt {
+            guard: self,
+            code: Some(code.to_owned()),
+        })
+    }
+
+    fn settle(&self, code: &str, failed: bool) {
+        let now = Instant::now();
+        let mut budgets = self.budgets.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(b) = budgets.get_mut(code) else {
+            return;
+        };
+        self.refill(b, now);
+        b.in_flight = b.in_flight.saturating_sub(1);
+        if failed {
+            b.left = (b.left - 1.0).max(0.0);
+            if b.left < 1.0 {
+                b.held_until = Some(now + self.cooldown.mul_f64(1.0 - b.left));
                 metrics::counter!("motcua_lookup_codes_held_back_total").increment(1);
             }
         }
@@ -108,14 +203,16 @@ impl Guard {
         stored.is_some() & (token | id)
     }
 
-    /// Forgets codes whose hold has passed and quiet counters (called now and then).
+    /// Forgets codes whose budget is whole again (called now and then).
     pub fn forget_idle(&self) {
         let now = Instant::now();
-        self.held
+        self.budgets
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .retain(|_, until| *until > now);
-        self.failures.retain_recent();
+            .retain(|_, b| {
+                self.refill(b, now);
+                !self.idle(b)
+            });
     }
 }
 
@@ -155,20 +252,46 @@ mod tests {
     }
 
     #[test]
-    fn a_code_is_held_back_after_its_burst_of_failures_whoever_sent_them() {
+    fn a_code_is_held_back_after_its_burst_of_wrong_id_numbers_whoever_sent_them() {
         let (g, _) = guard();
         let code = "000.00.06.H56-261127-0002";
         for _ in 0..3 {
-            assert!(g.held_back(code).is_none());
-            g.failed(code);
+            g.attempt(code, "038085001234").unwrap().failed();
         }
-        assert!(g.held_back(code).is_none(), "the burst is allowed");
-        g.failed(code);
-        let wait = g.held_back(code).expect("held back after the burst");
-        assert!(wait <= Duration::from_secs(60) && wait > Duration::from_secs(50));
+        let wait = g
+            .attempt(code, "038085001234")
+            .expect_err("held back after the burst");
         assert!(
-            g.held_back("000.00.06.H56-261127-0003").is_none(),
+            wait <= Duration::from_secs(60) && wait > Duration::from_secs(50),
+            "{wait:?}"
+        );
+        assert!(
+            g.attempt("000.00.06.H56-261127-0003", "038085001234")
+                .is_ok(),
             "another code is not"
+        );
+        // The receipt's token is never held back (it cannot be guessed).
+        g.attempt(code, "K7M2P9Q4RX").unwrap().failed();
+    }
+
+    #[test]
+    fn tries_at_the_same_moment_cannot_outrun_the_budget() {
+        let (g, _) = guard();
+        let code = "000.00.06.H56-261127-0004";
+        let tries: Vec<_> = (0..10)
+            .filter_map(|_| g.attempt(code, "038085001234").ok())
+            .collect();
+        assert_eq!(
+            tries.len(),
+            3,
+            "only the budget's worth are checked at once"
+        );
+        drop(tries); // unsettled (say, the database failed): places given back, nothing counted
+        let right = g.attempt(code, "038085001234").unwrap();
+        right.succeeded();
+        assert!(
+            g.attempt(code, "038085001234").is_ok(),
+            "successes cost nothing"
         );
     }
 }

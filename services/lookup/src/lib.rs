@@ -52,8 +52,8 @@ pub async fn start(process: &Process, settings: LookupSettings) -> anyhow::Resul
     let guard = Arc::new(guard::Guard::new(&settings));
     let cache = cache::Cache::new(settings.cache_rows);
     {
-        let (cache, bus, stop) = (cache.clone(), host.bus.clone(), process.shutdown.clone());
-        host.spawn(cache.follow(bus, stop));
+        let (cache, pool, stop) = (cache.clone(), host.pool.clone(), process.shutdown.clone());
+        host.spawn(cache.follow(pool, host.readiness(), stop));
     }
     let queries = queries::Queries {
         pool: host.pool.clone(),

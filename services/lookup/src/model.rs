@@ -54,7 +54,7 @@ impl Handler for DossierEvents {
             else {
                 return Ok(());
             };
-            apply_dossier(tx, &decoded, self.clock.now()).await
+            apply_dossier(tx, &decoded, self.clock.now(), Announce::Yes).await
         })
     }
 }
@@ -157,11 +157,20 @@ fn merge(history: &mut Vec<PublicChange>, entry: Option<PublicChange>) -> bool {
     }
 }
 
+/// Whether a write is announced to the replicas' caches ([`CHANGED`]): the live model's are; a
+/// model being rebuilt beside it is read by no one yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Announce {
+    Yes,
+    No,
+}
+
 /// Applies one dossier event in the caller's transaction: the view if newer, the history always.
 pub async fn apply_dossier(
     tx: &mut PgConnection,
     event: &DossierEvent,
     now: DateTime<Utc>,
+    announced: Announce,
 ) -> Result<(), HandleError> {
     if !event.is_state() {
         return Ok(());
@@ -195,7 +204,7 @@ pub async fn apply_dossier(
     .rows_affected()
         == 1;
     if inserted {
-        return Ok(());
+        return announce(tx, announced, &state.dossier_code, 1).await;
     }
     let (held, bytes): (i64, Vec<u8>) =
         sqlx::query_as("SELECT version, view FROM dossiers WHERE dossier_code = $1 FOR UPDATE")
@@ -207,10 +216,10 @@ pub async fn apply_dossier(
     if version > held {
         fresh.history = std::mem::take(&mut old.history);
         merge(&mut fresh.history, entry);
-        sqlx::query(
+        let revision: i64 = sqlx::query_scalar(
             "UPDATE dossiers SET version = $2, view = $3, lookup_token_hmac = $4, applicant_id_hmac = $5,
-                 secret_key_id = $6, applied_at = $7
-             WHERE dossier_code = $1",
+                 secret_key_id = $6, applied_at = $7, revision = revision + 1
+             WHERE dossier_code = $1 RETURNING revision",
         )
         .bind(&state.dossier_code)
         .bind(version)
@@ -219,16 +228,43 @@ pub async fn apply_dossier(
         .bind(&state.applicant_id_hmac)
         .bind(&state.secret_key_id)
         .bind(now)
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await?;
+        announce(tx, announced, &state.dossier_code, revision).await?;
     } else if merge(&mut old.history, entry) {
         // An older event, late: its change joins the history; the view stays.
-        sqlx::query("UPDATE dossiers SET view = $2 WHERE dossier_code = $1")
-            .bind(&state.dossier_code)
-            .bind(old.encode_to_vec())
-            .execute(&mut *tx)
-            .await?;
+        let revision: i64 = sqlx::query_scalar(
+            "UPDATE dossiers SET view = $2, revision = revision + 1 WHERE dossier_code = $1
+             RETURNING revision",
+        )
+        .bind(&state.dossier_code)
+        .bind(old.encode_to_vec())
+        .fetch_one(&mut *tx)
+        .await?;
+        announce(tx, announced, &state.dossier_code, revision).await?;
     }
+    Ok(())
+}
+
+/// The channel on which a committed change of a dossier's row is announced to every replica
+/// (NOTIFY is delivered at commit, so no replica hears of a change before it can read it).
+pub const CHANGED: &str = "motcua_lookup_rows";
+
+/// Announces (at commit) that `code`'s row is now at `revision`.
+async fn announce(
+    tx: &mut PgConnection,
+    announced: Announce,
+    code: &str,
+    revision: i64,
+) -> Result<(), HandleError> {
+    if announced == Announce::No {
+        return Ok(());
+    }
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANGED)
+        .bind(format!("{revision} {code}"))
+        .execute(tx)
+        .await?;
     Ok(())
 }
 

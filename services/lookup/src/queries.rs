@@ -80,9 +80,10 @@ impl Queries {
     pub async fn dossier(&self, code: &str, secret: &str) -> Result<PublicDossier, LookupError> {
         let code = clean_code(code)?;
         let secret = clean_secret(secret)?;
-        if let Some(wait) = self.guard.held_back(&code) {
-            return Err(LookupError::HeldBack(wait));
-        }
+        let attempt = self
+            .guard
+            .attempt(&code, secret)
+            .map_err(LookupError::HeldBack)?;
         // A kept row answers only the right secret; anything else goes on to the database, as
         // an unknown code does, so that neither the answer nor its time says the code exists.
         // The check runs on a miss too (against a stand-in), so a kept row costs what none does.
@@ -96,12 +97,13 @@ impl Queries {
                 row.view.clone()
             }
             None => {
+                let epoch = self.cache.epoch();
                 let row = self.reader.row(code.clone()).await?;
                 if !self
                     .guard
                     .opens(&code, secret, row.as_ref().map(|r| &r.secrets))
                 {
-                    self.guard.failed(&code);
+                    attempt.failed();
                     return Err(LookupError::NoDossier);
                 }
                 let Some(row) = row else {
@@ -109,10 +111,11 @@ impl Queries {
                 };
                 metrics::counter!("motcua_lookup_answers_total", "from" => "database").increment(1);
                 let view = row.view.clone();
-                self.cache.offer(&code, row);
+                self.cache.offer(&code, row, epoch);
                 view
             }
         };
+        attempt.succeeded();
         let mut dossier = PublicDossier::decode(view.as_slice())
             .map_err(|e| LookupError::Internal(anyhow::anyhow!("stored view of {code}: {e}")))?;
         dossier.competent_agency_name = self.agency_name(&dossier.competent_agency);

@@ -5,9 +5,9 @@
 //! finding the row. So lookups queue here, and a few readers each take what has queued (up to
 //! [`MAX_BATCH`]) and fetch it with one `WHERE dossier_code = ANY($1)`. When lookups are few each
 //! goes alone at once (no waiting to fill a batch); under load the batches fill by themselves
-//! while the previous queries run. Every answer still comes from the database as it is now —
-//! nothing is cached, so a change is visible as soon as lookup's consumer commits it — and an
-//! unknown code takes the same path as a known one.
+//! while the previous queries run. Every answer read here comes from the database as it is now,
+//! and an unknown code takes the same path as a known one. (Rows read recently may also be kept
+//! in memory: [`crate::cache`].)
 
 use crate::error::LookupError;
 use crate::guard::StoredSecrets;
@@ -26,6 +26,8 @@ const QUEUE: usize = 4096;
 #[derive(Debug, Clone)]
 pub struct Row {
     pub version: u64,
+    /// Counts every write of the row (see migration 0002).
+    pub revision: i64,
     pub view: Vec<u8>,
     pub secrets: StoredSecrets,
 }
@@ -94,9 +96,9 @@ static STAND_IN_VIEW: [u8; 600] = [0; 600];
 async fn answer(pool: &PgPool, batch: Vec<(String, Reply)>) {
     let codes: Vec<&str> = batch.iter().map(|(c, _)| c.as_str()).collect();
     #[allow(clippy::type_complexity)]
-    let rows: Result<Vec<(String, bool, i64, Vec<u8>, String, String, String)>, sqlx::Error> =
+    let rows: Result<Vec<(String, bool, i64, i64, Vec<u8>, String, String, String)>, sqlx::Error> =
         sqlx::query_as(
-            "SELECT c.code, d.dossier_code IS NOT NULL, COALESCE(d.version, 0),
+            "SELECT c.code, d.dossier_code IS NOT NULL, COALESCE(d.version, 0), COALESCE(d.revision, 0),
                     COALESCE(d.view, $2), COALESCE(d.lookup_token_hmac, $3),
                     COALESCE(d.applicant_id_hmac, $3), COALESCE(d.secret_key_id, $4)
              FROM unnest($1::text[]) AS c(code) LEFT JOIN dossiers d ON d.dossier_code = c.code",
@@ -113,11 +115,12 @@ async fn answer(pool: &PgPool, batch: Vec<(String, Reply)>) {
             let found: HashMap<String, Row> = rows
                 .into_iter()
                 .filter(|r| r.1)
-                .map(|(code, _, version, view, token, id, key)| {
+                .map(|(code, _, version, revision, view, token, id, key)| {
                     (
                         code,
                         Row {
                             version: version.max(0) as u64,
+                            revision,
                             view,
                             secrets: StoredSecrets {
                                 lookup_token_hmac: token,

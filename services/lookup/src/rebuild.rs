@@ -7,10 +7,13 @@
 //! Lookups keep being answered from the live tables meanwhile. Then:
 //!
 //! - `--check` compares the two models row by row and reports the differences (none expected);
-//! - otherwise the rebuilt tables replace the live ones in one transaction: the live tables are
-//!   locked (live consumers wait), the events that arrived since the rebuild began are applied,
-//!   the tables are swapped, and the live consumers go on from where they were. Events they
-//!   apply again are harmless (apply-if-newer, history kept once per version).
+//! - otherwise, after the same comparison, the rebuilt tables replace the live ones in one
+//!   transaction: the live tables are locked (live consumers wait), the events that arrived since
+//!   the rebuild began are applied, the tables are swapped, the replicas' caches are told to drop
+//!   what they kept, and the live consumers go on from where they were. Events they apply again
+//!   are harmless (apply-if-newer, history kept once per version). A rebuilt model with fewer rows
+//!   than the live one is not put in place without `--force`; a stream read that stops short of
+//!   its last event fails the rebuild.
 //!
 //! What the rebuilt model can hold is what the streams still keep (DOSSIERS keeps events for a
 //! bounded time, MOTCUA_DOSSIER_EVENTS_MAX_AGE_DAYS): a dossier whose events have all expired is
@@ -48,8 +51,10 @@ fn sql(text: String) -> sqlx::AssertSqlSafe<String> {
 pub enum Mode {
     /// Build the model from the streams and compare it with the live one; change nothing live.
     Check,
-    /// Build it and put it in place of the live one.
-    Replace,
+    /// Build it and put it in place of the live one. Refused when the rebuilt model holds fewer
+    /// dossiers or procedures than the live one (a wrong prefix, an emptied stream, events past
+    /// their retention), unless `force`.
+    Replace { force: bool },
 }
 
 #[derive(Debug, Default)]
@@ -111,19 +116,31 @@ pub async fn run(
         &mut report,
     )
     .await?;
+    for table in TABLES {
+        let n = differences(&mut conn, table).await?;
+        report.differences.push((table.to_owned(), n));
+    }
     let result = match mode {
-        Mode::Check => {
-            for table in TABLES {
-                let n = differences(&mut conn, table).await?;
-                report.differences.push((table.to_owned(), n));
+        Mode::Check => Ok(()),
+        Mode::Replace { force } => {
+            let fewer = fewer_rows(&mut conn).await?;
+            if !fewer.is_empty() && !force {
+                Err(anyhow::anyhow!(
+                    "the rebuilt model holds fewer rows than the live one ({}): is the bus prefix \
+                     right, and do the streams still keep these events? Nothing was replaced; \
+                     --force replaces anyway",
+                    fewer.join(", ")
+                ))
+            } else {
+                replace(&mut conn, bus, clock, reached, &mut report).await
             }
-            sqlx::query(sql(format!("DROP SCHEMA {SCHEMA} CASCADE")))
-                .execute(&mut conn)
-                .await?;
-            Ok(())
         }
-        Mode::Replace => replace(&mut conn, bus, clock, reached, &mut report).await,
     };
+    if result.is_err() || mode == Mode::Check {
+        sqlx::query(sql(format!("DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")))
+            .execute(&mut conn)
+            .await?;
+    }
     report.dossiers = sqlx::query_scalar("SELECT count(*) FROM public.dossiers")
         .fetch_one(&mut conn)
         .await?;
@@ -131,6 +148,22 @@ pub async fn run(
         .fetch_one(&mut conn)
         .await?;
     result.map(|()| report)
+}
+
+/// The tables whose rebuilt version holds fewer rows than the live one, with both counts.
+async fn fewer_rows(conn: &mut PgConnection) -> anyhow::Result<Vec<String>> {
+    let mut fewer = Vec::new();
+    for table in TABLES {
+        let (rebuilt, live): (i64, i64) = sqlx::query_as(sql(format!(
+            "SELECT (SELECT count(*) FROM {SCHEMA}.{table}), (SELECT count(*) FROM public.{table})"
+        )))
+        .fetch_one(&mut *conn)
+        .await?;
+        if rebuilt < live {
+            fewer.push(format!("{table}: {rebuilt} rebuilt, {live} live"));
+        }
+    }
+    Ok(fewer)
 }
 
 /// Rows in one model and not in the other, both ways (bookkeeping columns aside).
@@ -166,6 +199,19 @@ async fn replace(
         .await?;
     // What arrived while the rebuild read the streams.
     replay(&mut tx, bus, clock, reached, None, report).await?;
+    // Revisions go on from the live rows', so the replicas' caches see the rebuilt rows as newer;
+    // and every replica drops what it kept (delivered at commit).
+    sqlx::query(sql(format!(
+        "UPDATE {SCHEMA}.dossiers r SET revision = l.revision + 1
+         FROM public.dossiers l WHERE l.dossier_code = r.dossier_code"
+    )))
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(model::CHANGED)
+        .bind(crate::cache::RESET)
+        .execute(&mut *tx)
+        .await?;
     for table in TABLES {
         sqlx::query(sql(format!("DROP TABLE public.{table}")))
             .execute(&mut *tx)
@@ -233,7 +279,7 @@ fn dossier_event<'a>(
         match DossierEvent::decode(event_type, payload)
             .map_err(|e| HandleError::Poison(e.to_string()))?
         {
-            Some(e) => model::apply_dossier(tx, &e, now).await,
+            Some(e) => model::apply_dossier(tx, &e, now, model::Announce::No).await,
             None => Ok(()),
         }
     })

@@ -205,12 +205,20 @@ async fn a_rebuild_from_the_streams_equals_the_live_model_and_replaces_a_damaged
         .execute(&app.lookup_db)
         .await
         .unwrap();
-    sqlx::query("UPDATE dossiers SET view = $2 WHERE dossier_code = $1")
-        .bind(&codes[1])
-        .bind(Vec::<u8>::new())
-        .execute(&app.lookup_db)
-        .await
-        .unwrap();
+    sqlx::query(
+        "UPDATE dossiers SET view = (SELECT view FROM dossiers WHERE dossier_code = $2)
+         WHERE dossier_code = $1",
+    )
+    .bind(&codes[1])
+    .bind(&codes[2])
+    .execute(&app.lookup_db)
+    .await
+    .unwrap();
+    // Read once, the damaged row is now also kept in lookup's memory.
+    assert_eq!(
+        shown(&app, &codes[1], "TOKENTOKEN").await.dossier_code,
+        codes[2]
+    );
     sqlx::query("UPDATE procedures SET name = 'sai'")
         .execute(&app.lookup_db)
         .await
@@ -222,10 +230,46 @@ async fn a_rebuild_from_the_streams_equals_the_live_model_and_replaces_a_damaged
         [("dossiers".to_owned(), 3), ("procedures".to_owned(), 2)]
     );
 
-    let report = rebuild(&app, Mode::Replace).await;
+    // A rebuild from the wrong streams (another bus prefix: nothing there) would empty the
+    // model: refused, nothing replaced.
+    let elsewhere = motcua_platform::bus::Bus::connect(
+        &motcua_platform::config::Settings::from_vars(&app.vars)
+            .unwrap()
+            .nats_url,
+        &format!("elsewhere{}.", app.id),
+    )
+    .await
+    .unwrap();
+    let retention = motcua_platform::config::Settings::from_vars(&app.vars)
+        .unwrap()
+        .retention;
+    elsewhere.ensure_streams(&retention).await.unwrap();
+    let clock: SharedClock = app.clock.clone();
+    let refused = rebuild::run(
+        connection(&app).await,
+        &elsewhere,
+        &clock,
+        Mode::Replace { force: false },
+    )
+    .await
+    .unwrap_err();
+    assert!(format!("{refused:#}").contains("fewer rows"), "{refused:#}");
+    elsewhere.delete_streams().await;
+    let live: i64 = sqlx::query_scalar("SELECT count(*) FROM dossiers")
+        .fetch_one(&app.lookup_db)
+        .await
+        .unwrap();
+    assert_eq!(live, 29, "the live model as it was");
+
+    let report = rebuild(&app, Mode::Replace { force: false }).await;
     assert_eq!(report.dossiers, 30);
     let restored = shown(&app, &codes[0], "TOKENTOKEN").await;
     assert_eq!(restored.version, 5);
+    // The replicas dropped what they kept: the mended row shows at once.
+    assert_eq!(
+        shown(&app, &codes[1], "TOKENTOKEN").await.dossier_code,
+        codes[1]
+    );
     assert_eq!(
         rebuild(&app, Mode::Check).await.differences,
         [("dossiers".to_owned(), 0), ("procedures".to_owned(), 0)]

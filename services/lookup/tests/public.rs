@@ -108,11 +108,17 @@ async fn a_wrong_secret_and_an_unknown_code_get_the_same_answer_and_guessing_is_
         "same page but for the code typed, which is printed back"
     );
 
-    // Three wrong tries each so far (gRPC, JSON, page): the next is refused for everyone, with
-    // the right secret too, for the existing code and the unknown one alike.
+    // The code took three wrong tries so far (gRPC, JSON, page); the unknown one takes three
+    // wrong ID numbers now. Then ID numbers are held back for everyone, the right one too, for the
+    // existing code and the unknown one alike.
+    for _ in 0..3 {
+        let e = grpc_lookup(&app, UNKNOWN, "038085009999")
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::NotFound);
+    }
     for code in [CODE, UNKNOWN] {
-        let _ = grpc_lookup(&app, code, "WRONGWRONG").await;
-        let held = grpc_lookup(&app, code, TOKEN).await.unwrap_err();
+        let held = grpc_lookup(&app, code, "038085001234").await.unwrap_err();
         assert_eq!(held.code(), Code::ResourceExhausted, "{code}");
         let retry: u64 = held
             .metadata()
@@ -123,25 +129,67 @@ async fn a_wrong_secret_and_an_unknown_code_get_the_same_answer_and_guessing_is_
             .parse()
             .unwrap();
         assert!((500..=600).contains(&retry), "{retry}");
-        let (status, retry, _) = json_lookup(&app, code, TOKEN).await;
+        let (status, retry, body) = json_lookup(&app, code, "038085001234").await;
         assert_eq!(status, 429);
         assert!(retry.is_some());
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["error"]["code"], "resource_exhausted");
     }
-    let held_known = grpc_lookup(&app, CODE, TOKEN).await.unwrap_err();
-    let held_unknown = grpc_lookup(&app, UNKNOWN, TOKEN).await.unwrap_err();
+    let held_known = grpc_lookup(&app, CODE, "038085001234").await.unwrap_err();
+    let held_unknown = grpc_lookup(&app, UNKNOWN, "038085001234")
+        .await
+        .unwrap_err();
     assert_eq!(
         held_known.message().replace(char::is_numeric, ""),
         held_unknown.message().replace(char::is_numeric, ""),
         "held back alike"
     );
+    // The receipt's token cannot be guessed, so it is never held back: no one can lock the
+    // rightful holder out by failing on purpose.
+    assert_eq!(grpc_lookup(&app, CODE, TOKEN).await.unwrap(), 1);
+    assert_eq!(
+        grpc_lookup(&app, UNKNOWN, TOKEN).await.unwrap_err().code(),
+        Code::NotFound
+    );
     // Another code is not affected.
     assert_eq!(
-        grpc_lookup(&app, "000.00.06.H56-260302-0009", TOKEN)
+        grpc_lookup(&app, "000.00.06.H56-260302-0009", "038085001234")
             .await
             .unwrap_err()
             .code(),
         Code::NotFound
     );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guesses_sent_at_the_same_moment_cannot_outrun_the_hold_back() {
+    let app = with_one_dossier(|v| {
+        v.set("MOTCUA_LOOKUP_FAILURES_PER_CODE", "3");
+        v.set("MOTCUA_LOOKUP_FAILURE_COOLDOWN_SECS", "600");
+    })
+    .await;
+    let guesses = (0..40).map(|i| {
+        let app = &app;
+        async move { grpc_lookup(app, CODE, &format!("0380850{i:05}")).await }
+    });
+    let answers = futures::future::join_all(guesses).await;
+    let checked = answers
+        .iter()
+        .filter(|a| a.as_ref().is_err_and(|s| s.code() == Code::NotFound))
+        .count();
+    let held = answers
+        .iter()
+        .filter(|a| {
+            a.as_ref()
+                .is_err_and(|s| s.code() == Code::ResourceExhausted)
+        })
+        .count();
+    assert!(
+        checked <= 3,
+        "{checked} guesses were checked, the budget is 3"
+    );
+    assert_eq!(checked + held, 40);
     app.stop().await;
 }
 

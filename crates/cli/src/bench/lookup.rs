@@ -444,9 +444,14 @@ async fn measure(
                 state: Some(state(i, &hasher, now)),
                 ..Default::default()
             });
-            motcua_lookup::model::apply_dossier(&mut tx, &event, now)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            motcua_lookup::model::apply_dossier(
+                &mut tx,
+                &event,
+                now,
+                motcua_lookup::model::Announce::No,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         }
         tx.commit().await?;
     }
