@@ -43,6 +43,27 @@ pub fn names(catalog: &str) -> Result<Vec<(String, String)>, String> {
         .collect()
 }
 
+/// The departments a catalog file names (`[[department]]` with `key` and `name`), for showing
+/// where a dossier is in words rather than keys.
+pub fn department_names(catalog: &str) -> Result<Vec<(String, String)>, String> {
+    #[derive(serde::Deserialize)]
+    struct File {
+        #[serde(default)]
+        department: Vec<Department>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Department {
+        key: String,
+        name: String,
+    }
+    let file: File = toml::from_str(catalog).map_err(|e| e.to_string())?;
+    Ok(file
+        .department
+        .into_iter()
+        .map(|d| (d.key, d.name))
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -219,7 +219,13 @@ where
                     .get("x-forwarded-for")
                     .and_then(|v| v.to_str().ok());
                 let client = shared.limiter.client(peer, forwarded);
-                if let Err(wait) = shared.limiter.check(client) {
+                let authorization = req
+                    .headers()
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok());
+                if !shared.limiter.exempt(authorization)
+                    && let Err(wait) = shared.limiter.check(client)
+                {
                     let secs = retry_after_secs(wait);
                     let mut status = Status::new(
                         Code::ResourceExhausted,

@@ -93,7 +93,7 @@ impl ServiceHost {
         );
         let mut host = Self {
             name,
-            limiter: PublicLimiter::new(&settings.public),
+            limiter: PublicLimiter::new(&settings.public).with_verifier(verifier.clone()),
             clock: process.clock.clone(),
             settings,
             pool,

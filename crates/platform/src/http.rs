@@ -45,19 +45,40 @@ async fn rate_limit(State(limiter): State<PublicLimiter>, req: Request, next: Ne
         .get("x-forwarded-for")
         .and_then(|v| v.to_str().ok());
     let client = limiter.client(peer, forwarded);
-    if let Err(wait) = limiter.check(client) {
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if !limiter.exempt(authorization)
+        && let Err(wait) = limiter.check(client)
+    {
         let secs = retry_after_secs(wait);
-        let mut response = (
+        let message = format!(
+            "Quá nhiều yêu cầu, vui lòng thử lại sau {secs} giây. (Too many requests; retry after {secs} s.)"
+        );
+        let mut response = refusal(
+            req.uri().path(),
             StatusCode::TOO_MANY_REQUESTS,
-            format!("Quá nhiều yêu cầu, vui lòng thử lại sau {secs} giây.\nToo many requests; retry after {secs} s.\n"),
-        )
-            .into_response();
+            "resource_exhausted",
+            message,
+        );
         if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
             response.headers_mut().insert(header::RETRY_AFTER, v);
         }
         return with_security_headers(response);
     }
     with_security_headers(next.run(req).await)
+}
+
+/// A refusal from the platform's layers, in the shape the route speaks: JSON
+/// (`{"error": {"code", "message"}}`) under `/api/`, plain text elsewhere.
+fn refusal(path: &str, status: StatusCode, code: &str, message: String) -> Response {
+    if path.starts_with("/api/") {
+        let body = serde_json::json!({"error": {"code": code, "message": message}});
+        (status, axum::Json(body)).into_response()
+    } else {
+        (status, format!("{message}\n")).into_response()
+    }
 }
 
 fn with_security_headers(mut response: Response) -> Response {
@@ -95,11 +116,12 @@ async fn authenticate(State(verifier): State<Verifier>, mut req: Request, next: 
 async fn shed(State(slots): State<Arc<Semaphore>>, req: Request, next: Next) -> Response {
     let Ok(_slot) = slots.try_acquire() else {
         metrics::counter!("motcua_http_shed_total").increment(1);
-        let mut response = (
+        let mut response = refusal(
+            req.uri().path(),
             StatusCode::SERVICE_UNAVAILABLE,
-            "Máy chủ đang bận, vui lòng thử lại sau giây lát.\nServer busy; retry shortly.\n",
-        )
-            .into_response();
+            "unavailable",
+            "Máy chủ đang bận, vui lòng thử lại sau giây lát. (Server busy; retry shortly.)".into(),
+        );
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

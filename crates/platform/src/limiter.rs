@@ -2,12 +2,18 @@
 //! endpoint, public gRPC services. One limiter per host serves its gRPC and HTTP sides, so a
 //! client's calls on both count together. Limits are per replica.
 //!
-//! Who the client is: the TCP peer's address. `X-Forwarded-For` is believed only when the peer is
+//! Systems that call with a bearer token carrying the `integration` role (notification answering
+//! SMS lookups, a portal) are not counted: they act for many citizens from one address, and their
+//! token already says who they are.
+//!
+//! Who the client is: the TCP peer's address (IPv6 counted per /64, which one subscriber is
+//! usually given whole). `X-Forwarded-For` is believed only when the peer is
 //! one of MOTCUA_TRUSTED_PROXIES (the ingress), and then the client is the right-most address in
 //! it that is not itself a trusted proxy: anything left of that was written by the client and can
 //! be forged. (tower_governor's SmartIpKeyExtractor trusts the header from anyone, which is why
 //! this is ours; the counting itself is governor's.)
 
+use crate::auth::{Role, Verifier};
 use crate::config::PublicSettings;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ipnet::IpNet;
@@ -20,6 +26,7 @@ use std::time::Duration;
 pub struct PublicLimiter {
     limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
     trusted: Arc<Vec<IpNet>>,
+    verifier: Option<Verifier>,
 }
 
 impl std::fmt::Debug for PublicLimiter {
@@ -39,7 +46,24 @@ impl PublicLimiter {
                 Quota::per_second(rate).allow_burst(burst),
             )),
             trusted: Arc::new(settings.trusted_proxies.clone()),
+            verifier: None,
         }
+    }
+
+    /// Lets callers whose bearer token carries the `integration` role through uncounted.
+    pub fn with_verifier(mut self, verifier: Verifier) -> Self {
+        self.verifier = Some(verifier);
+        self
+    }
+
+    /// Whether the request's `authorization` header names an integrating system.
+    pub fn exempt(&self, authorization: Option<&str>) -> bool {
+        let (Some(verifier), Some(header)) = (&self.verifier, authorization) else {
+            return false;
+        };
+        verifier
+            .verify_header(Some(header))
+            .is_ok_and(|c| c.roles.contains(&Role::Integration))
     }
 
     fn is_trusted(&self, ip: IpAddr) -> bool {
@@ -73,7 +97,7 @@ impl PublicLimiter {
     /// Ok, or how long the client must wait.
     pub fn check(&self, client: Option<IpAddr>) -> Result<(), Duration> {
         // A request without a peer address (not TCP) shares one bucket.
-        let key = client.unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        let key = bucket(client.unwrap_or(IpAddr::from([0, 0, 0, 0])));
         self.limiter.check_key(&key).map_err(|not_until| {
             metrics::counter!("motcua_public_rate_limited_total").increment(1);
             not_until.wait_time_from(governor::clock::Clock::now(
@@ -85,6 +109,20 @@ impl PublicLimiter {
     /// Forgets clients that have been quiet (call now and then to bound memory).
     pub fn forget_idle(&self) {
         self.limiter.retain_recent();
+    }
+}
+
+/// The bucket of an address: itself for IPv4, its /64 for IPv6.
+fn bucket(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let bits = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(std::net::Ipv6Addr::from(bits))
+            }
+        },
     }
 }
 
@@ -141,5 +179,18 @@ mod tests {
         assert!(wait <= Duration::from_secs(1));
         assert_eq!(retry_after_secs(wait), 1);
         assert!(l.check(b).is_ok(), "another client has its own bucket");
+    }
+
+    #[test]
+    fn an_ipv6_subscriber_is_one_client_however_many_addresses_it_takes() {
+        let l = limiter(&[]);
+        for i in 0..3 {
+            let ip: IpAddr = format!("2001:db8:1:2::{i:x}").parse().unwrap();
+            assert!(l.check(Some(ip)).is_ok());
+        }
+        let rotated: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        assert!(l.check(Some(rotated)).is_err(), "same /64, same bucket");
+        let neighbour: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert!(l.check(Some(neighbour)).is_ok());
     }
 }

@@ -18,8 +18,19 @@ use std::collections::HashSet;
 pub struct CatalogFile {
     #[serde(default)]
     pub agency: Vec<FileAgency>,
+    /// Departments' names as the public reads them (lookup shows them); when any are listed,
+    /// every step's department must be one of them.
+    #[serde(default)]
+    pub department: Vec<FileDepartment>,
     #[serde(default)]
     pub procedure: Vec<FileProcedure>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileDepartment {
+    pub key: String,
+    pub name: String,
 }
 
 /// An agency of the catalog: its name and, when they differ from the default, its working hours.
@@ -193,11 +204,24 @@ pub fn parse_file(text: &str) -> Result<Catalog, String> {
                 .map_err(|e| format!("agency {}: {e}", a.code))?;
         }
     }
-    let procedures = file
+    let procedures: Vec<Procedure> = file
         .procedure
         .into_iter()
         .map(FileProcedure::into_proto)
         .collect::<Result<_, _>>()?;
+    if !file.department.is_empty() {
+        let known: HashSet<&str> = file.department.iter().map(|d| d.key.as_str()).collect();
+        for p in &procedures {
+            for step in p.steps.iter().filter(|s| !s.department.is_empty()) {
+                if !known.contains(step.department.as_str()) {
+                    return Err(format!(
+                        "procedure {} step {}: department {} is not among the [[department]] entries",
+                        p.code, step.key, step.department
+                    ));
+                }
+            }
+        }
+    }
     Ok(Catalog {
         agencies: file.agency,
         procedures,
@@ -326,3 +350,27 @@ pub fn span(t: Option<&ProcessingTime>) -> Option<Span> {
 }
 
 pub use motcua_domain::catalog::accepts_online;
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const SAMPLE: &str = include_str!("../../../deploy/catalog/tnmt.toml");
+
+    #[test]
+    fn the_sample_catalog_parses_and_a_step_of_an_unlisted_department_is_named() {
+        let catalog = parse_file(SAMPLE).unwrap();
+        assert_eq!(catalog.procedures.len(), 14);
+        let typo = SAMPLE.replacen(
+            "department = \"van-phong-dang-ky-dat-dai\"",
+            "department = \"van-phong-dang-ky\"",
+            1,
+        );
+        let e = parse_file(&typo).unwrap_err();
+        assert!(
+            e.contains("van-phong-dang-ky ") && e.contains("[[department]]"),
+            "{e}"
+        );
+    }
+}

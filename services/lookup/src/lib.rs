@@ -62,6 +62,7 @@ pub async fn start(process: &Process, settings: LookupSettings) -> anyhow::Resul
         reader: reads::Reader::start(host.pool.clone(), settings.readers),
         cache: cache.clone(),
         agency_names: Arc::new(settings.agency_names),
+        department_names: Arc::new(settings.department_names),
     };
     host.spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));

@@ -142,6 +142,7 @@ pub fn view(state: &DossierState) -> PublicDossier {
         history: Vec::new(),
         version: state.version,
         channel: state.channel,
+        current_department_name: String::new(),
     }
 }
 

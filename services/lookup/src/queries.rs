@@ -31,6 +31,7 @@ pub struct Queries {
     pub reader: crate::reads::Reader,
     pub cache: crate::cache::Cache,
     pub agency_names: Arc<HashMap<String, String>>,
+    pub department_names: Arc<HashMap<String, String>>,
 }
 
 /// A page of procedures and the token of the next one (empty: none).
@@ -119,6 +120,11 @@ impl Queries {
         let mut dossier = PublicDossier::decode(view.as_slice())
             .map_err(|e| LookupError::Internal(anyhow::anyhow!("stored view of {code}: {e}")))?;
         dossier.competent_agency_name = self.agency_name(&dossier.competent_agency);
+        dossier.current_department_name = self
+            .department_names
+            .get(&dossier.current_department)
+            .cloned()
+            .unwrap_or_default();
         Ok(dossier)
     }
 

@@ -11,6 +11,8 @@ pub struct LookupSettings {
     pub secrets: SecretHasher,
     /// Names of agencies, from MOTCUA_CATALOG_FILE's `[[agency]]` entries (the file intake loads).
     pub agency_names: HashMap<String, String>,
+    /// Names of departments, from the same file's `[[department]]` entries.
+    pub department_names: HashMap<String, String>,
     /// Wrong secrets one dossier code may take at once (MOTCUA_LOOKUP_FAILURES_PER_CODE, 5) ...
     pub failures_per_code: u32,
     /// ... and then one more per this long (MOTCUA_LOOKUP_FAILURE_COOLDOWN_SECS, 60): a code
@@ -27,21 +29,28 @@ pub struct LookupSettings {
 
 impl LookupSettings {
     pub fn from_vars(v: &Vars) -> Result<Self, ConfigError> {
-        let agency_names = match v.raw("MOTCUA_CATALOG_FILE") {
-            None => HashMap::new(),
+        let (agency_names, department_names) = match v.raw("MOTCUA_CATALOG_FILE") {
+            None => (HashMap::new(), HashMap::new()),
             Some(path) => {
                 let err =
                     |m: String| ConfigError::new("MOTCUA_CATALOG_FILE", format!("{path}: {m}"));
                 let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-                motcua_domain::agency::names(&text)
-                    .map_err(err)?
-                    .into_iter()
-                    .collect()
+                (
+                    motcua_domain::agency::names(&text)
+                        .map_err(err)?
+                        .into_iter()
+                        .collect(),
+                    motcua_domain::agency::department_names(&text)
+                        .map_err(err)?
+                        .into_iter()
+                        .collect(),
+                )
             }
         };
         Ok(Self {
             secrets: SecretHasher::from_vars(v)?,
             agency_names,
+            department_names,
             failures_per_code: u32::try_from(v.count("MOTCUA_LOOKUP_FAILURES_PER_CODE", 5)?)
                 .map_err(|_| ConfigError::new("MOTCUA_LOOKUP_FAILURES_PER_CODE", "is too large"))?,
             failure_cooldown: Duration::from_secs(
@@ -85,6 +94,10 @@ mod tests {
             s.agency_names["000.00.06.H56"].starts_with("Sở Nông nghiệp và Môi trường"),
             "{:?}",
             s.agency_names
+        );
+        assert_eq!(
+            s.department_names["van-phong-dang-ky-dat-dai"],
+            "Văn phòng Đăng ký đất đai"
         );
     }
 }

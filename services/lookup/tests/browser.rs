@@ -55,8 +55,10 @@ async fn driver() -> Driver {
     panic!("chromedriver did not listen on {}", driver.url);
 }
 
-async fn browser(driver: &Driver) -> Client {
+/// A headless chromium the size of a phone; `javascript: false` turns scripts off.
+async fn browser(driver: &Driver, javascript: bool) -> Client {
     let mut caps = Capabilities::new();
+    let scripts = if javascript { 1 } else { 2 };
     caps.insert(
         "goog:chromeOptions".into(),
         serde_json::json!({
@@ -64,7 +66,8 @@ async fn browser(driver: &Driver) -> Client {
             "args": [
                 "--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                 "--window-size=412,915", "--lang=vi-VN"
-            ]
+            ],
+            "prefs": {"profile.managed_default_content_settings.javascript": scripts}
         }),
     );
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
@@ -152,7 +155,7 @@ async fn a_citizen_finds_a_procedure_and_follows_a_dossier_in_a_real_browser() {
     app.wait_version(&code, &token, 1).await;
 
     let driver = driver().await;
-    let c = browser(&driver).await;
+    let c = browser(&driver, true).await;
     let web = app.web();
 
     // The home page, by keyboard: the first Tab lands on the skip link.
@@ -269,10 +272,20 @@ async fn a_citizen_finds_a_procedure_and_follows_a_dossier_in_a_real_browser() {
         .await
         .unwrap();
     assert_eq!(text(&c, ".status-label").await, "Đã tiếp nhận");
+    // No page of the history keeps the token: going back shows each as it is kept.
+    c.back().await.unwrap();
     let url = c.current_url().await.unwrap();
     assert!(
         !url.as_str().contains(&token),
-        "the token is not left in the URL: {url}"
+        "the token is not left in the history: {url}"
+    );
+    // The script takes the fragment off the address at once (seen where it has nothing to send).
+    c.goto(&format!("{web}/tra-cuu#ma={code}")).await.unwrap();
+    text(&c, "#form-tra-cuu").await;
+    let url = c.current_url().await.unwrap();
+    assert!(
+        url.as_str().ends_with("/tra-cuu"),
+        "the fragment is gone: {url}"
     );
     std::fs::write(
         std::env::temp_dir().join(format!("motcua-lookup-status-{}.png", app.id)),
@@ -280,6 +293,44 @@ async fn a_citizen_finds_a_procedure_and_follows_a_dossier_in_a_real_browser() {
     )
     .unwrap();
 
+    c.close().await.unwrap();
+
+    // Without JavaScript: the same search and the same lookup, by the forms alone.
+    let c = browser(&driver, false).await;
+    c.goto(&format!("{web}/thu-tuc?q=tach+thua")).await.unwrap();
+    assert!(
+        text(&c, "ol.results")
+            .await
+            .contains("Tách thửa hoặc hợp thửa đất")
+    );
+    // The QR link opens the plain form (nothing runs to send it) saying what to do.
+    c.goto(&receipt.lookup_link.replace(PUBLIC_URL, &web))
+        .await
+        .unwrap();
+    assert!(text(&c, "main").await.contains("tắt JavaScript"));
+    assert!(
+        c.current_url().await.unwrap().as_str().contains("#ma="),
+        "scripts are off in this browser"
+    );
+    c.find(Locator::Css("#ma-ho-so"))
+        .await
+        .unwrap()
+        .send_keys(&code)
+        .await
+        .unwrap();
+    c.find(Locator::Css("#ma-tra-cuu"))
+        .await
+        .unwrap()
+        .send_keys(&token)
+        .await
+        .unwrap();
+    c.find(Locator::Css("#form-tra-cuu button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(text(&c, ".status-label").await, "Đã tiếp nhận");
     c.close().await.unwrap();
     drop(driver);
     app.stop().await;

@@ -256,16 +256,39 @@ async fn a_dossier_moved_through_workflow_shows_each_state_in_lookup() {
     assert_eq!(json["applicant_name_masked"], "N***** V** A*");
     assert_eq!(json["outcome"], "Trước hạn");
     assert!(json["received_at"].as_str().unwrap().ends_with("+07:00"));
-    for secret in [
-        "038085001234",
-        "0912345678",
-        "Lê Lợi",
-        "Nguyễn",
-        &token,
-        "cv-1",
-        "Cán bộ",
-    ] {
-        assert!(!text.contains(secret), "{secret} must not be shown: {text}");
+    assert_eq!(
+        json["current_department"], "",
+        "no department once finished"
+    );
+    // No personal data but the masked name, in any answer: JSON, the page, gRPC.
+    let page = app
+        .http
+        .post(format!("{}/tra-cuu", app.web()))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("ma-ho-so={code}&ma-tra-cuu={token}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Đã trả kết quả"), "{page}");
+    let grpc = format!("{d:?}");
+    for answer in [&text, &page, &grpc] {
+        for secret in [
+            "038085001234",
+            "0912345678",
+            "Lê Lợi",
+            "Nguyễn",
+            &token,
+            "cv-1",
+            "Cán bộ",
+        ] {
+            assert!(
+                !answer.contains(secret),
+                "{secret} must not be shown: {answer}"
+            );
+        }
     }
     app.stop().await;
 }

@@ -7,7 +7,9 @@
 mod common;
 
 use common::*;
+use motcua_platform::auth::Role;
 use motcua_proto::common::DossierStatus;
+use motcua_proto::lookup::lookup_service_client::LookupServiceClient;
 use motcua_proto::lookup::{GetProcedureRequest, LookupDossierRequest, SearchProceduresRequest};
 use reqwest::StatusCode;
 use tonic::Code;
@@ -212,6 +214,25 @@ async fn every_client_is_rate_limited_with_retry_after() {
     }
     let s = limited_grpc.expect("gRPC calls beyond the burst are refused");
     assert!(s.metadata().get("retry-after").is_some());
+    // A system calling with an integration token (notification answering SMS for thousands of
+    // citizens from one address) is not counted; a token of another role is.
+    for (role, limited) in [(Role::Integration, false), (Role::Desk, true)] {
+        let mut system = LookupServiceClient::with_interceptor(
+            channel(app.addr("lookup")).await,
+            Bearer::new(&token(&[role], "", "he-thong")),
+        );
+        let answer = system
+            .lookup_dossier(LookupDossierRequest {
+                dossier_code: CODE.into(),
+                secret: TOKEN.into(),
+            })
+            .await;
+        assert_eq!(
+            answer.is_err_and(|s| s.code() == Code::ResourceExhausted),
+            limited,
+            "{role:?}"
+        );
+    }
     // The HTTP side counts against the same budget for this client.
     let r = app
         .http
@@ -227,6 +248,16 @@ async fn every_client_is_rate_limited_with_retry_after() {
         .unwrap();
     assert!(retry >= 1);
     assert!(r.text().await.unwrap().contains("Quá nhiều yêu cầu"));
+    // The API says it in its own shape.
+    let r = app
+        .http
+        .get(format!("{}/api/v1/procedures", app.web()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let body: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+    assert_eq!(body["error"]["code"], "resource_exhausted");
     // Health and readiness are never limited (an orchestrator polls them).
     let r = app
         .http
@@ -515,6 +546,16 @@ async fn bad_input_gets_a_clear_4xx_or_invalid_argument_never_a_500() {
             Some(("application/x-www-form-urlencoded", "%%%".into())),
             400,
         ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/dossiers/lookup".into(),
+            Some((
+                "application/json",
+                r#"{"dossier_code": 5, "secret": []}"#.into(),
+            )),
+            400,
+        ),
+        (reqwest::Method::GET, "/thu-tuc/%FF%FE".into(), None, 400),
     ];
     for (method, path, body, want) in cases {
         let mut req = app.http.request(method.clone(), format!("{web}{path}"));
@@ -523,17 +564,47 @@ async fn bad_input_gets_a_clear_4xx_or_invalid_argument_never_a_500() {
         }
         let r = req.send().await.unwrap();
         let status = r.status().as_u16();
+        let content_type = r
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
         let text = r.text().await.unwrap();
         let shown = &path[..path.len().min(60)];
         assert_eq!(status, want, "{method} {shown}: {text}");
         assert!(
-            !text.is_empty(),
-            "{method} {shown}: an empty answer says nothing"
-        );
-        assert!(
             text.len() < 20_000,
             "{method} {shown}: input is not echoed whole"
         );
+        if path.starts_with("/api/") {
+            // The API answers in its documented shape.
+            let body: serde_json::Value = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("{method} {shown}: not JSON ({e}): {text}"));
+            assert!(
+                body["error"]["code"].is_string(),
+                "{method} {shown}: {text}"
+            );
+            assert!(!body["error"]["message"].as_str().unwrap().is_empty());
+        } else {
+            // A page, in Vietnamese.
+            assert!(
+                content_type.starts_with("text/html"),
+                "{method} {shown}: {content_type}"
+            );
+            assert!(
+                [
+                    "Không",
+                    "Yêu cầu",
+                    "Địa chỉ",
+                    "Phương thức",
+                    "Biểu mẫu",
+                    "Mã"
+                ]
+                .iter()
+                .any(|w| text.contains(w)),
+                "{method} {shown}: {text}"
+            );
+        }
     }
 
     // gRPC: INVALID_ARGUMENT naming what to fix; an unknown procedure NOT_FOUND.

@@ -11,9 +11,9 @@
 //!
 //! Lag: workflow and lookup run in this process; `--lag-cases` cases are opened from `submitted`
 //! events, then one ForwardStep each is sent at `--lag-rate` a second. For each, the lag is from
-//! the time workflow gave the change (its clock, before its commit) to the time lookup applied it
-//! (its clock, just before its commit): an upper bound of commit-to-visible, by the few
-//! milliseconds of workflow's own write.
+//! workflow's answer (its change committed) until a lookup with the dossier's token shows the new
+//! version, asked every 2 ms as a citizen would: commit to visible, through the relay, JetStream,
+//! lookup's consumer and commit, and whatever lookup keeps in memory.
 
 use super::{bench_vars, quantile, wait_ready};
 use clap::Args;
@@ -36,7 +36,6 @@ use motcua_proto::workflow::workflow_service_client::WorkflowServiceClient;
 use motcua_proto::workflow::{Action, ForwardStepRequest};
 use prost::Message;
 use rand::Rng;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -363,7 +362,7 @@ fn answered() -> (f64, f64) {
 fn print(what: &str, service: &Figures, ceiling: &Figures, answers: (f64, f64)) {
     let (kept, read) = answers;
     println!(
-        "{what}: lookup {:.0} lookups/s, p50 {:.2} ms, p99 {:.2} ms ({:.0}% answered from rows kept in memory, {:.0}% read from PostgreSQL) | no-op on the same stack {:.0}/s, p50 {:.2} ms, p99 {:.2} ms | ratio {:.3} (target ≥ 0.5, p99 < 5 ms)",
+        "{what}: lookup {:.0} lookups/s, p50 {:.2} ms, p99 {:.2} ms ({:.0}% answered from rows kept in memory, {:.0}% read from PostgreSQL) | no-op on the same stack {:.0}/s, p50 {:.2} ms, p99 {:.2} ms | ratio {:.3} (target ≥ 0.5 and p99 < 5 ms: {})",
         service.rate,
         ms(service.p50),
         ms(service.p99),
@@ -372,8 +371,13 @@ fn print(what: &str, service: &Figures, ceiling: &Figures, answers: (f64, f64)) 
         ceiling.rate,
         ms(ceiling.p50),
         ms(ceiling.p99),
-        service.rate / ceiling.rate
+        service.rate / ceiling.rate,
+        met(service.rate / ceiling.rate >= 0.5 && service.p99 < Duration::from_millis(5))
     );
+}
+
+fn met(ok: bool) -> &'static str {
+    if ok { "met" } else { "NOT met" }
 }
 
 async fn bench(args: LookupArgs) -> anyhow::Result<()> {
@@ -512,7 +516,7 @@ async fn measure(
         ms(unknown),
         ms(wrong) / ms(unknown)
     );
-    lag(args, vars, process, &pool).await
+    lag(args, vars, process, &pool, grpc).await
 }
 
 /// Opens `lag_cases` cases in workflow, then forwards each once at `lag_rate` a second, and
@@ -522,6 +526,7 @@ async fn lag(
     vars: &Vars,
     process: &Process,
     lookup_db: &sqlx::PgPool,
+    lookup: SocketAddr,
 ) -> anyhow::Result<()> {
     let settings = &process.settings;
     let workflow = motcua_workflow::start(
@@ -620,11 +625,21 @@ async fn lag(
     let period = Duration::from_secs_f64(1.0 / args.lag_rate as f64);
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    // A few lookup clients shared by the watchers (as many citizens' connections would be).
+    let mut watchers = Vec::new();
+    for _ in 0..4 {
+        watchers.push(LookupServiceClient::new(
+            GrpcChannel::from_shared(format!("http://{lookup}"))?
+                .connect()
+                .await?,
+        ));
+    }
     let start = Instant::now();
     let mut calls = Vec::with_capacity(args.lag_cases);
-    for i in first..first + args.lag_cases {
+    for (n, i) in (first..first + args.lag_cases).enumerate() {
         tick.tick().await;
         let mut client = client.clone();
+        let mut watcher = watchers[n % watchers.len()].clone();
         calls.push(tokio::spawn(async move {
             client
                 .forward_step(ForwardStepRequest {
@@ -634,54 +649,42 @@ async fn lag(
                         ..Default::default()
                     }),
                 })
-                .await
-                .map(|_| ())
+                .await?;
+            // Committed in workflow: now ask lookup, as the citizen would, until it shows.
+            let committed = Instant::now();
+            for _ in 0..10_000 {
+                let shown = watcher
+                    .lookup_dossier(LookupDossierRequest {
+                        dossier_code: code(i),
+                        secret: token(i),
+                    })
+                    .await?
+                    .into_inner()
+                    .dossier
+                    .is_some_and(|d| d.version >= 3);
+                if shown {
+                    return anyhow::Ok(committed.elapsed());
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            anyhow::bail!("{} never showed its change in lookup", code(i))
         }));
     }
+    let mut lags = Vec::with_capacity(args.lag_cases);
     for c in calls {
-        c.await??;
+        lags.push(c.await??);
     }
     let sent_in = start.elapsed();
-    for _ in 0..12_000 {
-        let shown: i64 = sqlx::query_scalar("SELECT count(*) FROM dossiers WHERE version = 3")
-            .fetch_one(lookup_db)
-            .await?;
-        if shown as usize >= args.lag_cases {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let changed: HashMap<String, chrono::DateTime<chrono::Utc>> =
-        sqlx::query_as("SELECT dossier_code, at FROM history WHERE version = 3")
-            .fetch_all(&workflow_db)
-            .await?
-            .into_iter()
-            .collect();
-    let shown: Vec<(String, chrono::DateTime<chrono::Utc>)> =
-        sqlx::query_as("SELECT dossier_code, applied_at FROM dossiers WHERE version = 3")
-            .fetch_all(lookup_db)
-            .await?;
-    let mut lags: Vec<Duration> = shown
-        .iter()
-        .filter_map(|(c, applied)| {
-            let at = changed.get(c)?;
-            (*applied - *at).to_std().ok()
-        })
-        .collect();
-    anyhow::ensure!(
-        lags.len() == args.lag_cases,
-        "{} of {} changes reached lookup",
-        lags.len(),
-        args.lag_cases
-    );
     lags.sort();
+    let p99 = quantile(&lags, 0.99);
     println!(
-        "lag workflow change → visible in lookup, {} changes at {:.0}/s (asked {}/s): p50 {:.1} ms, p99 {:.1} ms (target p99 < 100 ms)",
+        "lag workflow commit → visible to a lookup, {} changes at {:.0}/s (asked {}/s), each watched by asking lookup every 2 ms: p50 {:.1} ms, p99 {:.1} ms (target p99 < 100 ms: {})",
         args.lag_cases,
         args.lag_cases as f64 / sent_in.as_secs_f64(),
         args.lag_rate,
         ms(quantile(&lags, 0.5)),
-        ms(quantile(&lags, 0.99))
+        ms(p99),
+        met(p99 < Duration::from_millis(100))
     );
     workflow_db.close().await;
     Ok(())

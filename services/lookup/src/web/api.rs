@@ -6,7 +6,7 @@ use super::AppState;
 use super::format::{channel_name, channels, money, processing_time_text_of, rfc3339};
 use crate::error::LookupError;
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -164,6 +164,9 @@ pub struct DossierJson {
     received_at: Option<String>,
     due_at: Option<String>,
     current_step: String,
+    current_department: String,
+    current_department_name: String,
+    field_name: String,
     paused: Option<&'static str>,
     paused_since: Option<String>,
     missing_documents: Vec<String>,
@@ -199,6 +202,9 @@ pub fn dossier_json(d: &PublicDossier) -> DossierJson {
         received_at: rfc3339(d.received_at.as_ref()),
         due_at: rfc3339(d.due_at.as_ref()),
         current_step: d.current_step_name.clone(),
+        current_department: d.current_department.clone(),
+        current_department_name: d.current_department_name.clone(),
+        field_name: motcua_domain::fields::name(&d.field).to_owned(),
         paused: (paused != PauseReason::Unspecified)
             .then(|| motcua_domain::status::pause_label(paused)),
         paused_since: rfc3339(d.paused_since.as_ref()),
@@ -273,7 +279,15 @@ pub async fn search(
 }
 
 /// `GET /api/v1/procedures/{code}`
-pub async fn procedure(State(app): State<AppState>, Path(code): Path<String>) -> Response {
+pub async fn procedure(
+    State(app): State<AppState>,
+    code: Result<Path<String>, PathRejection>,
+) -> Response {
+    let Ok(Path(code)) = code else {
+        return invalid(
+            "mã thủ tục trong địa chỉ không đọc được (UTF-8, ví dụ 1.013831) (unreadable procedure code in the path)".into(),
+        );
+    };
     match app.queries.procedure(&code).await {
         Ok(p) => Json(procedure_json(
             &p,
@@ -301,8 +315,13 @@ pub async fn lookup(
     let Json(body) = match body {
         Ok(b) => b,
         Err(e) => {
+            // A body of the wrong shape (422 by axum's reckoning) is a bad request like any other.
+            let status = match e.status() {
+                StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
+                other => other,
+            };
             return json_error(
-                e.status(),
+                status,
                 "invalid_argument",
                 format!(
                     "thân yêu cầu phải là JSON {{\"dossier_code\": \"...\", \"secret\": \"...\"}} với Content-Type: application/json, tối đa {} byte (bad JSON body): {}",

@@ -7,7 +7,7 @@ use super::format::{channels, date_time, money, processing_time_text_of};
 use crate::error::LookupError;
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::rejection::{FormRejection, PathRejection, QueryRejection};
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -119,6 +119,8 @@ struct ProcedurePage {
 #[derive(Debug)]
 pub struct ChangeView {
     at: String,
+    /// The same instant for machines (`<time datetime>`).
+    iso: String,
     label: String,
 }
 
@@ -142,6 +144,9 @@ pub struct DossierView {
     received: String,
     due: String,
     step: String,
+    department: String,
+    field: String,
+    national_code: u32,
     finished: String,
     outcome: String,
     returned: String,
@@ -226,8 +231,12 @@ pub async fn lookup(
     let Form(form) = match form {
         Ok(f) => f,
         Err(e) => {
+            let status = match e.status() {
+                StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
+                other => other,
+            };
             return message(
-                e.status(),
+                status,
                 "Yêu cầu không hợp lệ",
                 format!(
                     "Biểu mẫu tra cứu không đọc được (unreadable form): {}",
@@ -376,7 +385,17 @@ fn procedure_view(p: &Procedure, agency_name: String) -> ProcedureView {
 }
 
 /// `GET /thu-tuc/{code}`
-pub async fn procedure(State(app): State<AppState>, Path(code): Path<String>) -> Response {
+pub async fn procedure(
+    State(app): State<AppState>,
+    code: Result<Path<String>, PathRejection>,
+) -> Response {
+    let Ok(Path(code)) = code else {
+        return message(
+            StatusCode::BAD_REQUEST,
+            "Yêu cầu không hợp lệ",
+            "Mã thủ tục trong địa chỉ không đọc được, ví dụ /thu-tuc/1.013831. (Unreadable procedure code in the path.)".into(),
+        );
+    };
     match app.queries.procedure(&code).await {
         Ok(p) => {
             let name = app.queries.agency_name(&p.competent_agency);
@@ -419,6 +438,13 @@ fn dossier_view(d: &PublicDossier) -> DossierView {
         received: date_time(d.received_at.as_ref()),
         due: date_time(d.due_at.as_ref()),
         step: d.current_step_name.clone(),
+        department: if d.current_department_name.is_empty() {
+            d.current_department.clone()
+        } else {
+            d.current_department_name.clone()
+        },
+        field: motcua_domain::fields::name(&d.field).to_owned(),
+        national_code: d.national_code,
         finished: date_time(d.finished_at.as_ref()),
         outcome: d.outcome_label.clone(),
         returned: date_time(d.returned_at.as_ref()),
@@ -427,6 +453,7 @@ fn dossier_view(d: &PublicDossier) -> DossierView {
             .iter()
             .map(|c| ChangeView {
                 at: date_time(c.at.as_ref()),
+                iso: super::format::rfc3339(c.at.as_ref()).unwrap_or_default(),
                 label: c.label.clone(),
             })
             .collect(),
