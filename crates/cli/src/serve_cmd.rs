@@ -4,13 +4,14 @@
 use clap::Args;
 use motcua_intake::settings::IntakeSettings;
 use motcua_lookup::settings::LookupSettings;
+use motcua_notification::settings::NotificationSettings;
 use motcua_platform::config::{Settings, Vars};
 use motcua_platform::process;
 use motcua_workflow::settings::WorkflowSettings;
 
 /// Services this build contains. The other services of DESIGN.md join this list as they land.
-pub const AVAILABLE: &[&str] = &["intake", "workflow", "lookup"];
-const PLANNED: &[&str] = &["notification", "reporting"];
+pub const AVAILABLE: &[&str] = &["intake", "workflow", "lookup", "notification"];
+const PLANNED: &[&str] = &["reporting"];
 
 #[derive(Debug, Args)]
 pub struct ServeCmd {
@@ -50,6 +51,7 @@ enum Chosen {
     Intake(IntakeSettings),
     Workflow(WorkflowSettings),
     Lookup(LookupSettings),
+    Notification(Box<NotificationSettings>),
 }
 
 pub fn run(cmd: ServeCmd) -> Result<(), String> {
@@ -71,6 +73,10 @@ pub fn run(cmd: ServeCmd) -> Result<(), String> {
                 "motcua",
                 LookupSettings::from_vars(&vars),
             ))),
+            "notification" => Ok(Chosen::Notification(Box::new(process::or_exit(
+                "motcua",
+                NotificationSettings::from_vars(&vars),
+            )))),
             other => Err(format!("service {other} is not in this build")),
         })
         .collect::<Result<_, _>>()?;
@@ -91,6 +97,10 @@ async fn serve(chosen: Vec<Chosen>, vars: Vars, settings: Settings) -> anyhow::R
             Chosen::Intake(s) => ("intake", motcua_intake::start(&started, s).await?),
             Chosen::Workflow(s) => ("workflow", motcua_workflow::start(&started, s).await?),
             Chosen::Lookup(s) => ("lookup", motcua_lookup::start(&started, s).await?),
+            Chosen::Notification(s) => (
+                "notification",
+                motcua_notification::start(&started, *s).await?,
+            ),
         };
         println!("{target:<10} grpc://{}", running.addr);
         if let Some(http) = running.http_addr {

@@ -443,6 +443,18 @@ impl ServiceHost {
         public: axum::Router,
         authenticated: axum::Router,
     ) -> anyhow::Result<SocketAddr> {
+        self.serve_http_with(public, authenticated, axum::Router::new())
+            .await
+    }
+
+    /// [`Self::serve_http`] with routes that check their caller themselves (see
+    /// [`crate::http::HttpSide::self_authenticated`]).
+    pub async fn serve_http_with(
+        &mut self,
+        public: axum::Router,
+        authenticated: axum::Router,
+        self_authenticated: axum::Router,
+    ) -> anyhow::Result<SocketAddr> {
         let addr = self.settings.http_addr(self.name);
         let listener = TcpListener::bind(addr)
             .await
@@ -456,6 +468,7 @@ impl ServiceHost {
             max_in_flight: self.settings.limits.max_in_flight,
             public,
             authenticated,
+            self_authenticated,
         });
         let stop = self.shutdown.clone();
         let name = self.name;

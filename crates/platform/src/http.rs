@@ -158,6 +158,9 @@ pub struct HttpSide {
     pub public: axum::Router,
     /// Routes for officers and systems: bearer token required.
     pub authenticated: axum::Router,
+    /// Routes that check their caller themselves (an SMS gateway's shared secret): not limited
+    /// per client, since one gateway speaks for every citizen; load shedding still applies.
+    pub self_authenticated: axum::Router,
 }
 
 /// The HTTP side's router: health and readiness, then the service's routes behind load shedding.
@@ -170,16 +173,14 @@ pub fn router(side: HttpSide) -> axum::Router {
         max_in_flight,
         public,
         authenticated,
+        self_authenticated,
     } = side;
     let ready = readiness.clone();
     let public = public.layer(middleware::from_fn_with_state(limiter, rate_limit));
     let authenticated = authenticated.layer(middleware::from_fn_with_state(verifier, authenticate));
-    let routes = public
-        .merge(authenticated)
-        .layer(middleware::from_fn_with_state(
-            Arc::new(Semaphore::new(max_in_flight)),
-            shed,
-        ));
+    let routes = public.merge(authenticated).merge(self_authenticated).layer(
+        middleware::from_fn_with_state(Arc::new(Semaphore::new(max_in_flight)), shed),
+    );
     axum::Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route(

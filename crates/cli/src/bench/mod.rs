@@ -7,6 +7,7 @@
 
 mod intake;
 mod lookup;
+mod notification;
 mod workflow;
 
 use clap::Subcommand;
@@ -25,6 +26,9 @@ pub enum BenchCmd {
     /// Public status lookups per second and their latency against a no-op on the same stack;
     /// the lag from a workflow change to lookup.
     Lookup(lookup::LookupArgs),
+    /// Deliveries per second (log provider, HTTP gateway stand-in) against the raw write rate of
+    /// a delivery row; the consumer's lag at the workflow benchmark's rate.
+    Notification(notification::NotificationArgs),
 }
 
 pub fn run(cmd: BenchCmd) -> Result<(), String> {
@@ -32,6 +36,7 @@ pub fn run(cmd: BenchCmd) -> Result<(), String> {
         BenchCmd::Intake(args) => intake::run(args),
         BenchCmd::Workflow(args) => workflow::run(args),
         BenchCmd::Lookup(args) => lookup::run(args),
+        BenchCmd::Notification(args) => notification::run(args),
     }
 }
 

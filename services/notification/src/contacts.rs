@@ -1,0 +1,89 @@
+//! Applicants' phone and e-mail: written from `submitted`, read when sending, erased
+//! MOTCUA_CONTACT_RETENTION_DAYS after the dossier ends (by the service's clock).
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool, Row};
+
+/// Where to reach an applicant, as far as is still known.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Contact {
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub erased: bool,
+}
+
+/// Records the contact from `submitted` (the first one wins: a redelivery changes nothing).
+pub async fn record(
+    conn: &mut PgConnection,
+    code: &str,
+    phone: &str,
+    email: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    let or_null = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
+    sqlx::query(
+        "INSERT INTO contacts (dossier_code, phone, email, created_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (dossier_code) DO NOTHING",
+    )
+    .bind(code)
+    .bind(or_null(phone))
+    .bind(or_null(email))
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The dossier ended at `at`: its contact goes after the retention time (the first end counts).
+pub async fn ended(
+    conn: &mut PgConnection,
+    code: &str,
+    erase_after: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    // An end that arrives before `submitted` (several relays) still sets the time: the row is
+    // created empty and `record` then keeps it (ON CONFLICT), so nothing is kept longer.
+    sqlx::query(
+        "INSERT INTO contacts (dossier_code, created_at, erase_after) VALUES ($1, $3, $2)
+         ON CONFLICT (dossier_code) DO UPDATE SET erase_after = coalesce(contacts.erase_after, EXCLUDED.erase_after)",
+    )
+    .bind(code)
+    .bind(erase_after)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The contact of a dossier; None when `submitted` has not been handled yet.
+pub async fn get(conn: &mut PgConnection, code: &str) -> sqlx::Result<Option<Contact>> {
+    let row = sqlx::query("SELECT phone, email, erased_at FROM contacts WHERE dossier_code = $1")
+        .bind(code)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.map(|r| Contact {
+        phone: r.get("phone"),
+        email: r.get("email"),
+        erased: r.get::<Option<DateTime<Utc>>, _>("erased_at").is_some(),
+    }))
+}
+
+/// Erases every contact whose time has come; returns how many.
+pub async fn erase_due(pool: &PgPool, now: DateTime<Utc>) -> sqlx::Result<u64> {
+    let n = sqlx::query(
+        "UPDATE contacts SET phone = NULL, email = NULL, erased_at = $1
+         WHERE erased_at IS NULL AND erase_after <= $1",
+    )
+    .bind(now)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    if n > 0 {
+        tracing::info!(
+            contacts = n,
+            "erased applicants' contacts past their retention"
+        );
+        metrics::counter!("motcua_notification_contacts_erased_total").increment(n);
+    }
+    Ok(n)
+}

@@ -1,0 +1,365 @@
+//! The deliveries table: each message written before any attempt, claimed by one replica at a
+//! time, and its outcome recorded. Rows are the truth an admin reads; the dispatcher only moves
+//! them.
+
+use crate::rules::Channel;
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool, Row};
+use uuid::Uuid;
+
+/// LISTEN/NOTIFY channel that wakes the dispatchers when deliveries are written.
+pub const WAKE: &str = "motcua_deliveries";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecipientKind {
+    Applicant,
+    Staff,
+    Subscriber,
+    /// The sender of an inbound SMS (its reply).
+    Sender,
+}
+
+impl RecipientKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecipientKind::Applicant => "applicant",
+            RecipientKind::Staff => "staff",
+            RecipientKind::Subscriber => "subscriber",
+            RecipientKind::Sender => "sender",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "applicant" => RecipientKind::Applicant,
+            "staff" => RecipientKind::Staff,
+            "subscriber" => RecipientKind::Subscriber,
+            "sender" => RecipientKind::Sender,
+            _ => return None,
+        })
+    }
+}
+
+/// A delivery to write.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub event_id: Uuid,
+    pub dossier_code: String,
+    pub trigger: String,
+    pub channel: Channel,
+    pub kind: RecipientKind,
+    /// Who, without the address: the dossier code (applicant), the staff subject, the
+    /// subscription id, the inbound message id (sender).
+    pub recipient_ref: String,
+    pub recipient_masked: String,
+    pub reply_to: Option<String>,
+    pub template_version: i32,
+    pub subject: String,
+    pub body: String,
+    pub html_body: String,
+    pub sms_parts: i32,
+    pub quiet_hours: bool,
+    pub not_before: DateTime<Utc>,
+}
+
+/// Writes deliveries in the caller's transaction; one per (event, recipient, channel) however
+/// often it is called. Returns how many were new, and wakes the dispatchers when any were.
+pub async fn insert(
+    conn: &mut PgConnection,
+    rows: &[NewDelivery],
+    now: DateTime<Utc>,
+    retry_for: chrono::Duration,
+) -> sqlx::Result<u64> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<Uuid> = rows.iter().map(|_| Uuid::now_v7()).collect();
+    let event_ids: Vec<Uuid> = rows.iter().map(|r| r.event_id).collect();
+    let codes: Vec<&str> = rows.iter().map(|r| r.dossier_code.as_str()).collect();
+    let triggers: Vec<&str> = rows.iter().map(|r| r.trigger.as_str()).collect();
+    let channels: Vec<&str> = rows.iter().map(|r| r.channel.as_str()).collect();
+    let kinds: Vec<&str> = rows.iter().map(|r| r.kind.as_str()).collect();
+    let refs: Vec<&str> = rows.iter().map(|r| r.recipient_ref.as_str()).collect();
+    let masked: Vec<&str> = rows.iter().map(|r| r.recipient_masked.as_str()).collect();
+    let reply_to: Vec<Option<&str>> = rows.iter().map(|r| r.reply_to.as_deref()).collect();
+    let versions: Vec<i32> = rows.iter().map(|r| r.template_version).collect();
+    let subjects: Vec<&str> = rows.iter().map(|r| r.subject.as_str()).collect();
+    let bodies: Vec<&str> = rows.iter().map(|r| r.body.as_str()).collect();
+    let htmls: Vec<&str> = rows.iter().map(|r| r.html_body.as_str()).collect();
+    let parts: Vec<i32> = rows.iter().map(|r| r.sms_parts).collect();
+    let quiet: Vec<bool> = rows.iter().map(|r| r.quiet_hours).collect();
+    let due: Vec<DateTime<Utc>> = rows.iter().map(|r| r.not_before.max(now)).collect();
+    let inserted = sqlx::query(
+        "INSERT INTO deliveries (id, event_id, dossier_code, trigger, channel, recipient_kind, recipient_ref,
+             recipient_masked, reply_to, template_version, subject, body, html_body, sms_parts, quiet_hours,
+             next_attempt_at, give_up_at, created_at)
+         SELECT *, $17::timestamptz + $18::interval, $17 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[],
+             $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int[], $11::text[], $12::text[],
+             $13::text[], $14::int[], $15::bool[], $16::timestamptz[])
+         ON CONFLICT (event_id, recipient_kind, recipient_ref, channel) DO NOTHING",
+    )
+    .bind(&ids)
+    .bind(&event_ids)
+    .bind(&codes)
+    .bind(&triggers)
+    .bind(&channels)
+    .bind(&kinds)
+    .bind(&refs)
+    .bind(&masked)
+    .bind(&reply_to)
+    .bind(&versions)
+    .bind(&subjects)
+    .bind(&bodies)
+    .bind(&htmls)
+    .bind(&parts)
+    .bind(&quiet)
+    .bind(&due)
+    .bind(now)
+    .bind(retry_for)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if inserted > 0 {
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(WAKE)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(inserted)
+}
+
+/// A delivery taken for an attempt.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub id: Uuid,
+    pub dossier_code: String,
+    pub channel: Channel,
+    pub kind: RecipientKind,
+    pub recipient_ref: String,
+    pub reply_to: Option<String>,
+    pub subject: String,
+    pub body: String,
+    pub html_body: String,
+    pub quiet_hours: bool,
+    /// Attempts including this one.
+    pub attempts: i32,
+    pub give_up_at: DateTime<Utc>,
+}
+
+/// Takes up to `limit` due deliveries of `channel` and leases them until `lease_until`, in one
+/// short transaction: another replica skips them, and if this one dies they come due again when
+/// the lease ends.
+pub async fn claim(
+    pool: &PgPool,
+    channel: Channel,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    limit: i64,
+) -> sqlx::Result<Vec<Claimed>> {
+    let rows = sqlx::query(
+        "UPDATE deliveries d SET next_attempt_at = $3, attempts = d.attempts + 1
+         FROM (SELECT id FROM deliveries
+               WHERE status = 'queued' AND channel = $1 AND next_attempt_at <= $2
+               ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) due
+         WHERE d.id = due.id
+         RETURNING d.id, d.dossier_code, d.recipient_kind, d.recipient_ref, d.reply_to, d.subject, d.body,
+                   d.html_body, d.quiet_hours, d.attempts, d.give_up_at",
+    )
+    .bind(channel.as_str())
+    .bind(now)
+    .bind(lease_until)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            Some(Claimed {
+                id: r.get("id"),
+                dossier_code: r.get("dossier_code"),
+                channel,
+                kind: RecipientKind::parse(r.get("recipient_kind"))?,
+                recipient_ref: r.get("recipient_ref"),
+                reply_to: r.get("reply_to"),
+                subject: r.get("subject"),
+                body: r.get("body"),
+                html_body: r.get("html_body"),
+                quiet_hours: r.get("quiet_hours"),
+                attempts: r.get("attempts"),
+                give_up_at: r.get("give_up_at"),
+            })
+        })
+        .collect())
+}
+
+/// What an attempt came to.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Sent {
+        provider: &'static str,
+        provider_message_id: Option<String>,
+        answer: String,
+        delivered: bool,
+    },
+    /// Try again at this time (the attempt is not counted when `uncounted`: quiet hours).
+    Later {
+        at: DateTime<Utc>,
+        error: Option<String>,
+        uncounted: bool,
+    },
+    Failed {
+        provider: Option<&'static str>,
+        error: String,
+    },
+}
+
+/// Records an attempt's outcome (only while the row is still queued: a receipt or an admin may
+/// have moved it meanwhile).
+pub async fn record(
+    pool: &PgPool,
+    id: Uuid,
+    outcome: &Outcome,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    match outcome {
+        Outcome::Sent {
+            provider,
+            provider_message_id,
+            answer,
+            delivered,
+        } => {
+            sqlx::query(
+                "UPDATE deliveries SET status = CASE WHEN $5 THEN 'delivered' ELSE 'sent' END,
+                     provider = $2, provider_message_id = $3, provider_answer = $4, sent_at = $6,
+                     delivered_at = CASE WHEN $5 THEN $6 END, last_error = NULL, reply_to = NULL
+                 WHERE id = $1 AND status = 'queued'",
+            )
+            .bind(id)
+            .bind(provider)
+            .bind(provider_message_id)
+            .bind(answer)
+            .bind(delivered)
+            .bind(now)
+            .execute(pool)
+            .await?;
+        }
+        Outcome::Later {
+            at,
+            error,
+            uncounted,
+        } => {
+            sqlx::query(
+                "UPDATE deliveries SET next_attempt_at = $2, last_error = coalesce($3, last_error),
+                     attempts = attempts - CASE WHEN $4 THEN 1 ELSE 0 END
+                 WHERE id = $1 AND status = 'queued'",
+            )
+            .bind(id)
+            .bind(at)
+            .bind(error)
+            .bind(uncounted)
+            .execute(pool)
+            .await?;
+        }
+        Outcome::Failed { provider, error } => {
+            sqlx::query(
+                "UPDATE deliveries SET status = 'failed', failed_at = $3, last_error = $2,
+                     provider = coalesce($4, provider), reply_to = NULL
+                 WHERE id = $1 AND status = 'queued'",
+            )
+            .bind(id)
+            .bind(error)
+            .bind(now)
+            .bind(provider)
+            .execute(pool)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The earliest time a queued delivery of `channel` comes due.
+pub async fn next_due(pool: &PgPool, channel: Channel) -> sqlx::Result<Option<DateTime<Utc>>> {
+    sqlx::query_scalar(
+        "SELECT min(next_attempt_at) FROM deliveries WHERE status = 'queued' AND channel = $1",
+    )
+    .bind(channel.as_str())
+    .fetch_one(pool)
+    .await
+}
+
+/// A gateway's delivery receipt: by our delivery id (the `id` the gateway got) or its own
+/// message id. Returns whether a delivery matched.
+pub async fn receipt(
+    pool: &PgPool,
+    reference: &str,
+    delivered: bool,
+    error: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    let id = Uuid::parse_str(reference).ok();
+    let done = sqlx::query(
+        "UPDATE deliveries SET
+             status = CASE WHEN $3 THEN 'delivered' ELSE 'failed' END,
+             delivered_at = CASE WHEN $3 THEN $5 ELSE delivered_at END,
+             failed_at = CASE WHEN $3 THEN failed_at ELSE $5 END,
+             last_error = CASE WHEN $3 THEN last_error ELSE $4 END
+         WHERE channel = 'sms' AND status IN ('sent', 'delivered', 'failed')
+           AND (id = $1 OR provider_message_id = $2)",
+    )
+    .bind(id)
+    .bind(reference)
+    .bind(delivered)
+    .bind(error)
+    .bind(now)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(done > 0)
+}
+
+/// A dossier's deliveries, newest first, after a page's last (created_at, id).
+pub async fn of_dossier(
+    pool: &PgPool,
+    code: &str,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> sqlx::Result<Vec<sqlx::postgres::PgRow>> {
+    let (at, id) = after.unzip();
+    sqlx::query(
+        "SELECT * FROM deliveries WHERE dossier_code = $1
+           AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
+         ORDER BY created_at DESC, id DESC LIMIT $4",
+    )
+    .bind(code)
+    .bind(at)
+    .bind(id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Queues a delivery again now (admin's resend), with a fresh retry window.
+pub async fn resend(
+    pool: &PgPool,
+    id: Uuid,
+    now: DateTime<Utc>,
+    retry_for: chrono::Duration,
+) -> sqlx::Result<Option<sqlx::postgres::PgRow>> {
+    let row = sqlx::query(
+        "UPDATE deliveries SET status = 'queued', next_attempt_at = $2, give_up_at = $2::timestamptz + $3::interval,
+             failed_at = NULL
+         WHERE id = $1 RETURNING *",
+    )
+    .bind(id)
+    .bind(now)
+    .bind(retry_for)
+    .fetch_optional(pool)
+    .await?;
+    if row.is_some() {
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(WAKE)
+            .execute(pool)
+            .await?;
+    }
+    Ok(row)
+}

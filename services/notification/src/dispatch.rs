@@ -1,0 +1,326 @@
+//! The dispatcher of one channel: takes due deliveries (leased, so each goes to one replica),
+//! sends each in its own task with a time limit, and records what came of it.
+//!
+//! Nothing waits on anything else: every attempt has MOTCUA_DELIVERY_TIMEOUT_SECS, at most
+//! MOTCUA_DELIVERY_CONCURRENCY attempts of a channel run at once, and a slot is taken again as
+//! soon as one frees up, so a webhook receiver that hangs holds one slot for one timeout, not the
+//! queue. Channels have their own dispatchers: a stuck SMS gateway never delays e-mail. Retries
+//! back off (doubling from MOTCUA_DELIVERY_BACKOFF_SECS, at most an hour) until
+//! MOTCUA_DELIVERY_RETRY_HOURS after the delivery was written, then the delivery fails with the
+//! last error. Time is the service's clock: quiet hours and backoff follow it when it jumps.
+
+use crate::deliveries::{self, Claimed, Outcome, RecipientKind, WAKE};
+use crate::providers::{Outgoing, Provider, SendError};
+use crate::rules::Channel;
+use crate::settings::QuietHours;
+use crate::staff::Staff;
+use crate::{contacts, subscriptions};
+use chrono::{DateTime, Utc};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use motcua_platform::SharedClock;
+use sqlx::PgPool;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone)]
+pub struct Dispatcher {
+    pub pool: PgPool,
+    pub clock: SharedClock,
+    pub channel: Channel,
+    pub provider: Arc<dyn Provider>,
+    pub limiter: Arc<DefaultDirectRateLimiter>,
+    pub staff: Arc<Staff>,
+    pub quiet_hours: Option<QuietHours>,
+    pub backoff: chrono::Duration,
+    pub send_timeout: Duration,
+    pub concurrency: usize,
+}
+
+/// A provider's rate limit (per replica).
+pub fn limiter(per_second: u32) -> Arc<DefaultDirectRateLimiter> {
+    let n = NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN);
+    Arc::new(RateLimiter::direct(Quota::per_second(n)))
+}
+
+impl Dispatcher {
+    /// How long a claimed delivery is kept from other replicas: one attempt and then some.
+    fn lease(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.send_timeout).unwrap_or(chrono::Duration::seconds(60))
+            + chrono::Duration::seconds(60)
+    }
+
+    /// Runs until `shutdown`; in-flight attempts finish (each within its timeout).
+    pub async fn run(self, shutdown: CancellationToken) {
+        let this = Arc::new(self);
+        let slots = Arc::new(Semaphore::new(this.concurrency.max(1)));
+        let freed = Arc::new(Notify::new());
+        let mut listener = motcua_platform::db::listener(&this.pool, WAKE).await.ok();
+        loop {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            let free = slots.available_permits();
+            let mut full = false;
+            if free > 0 {
+                let now = this.clock.now();
+                match deliveries::claim(
+                    &this.pool,
+                    this.channel,
+                    now,
+                    now + this.lease(),
+                    free as i64,
+                )
+                .await
+                {
+                    Ok(claimed) => {
+                        full = claimed.len() == free;
+                        for c in claimed {
+                            let Ok(permit) = slots.clone().acquire_owned().await else {
+                                return;
+                            };
+                            let (me, freed) = (this.clone(), freed.clone());
+                            tokio::spawn(async move {
+                                me.attempt(c).await;
+                                drop(permit);
+                                freed.notify_one();
+                            });
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(channel = this.channel.as_str(), error = %e, "dispatch: cannot reach the database; will retry");
+                        tokio::select! {
+                            _ = shutdown.cancelled() => break,
+                            _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                        }
+                    }
+                }
+            }
+            if full {
+                // More may be due: wait only for a free slot.
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = freed.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                }
+                continue;
+            }
+            let next = deliveries::next_due(&this.pool, this.channel)
+                .await
+                .ok()
+                .flatten();
+            let clock = this.clock.clone();
+            let due = async move {
+                match next {
+                    Some(at) => clock.sleep_until(at).await,
+                    None => futures::future::pending().await,
+                }
+            };
+            let woken = async {
+                match listener.as_mut() {
+                    Some(l) => {
+                        if tokio::time::timeout(Duration::from_secs(5), l.recv())
+                            .await
+                            .is_ok()
+                        {
+                            // Commits come in bursts: gather them for a moment, look once.
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                            while l.next_buffered().is_some() {}
+                        }
+                    }
+                    None => tokio::time::sleep(Duration::from_secs(1)).await,
+                }
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = due => {}
+                _ = woken => {}
+                _ = freed.notified() => {}
+            }
+        }
+        // Let attempts in flight record their outcome.
+        let _ = tokio::time::timeout(
+            this.send_timeout + Duration::from_secs(5),
+            slots.acquire_many(this.concurrency.max(1) as u32),
+        )
+        .await;
+    }
+
+    async fn attempt(&self, c: Claimed) {
+        let outcome = self.outcome(&c).await;
+        let status = match &outcome {
+            Outcome::Sent { .. } => "sent",
+            Outcome::Later { .. } => "later",
+            Outcome::Failed { .. } => "failed",
+        };
+        metrics::counter!("motcua_notification_attempts_total", "channel" => self.channel.as_str(), "outcome" => status)
+            .increment(1);
+        if let Outcome::Failed { error, .. } = &outcome {
+            tracing::warn!(delivery = %c.id, channel = self.channel.as_str(), %error, "delivery failed");
+        }
+        let mut wait = Duration::from_millis(200);
+        // The outcome must be written: a database outage is waited out (the lease keeps other
+        // replicas off meanwhile).
+        while let Err(e) = deliveries::record(&self.pool, c.id, &outcome, self.clock.now()).await {
+            tracing::warn!(delivery = %c.id, error = %e, "cannot record a delivery's outcome; retrying");
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(10));
+        }
+    }
+
+    async fn outcome(&self, c: &Claimed) -> Outcome {
+        let now = self.clock.now();
+        if c.quiet_hours
+            && let Some(q) = self.quiet_hours
+        {
+            let release = q.release(now);
+            if release > now {
+                return Outcome::Later {
+                    at: release,
+                    error: None,
+                    uncounted: true,
+                };
+            }
+        }
+        let message = match self.address(c, now).await {
+            Ok(m) => m,
+            Err(Err(e)) => {
+                return Outcome::Later {
+                    at: now + self.backoff,
+                    error: Some(format!("database: {e}")),
+                    uncounted: true,
+                };
+            }
+            Err(Ok(why)) => {
+                return Outcome::Failed {
+                    provider: None,
+                    error: why,
+                };
+            }
+        };
+        self.limiter.until_ready().await;
+        let sent = tokio::time::timeout(self.send_timeout, self.provider.send(&message)).await;
+        // A provider's error may quote the address (an SMTP server's "550 <x@y> unknown"): it is
+        // logged and kept, so it is masked first.
+        let masked = crate::mask::address(&message.to);
+        let clean = |e: String| e.replace(&message.to, &masked);
+        let error = match sent {
+            Ok(Ok(a)) => {
+                return Outcome::Sent {
+                    provider: self.provider.name(),
+                    provider_message_id: a.provider_message_id,
+                    answer: a.answer,
+                    delivered: a.delivered,
+                };
+            }
+            Ok(Err(SendError::Permanent(e))) => {
+                return Outcome::Failed {
+                    provider: Some(self.provider.name()),
+                    error: clean(e),
+                };
+            }
+            Ok(Err(SendError::Retry(e))) => clean(e),
+            Err(_) => format!("no answer within {} s", self.send_timeout.as_secs()),
+        };
+        let now = self.clock.now();
+        let at = now + backoff(self.backoff, c.attempts);
+        if at <= c.give_up_at {
+            Outcome::Later {
+                at,
+                error: Some(error),
+                uncounted: false,
+            }
+        } else {
+            Outcome::Failed {
+                provider: Some(self.provider.name()),
+                error: format!("gave up after {} attempts: {error}", c.attempts),
+            }
+        }
+    }
+
+    /// The message with its address. `Err(Ok(why))`: there is no address any more (erased,
+    /// deleted); `Err(Err(e))`: the database did not answer.
+    async fn address(
+        &self,
+        c: &Claimed,
+        now: DateTime<Utc>,
+    ) -> Result<Outgoing, Result<String, sqlx::Error>> {
+        let mut secrets = Vec::new();
+        let to = match c.kind {
+            RecipientKind::Applicant => {
+                let mut conn = self.pool.acquire().await.map_err(Err)?;
+                let contact = contacts::get(&mut conn, &c.dossier_code)
+                    .await
+                    .map_err(Err)?;
+                let address = contact.and_then(|k| match self.channel {
+                    Channel::Sms => k.phone,
+                    Channel::Email => k.email,
+                    Channel::Webhook => None,
+                });
+                address.ok_or_else(|| Ok("the applicant's contact has been erased".to_owned()))?
+            }
+            RecipientKind::Staff => self
+                .staff
+                .by_subject(&c.recipient_ref)
+                .map(|m| m.email.clone())
+                .ok_or_else(|| {
+                    Ok(format!(
+                        "{} is no longer in the staff directory",
+                        c.recipient_ref
+                    ))
+                })?,
+            RecipientKind::Subscriber => {
+                let id = uuid::Uuid::parse_str(&c.recipient_ref)
+                    .map_err(|_| Ok("not a subscription id".to_owned()))?;
+                let (url, s) = subscriptions::for_sending(&self.pool, id, now)
+                    .await
+                    .map_err(Err)?
+                    .ok_or_else(|| Ok("the subscription was deleted".to_owned()))?;
+                secrets = s;
+                url
+            }
+            RecipientKind::Sender => c
+                .reply_to
+                .clone()
+                .ok_or_else(|| Ok("the reply's address is gone".to_owned()))?,
+        };
+        Ok(Outgoing {
+            id: c.id,
+            to,
+            subject: c.subject.clone(),
+            body: c.body.clone(),
+            html_body: c.html_body.clone(),
+            secrets,
+        })
+    }
+}
+
+/// The delay before attempt `attempts + 1`: doubling from `first`, at most an hour.
+pub fn backoff(first: chrono::Duration, attempts: i32) -> chrono::Duration {
+    let factor = 1i32 << (attempts - 1).clamp(0, 16);
+    (first * factor).min(chrono::Duration::hours(1))
+}
+
+/// Erases contacts past their retention, by the clock, until `shutdown`.
+pub async fn erase_contacts(pool: PgPool, clock: SharedClock, shutdown: CancellationToken) {
+    loop {
+        if let Err(e) = contacts::erase_due(&pool, clock.now()).await {
+            tracing::warn!(error = %e, "contact erasure: cannot reach the database; will retry");
+        }
+        let next: Option<DateTime<Utc>> =
+            sqlx::query_scalar("SELECT min(erase_after) FROM contacts WHERE erased_at IS NULL")
+                .fetch_one(&pool)
+                .await
+                .ok()
+                .flatten();
+        let c = clock.clone();
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = async move { match next { Some(at) => c.sleep_until(at).await, None => futures::future::pending().await } } => {}
+            // New ends are written all the time; look again now and then.
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+    }
+}

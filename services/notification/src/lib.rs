@@ -1,0 +1,208 @@
+//! Notification: who hears of each dossier event, and what became of every message. Where to look:
+//!
+//! - [`events`]: the consumer that turns intake's and workflow's events into deliveries;
+//!   [`triggers`]: what an event means (triggers, placeholders' facts); [`rules`]: who hears of
+//!   which trigger on which channel; [`staff`]: officers' and leaders' addresses.
+//! - [`templates`]: built-in and published templates, the check at publish time, rendering;
+//!   [`gsm`]: SMS text without diacritics and its parts.
+//! - [`deliveries`]: the table every message is written to before it is sent; [`dispatch`]: the
+//!   per-channel senders (leases, timeouts, retries, quiet hours, rate limits);
+//!   [`providers`]: log, HTTP SMS gateway, SMTP, webhooks ([`webhook_sign`]: Standard Webhooks).
+//! - [`contacts`]: applicants' phone and e-mail and their erasure; [`mask`]: what logs and answers
+//!   show instead.
+//! - [`inbound`]: the SMS gateway's HTTP side (inbound lookups via lookup's gRPC, receipts);
+//!   [`keyword`]: reading an inbound SMS.
+//! - [`grpc`]: `motcua.notification.v1`; [`settings`].
+
+pub mod contacts;
+pub mod deliveries;
+pub mod dispatch;
+pub mod events;
+pub mod grpc;
+pub mod gsm;
+pub mod inbound;
+pub mod keyword;
+pub mod mask;
+pub mod providers;
+pub mod rules;
+pub mod settings;
+pub mod staff;
+pub mod subscriptions;
+pub mod templates;
+pub mod triggers;
+pub mod webhook_sign;
+
+use motcua_platform::host::{GrpcApi, Running, ServiceHost};
+use motcua_platform::process::Process;
+use motcua_proto::notification::notification_service_server::{
+    NotificationServiceServer, SERVICE_NAME,
+};
+use providers::Provider;
+use rules::Channel;
+use settings::{EmailProvider, NotificationSettings, SmsProvider};
+use std::sync::Arc;
+use tonic::service::interceptor::InterceptedService;
+
+pub const NAME: &str = "notification";
+
+pub static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Starts notification: its consumer, one dispatcher per channel, contact erasure, the gateway's
+/// HTTP side and the gRPC API; runs until the process shuts down.
+pub async fn start(process: &Process, settings: NotificationSettings) -> anyhow::Result<Running> {
+    let mut host = ServiceHost::new(NAME, process, &MIGRATIONS).await?;
+    let planner = events::Planner::new(host.clock.clone(), &settings);
+    if settings.staff.0.is_empty() {
+        tracing::warn!(
+            "no staff directory (MOTCUA_STAFF_FILE): due-soon and overdue notices reach no one"
+        );
+    }
+    host.spawn_consumer(events::consumer(), Arc::new(planner.clone()));
+    // The dispatcher's own limit (send_timeout) fires first and says so; this one is a backstop.
+    let client =
+        motcua_platform::http::client(settings.send_timeout + std::time::Duration::from_secs(5))?;
+    let sms: Arc<dyn Provider> = match &settings.sms {
+        SmsProvider::Log => Arc::new(providers::log::LogProvider { channel: "sms" }),
+        SmsProvider::Http(g) => {
+            Arc::new(providers::http_sms::HttpSms::new(g.clone(), client.clone()))
+        }
+    };
+    let email: Arc<dyn Provider> = match &settings.email {
+        EmailProvider::Log => Arc::new(providers::log::LogProvider { channel: "email" }),
+        EmailProvider::Smtp { url } => {
+            use secrecy::ExposeSecret;
+            Arc::new(providers::smtp::Smtp::new(
+                url.expose_secret(),
+                &settings.email_from,
+            )?)
+        }
+    };
+    let webhook: Arc<dyn Provider> = Arc::new(providers::webhook::Webhooks::new(client));
+    let staff = Arc::new(settings.staff.clone());
+    for (channel, provider, rate) in [
+        (Channel::Sms, sms, settings.sms_rate),
+        (Channel::Email, email, settings.email_rate),
+        (Channel::Webhook, webhook, settings.webhook_rate),
+    ] {
+        let dispatcher = dispatch::Dispatcher {
+            pool: host.pool.clone(),
+            clock: host.clock.clone(),
+            channel,
+            provider,
+            limiter: dispatch::limiter(rate),
+            staff: staff.clone(),
+            quiet_hours: settings.quiet_hours,
+            backoff: settings.backoff,
+            send_timeout: settings.send_timeout,
+            concurrency: settings.concurrency,
+        };
+        let (ready, stop) = (host.readiness(), process.shutdown.clone());
+        host.spawn(async move {
+            // The tables exist once the host is ready (migrations).
+            ready.wait().await;
+            dispatcher.run(stop).await;
+        });
+    }
+    {
+        let (pool, clock, stop, ready) = (
+            host.pool.clone(),
+            host.clock.clone(),
+            process.shutdown.clone(),
+            host.readiness(),
+        );
+        host.spawn(async move {
+            ready.wait().await;
+            dispatch::erase_contacts(pool, clock, stop).await;
+        });
+    }
+    let lookup = tonic::transport::Endpoint::from_shared(settings.lookup_endpoint.clone())
+        .map_err(|e| anyhow::anyhow!("MOTCUA_NOTIFICATION_LOOKUP_URL: {e}"))?
+        .connect_timeout(std::time::Duration::from_secs(3))
+        .connect_lazy();
+    let gateway = inbound::Gateway {
+        pool: host.pool.clone(),
+        clock: host.clock.clone(),
+        secret: settings.inbound_secret.clone(),
+        keywords: Arc::new(settings.sms_keywords.clone()),
+        replies_per_hour: i64::from(settings.replies_per_hour),
+        hasher: settings.hasher.clone(),
+        lookup: motcua_proto::lookup::lookup_service_client::LookupServiceClient::new(lookup),
+        lookup_token: settings
+            .lookup_token
+            .clone()
+            .or_else(|| development_token(process)),
+        sms: planner.sms,
+        retry_for: settings.retry_for,
+    };
+    host.serve_http_with(
+        axum::Router::new(),
+        axum::Router::new(),
+        inbound::routes(gateway),
+    )
+    .await?;
+    let max_bytes = process.settings.limits.max_message_bytes;
+    let api = NotificationServiceServer::new(grpc::Api {
+        pool: host.pool.clone(),
+        clock: host.clock.clone(),
+        retry_for: settings.retry_for,
+        sms: planner.sms,
+    })
+    .max_decoding_message_size(max_bytes)
+    .max_encoding_message_size(max_bytes);
+    let router = host
+        .router(GrpcApi {
+            private: vec![SERVICE_NAME],
+            public: vec![],
+            rules: rules(),
+        })?
+        .add_service(InterceptedService::new(api, host.interceptor()));
+    let listener = host.bind().await?;
+    Ok(host.serve(router, listener))
+}
+
+/// With the development signing key, an integration token for lookup is minted here, so a
+/// developer's SMS lookups are not limited like a stranger's. Production sets
+/// MOTCUA_NOTIFICATION_LOOKUP_TOKEN.
+fn development_token(process: &Process) -> Option<secrecy::SecretString> {
+    use motcua_platform::config::KeySource;
+    use secrecy::ExposeSecret;
+    let KeySource::StaticKey { secret } = &process.settings.auth.keys else {
+        return None;
+    };
+    if secret.expose_secret() != motcua_platform::config::DEV_JWT_SECRET {
+        return None;
+    }
+    let claims = motcua_platform::auth::Claims {
+        sub: "notification".into(),
+        name: "Notification (SMS lookups)".into(),
+        agency: String::new(),
+        roles: vec![motcua_platform::auth::Role::Integration],
+        exp: chrono::Utc::now().timestamp() + 10 * 365 * 24 * 3600,
+        ..Default::default()
+    };
+    motcua_platform::auth::mint(secret.expose_secret(), &claims)
+        .ok()
+        .map(secrecy::SecretString::from)
+}
+
+/// How long each text field of notification's API may be.
+fn rules() -> motcua_platform::boundary::TextRules {
+    motcua_platform::boundary::TextRules {
+        default_max_chars: 200,
+        limits: &[
+            ("dossier_code", 64),
+            ("page_token", 64),
+            ("delivery_id", 64),
+            ("id", 64),
+            ("trigger", 64),
+            ("language", 8),
+            ("url", 2000),
+            ("description", 500),
+            ("subject", 500),
+            ("body", 8000),
+            ("html_body", 8000),
+            ("triggers", 64),
+        ],
+        multiline: &["body", "html_body"],
+    }
+}

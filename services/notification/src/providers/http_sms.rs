@@ -1,0 +1,81 @@
+//! An HTTP SMS gateway: the body is a template of the settings (see
+//! [`crate::settings::HttpGateway`]), so each gateway's shape is configuration, not code.
+
+use super::{Accepted, Outgoing, Provider, SendError, http_outcome, transport};
+use crate::settings::HttpGateway;
+use futures::future::BoxFuture;
+use minijinja::Environment;
+use secrecy::ExposeSecret;
+
+#[derive(Debug)]
+pub struct HttpSms {
+    gateway: HttpGateway,
+    client: reqwest::Client,
+}
+
+/// Checks a body template: it parses and names only `phone`, `text` and `id`.
+pub fn check_body(body: &str) -> Result<(), String> {
+    let env = Environment::new();
+    let t = env.template_from_str(body).map_err(|e| e.to_string())?;
+    for name in t.undeclared_variables(false) {
+        if !["phone", "text", "id"].contains(&name.as_str()) {
+            return Err(format!(
+                "unknown placeholder {{{{ {name} }}}}: the body may use phone, text and id"
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl HttpSms {
+    pub fn new(gateway: HttpGateway, client: reqwest::Client) -> Self {
+        Self { gateway, client }
+    }
+}
+
+impl Provider for HttpSms {
+    fn name(&self) -> &'static str {
+        "http-sms"
+    }
+
+    fn send<'a>(&'a self, m: &'a Outgoing) -> BoxFuture<'a, Result<Accepted, SendError>> {
+        Box::pin(async move {
+            let mut env = Environment::new();
+            env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+            let body = env
+                .render_str(
+                    &self.gateway.body,
+                    minijinja::context! { phone => m.to.clone(), text => m.body.clone(), id => m.id.to_string() },
+                )
+                .map_err(|e| SendError::Permanent(format!("gateway body template: {e}")))?;
+            let mut request = self
+                .client
+                .post(&self.gateway.url)
+                .header(reqwest::header::CONTENT_TYPE, &self.gateway.content_type)
+                .body(body);
+            if let Some((name, value)) = &self.gateway.auth {
+                request = request.header(name.as_str(), value.expose_secret());
+            }
+            let response = request.send().await.map_err(transport)?;
+            let status = response.status();
+            let text = response.text().await.map_err(transport)?;
+            http_outcome(status, &text)?;
+            let provider_message_id = if self.gateway.id_pointer.is_empty() {
+                None
+            } else {
+                serde_json::from_str::<serde_json::Value>(&text)
+                    .ok()
+                    .and_then(|v| v.pointer(&self.gateway.id_pointer).cloned())
+                    .map(|v| match v {
+                        serde_json::Value::String(s) => s,
+                        other => other.to_string(),
+                    })
+            };
+            Ok(Accepted {
+                provider_message_id,
+                answer: format!("HTTP {status}"),
+                delivered: false,
+            })
+        })
+    }
+}

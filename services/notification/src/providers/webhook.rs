@@ -1,0 +1,60 @@
+//! Webhooks signed the Standard Webhooks way ([`crate::webhook_sign`]): `webhook-id` is the
+//! delivery's id (the same on every retry, so receivers drop repeats), `webhook-timestamp` the
+//! attempt's time, one `v1,` signature per secret in force.
+
+use super::{Accepted, Outgoing, Provider, SendError, http_outcome, transport};
+use crate::webhook_sign;
+use futures::future::BoxFuture;
+
+#[derive(Debug)]
+pub struct Webhooks {
+    client: reqwest::Client,
+}
+
+impl Webhooks {
+    pub fn new(client: reqwest::Client) -> Self {
+        Self { client }
+    }
+}
+
+impl Provider for Webhooks {
+    fn name(&self) -> &'static str {
+        "webhook"
+    }
+
+    fn send<'a>(&'a self, m: &'a Outgoing) -> BoxFuture<'a, Result<Accepted, SendError>> {
+        Box::pin(async move {
+            if m.secrets.is_empty() {
+                return Err(SendError::Permanent(
+                    "the subscription has no secret in force".into(),
+                ));
+            }
+            // The receiver checks the timestamp against its own clock (replay window), so this
+            // is the wall clock, not the service's.
+            let timestamp = chrono::Utc::now().timestamp();
+            let id = m.id.to_string();
+            let mut request = self
+                .client
+                .post(&m.to)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(m.body.clone());
+            for (name, value) in
+                webhook_sign::headers(&m.secrets, &id, timestamp, m.body.as_bytes())
+            {
+                request = request.header(name, value);
+            }
+            let response = request.send().await.map_err(transport)?;
+            let status = response.status();
+            let text = response.text().await.unwrap_or_default();
+            // Standard Webhooks: any non-2xx is retried.
+            match http_outcome(status, &text) {
+                Ok(()) => Ok(Accepted {
+                    provider_message_id: None,
+                    answer: format!("HTTP {status}"),
+                    delivered: true,
+                }),
+                Err(e) => Err(SendError::Retry(e.to_string())),
+            }
+        })
+    }
+}

@@ -1,0 +1,399 @@
+//! What an event means to the people notified: its triggers, and the facts its messages may name
+//! (the templates' placeholders).
+
+use chrono::{DateTime, Utc};
+use motcua_domain::events::{DEADLINE, DossierEvent};
+use motcua_proto::common::DossierStatus;
+use motcua_proto::events::{ChangeKind, DeadlineKind, DeadlineReached, DossierState};
+use prost::Message;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Trigger {
+    Received,
+    SupplementRequested,
+    FinancialObligationRequested,
+    ApologyIssued,
+    Refused,
+    ResultReady,
+    ResultReturned,
+    Stopped,
+    WithdrawalApproved,
+    DueSoon,
+    Overdue,
+    /// Every state change (webhooks).
+    StateChanged,
+    /// The answer to an inbound SMS lookup, and to one that could not be read.
+    SmsReply,
+    SmsHelp,
+}
+
+pub const ALL: [Trigger; 14] = [
+    Trigger::Received,
+    Trigger::SupplementRequested,
+    Trigger::FinancialObligationRequested,
+    Trigger::ApologyIssued,
+    Trigger::Refused,
+    Trigger::ResultReady,
+    Trigger::ResultReturned,
+    Trigger::Stopped,
+    Trigger::WithdrawalApproved,
+    Trigger::DueSoon,
+    Trigger::Overdue,
+    Trigger::StateChanged,
+    Trigger::SmsReply,
+    Trigger::SmsHelp,
+];
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Received => "received",
+            Trigger::SupplementRequested => "supplement-requested",
+            Trigger::FinancialObligationRequested => "financial-obligation-requested",
+            Trigger::ApologyIssued => "apology-issued",
+            Trigger::Refused => "refused",
+            Trigger::ResultReady => "result-ready",
+            Trigger::ResultReturned => "result-returned",
+            Trigger::Stopped => "stopped",
+            Trigger::WithdrawalApproved => "withdrawal-approved",
+            Trigger::DueSoon => "due-soon",
+            Trigger::Overdue => "overdue",
+            Trigger::StateChanged => "state-changed",
+            Trigger::SmsReply => "sms-reply",
+            Trigger::SmsHelp => "sms-help",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// The placeholders its templates may use, and those they must.
+    pub fn placeholders(self) -> (&'static [&'static str], &'static [&'static str]) {
+        const DOSSIER: &[&str] = &["code", "procedure", "status", "due_date", "lookup_link"];
+        match self {
+            Trigger::Received | Trigger::ResultReady | Trigger::ResultReturned => {
+                (DOSSIER, &["code"])
+            }
+            Trigger::SupplementRequested => (
+                &[
+                    "code",
+                    "procedure",
+                    "status",
+                    "due_date",
+                    "lookup_link",
+                    "missing_documents",
+                ],
+                &["code", "missing_documents"],
+            ),
+            Trigger::FinancialObligationRequested => (
+                &[
+                    "code",
+                    "procedure",
+                    "status",
+                    "due_date",
+                    "lookup_link",
+                    "amount",
+                    "note",
+                ],
+                &["code", "amount"],
+            ),
+            Trigger::ApologyIssued => (
+                &[
+                    "code",
+                    "procedure",
+                    "status",
+                    "due_date",
+                    "lookup_link",
+                    "reason",
+                    "new_date",
+                ],
+                &["code", "reason", "new_date"],
+            ),
+            Trigger::Refused | Trigger::Stopped | Trigger::WithdrawalApproved => (
+                &[
+                    "code",
+                    "procedure",
+                    "status",
+                    "due_date",
+                    "lookup_link",
+                    "reason",
+                ],
+                &["code", "reason"],
+            ),
+            Trigger::DueSoon | Trigger::Overdue => (
+                &[
+                    "code",
+                    "procedure",
+                    "status",
+                    "due_date",
+                    "lookup_link",
+                    "step",
+                    "department",
+                    "assignee",
+                ],
+                &["code", "due_date"],
+            ),
+            Trigger::StateChanged => (DOSSIER, &[]),
+            Trigger::SmsReply => (&["code", "procedure", "status", "due_date"], &["status"]),
+            Trigger::SmsHelp => (&["keyword", "example"], &["keyword"]),
+        }
+    }
+}
+
+/// The facts a message may name. Every field is text already written for a reader (dates in
+/// Vietnam time, money in đồng); absent facts are empty.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Facts {
+    pub code: String,
+    pub procedure: String,
+    pub status: String,
+    pub due_date: String,
+    pub lookup_link: String,
+    pub missing_documents: String,
+    pub amount: String,
+    pub note: String,
+    pub reason: String,
+    pub new_date: String,
+    pub step: String,
+    pub department: String,
+    pub assignee: String,
+    pub keyword: String,
+    pub example: String,
+}
+
+/// A notifiable event: its triggers and facts, the dossier it is about, and when it happened.
+#[derive(Debug, Clone)]
+pub struct Notice {
+    pub triggers: Vec<Trigger>,
+    pub facts: Facts,
+    pub dossier_code: String,
+    pub field: String,
+    pub agency: String,
+    pub at: DateTime<Utc>,
+    /// For due-soon and overdue: whom it is about.
+    pub assignee: String,
+    pub department: String,
+    /// The dossier ended (result returned, refused, withdrawn, stopped, rejected at intake): its
+    /// contact may be erased after the retention time.
+    pub ends: bool,
+    /// `submitted` only: where to reach the applicant.
+    pub contact: Option<(String, String)>,
+    /// When the dossier was received (None for deadline notices).
+    pub received_at: Option<DateTime<Utc>>,
+    /// For webhooks: the event as JSON (public state, no personal data).
+    pub webhook: serde_json::Value,
+}
+
+/// "05/03/2026" in Vietnam time (empty when unset).
+pub fn date(t: Option<&prost_types::Timestamp>) -> String {
+    instant(t)
+        .map(|t| {
+            t.with_timezone(&motcua_calendar::vietnam())
+                .format("%d/%m/%Y")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+fn instant(t: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
+    let t = t?;
+    DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?)
+}
+
+/// "1.250.000 đồng".
+pub fn money(vnd: i64) -> String {
+    let digits = vnd.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push('.');
+        }
+        out.push(c);
+    }
+    let sign = if vnd < 0 { "-" } else { "" };
+    format!("{sign}{out} đồng")
+}
+
+fn state_facts(s: &DossierState, lookup_base: Option<&str>) -> Facts {
+    let st = DossierStatus::try_from(s.status).unwrap_or_default();
+    Facts {
+        code: s.dossier_code.clone(),
+        procedure: s.procedure_name.clone(),
+        status: motcua_domain::status::label(st).to_owned(),
+        due_date: date(s.apology_due_at.as_ref().or(s.due_at.as_ref())),
+        lookup_link: lookup_base
+            .map(|b| format!("{}/tra-cuu#ma={}", b.trim_end_matches('/'), s.dossier_code))
+            .unwrap_or_default(),
+        missing_documents: s.missing_documents.join("; "),
+        amount: money(s.obligation_vnd),
+        note: s.obligation_note.clone(),
+        reason: if s.apology_reason.is_empty() {
+            s.stop_reason.clone()
+        } else {
+            s.apology_reason.clone()
+        },
+        new_date: date(s.apology_due_at.as_ref()),
+        step: s.current_step_name.clone(),
+        department: s.current_department.clone(),
+        assignee: s
+            .assignee
+            .as_ref()
+            .map(|a| a.name.clone())
+            .unwrap_or_default(),
+        ..Facts::default()
+    }
+}
+
+fn webhook_json(
+    event_type: &str,
+    kind: &str,
+    s: &DossierState,
+    at: DateTime<Utc>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "type": format!("dossier.{event_type}"),
+        "timestamp": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "data": {
+            "dossier_code": s.dossier_code,
+            "version": s.version,
+            "change": kind,
+            "status": DossierStatus::try_from(s.status).unwrap_or_default().as_str_name(),
+            "national_code": s.national_code,
+            "procedure_code": s.procedure_code,
+            "procedure_version": s.procedure_version,
+            "field": s.field,
+            "receiving_agency": s.receiving_agency,
+            "competent_agency": s.competent_agency,
+            "received_at": instant(s.received_at.as_ref()).map(|t| t.to_rfc3339()),
+            "due_at": instant(s.due_at.as_ref()).map(|t| t.to_rfc3339()),
+            "apology_due_at": instant(s.apology_due_at.as_ref()).map(|t| t.to_rfc3339()),
+            "finished_at": instant(s.finished_at.as_ref()).map(|t| t.to_rfc3339()),
+            "returned_at": instant(s.returned_at.as_ref()).map(|t| t.to_rfc3339()),
+            "paused": s.paused != 0,
+        }
+    })
+}
+
+/// Reads an event into a notice; `Ok(None)` for events nobody is told of.
+pub fn notice(
+    event_type: &str,
+    payload: &[u8],
+    now: DateTime<Utc>,
+    lookup_base: Option<&str>,
+) -> Result<Option<Notice>, String> {
+    if event_type == DEADLINE {
+        let d = DeadlineReached::decode(payload).map_err(|e| format!("deadline: {e}"))?;
+        let trigger = match DeadlineKind::try_from(d.kind).unwrap_or_default() {
+            DeadlineKind::DueSoon => Trigger::DueSoon,
+            DeadlineKind::Overdue => Trigger::Overdue,
+            DeadlineKind::Unspecified => return Ok(None),
+        };
+        let assignee = d.assignee.clone().unwrap_or_default();
+        let facts = Facts {
+            code: d.dossier_code.clone(),
+            due_date: instant(d.due_at.as_ref())
+                .map(|t| {
+                    t.with_timezone(&motcua_calendar::vietnam())
+                        .format("%H:%M ngày %d/%m/%Y")
+                        .to_string()
+                })
+                .unwrap_or_default(),
+            step: d.step_name.clone(),
+            department: d.department.clone(),
+            assignee: assignee.name.clone(),
+            ..Facts::default()
+        };
+        return Ok(Some(Notice {
+            triggers: vec![trigger],
+            facts,
+            dossier_code: d.dossier_code,
+            field: d.field,
+            agency: d.competent_agency,
+            at: instant(d.at.as_ref()).unwrap_or(now),
+            assignee: assignee.subject,
+            department: d.department,
+            ends: false,
+            contact: None,
+            received_at: None,
+            webhook: serde_json::Value::Null,
+        }));
+    }
+    let Some(event) = DossierEvent::decode(event_type, payload).map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let Some(state) = event.state() else {
+        // Intake's requests to workflow: workflow's answer is what is told.
+        return Ok(None);
+    };
+    if state.dossier_code.is_empty() {
+        return Err(format!("{event_type} without a dossier code"));
+    }
+    let mut triggers = Vec::new();
+    let mut ends = false;
+    let mut contact = None;
+    let (kind, at) = match &event {
+        DossierEvent::Submitted(e) => {
+            triggers.push(Trigger::Received);
+            contact = Some((e.applicant_phone.clone(), e.applicant_email.clone()));
+            ("received".to_owned(), instant(state.received_at.as_ref()))
+        }
+        DossierEvent::RejectedAtIntake(_) => {
+            ends = true;
+            contact = Some((String::new(), String::new()));
+            (
+                "rejected-at-intake".to_owned(),
+                instant(state.stopped_at.as_ref()),
+            )
+        }
+        DossierEvent::StateChanged(e) => {
+            let k = ChangeKind::try_from(e.kind).unwrap_or_default();
+            match k {
+                ChangeKind::SupplementRequested => triggers.push(Trigger::SupplementRequested),
+                ChangeKind::FinancialObligationRequested => {
+                    triggers.push(Trigger::FinancialObligationRequested)
+                }
+                ChangeKind::ApologyIssued => triggers.push(Trigger::ApologyIssued),
+                ChangeKind::Refused => {
+                    triggers.push(Trigger::Refused);
+                    ends = true;
+                }
+                ChangeKind::ResultRecorded => triggers.push(Trigger::ResultReady),
+                ChangeKind::ResultReturned => {
+                    triggers.push(Trigger::ResultReturned);
+                    ends = true;
+                }
+                ChangeKind::Stopped => {
+                    triggers.push(Trigger::Stopped);
+                    ends = true;
+                }
+                ChangeKind::WithdrawalApproved => {
+                    triggers.push(Trigger::WithdrawalApproved);
+                    ends = true;
+                }
+                _ => {}
+            }
+            (e.change.clone(), instant(e.at.as_ref()))
+        }
+        DossierEvent::SupplementSubmitted(_) | DossierEvent::WithdrawalRequested(_) => {
+            return Ok(None);
+        }
+    };
+    triggers.push(Trigger::StateChanged);
+    let at = at.unwrap_or(now);
+    Ok(Some(Notice {
+        triggers,
+        facts: state_facts(state, lookup_base),
+        dossier_code: state.dossier_code.clone(),
+        field: state.field.clone(),
+        agency: state.competent_agency.clone(),
+        at,
+        assignee: String::new(),
+        department: state.current_department.clone(),
+        ends,
+        contact,
+        received_at: instant(state.received_at.as_ref()),
+        webhook: webhook_json(event_type, &kind, state, at),
+    }))
+}

@@ -1,0 +1,583 @@
+//! Outbound notifications against the real PostgreSQL and NATS, a local HTTP server as the SMS
+//! gateway and webhook receivers, and a local SMTP server.
+
+#![allow(clippy::unwrap_used)] // a test's panic is its failure message
+
+mod common;
+
+use common::*;
+use motcua_platform::auth::Role;
+use motcua_proto::common::DossierStatus;
+use motcua_proto::events::{ChangeKind, DeadlineKind};
+use motcua_proto::notification as pb;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use uuid::Uuid;
+
+const SUBMITTED: &str = "submitted";
+const CHANGED: &str = "state-changed";
+
+fn subject(code: &str, event: &str) -> String {
+    let _ = code;
+    format!("dossier.dat-dai.{event}")
+}
+
+async fn wait_until(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dossier_life_sends_each_default_notification_once_however_often_events_come() {
+    let app = App::start(|_| {}).await;
+    let code = new_code();
+    let t0 = now(&app);
+    let mut s = state(&code, 1, DossierStatus::Received, "K7Q2M9XA3B");
+    let events: Vec<(&str, Uuid, Vec<u8>)> = {
+        let mut v = vec![(
+            SUBMITTED,
+            Uuid::now_v7(),
+            submitted(s.clone(), PHONE, EMAIL),
+        )];
+        s.version = 3;
+        s.status = DossierStatus::SupplementRequested as i32;
+        s.missing_documents = vec!["Bản vẽ sơ đồ thửa đất".into()];
+        v.push((
+            CHANGED,
+            Uuid::now_v7(),
+            changed(s.clone(), ChangeKind::SupplementRequested, t0),
+        ));
+        s.version = 5;
+        s.status = DossierStatus::InProgress as i32;
+        s.apology_reason = "Cần xác minh thêm".into();
+        s.apology_due_at = Some(motcua_domain::time::ts(t0 + chrono::Duration::days(20)));
+        v.push((
+            CHANGED,
+            Uuid::now_v7(),
+            changed(s.clone(), ChangeKind::ApologyIssued, t0),
+        ));
+        s.version = 6;
+        s.status = DossierStatus::Finished as i32;
+        v.push((
+            CHANGED,
+            Uuid::now_v7(),
+            changed(s.clone(), ChangeKind::ResultRecorded, t0),
+        ));
+        s.version = 7;
+        s.status = DossierStatus::Returned as i32;
+        v.push((
+            CHANGED,
+            Uuid::now_v7(),
+            changed(s.clone(), ChangeKind::ResultReturned, t0),
+        ));
+        // A step change nobody but webhooks hears of.
+        s.version = 2;
+        v.push((
+            CHANGED,
+            Uuid::now_v7(),
+            changed(s.clone(), ChangeKind::Forwarded, t0),
+        ));
+        v.push((
+            "deadline",
+            Uuid::now_v7(),
+            deadline(&code, DeadlineKind::Overdue, "cv-1", t0),
+        ));
+        v
+    };
+    // Every event twice (a redelivery, a second relay), the second round in reverse order.
+    for (t, id, p) in events.iter() {
+        app.publish(&subject(&code, t), t, *id, p.clone()).await;
+    }
+    for (t, id, p) in events.iter().rev() {
+        app.publish(&subject(&code, t), t, *id, p.clone()).await;
+    }
+    let expected: Vec<(String, String, String, String)> = [
+        ("apology-issued", "email", "applicant"),
+        ("apology-issued", "sms", "applicant"),
+        ("overdue", "email", "staff"),
+        ("overdue", "email", "staff"),
+        ("received", "email", "applicant"),
+        ("received", "sms", "applicant"),
+        ("result-ready", "email", "applicant"),
+        ("result-ready", "sms", "applicant"),
+        ("result-returned", "email", "applicant"),
+        ("result-returned", "sms", "applicant"),
+        ("supplement-requested", "email", "applicant"),
+        ("supplement-requested", "sms", "applicant"),
+    ]
+    .iter()
+    .map(|(t, c, k)| {
+        (
+            t.to_string(),
+            c.to_string(),
+            k.to_string(),
+            "sent".to_string(),
+        )
+    })
+    .collect();
+    wait_until("every delivery sent", async || {
+        app.deliveries(&code).await == expected
+    })
+    .await;
+    // The gateway got each SMS once, without diacritics, with the facts filled in.
+    let texts = app.stand.sms_texts();
+    assert_eq!(texts.len(), 5, "{texts:?}");
+    let received = texts
+        .iter()
+        .find(|t| t.contains("da duoc tiep nhan"))
+        .unwrap();
+    assert!(received.contains(&code), "{received}");
+    assert!(received.contains("14/03/2026"), "due date: {received}");
+    assert!(
+        received.contains("https://tracuu.example.gov.vn/tra-cuu#ma="),
+        "{received}"
+    );
+    assert!(
+        texts.iter().any(|t| t.contains("Ban ve so do thua dat")),
+        "{texts:?}"
+    );
+    assert!(
+        texts.iter().any(|t| t.contains("22/03/2026")),
+        "the apology's new date: {texts:?}"
+    );
+    assert!(
+        texts.iter().all(|t| t.is_ascii()),
+        "GSM-7 without diacritics: {texts:?}"
+    );
+    assert!(
+        app.stand
+            .sms
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|v| v["to"] == PHONE)
+    );
+    // E-mails in full Vietnamese to the applicant, and the overdue notice to the officer and
+    // the leader.
+    wait_until("mails", async || {
+        app.mailbox.mails.lock().unwrap().len() == 7
+    })
+    .await;
+    assert_eq!(app.mailbox.to(EMAIL).len(), 5);
+    assert_eq!(
+        app.mailbox.to("binh.tt@example.gov.vn").len(),
+        1,
+        "{:?}",
+        app.mailbox.mails.lock().unwrap()
+    );
+    assert_eq!(app.mailbox.to("cuong.lv@example.gov.vn").len(), 1);
+    // Recipients are masked in the API; the applicant's phone is nowhere in the answer.
+    let list = app
+        .client_as(&[Role::Desk])
+        .await
+        .list_deliveries(pb::ListDeliveriesRequest {
+            dossier_code: code.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(list.deliveries.len(), 12);
+    let shown = format!("{list:?}");
+    assert!(!shown.contains(PHONE) && !shown.contains(EMAIL), "{shown}");
+    assert!(shown.contains("09******78"), "{shown}");
+    let sms = list
+        .deliveries
+        .iter()
+        .find(|d| d.trigger == "received" && d.channel == pb::Channel::Sms as i32)
+        .unwrap();
+    assert!(sms.provider_message_id.starts_with("gw-"));
+    // The size is known before sending: the receipt's SMS with its link takes two GSM-7 parts.
+    assert_eq!(
+        sms.sms_parts as usize,
+        motcua_notification::gsm::measure(&sms.body).parts
+    );
+    assert_eq!(sms.sms_parts, 2, "{}", sms.body);
+    // A delivery receipt from the gateway marks it delivered.
+    let r = app
+        .http
+        .post(format!("{}/sms/receipt", app.web()))
+        .header("x-gateway-secret", GATEWAY_SECRET)
+        .header("content-type", "application/json")
+        .body(
+            serde_json::to_vec(
+                &serde_json::json!({"id": sms.provider_message_id, "status": "delivered"}),
+            )
+            .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let status: String = sqlx::query_scalar("SELECT status FROM deliveries WHERE id = $1::uuid")
+        .bind(&sms.id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(status, "delivered");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_errors_and_timeouts_are_retried_with_backoff_then_failed_with_the_reason() {
+    let app = App::start(|_| {}).await;
+    app.stand.mode.store(FAIL, Ordering::SeqCst);
+    let code = new_code();
+    let s = state(&code, 1, DossierStatus::Received, "K7Q2M9XA3B");
+    app.publish(
+        "dossier.dat-dai.submitted",
+        SUBMITTED,
+        Uuid::now_v7(),
+        submitted(s, PHONE, ""),
+    )
+    .await;
+    let first = "SELECT EXISTS (SELECT 1 FROM deliveries WHERE dossier_code = $1 AND channel = 'sms' AND attempts = 1 AND status = 'queued' AND last_error LIKE 'HTTP 502%')";
+    app.wait_db(first, &code, "first attempt failed with 502")
+        .await;
+    // Nothing more happens until the backoff has passed on the clock.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(*app.stand.calls.lock().unwrap(), 1);
+    // The gateway now hangs: the attempt times out (1 s) and is retried later.
+    app.stand.mode.store(HANG, Ordering::SeqCst);
+    app.clock.advance(chrono::Duration::seconds(61));
+    app.wait_db(
+        "SELECT EXISTS (SELECT 1 FROM deliveries WHERE dossier_code = $1 AND attempts = 2 AND last_error LIKE 'no answer within%')",
+        &code,
+        "second attempt timed out",
+    )
+    .await;
+    // Past the retry window (2 h): failed, with the last reason.
+    app.stand.mode.store(FAIL, Ordering::SeqCst);
+    for _ in 0..8 {
+        app.clock.advance(chrono::Duration::minutes(20));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    app.wait_db(
+        "SELECT EXISTS (SELECT 1 FROM deliveries WHERE dossier_code = $1 AND status = 'failed' AND last_error LIKE 'gave up after % attempts: HTTP 502%')",
+        &code,
+        "failed after the retry window",
+    )
+    .await;
+    // An admin resends it once the gateway is back.
+    app.stand.mode.store(OK, Ordering::SeqCst);
+    let id: Uuid = sqlx::query_scalar("SELECT id FROM deliveries WHERE dossier_code = $1")
+        .bind(&code)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let d = app
+        .admin()
+        .await
+        .resend_delivery(pb::ResendDeliveryRequest {
+            delivery_id: id.to_string(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .delivery
+        .unwrap();
+    assert_eq!(d.status, pb::DeliveryStatus::Queued as i32);
+    app.wait_db(
+        "SELECT EXISTS (SELECT 1 FROM deliveries WHERE dossier_code = $1 AND status = 'sent')",
+        &code,
+        "resent",
+    )
+    .await;
+    let denied = app
+        .client_as(&[Role::Desk])
+        .await
+        .resend_delivery(pb::ResendDeliveryRequest {
+            delivery_id: id.to_string(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_webhook_receiver_blocks_nothing_and_signatures_verify_independently() {
+    let app = App::start(|v| v.set("MOTCUA_DELIVERY_CONCURRENCY", "2")).await;
+    let mut admin = app.admin().await;
+    let hang = admin
+        .create_subscription(pb::CreateSubscriptionRequest {
+            url: format!("{}/hook/hang", app.stand_url),
+            description: "treo".into(),
+            triggers: vec![],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let ok = admin
+        .create_subscription(pb::CreateSubscriptionRequest {
+            url: format!("{}/hook/ok", app.stand_url),
+            description: "cổng dịch vụ công".into(),
+            triggers: vec![],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let bad = admin
+        .create_subscription(pb::CreateSubscriptionRequest {
+            url: "http://hook.example.vn/in".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument, "{bad:?}");
+    // Five dossiers: the hanging receiver holds at most its slots; the other gets all five.
+    let mut codes = Vec::new();
+    for _ in 0..5 {
+        let code = new_code();
+        let s = state(&code, 1, DossierStatus::Received, "K7Q2M9XA3B");
+        app.publish(
+            "dossier.dat-dai.submitted",
+            SUBMITTED,
+            Uuid::now_v7(),
+            submitted(s, PHONE, ""),
+        )
+        .await;
+        codes.push(code);
+    }
+    wait_until("the healthy receiver got every event", async || {
+        app.stand.hooks.lock().unwrap().len() == 5
+    })
+    .await;
+    wait_until("every SMS sent", async || {
+        app.stand.sms.lock().unwrap().len() == 5
+    })
+    .await;
+    // Each webhook verifies with the Standard Webhooks reference implementation.
+    let verifier = standardwebhooks::Webhook::new(&ok.secret).unwrap();
+    for (headers, body) in app.stand.hooks.lock().unwrap().iter() {
+        let mut map = http::HeaderMap::new();
+        for name in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
+            map.insert(name, headers[name].to_str().unwrap().parse().unwrap());
+        }
+        verifier.verify(body, &map).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(v["type"], "dossier.submitted");
+        assert!(codes.contains(&v["data"]["dossier_code"].as_str().unwrap().to_owned()));
+        assert!(
+            !String::from_utf8_lossy(body).contains(PHONE),
+            "no personal data"
+        );
+    }
+    // Rotation: both secrets sign during the overlap, so old and new receivers verify.
+    let rotated = admin
+        .rotate_subscription_secret(pb::RotateSubscriptionSecretRequest {
+            id: ok.subscription.as_ref().unwrap().id.clone(),
+            overlap_seconds: 3600,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(rotated.subscription.unwrap().secrets, 2);
+    let code = new_code();
+    let s = state(&code, 1, DossierStatus::Received, "K7Q2M9XA3B");
+    app.publish(
+        "dossier.dat-dai.submitted",
+        SUBMITTED,
+        Uuid::now_v7(),
+        submitted(s, PHONE, ""),
+    )
+    .await;
+    wait_until("the sixth webhook", async || {
+        app.stand.hooks.lock().unwrap().len() == 6
+    })
+    .await;
+    let (headers, body) = app.stand.hooks.lock().unwrap()[5].clone();
+    let mut map = http::HeaderMap::new();
+    for name in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
+        map.insert(name, headers[name].to_str().unwrap().parse().unwrap());
+    }
+    standardwebhooks::Webhook::new(&ok.secret)
+        .unwrap()
+        .verify(&body, &map)
+        .unwrap();
+    standardwebhooks::Webhook::new(&rotated.secret)
+        .unwrap()
+        .verify(&body, &map)
+        .unwrap();
+    // The hanging receiver's deliveries are still queued for retry, with the timeout as reason.
+    let stuck: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM deliveries WHERE recipient_ref = $1 AND status = 'queued' AND last_error LIKE 'no answer within%'",
+    )
+    .bind(&hang.subscription.unwrap().id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert!(
+        stuck >= 1,
+        "the hanging receiver's deliveries wait for a retry"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quiet_hours_delay_citizens_sms_by_the_clock_and_contacts_are_erased_after_retention() {
+    let app = App::start(|v| v.set("MOTCUA_CONTACT_RETENTION_DAYS", "30")).await;
+    // 22:00 in Hà Nội.
+    app.clock.set(start_time() + chrono::Duration::hours(13));
+    let code = new_code();
+    let mut s = state(&code, 1, DossierStatus::Received, "K7Q2M9XA3B");
+    app.publish(
+        "dossier.dat-dai.submitted",
+        SUBMITTED,
+        Uuid::now_v7(),
+        submitted(s.clone(), PHONE, EMAIL),
+    )
+    .await;
+    app.wait_db(
+        "SELECT EXISTS (SELECT 1 FROM deliveries WHERE dossier_code = $1 AND channel = 'email' AND status = 'sent')",
+        &code,
+        "the e-mail goes at night",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(app.stand.sms.lock().unwrap().is_empty(), "no SMS at 22:00");
+    let at: chrono::DateTime<chrono::Utc> = sqlx::query_scalar(
+        "SELECT next_attempt_at FROM deliveries WHERE dossier_code = $1 AND channel = 'sms'",
+    )
+    .bind(&code)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        at,
+        start_time() + chrono::Duration::hours(22),
+        "07:00 the next morning in Hà Nội"
+    );
+    app.clock.set(start_time() + chrono::Duration::hours(22));
+    wait_until("the SMS at 07:00", async || {
+        app.stand.sms.lock().unwrap().len() == 1
+    })
+    .await;
+    // The result is returned; 30 days later the phone and e-mail are gone.
+    s.version = 7;
+    s.status = DossierStatus::Returned as i32;
+    let returned_at = now(&app);
+    app.publish(
+        "dossier.dat-dai.state-changed",
+        CHANGED,
+        Uuid::now_v7(),
+        changed(s.clone(), ChangeKind::ResultReturned, returned_at),
+    )
+    .await;
+    app.wait_db(
+        "SELECT EXISTS (SELECT 1 FROM contacts WHERE dossier_code = $1 AND erase_after IS NOT NULL)",
+        &code,
+        "the end recorded",
+    )
+    .await;
+    app.clock.advance(chrono::Duration::days(29));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let kept: Option<String> =
+        sqlx::query_scalar("SELECT phone FROM contacts WHERE dossier_code = $1")
+            .bind(&code)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(kept.as_deref(), Some(PHONE), "kept within the retention");
+    app.clock.advance(chrono::Duration::days(2));
+    app.wait_db(
+        "SELECT EXISTS (SELECT 1 FROM contacts WHERE dossier_code = $1 AND phone IS NULL AND email IS NULL AND erased_at IS NOT NULL)",
+        &code,
+        "erased after 30 days",
+    )
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templates_are_checked_when_published_and_the_new_version_is_used() {
+    let app = App::start(|_| {}).await;
+    let mut admin = app.admin().await;
+    let publish = |body: &str| pb::PublishTemplateRequest {
+        template: Some(pb::Template {
+            trigger: "received".into(),
+            channel: pb::Channel::Sms as i32,
+            body: body.into(),
+            ..Default::default()
+        }),
+    };
+    for (body, says) in [
+        (
+            "Ho so {{ code }} tiep nhan, {{ applicant_phone }}",
+            "unknown placeholder {{ applicant_phone }}",
+        ),
+        ("Ho so da tiep nhan", "missing placeholder(s) code"),
+        ("Ho so {{ code } tiep nhan", "body:"),
+    ] {
+        let e = admin.publish_template(publish(body)).await.unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        assert!(e.message().contains(says), "{}", e.message());
+    }
+    let e = admin
+        .publish_template(pb::PublishTemplateRequest {
+            template: Some(pb::Template {
+                trigger: "recieved".into(),
+                channel: pb::Channel::Sms as i32,
+                body: "{{ code }}".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    let denied = app
+        .client_as(&[Role::Leader])
+        .await
+        .publish_template(publish("{{ code }}"))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+    let published = admin
+        .publish_template(publish("Đã nhận hồ sơ {{ code }}, hẹn {{ due_date }}."))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(published.template.unwrap().version, 1);
+    assert_eq!(published.sample_sms_parts, 1);
+    assert!(
+        published.sample.starts_with("Da nhan ho so 000.00.06.H56"),
+        "{}",
+        published.sample
+    );
+    let listed = admin
+        .list_templates(pb::ListTemplatesRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let used = listed
+        .templates
+        .iter()
+        .find(|t| t.trigger == "received" && t.channel == pb::Channel::Sms as i32)
+        .unwrap();
+    assert_eq!(used.version, 1);
+    let code = new_code();
+    let s = state(&code, 1, DossierStatus::Received, "K7Q2M9XA3B");
+    app.publish(
+        "dossier.dat-dai.submitted",
+        SUBMITTED,
+        Uuid::now_v7(),
+        submitted(s, PHONE, ""),
+    )
+    .await;
+    wait_until("the SMS", async || app.stand.sms.lock().unwrap().len() == 1).await;
+    assert_eq!(
+        app.stand.sms_texts()[0],
+        format!("Da nhan ho so {code}, hen 14/03/2026.")
+    );
+    let version: i32 =
+        sqlx::query_scalar("SELECT template_version FROM deliveries WHERE dossier_code = $1")
+            .bind(&code)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(version, 1);
+    app.stop().await;
+}
