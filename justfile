@@ -29,6 +29,7 @@ bench:
     cargo run --release --bin motcua -- bench intake
     cargo run --release --bin motcua -- bench workflow
     cargo run --release --bin motcua -- bench lookup
+    cargo run --release --bin motcua -- bench notification
 
 bench-intake *ARGS:
     cargo run --release --bin motcua -- bench intake {{ARGS}}
@@ -38,3 +39,6 @@ bench-workflow *ARGS:
 
 bench-lookup *ARGS:
     cargo run --release --bin motcua -- bench lookup {{ARGS}}
+
+bench-notification *ARGS:
+    cargo run --release --bin motcua -- bench notification {{ARGS}}

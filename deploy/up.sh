@@ -43,6 +43,9 @@ else
   echo "• starting motcua serve --target all (log: $log)"
   # Receipts carry a QR link to the lookup page; on this machine that is lookup's own port.
   export MOTCUA_LOOKUP_PUBLIC_URL="${MOTCUA_LOOKUP_PUBLIC_URL:-http://127.0.0.1:8084}"
+  # Notification records SMS and e-mails with the log provider here; a gateway (or curl) may post
+  # inbound SMS to its HTTP port with this secret.
+  export MOTCUA_SMS_INBOUND_SECRET="${MOTCUA_SMS_INBOUND_SECRET:-dev-gateway-secret}"
   nohup "$bin" serve --target all >"$log.out" 2>"$log" &
   echo $! >"$pidfile"
   for _ in $(seq 1 120); do
@@ -56,6 +59,9 @@ echo
 cat "$log.out"
 echo
 echo "Citizens look dossiers up (and find procedures) on lookup's page: the \"lookup http://…\" line above."
+echo "SMS and e-mails go to the log ($log) with the log provider. An SMS lookup, as a gateway sends it:"
+echo "  curl -H 'x-gateway-secret: dev-gateway-secret' -H 'content-type: application/json' \\"
+echo "    -d '{\"from\": \"0912345678\", \"text\": \"HS <mã hồ sơ> <mã tra cứu>\", \"message_id\": \"1\"}' http://127.0.0.1:8083/sms/inbound"
 echo
 echo "Development token (roles desk and admin, agency 000.00.06.H56); send it as: authorization: Bearer <token>"
 "$bin" token --role desk --role admin --agency 000.00.06.H56 --department bo-phan-mot-cua

@@ -7,6 +7,9 @@ CREATE TABLE contacts (
     dossier_code   text PRIMARY KEY,
     phone          text,
     email          text,
+    -- Whether `submitted` has been read: an end event read before it creates the row empty, and
+    -- `submitted` then fills it in.
+    submitted      boolean NOT NULL DEFAULT false,
     created_at     timestamptz NOT NULL,
     erase_after    timestamptz,
     erased_at      timestamptz
@@ -83,7 +86,8 @@ CREATE TABLE deliveries (
 );
 CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status = 'queued';
 CREATE INDEX deliveries_dossier ON deliveries (dossier_code, created_at DESC);
-CREATE UNIQUE INDEX deliveries_provider_id ON deliveries (provider, provider_message_id)
+-- Not unique: a gateway may reuse or repeat its ids; a receipt then marks each row it names.
+CREATE INDEX deliveries_provider_id ON deliveries (provider_message_id)
     WHERE provider_message_id IS NOT NULL;
 
 -- Inbound SMS lookups: one answer per provider message id; the sender is kept only as a keyed hash

@@ -10,9 +10,12 @@ pub struct Contact {
     pub phone: Option<String>,
     pub email: Option<String>,
     pub erased: bool,
+    /// `submitted` has been read (the row may exist before, made by an end read out of order).
+    pub submitted: bool,
 }
 
-/// Records the contact from `submitted` (the first one wins: a redelivery changes nothing).
+/// Records the contact from `submitted` (the first one wins: a redelivery changes nothing; a row
+/// an earlier-read end made is filled in unless already erased).
 pub async fn record(
     conn: &mut PgConnection,
     code: &str,
@@ -22,8 +25,9 @@ pub async fn record(
 ) -> sqlx::Result<()> {
     let or_null = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
     sqlx::query(
-        "INSERT INTO contacts (dossier_code, phone, email, created_at) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (dossier_code) DO NOTHING",
+        "INSERT INTO contacts (dossier_code, phone, email, created_at, submitted) VALUES ($1, $2, $3, $4, true)
+         ON CONFLICT (dossier_code) DO UPDATE SET phone = EXCLUDED.phone, email = EXCLUDED.email, submitted = true
+         WHERE NOT contacts.submitted AND contacts.erased_at IS NULL",
     )
     .bind(code)
     .bind(or_null(phone))
@@ -42,7 +46,7 @@ pub async fn ended(
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     // An end that arrives before `submitted` (several relays) still sets the time: the row is
-    // created empty and `record` then keeps it (ON CONFLICT), so nothing is kept longer.
+    // created empty and `record` fills it in, so nothing is kept longer.
     sqlx::query(
         "INSERT INTO contacts (dossier_code, created_at, erase_after) VALUES ($1, $3, $2)
          ON CONFLICT (dossier_code) DO UPDATE SET erase_after = coalesce(contacts.erase_after, EXCLUDED.erase_after)",
@@ -57,14 +61,17 @@ pub async fn ended(
 
 /// The contact of a dossier; None when `submitted` has not been handled yet.
 pub async fn get(conn: &mut PgConnection, code: &str) -> sqlx::Result<Option<Contact>> {
-    let row = sqlx::query("SELECT phone, email, erased_at FROM contacts WHERE dossier_code = $1")
-        .bind(code)
-        .fetch_optional(conn)
-        .await?;
+    let row = sqlx::query(
+        "SELECT phone, email, erased_at, submitted FROM contacts WHERE dossier_code = $1",
+    )
+    .bind(code)
+    .fetch_optional(conn)
+    .await?;
     Ok(row.map(|r| Contact {
         phone: r.get("phone"),
         email: r.get("email"),
         erased: r.get::<Option<DateTime<Utc>>, _>("erased_at").is_some(),
+        submitted: r.get("submitted"),
     }))
 }
 

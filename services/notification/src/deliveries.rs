@@ -63,7 +63,8 @@ pub struct NewDelivery {
 }
 
 /// Writes deliveries in the caller's transaction; one per (event, recipient, channel) however
-/// often it is called. Returns how many were new, and wakes the dispatchers when any were.
+/// often it is called. Each is retried for `retry_for` from when it may first go (after quiet
+/// hours, not from when it was written). Returns how many were new, and wakes the dispatchers when any were.
 pub async fn insert(
     conn: &mut PgConnection,
     rows: &[NewDelivery],
@@ -93,9 +94,10 @@ pub async fn insert(
         "INSERT INTO deliveries (id, event_id, dossier_code, trigger, channel, recipient_kind, recipient_ref,
              recipient_masked, reply_to, template_version, subject, body, html_body, sms_parts, quiet_hours,
              next_attempt_at, give_up_at, created_at)
-         SELECT *, $17::timestamptz + $18::interval, $17 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[],
-             $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int[], $11::text[], $12::text[],
-             $13::text[], $14::int[], $15::bool[], $16::timestamptz[])
+         SELECT i, e, c, t, ch, k, r, m, rt, v, su, b, h, p, q, d, d + $18::interval, $17
+         FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+             $8::text[], $9::text[], $10::int[], $11::text[], $12::text[], $13::text[], $14::int[],
+             $15::bool[], $16::timestamptz[]) AS u(i, e, c, t, ch, k, r, m, rt, v, su, b, h, p, q, d)
          ON CONFLICT (event_id, recipient_kind, recipient_ref, channel) DO NOTHING",
     )
     .bind(&ids)
@@ -146,20 +148,22 @@ pub struct Claimed {
     pub give_up_at: DateTime<Utc>,
 }
 
-/// Takes up to `limit` due deliveries of `channel` and leases them until `lease_until`, in one
-/// short transaction: another replica skips them, and if this one dies they come due again when
-/// the lease ends.
+/// Takes up to `limit` due deliveries of `channel` (none for `skip_recipients`, which have their
+/// share in flight) and leases them until `lease_until`, in one short transaction: another
+/// replica skips them, and if this one dies they come due again when the lease ends.
 pub async fn claim(
     pool: &PgPool,
     channel: Channel,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
     limit: i64,
+    skip_recipients: &[String],
 ) -> sqlx::Result<Vec<Claimed>> {
     let rows = sqlx::query(
         "UPDATE deliveries d SET next_attempt_at = $3, attempts = d.attempts + 1
          FROM (SELECT id FROM deliveries
                WHERE status = 'queued' AND channel = $1 AND next_attempt_at <= $2
+                 AND NOT (recipient_ref = ANY($5))
                ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) due
          WHERE d.id = due.id
          RETURNING d.id, d.dossier_code, d.recipient_kind, d.recipient_ref, d.reply_to, d.subject, d.body,
@@ -169,6 +173,7 @@ pub async fn claim(
     .bind(now)
     .bind(lease_until)
     .bind(limit)
+    .bind(skip_recipients)
     .fetch_all(pool)
     .await?;
     Ok(rows
@@ -213,11 +218,13 @@ pub enum Outcome {
     },
 }
 
-/// Records an attempt's outcome (only while the row is still queued: a receipt or an admin may
-/// have moved it meanwhile).
+/// Records an attempt's outcome, only if the row is still queued under this claim (`attempt`,
+/// the attempts count the claim set): a receipt, an admin's resend or — after a lost lease —
+/// another claim may have moved it meanwhile, and their word stands.
 pub async fn record(
     pool: &PgPool,
     id: Uuid,
+    attempt: i32,
     outcome: &Outcome,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
@@ -232,14 +239,19 @@ pub async fn record(
                 "UPDATE deliveries SET status = CASE WHEN $5 THEN 'delivered' ELSE 'sent' END,
                      provider = $2, provider_message_id = $3, provider_answer = $4, sent_at = $6,
                      delivered_at = CASE WHEN $5 THEN $6 END, last_error = NULL, reply_to = NULL
-                 WHERE id = $1 AND status = 'queued'",
+                 WHERE id = $1 AND status = 'queued' AND attempts = $7",
             )
             .bind(id)
             .bind(provider)
-            .bind(provider_message_id)
+            .bind(
+                provider_message_id
+                    .as_ref()
+                    .map(|p| p.chars().take(128).collect::<String>()),
+            )
             .bind(answer)
             .bind(delivered)
             .bind(now)
+            .bind(attempt)
             .execute(pool)
             .await?;
         }
@@ -251,12 +263,13 @@ pub async fn record(
             sqlx::query(
                 "UPDATE deliveries SET next_attempt_at = $2, last_error = coalesce($3, last_error),
                      attempts = attempts - CASE WHEN $4 THEN 1 ELSE 0 END
-                 WHERE id = $1 AND status = 'queued'",
+                 WHERE id = $1 AND status = 'queued' AND attempts = $5",
             )
             .bind(id)
             .bind(at)
             .bind(error)
             .bind(uncounted)
+            .bind(attempt)
             .execute(pool)
             .await?;
         }
@@ -264,12 +277,13 @@ pub async fn record(
             sqlx::query(
                 "UPDATE deliveries SET status = 'failed', failed_at = $3, last_error = $2,
                      provider = coalesce($4, provider), reply_to = NULL
-                 WHERE id = $1 AND status = 'queued'",
+                 WHERE id = $1 AND status = 'queued' AND attempts = $5",
             )
             .bind(id)
             .bind(error)
             .bind(now)
             .bind(provider)
+            .bind(attempt)
             .execute(pool)
             .await?;
         }
@@ -297,14 +311,16 @@ pub async fn receipt(
     now: DateTime<Utc>,
 ) -> sqlx::Result<bool> {
     let id = Uuid::parse_str(reference).ok();
+    // By our id, any status (a receipt may overtake the attempt's own record); by the gateway's
+    // id, only rows it took. "delivered" is final: a later "failed" does not undo it.
     let done = sqlx::query(
         "UPDATE deliveries SET
-             status = CASE WHEN $3 THEN 'delivered' ELSE 'failed' END,
+             status = CASE WHEN $3 THEN 'delivered' WHEN status = 'delivered' THEN status ELSE 'failed' END,
              delivered_at = CASE WHEN $3 THEN $5 ELSE delivered_at END,
-             failed_at = CASE WHEN $3 THEN failed_at ELSE $5 END,
-             last_error = CASE WHEN $3 THEN last_error ELSE $4 END
-         WHERE channel = 'sms' AND status IN ('sent', 'delivered', 'failed')
-           AND (id = $1 OR provider_message_id = $2)",
+             failed_at = CASE WHEN $3 OR status = 'delivered' THEN failed_at ELSE $5 END,
+             last_error = CASE WHEN $3 OR status = 'delivered' THEN last_error ELSE $4 END
+         WHERE channel = 'sms'
+           AND (id = $1 OR (provider = 'http-sms' AND provider_message_id = $2))",
     )
     .bind(id)
     .bind(reference)
@@ -338,7 +354,9 @@ pub async fn of_dossier(
     .await
 }
 
-/// Queues a delivery again now (admin's resend), with a fresh retry window.
+/// Queues a delivery again now (admin's resend), with a fresh retry window. Only a delivery that
+/// is done (sent, delivered or failed): a queued one is already on its way. None when there is
+/// no such delivery or it is queued.
 pub async fn resend(
     pool: &PgPool,
     id: Uuid,
@@ -347,8 +365,8 @@ pub async fn resend(
 ) -> sqlx::Result<Option<sqlx::postgres::PgRow>> {
     let row = sqlx::query(
         "UPDATE deliveries SET status = 'queued', next_attempt_at = $2, give_up_at = $2::timestamptz + $3::interval,
-             failed_at = NULL
-         WHERE id = $1 RETURNING *",
+             failed_at = NULL, attempts = 0
+         WHERE id = $1 AND status <> 'queued' RETURNING *",
     )
     .bind(id)
     .bind(now)

@@ -37,6 +37,10 @@ pub struct Dispatcher {
     pub backoff: chrono::Duration,
     pub send_timeout: Duration,
     pub concurrency: usize,
+    /// Webhooks: attempts in flight per subscription on this replica. A receiver that hangs holds
+    /// at most this many slots; the others' deliveries go on.
+    pub per_recipient: usize,
+    pub in_flight: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
 }
 
 /// A provider's rate limit (per replica).
@@ -46,10 +50,51 @@ pub fn limiter(per_second: u32) -> Arc<DefaultDirectRateLimiter> {
 }
 
 impl Dispatcher {
-    /// How long a claimed delivery is kept from other replicas: one attempt and then some.
+    /// How long a claimed delivery is kept from other replicas: longer than an attempt can take
+    /// (the rate limiter's wait and the send are each bounded by the timeout), so a live attempt
+    /// never loses its lease; a replica that dies mid-attempt gives the row back when it ends.
     fn lease(&self) -> chrono::Duration {
-        chrono::Duration::from_std(self.send_timeout).unwrap_or(chrono::Duration::seconds(60))
+        chrono::Duration::from_std(self.send_timeout * 2).unwrap_or(chrono::Duration::seconds(60))
             + chrono::Duration::seconds(60)
+    }
+
+    /// Subscriptions with their share of slots in flight: the next claim leaves their rows.
+    fn busy_recipients(&self) -> Vec<String> {
+        if self.channel != Channel::Webhook {
+            return Vec::new();
+        }
+        let map = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        map.iter()
+            .filter(|(_, n)| **n >= self.per_recipient.max(1))
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// Takes a per-recipient slot for webhooks; false when the subscription has its share.
+    fn enter(&self, c: &Claimed) -> bool {
+        if self.channel != Channel::Webhook {
+            return true;
+        }
+        let mut map = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(c.recipient_ref.clone()).or_default();
+        if *n >= self.per_recipient.max(1) {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn leave(&self, c: &Claimed) {
+        if self.channel != Channel::Webhook {
+            return;
+        }
+        let mut map = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = map.get_mut(&c.recipient_ref) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&c.recipient_ref);
+            }
+        }
     }
 
     /// Runs until `shutdown`; in-flight attempts finish (each within its timeout).
@@ -66,12 +111,14 @@ impl Dispatcher {
             let mut full = false;
             if free > 0 {
                 let now = this.clock.now();
+                let busy = this.busy_recipients();
                 match deliveries::claim(
                     &this.pool,
                     this.channel,
                     now,
                     now + this.lease(),
                     free as i64,
+                    &busy,
                 )
                 .await
                 {
@@ -149,7 +196,19 @@ impl Dispatcher {
     }
 
     async fn attempt(&self, c: Claimed) {
-        let outcome = self.outcome(&c).await;
+        let outcome = if self.enter(&c) {
+            let o = self.outcome(&c).await;
+            self.leave(&c);
+            o
+        } else {
+            // One claim took more of this subscription's rows than its share: give the rest back
+            // as they were (due, no attempt counted); claims leave them while the share is busy.
+            Outcome::Later {
+                at: self.clock.now(),
+                error: None,
+                uncounted: true,
+            }
+        };
         let status = match &outcome {
             Outcome::Sent { .. } => "sent",
             Outcome::Later { .. } => "later",
@@ -162,8 +221,15 @@ impl Dispatcher {
         }
         let mut wait = Duration::from_millis(200);
         // The outcome must be written: a database outage is waited out (the lease keeps other
-        // replicas off meanwhile).
-        while let Err(e) = deliveries::record(&self.pool, c.id, &outcome, self.clock.now()).await {
+        // replicas off meanwhile). Any other error is a bug to see in the log; the row comes due
+        // again when its lease ends (the provider may then get the message a second time).
+        while let Err(e) =
+            deliveries::record(&self.pool, c.id, c.attempts, &outcome, self.clock.now()).await
+        {
+            if !motcua_platform::db::is_unavailable(&e) {
+                tracing::error!(delivery = %c.id, error = %e, "cannot record a delivery's outcome");
+                return;
+            }
             tracing::warn!(delivery = %c.id, error = %e, "cannot record a delivery's outcome; retrying");
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(Duration::from_secs(10));
@@ -200,18 +266,28 @@ impl Dispatcher {
                 };
             }
         };
-        self.limiter.until_ready().await;
+        if tokio::time::timeout(self.send_timeout, self.limiter.until_ready())
+            .await
+            .is_err()
+        {
+            // The provider's rate is used up for longer than an attempt may take.
+            return Outcome::Later {
+                at: now + chrono::Duration::seconds(1),
+                error: None,
+                uncounted: true,
+            };
+        }
         let sent = tokio::time::timeout(self.send_timeout, self.provider.send(&message)).await;
-        // A provider's error may quote the address (an SMTP server's "550 <x@y> unknown"): it is
-        // logged and kept, so it is masked first.
+        // A provider's words may quote the address (an SMTP server's "550 <x@y> unknown", a
+        // gateway echoing the number): they are logged and kept, so they are masked first.
         let masked = crate::mask::address(&message.to);
-        let clean = |e: String| e.replace(&message.to, &masked);
+        let clean = |e: String| crate::mask::scrub(&e.replace(&message.to, &masked));
         let error = match sent {
             Ok(Ok(a)) => {
                 return Outcome::Sent {
                     provider: self.provider.name(),
                     provider_message_id: a.provider_message_id,
-                    answer: a.answer,
+                    answer: clean(a.answer),
                     delivered: a.delivered,
                 };
             }

@@ -155,6 +155,9 @@ impl Planner {
                 if recipients.is_empty() {
                     continue;
                 }
+                if channel == Channel::Webhook && notice.webhook.is_null() {
+                    continue;
+                }
                 let content = if channel == Channel::Webhook {
                     let mut payload = notice.webhook.clone();
                     if let Some(o) = payload.as_object_mut() {
@@ -255,7 +258,10 @@ impl Planner {
     ) -> Result<Vec<Recipient>, HandleError> {
         Ok(match audience {
             Audience::Applicant => {
-                let Some(contact) = contacts::get(tx, &notice.dossier_code).await? else {
+                let contact = contacts::get(tx, &notice.dossier_code)
+                    .await?
+                    .filter(|c| c.submitted);
+                let Some(contact) = contact else {
                     // A later event before `submitted` (several relays): wait for it, bounded.
                     // A dossier received before this service read the stream never gets one.
                     let recent = notice

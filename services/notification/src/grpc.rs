@@ -240,6 +240,26 @@ impl NotificationService for Api {
         templates::check(tr, channel, &t.subject, &t.body, &t.html_body).map_err(|e| {
             ServiceError::InvalidArgument(format!("mẫu thông báo không hợp lệ: {e}"))
         })?;
+        if channel == Channel::Sms {
+            // Measured with long sample values before it is kept: a template that would not fit
+            // the cap on parts is refused, rather than cut at send time.
+            let sample = templates::render_sample(tr, &t.body).map_err(|e| {
+                ServiceError::InvalidArgument(format!("mẫu thông báo không hợp lệ: {e}"))
+            })?;
+            let folded = if self.sms.unicode {
+                sample
+            } else {
+                crate::gsm::fold_to_gsm7(&sample)
+            };
+            let parts = crate::gsm::measure(&folded).parts;
+            if parts > self.sms.max_parts {
+                return Err(ServiceError::InvalidArgument(format!(
+                    "tin nhắn mẫu dài {parts} phần, vượt giới hạn {} phần (with long sample values the SMS takes {parts} parts, more than MOTCUA_SMS_MAX_PARTS = {}; shorten it)",
+                    self.sms.max_parts, self.sms.max_parts
+                ))
+                .into());
+            }
+        }
         let mut conn = self.pool.acquire().await.map_err(ServiceError::from)?;
         let published = templates::publish(
             &mut conn,

@@ -20,6 +20,7 @@ use crate::templates;
 use crate::triggers::{Facts, Trigger};
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -145,10 +146,28 @@ pub fn normalise_sender(from: &str) -> Option<String> {
     (local.starts_with('0') && (10..=11).contains(&local.len())).then_some(local)
 }
 
-async fn inbound(State(g): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {
+/// The body, or the JSON refusal of one too large (413) or unreadable.
+fn body_or_refusal(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Refusal> {
+    body.map_err(|e| {
+        Refusal(
+            e.status(),
+            format!("cannot read the body ({e}); at most {MAX_BODY_BYTES} bytes"),
+        )
+    })
+}
+
+async fn inbound(
+    State(g): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     if let Err(r) = authentic(&g, &headers) {
         return r.into_response();
     }
+    let body = match body_or_refusal(body) {
+        Ok(b) => b,
+        Err(r) => return r.into_response(),
+    };
     let sms: InboundSms = match decode(&headers, &body) {
         Ok(s) => s,
         Err(r) => return r.into_response(),
@@ -219,100 +238,116 @@ async fn answer(
     text: &str,
 ) -> Result<serde_json::Value, AnswerError> {
     let now = g.clock.now();
+    let (_, sender_hmac) = g.hasher.hash("sms-sender", phone);
+    // 1. Reserve the message id and count the sender's replies under a lock on the sender, so
+    //    parallel messages from one number cannot all pass the limit, and a duplicate arriving
+    //    meanwhile does not ask lookup twice (each wrong secret costs the citizen a try).
+    let mut tx = g.pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+        .bind(&sender_hmac)
+        .execute(&mut *tx)
+        .await?;
     let seen: Option<String> =
         sqlx::query_scalar("SELECT outcome FROM inbound_sms WHERE provider_message_id = $1")
             .bind(message_id)
-            .fetch_optional(&g.pool)
+            .fetch_optional(&mut *tx)
             .await?;
     if let Some(outcome) = seen {
         return Ok(serde_json::json!({ "status": "duplicate", "outcome": outcome }));
     }
-    let (_, sender_hmac) = g.hasher.hash("sms-sender", phone);
     let replied: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM inbound_sms WHERE sender_hmac = $1 AND received_at > $2 AND delivery_id IS NOT NULL",
+        "SELECT count(*) FROM inbound_sms WHERE sender_hmac = $1 AND received_at > $2 AND outcome <> 'limited'",
     )
     .bind(&sender_hmac)
     .bind(now - chrono::Duration::hours(1))
-    .fetch_one(&g.pool)
+    .fetch_one(&mut *tx)
     .await?;
-    let (trigger, facts, outcome) = if replied >= g.replies_per_hour {
-        (None, Facts::default(), "limited")
-    } else {
-        match keyword::parse(text, &g.keywords) {
-            Parsed::Help => {
-                let keyword = g.keywords.first().cloned().unwrap_or_default();
-                let facts = Facts {
-                    example: format!("{keyword} 000.00.06.H56-261127-0001 K7Q2M9XA3B"),
-                    keyword,
-                    ..Facts::default()
-                };
-                (Some(Trigger::SmsHelp), facts, "help")
-            }
-            Parsed::Lookup { code, secret } => {
-                let (facts, outcome) = ask_lookup(g, &code, &secret).await?;
-                (Some(Trigger::SmsReply), facts, outcome)
-            }
-        }
-    };
-    let mut tx = g.pool.begin().await?;
-    let mut delivery_id = None;
-    if let Some(trigger) = trigger {
-        let template = templates::in_use(&mut tx, trigger, Channel::Sms)
-            .await?
-            .ok_or_else(|| {
-                AnswerError::Internal(format!("no template for {}", trigger.as_str()))
-            })?;
-        let rendered = template
-            .render(&facts)
-            .map_err(|e| AnswerError::Internal(format!("template {}: {e}", trigger.as_str())))?;
-        let (body, parts) = g.sms.shape(&rendered.body);
-        let event_id = Uuid::now_v7();
-        deliveries::insert(
-            &mut tx,
-            &[NewDelivery {
-                event_id,
-                dossier_code: facts.code.clone(),
-                trigger: trigger.as_str().into(),
-                channel: Channel::Sms,
-                kind: RecipientKind::Sender,
-                recipient_ref: message_id.into(),
-                recipient_masked: crate::mask::address(phone),
-                reply_to: Some(phone.into()),
-                template_version: template.version,
-                subject: String::new(),
-                body,
-                html_body: String::new(),
-                sms_parts: parts as i32,
-                quiet_hours: false,
-                not_before: now,
-            }],
-            now,
-            g.retry_for,
-        )
-        .await?;
-        delivery_id =
-            sqlx::query_scalar::<_, Uuid>("SELECT id FROM deliveries WHERE event_id = $1")
-                .bind(event_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-    }
-    let inserted = sqlx::query(
-        "INSERT INTO inbound_sms (provider_message_id, sender_hmac, received_at, outcome, delivery_id)
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (provider_message_id) DO NOTHING",
+    let limited = replied >= g.replies_per_hour;
+    sqlx::query(
+        "INSERT INTO inbound_sms (provider_message_id, sender_hmac, received_at, outcome) VALUES ($1, $2, $3, $4)",
     )
     .bind(message_id)
     .bind(&sender_hmac)
     .bind(now)
+    .bind(if limited { "limited" } else { "pending" })
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    if limited {
+        metrics::counter!("motcua_notification_inbound_sms_total", "outcome" => "limited")
+            .increment(1);
+        return Ok(serde_json::json!({ "status": "limited" }));
+    }
+    // 2. Read it and ask lookup; if lookup cannot answer, give the id back for the retry.
+    let (trigger, facts, outcome) = match keyword::parse(text, &g.keywords) {
+        Parsed::Help => {
+            let keyword = g.keywords.first().cloned().unwrap_or_default();
+            let facts = Facts {
+                example: format!("{keyword} 000.00.06.H56-261127-0001 K7Q2M9XA3B"),
+                keyword,
+                ..Facts::default()
+            };
+            (Trigger::SmsHelp, facts, "help")
+        }
+        Parsed::Lookup { code, secret } => match ask_lookup(g, &code, &secret).await {
+            Ok((facts, outcome)) => (Trigger::SmsReply, facts, outcome),
+            Err(e) => {
+                sqlx::query(
+                    "DELETE FROM inbound_sms WHERE provider_message_id = $1 AND outcome = 'pending'",
+                )
+                .bind(message_id)
+                .execute(&g.pool)
+                .await?;
+                return Err(e);
+            }
+        },
+    };
+    // 3. The reply, as a delivery like any other.
+    let mut tx = g.pool.begin().await?;
+    let template = templates::in_use(&mut tx, trigger, Channel::Sms)
+        .await?
+        .ok_or_else(|| AnswerError::Internal(format!("no template for {}", trigger.as_str())))?;
+    let rendered = template
+        .render(&facts)
+        .map_err(|e| AnswerError::Internal(format!("template {}: {e}", trigger.as_str())))?;
+    let (body, parts) = g.sms.shape(&rendered.body);
+    let event_id = Uuid::now_v7();
+    deliveries::insert(
+        &mut tx,
+        &[NewDelivery {
+            event_id,
+            dossier_code: facts.code.clone(),
+            trigger: trigger.as_str().into(),
+            channel: Channel::Sms,
+            kind: RecipientKind::Sender,
+            recipient_ref: message_id.into(),
+            recipient_masked: crate::mask::address(phone),
+            reply_to: Some(phone.into()),
+            template_version: template.version,
+            subject: String::new(),
+            body,
+            html_body: String::new(),
+            sms_parts: parts as i32,
+            quiet_hours: false,
+            not_before: now,
+        }],
+        now,
+        g.retry_for,
+    )
+    .await?;
+    let delivery_id: Option<Uuid> =
+        sqlx::query_scalar("SELECT id FROM deliveries WHERE event_id = $1")
+            .bind(event_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    sqlx::query(
+        "UPDATE inbound_sms SET outcome = $2, delivery_id = $3 WHERE provider_message_id = $1",
+    )
+    .bind(message_id)
     .bind(outcome)
     .bind(delivery_id)
     .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if inserted == 0 {
-        // The same message id answered meanwhile by a concurrent call: answer once.
-        tx.rollback().await?;
-        return Ok(serde_json::json!({ "status": "duplicate" }));
-    }
+    .await?;
     tx.commit().await?;
     metrics::counter!("motcua_notification_inbound_sms_total", "outcome" => outcome).increment(1);
     Ok(serde_json::json!({
@@ -399,10 +434,18 @@ struct Receipt {
     error: String,
 }
 
-async fn receipt(State(g): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn receipt(
+    State(g): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     if let Err(r) = authentic(&g, &headers) {
         return r.into_response();
     }
+    let body = match body_or_refusal(body) {
+        Ok(b) => b,
+        Err(r) => return r.into_response(),
+    };
     let r: Receipt = match decode(&headers, &body) {
         Ok(r) => r,
         Err(r) => return r.into_response(),
@@ -420,7 +463,7 @@ async fn receipt(State(g): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes)
     if r.id.trim().is_empty() || r.id.len() > 128 {
         return refuse(StatusCode::BAD_REQUEST, "id must be 1 to 128 characters");
     }
-    let error: String = r.error.chars().take(500).collect();
+    let error = crate::mask::scrub(&r.error.chars().take(500).collect::<String>());
     match deliveries::receipt(&g.pool, r.id.trim(), delivered, &error, g.clock.now()).await {
         Ok(true) => (StatusCode::OK, Json(serde_json::json!({ "matched": true }))).into_response(),
         Ok(false) => refuse(StatusCode::NOT_FOUND, "no sent SMS has this id"),

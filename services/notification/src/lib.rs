@@ -77,7 +77,9 @@ pub async fn start(process: &Process, settings: NotificationSettings) -> anyhow:
             )?)
         }
     };
-    let webhook: Arc<dyn Provider> = Arc::new(providers::webhook::Webhooks::new(client));
+    let webhook: Arc<dyn Provider> = Arc::new(providers::webhook::Webhooks::new(
+        providers::webhook::client(settings.send_timeout + std::time::Duration::from_secs(5))?,
+    ));
     let staff = Arc::new(settings.staff.clone());
     for (channel, provider, rate) in [
         (Channel::Sms, sms, settings.sms_rate),
@@ -95,6 +97,8 @@ pub async fn start(process: &Process, settings: NotificationSettings) -> anyhow:
             backoff: settings.backoff,
             send_timeout: settings.send_timeout,
             concurrency: settings.concurrency,
+            per_recipient: (settings.concurrency / 4).max(1),
+            in_flight: Default::default(),
         };
         let (ready, stop) = (host.readiness(), process.shutdown.clone());
         host.spawn(async move {

@@ -136,6 +136,12 @@ impl Rules {
                     i + 1
                 ));
             }
+            if webhook_only && t != Trigger::StateChanged {
+                return Err(format!(
+                    "rule {}: subscribers hear of state-changed (each subscription may then keep only some triggers)",
+                    i + 1
+                ));
+            }
             if matches!(t, Trigger::SmsReply | Trigger::SmsHelp) {
                 return Err(format!(
                     "rule {}: {} is the answer to an inbound SMS, not a rule's trigger",

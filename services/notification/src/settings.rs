@@ -82,7 +82,8 @@ pub struct NotificationSettings {
     /// MOTCUA_CONTACT_RETENTION_DAYS (30): how long after a dossier ends its applicant's phone and
     /// e-mail are kept.
     pub contact_retention: chrono::Duration,
-    /// MOTCUA_NOTIFICATION_MAX_EVENT_AGE_HOURS (24): older events notify no one.
+    /// MOTCUA_NOTIFICATION_MAX_EVENT_AGE_HOURS (168): older events notify no one (a new
+    /// deployment reading the stream from its start); an outage shorter than this loses nothing.
     pub max_event_age: chrono::Duration,
     /// MOTCUA_NOTIFICATION_RULES_FILE: who hears of which trigger on which channel.
     pub rules: Rules,
@@ -165,19 +166,30 @@ impl NotificationSettings {
             sms_max_parts: v.count("MOTCUA_SMS_MAX_PARTS", 3)? as usize,
             quiet_hours: quiet_hours(&v.string("MOTCUA_SMS_QUIET_HOURS", "21:00-07:00"))
                 .map_err(|e| ConfigError::new("MOTCUA_SMS_QUIET_HOURS", e))?,
-            retry_for: chrono::Duration::hours(v.count("MOTCUA_DELIVERY_RETRY_HOURS", 24)? as i64),
-            backoff: chrono::Duration::seconds(v.count("MOTCUA_DELIVERY_BACKOFF_SECS", 30)? as i64),
+            retry_for: chrono::Duration::hours(bounded(v, "MOTCUA_DELIVERY_RETRY_HOURS", 24, 720)?),
+            backoff: chrono::Duration::seconds(bounded(
+                v,
+                "MOTCUA_DELIVERY_BACKOFF_SECS",
+                30,
+                86_400,
+            )?),
             send_timeout: v.seconds("MOTCUA_DELIVERY_TIMEOUT_SECS", 10)?,
             concurrency: v.count("MOTCUA_DELIVERY_CONCURRENCY", 32)? as usize,
             sms_rate: rate(v, "MOTCUA_SMS_RATE_PER_SECOND", 30)?,
             email_rate: rate(v, "MOTCUA_EMAIL_RATE_PER_SECOND", 10)?,
             webhook_rate: rate(v, "MOTCUA_WEBHOOK_RATE_PER_SECOND", 50)?,
-            contact_retention: chrono::Duration::days(
-                v.count("MOTCUA_CONTACT_RETENTION_DAYS", 30)? as i64,
-            ),
-            max_event_age: chrono::Duration::hours(
-                v.count("MOTCUA_NOTIFICATION_MAX_EVENT_AGE_HOURS", 24)? as i64,
-            ),
+            contact_retention: chrono::Duration::days(bounded(
+                v,
+                "MOTCUA_CONTACT_RETENTION_DAYS",
+                30,
+                3650,
+            )?),
+            max_event_age: chrono::Duration::hours(bounded(
+                v,
+                "MOTCUA_NOTIFICATION_MAX_EVENT_AGE_HOURS",
+                168,
+                8760,
+            )?),
             rules: match v.raw("MOTCUA_NOTIFICATION_RULES_FILE") {
                 None => Rules::default(),
                 Some(path) => Rules::from_file(path)
@@ -199,6 +211,15 @@ impl NotificationSettings {
             hasher: SecretHasher::from_vars(v)?,
         })
     }
+}
+
+/// A positive whole number no larger than `max` (time spans: beyond it is a typo, not a policy).
+fn bounded(v: &Vars, var: &str, default: u64, max: u64) -> Result<i64, ConfigError> {
+    let n = v.count(var, default)?;
+    if n > max {
+        return Err(ConfigError::new(var, format!("must be at most {max}")));
+    }
+    Ok(n as i64)
 }
 
 fn rate(v: &Vars, var: &str, default: u64) -> Result<u32, ConfigError> {
@@ -339,6 +360,8 @@ mod tests {
             ("MOTCUA_EMAIL_PROVIDER", "fax"),
             ("MOTCUA_SMS_QUIET_HOURS", "late"),
             ("MOTCUA_SMS_MAX_PARTS", "0"),
+            ("MOTCUA_CONTACT_RETENTION_DAYS", "99999999999999"),
+            ("MOTCUA_DELIVERY_RETRY_HOURS", "100000"),
             ("MOTCUA_SMS_KEYWORDS", "TC"),
             ("MOTCUA_EMAIL_FROM", "not an address"),
             ("MOTCUA_LOOKUP_PUBLIC_URL", "tracuu"),

@@ -214,6 +214,11 @@ pub fn check(
     render_parts(subject, body, html_body, &sample(trigger)).map(|_| ())
 }
 
+/// A body rendered with the sample facts (as published templates are measured).
+pub fn render_sample(trigger: Trigger, body: &str) -> Result<String, String> {
+    render_parts("", body, "", &sample(trigger)).map(|r| r.body)
+}
+
 /// Long sample facts: what a template is measured with when published.
 pub fn sample(trigger: Trigger) -> Facts {
     let _ = trigger;

@@ -50,6 +50,16 @@ async fn a_dossier_life_sends_each_default_notification_once_however_often_event
             Uuid::now_v7(),
             changed(s.clone(), ChangeKind::SupplementRequested, t0),
         ));
+        s.version = 4;
+        s.status = DossierStatus::FinancialObligation as i32;
+        s.missing_documents = vec![];
+        s.obligation_vnd = 1_250_000;
+        s.obligation_note = "Lệ phí trước bạ".into();
+        v.push((
+            CHANGED,
+            Uuid::now_v7(),
+            changed(s.clone(), ChangeKind::FinancialObligationRequested, t0),
+        ));
         s.version = 5;
         s.status = DossierStatus::InProgress as i32;
         s.apology_reason = "Cần xác minh thêm".into();
@@ -97,6 +107,8 @@ async fn a_dossier_life_sends_each_default_notification_once_however_often_event
     let expected: Vec<(String, String, String, String)> = [
         ("apology-issued", "email", "applicant"),
         ("apology-issued", "sms", "applicant"),
+        ("financial-obligation-requested", "email", "applicant"),
+        ("financial-obligation-requested", "sms", "applicant"),
         ("overdue", "email", "staff"),
         ("overdue", "email", "staff"),
         ("received", "email", "applicant"),
@@ -124,7 +136,11 @@ async fn a_dossier_life_sends_each_default_notification_once_however_often_event
     .await;
     // The gateway got each SMS once, without diacritics, with the facts filled in.
     let texts = app.stand.sms_texts();
-    assert_eq!(texts.len(), 5, "{texts:?}");
+    assert_eq!(texts.len(), 6, "{texts:?}");
+    assert!(
+        texts.iter().any(|t| t.contains("1.250.000 dong")),
+        "{texts:?}"
+    );
     let received = texts
         .iter()
         .find(|t| t.contains("da duoc tiep nhan"))
@@ -158,10 +174,10 @@ async fn a_dossier_life_sends_each_default_notification_once_however_often_event
     // E-mails in full Vietnamese to the applicant, and the overdue notice to the officer and
     // the leader.
     wait_until("mails", async || {
-        app.mailbox.mails.lock().unwrap().len() == 7
+        app.mailbox.mails.lock().unwrap().len() == 8
     })
     .await;
-    assert_eq!(app.mailbox.to(EMAIL).len(), 5);
+    assert_eq!(app.mailbox.to(EMAIL).len(), 6);
     assert_eq!(
         app.mailbox.to("binh.tt@example.gov.vn").len(),
         1,
@@ -180,7 +196,7 @@ async fn a_dossier_life_sends_each_default_notification_once_however_often_event
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(list.deliveries.len(), 12);
+    assert_eq!(list.deliveries.len(), 14);
     let shown = format!("{list:?}");
     assert!(!shown.contains(PHONE) && !shown.contains(EMAIL), "{shown}");
     assert!(shown.contains("09******78"), "{shown}");
@@ -300,7 +316,12 @@ async fn gateway_errors_and_timeouts_are_retried_with_backoff_then_failed_with_t
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hanging_webhook_receiver_blocks_nothing_and_signatures_verify_independently() {
-    let app = App::start(|v| v.set("MOTCUA_DELIVERY_CONCURRENCY", "2")).await;
+    // Four webhook slots, one of them for any one subscription; an attempt may take 5 s.
+    let app = App::start(|v| {
+        v.set("MOTCUA_DELIVERY_CONCURRENCY", "4");
+        v.set("MOTCUA_DELIVERY_TIMEOUT_SECS", "5");
+    })
+    .await;
     let mut admin = app.admin().await;
     let hang = admin
         .create_subscription(pb::CreateSubscriptionRequest {
@@ -342,10 +363,17 @@ async fn a_hanging_webhook_receiver_blocks_nothing_and_signatures_verify_indepen
         .await;
         codes.push(code);
     }
+    // Well before the hanging receiver's first attempt times out, the healthy one has them all.
+    let published = tokio::time::Instant::now();
     wait_until("the healthy receiver got every event", async || {
         app.stand.hooks.lock().unwrap().len() == 5
     })
     .await;
+    assert!(
+        published.elapsed() < Duration::from_secs(4),
+        "a hanging receiver delayed the others: {:?}",
+        published.elapsed()
+    );
     wait_until("every SMS sent", async || {
         app.stand.sms.lock().unwrap().len() == 5
     })
@@ -402,18 +430,25 @@ async fn a_hanging_webhook_receiver_blocks_nothing_and_signatures_verify_indepen
         .unwrap()
         .verify(&body, &map)
         .unwrap();
-    // The hanging receiver's deliveries are still queued for retry, with the timeout as reason.
+    // The hanging receiver's deliveries are all still queued: it got none, and lost none.
+    let hang_id = hang.subscription.unwrap().id;
     let stuck: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM deliveries WHERE recipient_ref = $1 AND status = 'queued' AND last_error LIKE 'no answer within%'",
+        "SELECT count(*) FROM deliveries WHERE recipient_ref = $1 AND status = 'queued'",
     )
-    .bind(&hang.subscription.unwrap().id)
+    .bind(&hang_id)
     .fetch_one(&app.db)
     .await
     .unwrap();
-    assert!(
-        stuck >= 1,
-        "the hanging receiver's deliveries wait for a retry"
+    assert_eq!(
+        stuck, 6,
+        "the hanging receiver's deliveries wait for their retries"
     );
+    app.wait_db(
+        "SELECT EXISTS (SELECT 1 FROM deliveries WHERE recipient_ref = $1 AND last_error LIKE 'no answer within 5 s')",
+        &hang_id,
+        "the first attempt to the hanging receiver timed out",
+    )
+    .await;
     app.stop().await;
 }
 
@@ -450,6 +485,19 @@ async fn quiet_hours_delay_citizens_sms_by_the_clock_and_contacts_are_erased_aft
         at,
         start_time() + chrono::Duration::hours(22),
         "07:00 the next morning in Hà Nội"
+    );
+    let (attempts, give_up): (i32, chrono::DateTime<chrono::Utc>) = sqlx::query_as(
+        "SELECT attempts, give_up_at FROM deliveries WHERE dossier_code = $1 AND channel = 'sms'",
+    )
+    .bind(&code)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(attempts, 0, "waiting through quiet hours is not an attempt");
+    assert_eq!(
+        give_up,
+        at + chrono::Duration::hours(2),
+        "retried for 2 h from 07:00"
     );
     app.clock.set(start_time() + chrono::Duration::hours(22));
     wait_until("the SMS at 07:00", async || {
@@ -579,5 +627,41 @@ async fn templates_are_checked_when_published_and_the_new_version_is_used() {
             .await
             .unwrap();
     assert_eq!(version, 1);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_share_the_work_and_send_each_delivery_once() {
+    let mut app = App::start(|_| {}).await;
+    app.start_notification().await;
+    let mut codes = Vec::new();
+    for _ in 0..30 {
+        let code = new_code();
+        let s = state(&code, 1, DossierStatus::Received, "K7Q2M9XA3B");
+        let (id, payload) = (Uuid::now_v7(), submitted(s, PHONE, ""));
+        // Each event twice, as two relays would publish it.
+        app.publish("dossier.dat-dai.submitted", SUBMITTED, id, payload.clone())
+            .await;
+        app.publish("dossier.dat-dai.submitted", SUBMITTED, id, payload)
+            .await;
+        codes.push(code);
+    }
+    wait_until("30 SMS", async || app.stand.sms.lock().unwrap().len() >= 30).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let texts = app.stand.sms_texts();
+    assert_eq!(texts.len(), 30, "each SMS once");
+    for code in &codes {
+        assert_eq!(
+            texts.iter().filter(|t| t.contains(code.as_str())).count(),
+            1
+        );
+    }
+    let rows: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM deliveries WHERE status = 'sent' AND attempts = 1",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(rows, 30);
     app.stop().await;
 }

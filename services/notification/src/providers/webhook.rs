@@ -11,6 +11,17 @@ pub struct Webhooks {
     client: reqwest::Client,
 }
 
+/// The webhook client follows no redirect: a receiver's 3xx could lead to an address the
+/// subscription's check (https, or http on loopback) never saw.
+pub fn client(timeout: std::time::Duration) -> anyhow::Result<reqwest::Client> {
+    let _ = motcua_platform::http::client(timeout)?; // installs the process's crypto provider
+    Ok(reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?)
+}
+
 impl Webhooks {
     pub fn new(client: reqwest::Client) -> Self {
         Self { client }
