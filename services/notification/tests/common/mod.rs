@@ -266,6 +266,29 @@ impl App {
         self.services.push(("notification", process, running));
     }
 
+    /// Intake or workflow beside notification (the whole path; the test's settings must give
+    /// them a catalog and addresses: see [`whole_path_vars`]).
+    pub async fn start_other(&mut self, service: &'static str) {
+        let process = Process::new(self.vars.clone(), self.clock.clone()).unwrap();
+        let running = match service {
+            "intake" => {
+                let s = motcua_intake::settings::IntakeSettings::from_vars(&self.vars).unwrap();
+                motcua_intake::start(&process, s).await.unwrap()
+            }
+            "workflow" => {
+                let s = motcua_workflow::settings::WorkflowSettings::from_vars(&self.vars).unwrap();
+                motcua_workflow::start(&process, s).await.unwrap()
+            }
+            other => panic!("no service {other}"),
+        };
+        wait_serving(running.addr).await;
+        self.services.push((service, process, running));
+    }
+
+    pub fn addr(&self, name: &str) -> std::net::SocketAddr {
+        self.running(name).addr
+    }
+
     /// Lookup beside notification, and notification pointed at it (restarted).
     pub async fn with_lookup(mut self) -> Self {
         let process = Process::new(self.vars.clone(), self.clock.clone()).unwrap();
@@ -373,7 +396,7 @@ impl App {
         }
         self.db.close().await;
         let settings = motcua_platform::config::Settings::from_vars(&self.vars).unwrap();
-        for service in ["notification", "lookup"] {
+        for service in ["notification", "lookup", "intake", "workflow"] {
             let _ = motcua_platform::db::drop_database(
                 &settings.database_url,
                 &settings.database_name(service),
@@ -382,6 +405,26 @@ impl App {
         }
         self.bus.delete_streams().await;
     }
+}
+
+/// What intake and workflow need beside notification.
+pub fn whole_path_vars(v: &mut Vars) {
+    v.set("MOTCUA_INTAKE_GRPC_ADDR", "127.0.0.1:0");
+    v.set("MOTCUA_WORKFLOW_GRPC_ADDR", "127.0.0.1:0");
+    v.set(
+        "MOTCUA_CATALOG_FILE",
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/catalog/tnmt.toml"
+        ),
+    );
+    v.set(
+        "MOTCUA_ATTACHMENTS_DIR",
+        std::env::temp_dir()
+            .join(format!("motcua-nt-{}", new_id()))
+            .display()
+            .to_string(),
+    );
 }
 
 pub type Client = NotificationServiceClient<InterceptedService<GrpcChannel, Bearer>>;
