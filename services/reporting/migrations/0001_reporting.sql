@@ -1,0 +1,46 @@
+-- Reporting's read model: one fact row per dossier, the newest state's figures (applied only when
+-- its version is newer, so redelivered and reordered events leave the same row). Built only from
+-- events; no personal data (DESIGN.md "Personal data").
+CREATE TABLE facts (
+    dossier_code         text PRIMARY KEY,
+    version              bigint NOT NULL,
+    procedure_code       text NOT NULL,
+    procedure_version    integer NOT NULL,
+    procedure_name       text NOT NULL,
+    field                text NOT NULL,
+    receiving_agency     text NOT NULL,
+    competent_agency     text NOT NULL,
+    -- 1 counter, 2 online, 3 postal (motcua.common.v1.Channel).
+    channel              smallint NOT NULL,
+    status               smallint NOT NULL,
+    -- Rejected at intake: never received, counted nowhere in Biểu 06.
+    rejected             boolean NOT NULL DEFAULT false,
+    received_at          timestamptz,
+    -- The due time moved by pauses only (what statistics classify against); the one on the
+    -- receipt; the one an apology promised.
+    due_at               timestamptz,
+    original_due_at      timestamptz,
+    apology_due_at       timestamptz,
+    -- The result was ready (finished) or the dossier stopped (refused, withdrawn, stopped).
+    finished_at          timestamptz,
+    stopped_at           timestamptz,
+    stop_kind            smallint NOT NULL DEFAULT 0,
+    returned_at          timestamptz,
+    -- 1 early, 2 on time, 3 late (motcua.common.v1.Outcome); 0 until finished.
+    outcome              smallint NOT NULL DEFAULT 0,
+    supplement_requests  integer NOT NULL DEFAULT 0,
+    -- Paused (supplement, financial obligation) and since when: a dossier paused at the instant
+    -- figures are taken is not overdue (its clock stands still; workflow moves the due time when
+    -- it resumes).
+    paused               smallint NOT NULL DEFAULT 0,
+    paused_since         timestamptz,
+    current_department   text NOT NULL DEFAULT '',
+    assignee             text NOT NULL DEFAULT '',
+    -- When the dossier left the statistics' "in progress": the result ready, or stopped.
+    done_at              timestamptz GENERATED ALWAYS AS (coalesce(finished_at, stopped_at)) STORED
+);
+
+-- Biểu 06 reads the dossiers received before the period's end and not done before its start.
+CREATE INDEX facts_received ON facts (received_at) INCLUDE (done_at, competent_agency, field, channel)
+    WHERE NOT rejected;
+CREATE INDEX facts_agency_received ON facts (competent_agency, received_at) WHERE NOT rejected;

@@ -1,0 +1,130 @@
+//! The fact rows: one per dossier, the newest state's figures. A state event replaces the row only
+//! when its version is newer, so redelivered and reordered events leave the row the events in
+//! order would (DESIGN.md "Order-tolerant projections"). The same function builds the live model
+//! (the consumer below) and serves any rebuild, so both give the same reports.
+
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use motcua_domain::events::{DossierEvent, REJECTED_AT_INTAKE, STATE_CHANGED, SUBMITTED};
+use motcua_platform::bus::DOSSIERS;
+use motcua_platform::consumer::{ConsumerSpec, Event, HandleError, Handler};
+use motcua_proto::events::DossierState;
+use sqlx::PgConnection;
+
+/// The durable consumer of dossier states (one for the whole service: reports cover every field).
+pub fn consumer() -> ConsumerSpec {
+    ConsumerSpec::new("reporting-dossiers", DOSSIERS, "dossier.>")
+        .only(&[SUBMITTED, REJECTED_AT_INTAKE, STATE_CHANGED])
+        .batched(256)
+}
+
+/// Applies dossier events to the fact rows.
+#[derive(Debug, Clone, Copy)]
+pub struct Facts;
+
+impl Handler for Facts {
+    fn handle<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        event: &'a Event,
+    ) -> BoxFuture<'a, Result<(), HandleError>> {
+        Box::pin(async move {
+            let Some(decoded) = DossierEvent::decode(&event.event_type, &event.payload)
+                .map_err(|e| HandleError::Poison(e.to_string()))?
+            else {
+                return Ok(());
+            };
+            apply(tx, &decoded).await
+        })
+    }
+}
+
+fn instant(t: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
+    let t = t?;
+    DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?)
+}
+
+fn small(v: i32, what: &str) -> Result<i16, HandleError> {
+    i16::try_from(v).map_err(|_| HandleError::Poison(format!("{what} {v} out of range")))
+}
+
+/// Applies one dossier event in the caller's transaction: the row if the version is newer.
+pub async fn apply(tx: &mut PgConnection, event: &DossierEvent) -> Result<(), HandleError> {
+    let Some(s) = event.state() else {
+        // Intake's requests to workflow carry no state; workflow's answer does.
+        return Ok(());
+    };
+    if s.dossier_code.is_empty() || s.version == 0 {
+        return Err(HandleError::Poison(
+            "state event without a dossier code or version".into(),
+        ));
+    }
+    let rejected = matches!(event, DossierEvent::RejectedAtIntake(_));
+    upsert(tx, s, rejected).await
+}
+
+async fn upsert(
+    tx: &mut PgConnection,
+    s: &DossierState,
+    rejected: bool,
+) -> Result<(), HandleError> {
+    let version = i64::try_from(s.version)
+        .map_err(|_| HandleError::Poison(format!("version {} out of range", s.version)))?;
+    let procedure_version = i32::try_from(s.procedure_version).map_err(|_| {
+        HandleError::Poison(format!(
+            "procedure version {} out of range",
+            s.procedure_version
+        ))
+    })?;
+    let supplements = i32::try_from(s.supplement_requests).unwrap_or(i32::MAX);
+    sqlx::query(
+        "INSERT INTO facts (dossier_code, version, procedure_code, procedure_version, procedure_name, field,
+             receiving_agency, competent_agency, channel, status, rejected, received_at, due_at, original_due_at,
+             apology_due_at, finished_at, stopped_at, stop_kind, returned_at, outcome, supplement_requests,
+             paused, current_department, assignee, paused_since)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
+             $21, $22, $23, $24, $25)
+         ON CONFLICT (dossier_code) DO UPDATE SET
+             version = EXCLUDED.version, procedure_code = EXCLUDED.procedure_code,
+             procedure_version = EXCLUDED.procedure_version, procedure_name = EXCLUDED.procedure_name,
+             field = EXCLUDED.field, receiving_agency = EXCLUDED.receiving_agency,
+             competent_agency = EXCLUDED.competent_agency, channel = EXCLUDED.channel,
+             status = EXCLUDED.status, rejected = EXCLUDED.rejected, received_at = EXCLUDED.received_at,
+             due_at = EXCLUDED.due_at, original_due_at = EXCLUDED.original_due_at,
+             apology_due_at = EXCLUDED.apology_due_at, finished_at = EXCLUDED.finished_at,
+             stopped_at = EXCLUDED.stopped_at, stop_kind = EXCLUDED.stop_kind,
+             returned_at = EXCLUDED.returned_at, outcome = EXCLUDED.outcome,
+             supplement_requests = EXCLUDED.supplement_requests, paused = EXCLUDED.paused,
+             current_department = EXCLUDED.current_department, assignee = EXCLUDED.assignee,
+             paused_since = EXCLUDED.paused_since
+         WHERE facts.version < EXCLUDED.version",
+    )
+    .bind(&s.dossier_code)
+    .bind(version)
+    .bind(&s.procedure_code)
+    .bind(procedure_version)
+    .bind(&s.procedure_name)
+    .bind(&s.field)
+    .bind(&s.receiving_agency)
+    .bind(&s.competent_agency)
+    .bind(small(s.channel, "channel")?)
+    .bind(small(s.status, "status")?)
+    .bind(rejected)
+    .bind(if rejected { None } else { instant(s.received_at.as_ref()) })
+    .bind(instant(s.due_at.as_ref()))
+    .bind(instant(s.original_due_at.as_ref()))
+    .bind(instant(s.apology_due_at.as_ref()))
+    .bind(instant(s.finished_at.as_ref()))
+    .bind(instant(s.stopped_at.as_ref()))
+    .bind(small(s.stop_kind, "stop kind")?)
+    .bind(instant(s.returned_at.as_ref()))
+    .bind(small(s.outcome, "outcome")?)
+    .bind(supplements)
+    .bind(small(s.paused, "pause reason")?)
+    .bind(&s.current_department)
+    .bind(s.assignee.as_ref().map(|a| a.subject.clone()).unwrap_or_default())
+    .bind(if s.paused != 0 { instant(s.paused_since.as_ref()) } else { None })
+    .execute(tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,51 @@
+//! Reporting: the official statistics from the events. Where to look:
+//!
+//! - [`facts`]: one fact row per dossier, built from intake's and workflow's events.
+//! - [`periods`]: reporting periods (the 15th-to-14th convention, or any range of days).
+//! - [`form06`]: Biểu 06/VPCP/KSTT and its column definitions.
+//! - [`grpc`]: `motcua.reporting.v1`; [`settings`].
+
+pub mod facts;
+pub mod form06;
+pub mod grpc;
+pub mod periods;
+pub mod settings;
+
+use motcua_platform::host::{GrpcApi, Running, ServiceHost};
+use motcua_platform::process::Process;
+use motcua_proto::reporting::reporting_service_server::{ReportingServiceServer, SERVICE_NAME};
+use settings::ReportingSettings;
+use std::sync::Arc;
+use tonic::service::interceptor::InterceptedService;
+
+pub const NAME: &str = "reporting";
+
+pub static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Starts reporting: its consumer of dossier events and its gRPC API; runs until the process
+/// shuts down.
+pub async fn start(process: &Process, settings: ReportingSettings) -> anyhow::Result<Running> {
+    let mut host = ServiceHost::new(NAME, process, &MIGRATIONS).await?;
+    host.spawn_consumer(facts::consumer(), Arc::new(facts::Facts));
+    let max_bytes = process.settings.limits.max_message_bytes;
+    let api = ReportingServiceServer::new(grpc::Api {
+        pool: host.pool.clone(),
+        clock: host.clock.clone(),
+        agencies: Arc::new(settings.agencies),
+    })
+    .max_decoding_message_size(max_bytes)
+    .max_encoding_message_size(max_bytes);
+    let router = host
+        .router(GrpcApi {
+            private: vec![SERVICE_NAME],
+            public: vec![],
+            rules: motcua_platform::boundary::TextRules {
+                default_max_chars: 64,
+                limits: &[],
+                multiline: &[],
+            },
+        })?
+        .add_service(InterceptedService::new(api, host.interceptor()));
+    let listener = host.bind().await?;
+    Ok(host.serve(router, listener))
+}

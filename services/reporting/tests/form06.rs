@@ -1,0 +1,582 @@
+//! Biểu 06 on a generated history with known answers, against the real PostgreSQL and NATS:
+//! dossiers received before, within and after the period, finished exactly at its boundaries,
+//! paused across its end, apologised, refused, withdrawn, rejected at intake — checked cell by
+//! cell for several periods, with every event delivered twice and in reverse order.
+
+#![allow(clippy::unwrap_used)] // a test's panic is its failure message
+
+use chrono::{DateTime, Utc};
+use motcua_domain::time::ts;
+use motcua_platform::ManualClock;
+use motcua_platform::auth::{Claims, Role, mint};
+use motcua_platform::bus::{Bus, headers};
+use motcua_platform::config::{DEV_JWT_SECRET, Vars};
+use motcua_platform::process::Process;
+use motcua_proto::common::{Channel, DossierStatus, Outcome, PauseReason, StopKind};
+use motcua_proto::events::{
+    ChangeKind, DossierState, DossierStateChanged, DossierSubmitted, RejectedAtIntake,
+};
+use motcua_proto::reporting::reporting_service_client::ReportingServiceClient;
+use motcua_proto::reporting::*;
+use prost::Message;
+use std::time::Duration;
+use tonic::metadata::MetadataValue;
+use tonic::transport::Channel as GrpcChannel;
+
+const A: &str = "000.00.06.H56";
+const B: &str = "000.00.07.H56";
+
+/// An instant in Vietnam's time.
+fn vn(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(&format!("{s}+07:00"))
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// A dossier's final state, built field by field.
+struct D {
+    code: &'static str,
+    agency: &'static str,
+    field: &'static str,
+    channel: Channel,
+    received: &'static str,
+    due: &'static str,
+    finished: Option<(&'static str, Outcome)>,
+    stopped: Option<(&'static str, StopKind)>,
+    rejected: bool,
+    paused: bool,
+}
+
+impl D {
+    fn new(code: &'static str, received: &'static str, due: &'static str) -> Self {
+        D {
+            code,
+            agency: A,
+            field: "dat-dai",
+            channel: Channel::Counter,
+            received,
+            due,
+            finished: None,
+            stopped: None,
+            rejected: false,
+            paused: false,
+        }
+    }
+
+    fn state(&self, version: u64, last: bool) -> DossierState {
+        let mut s = DossierState {
+            dossier_code: self.code.into(),
+            version,
+            status: DossierStatus::Received as i32,
+            procedure_code: if self.field == "dat-dai" {
+                "1.013831"
+            } else {
+                "1.004227"
+            }
+            .into(),
+            procedure_version: 1,
+            procedure_name: "Thủ tục".into(),
+            field: self.field.into(),
+            receiving_agency: self.agency.into(),
+            competent_agency: self.agency.into(),
+            channel: self.channel as i32,
+            received_at: Some(ts(vn(self.received))),
+            due_at: Some(ts(vn(self.due))),
+            original_due_at: Some(ts(vn(self.due))),
+            ..Default::default()
+        };
+        if last {
+            if let Some((at, outcome)) = self.finished {
+                s.status = DossierStatus::Finished as i32;
+                s.finished_at = Some(ts(vn(at)));
+                s.outcome = outcome as i32;
+            }
+            if let Some((at, kind)) = self.stopped {
+                s.status = DossierStatus::Stopped as i32;
+                s.stopped_at = Some(ts(vn(at)));
+                s.stop_kind = kind as i32;
+            }
+            if self.paused {
+                s.status = DossierStatus::SupplementRequested as i32;
+                s.paused = PauseReason::Supplement as i32;
+                s.supplement_requests = 2;
+                s.paused_since = Some(ts(vn("2026-03-20T10:00:00")));
+            }
+        }
+        s
+    }
+
+    /// The events that carry it: submitted (version 1) and its last state (version 5), or the
+    /// rejection.
+    fn events(&self) -> Vec<(&'static str, Vec<u8>)> {
+        if self.rejected {
+            let mut s = self.state(1, false);
+            s.status = DossierStatus::RejectedAtIntake as i32;
+            s.stopped_at = s.received_at;
+            return vec![(
+                "rejected-at-intake",
+                RejectedAtIntake {
+                    state: Some(s),
+                    ..Default::default()
+                }
+                .encode_to_vec(),
+            )];
+        }
+        vec![
+            (
+                "submitted",
+                DossierSubmitted {
+                    state: Some(self.state(1, false)),
+                    ..Default::default()
+                }
+                .encode_to_vec(),
+            ),
+            (
+                "state-changed",
+                DossierStateChanged {
+                    state: Some(self.state(5, true)),
+                    kind: ChangeKind::Forwarded as i32,
+                    ..Default::default()
+                }
+                .encode_to_vec(),
+            ),
+        ]
+    }
+}
+
+fn history() -> Vec<D> {
+    let mut v = Vec::new();
+    // Received before March, never finished; due on 10 March.
+    v.push(D::new("A-01", "2026-02-20T09:00:00", "2026-03-10T16:00:00"));
+    // Received and finished before March.
+    let mut d = D::new("A-02", "2026-02-10T09:00:00", "2026-02-27T16:00:00");
+    d.finished = Some(("2026-02-25T10:00:00", Outcome::Early));
+    v.push(d);
+    // Finished exactly at March's first instant.
+    let mut d = D::new("A-03", "2026-02-10T09:00:00", "2026-03-05T16:00:00");
+    d.finished = Some(("2026-03-01T00:00:00", Outcome::Early));
+    v.push(d);
+    // Online in March, finished on time in March.
+    let mut d = D::new("A-04", "2026-03-05T09:00:00", "2026-03-20T16:00:00");
+    d.channel = Channel::Online;
+    d.finished = Some(("2026-03-20T15:00:00", Outcome::OnTime));
+    v.push(d);
+    // Finished exactly at the first instant after March: still in progress at March's end.
+    let mut d = D::new("A-05", "2026-03-05T10:00:00", "2026-03-25T16:00:00");
+    d.finished = Some(("2026-04-01T00:00:00", Outcome::Late));
+    v.push(d);
+    // By post, one second before March ends.
+    let mut d = D::new("A-06", "2026-03-31T23:59:59", "2026-04-15T16:00:00");
+    d.channel = Channel::Postal;
+    v.push(d);
+    // Received at April's first instant: not in March.
+    v.push(D::new("A-07", "2026-04-01T00:00:00", "2026-04-20T16:00:00"));
+    // Refused in March.
+    let mut d = D::new("A-08", "2026-03-10T09:00:00", "2026-03-24T16:00:00");
+    d.stopped = Some(("2026-03-15T10:00:00", StopKind::Refused));
+    v.push(d);
+    // Apologised, finished late in March.
+    let mut d = D::new("A-09", "2026-03-02T09:00:00", "2026-03-16T16:00:00");
+    d.finished = Some(("2026-03-28T10:00:00", Outcome::Late));
+    v.push(d);
+    // Rejected at intake in March: counted nowhere.
+    let mut d = D::new("A-10", "2026-03-03T09:00:00", "2026-03-20T16:00:00");
+    d.rejected = true;
+    v.push(d);
+    // Environment: paused for a second supplement across March's end.
+    let mut d = D::new("A-11", "2026-03-03T09:00:00", "2026-04-20T16:00:00");
+    d.field = "moi-truong";
+    d.paused = true;
+    v.push(d);
+    // Received in January, withdrawn in March.
+    let mut d = D::new("A-12", "2026-01-05T09:00:00", "2026-01-30T16:00:00");
+    d.stopped = Some(("2026-03-12T09:00:00", StopKind::Withdrawn));
+    v.push(d);
+    // Another agency.
+    let mut d = D::new("B-01", "2026-03-04T09:00:00", "2026-03-20T16:00:00");
+    d.agency = B;
+    v.push(d);
+    v
+}
+
+/// Columns (4)–(13) of a row, in the form's order (with the unclassified resolved after (10)).
+fn cells(r: &Form06Row) -> [u64; 12] {
+    [
+        r.received_total,
+        r.received_online,
+        r.received_counter_postal,
+        r.carried_over,
+        r.resolved_total,
+        r.resolved_early,
+        r.resolved_on_time,
+        r.resolved_late,
+        r.resolved_unclassified,
+        r.in_progress_total,
+        r.in_progress_within_deadline,
+        r.in_progress_overdue,
+    ]
+}
+
+fn token(roles: &[Role], agency: &str) -> MetadataValue<tonic::metadata::Ascii> {
+    let now = chrono::Utc::now().timestamp();
+    let t = mint(
+        DEV_JWT_SECRET,
+        &Claims {
+            sub: "ld-1".into(),
+            name: "Lãnh đạo".into(),
+            agency: agency.into(),
+            roles: roles.to_vec(),
+            exp: now + 3600,
+            iat: now,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    format!("Bearer {t}").parse().unwrap()
+}
+
+async fn form06(
+    client: &mut ReportingServiceClient<GrpcChannel>,
+    who: MetadataValue<tonic::metadata::Ascii>,
+    request: GetForm06Request,
+) -> Result<GetForm06Response, tonic::Status> {
+    let mut req = tonic::Request::new(request);
+    req.metadata_mut().insert("authorization", who);
+    client.get_form06(req).await.map(|r| r.into_inner())
+}
+
+fn custom(from: &str, to: &str) -> Option<Period> {
+    Some(Period {
+        kind: PeriodKind::Custom as i32,
+        from: from.into(),
+        to: to.into(),
+        ..Default::default()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn form06_on_a_known_history_cell_by_cell_for_several_periods() {
+    let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+    let vars = Vars::from_pairs([
+        ("MOTCUA_DATABASE_PREFIX", format!("t_{id}")),
+        ("MOTCUA_BUS_PREFIX", format!("t{id}.")),
+        ("MOTCUA_REPORTING_GRPC_ADDR", "127.0.0.1:0".to_owned()),
+        ("MOTCUA_METRICS_ADDR", "off".to_owned()),
+        (
+            "MOTCUA_CATALOG_FILE",
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../deploy/catalog/tnmt.toml"
+            )
+            .to_owned(),
+        ),
+        ("MOTCUA_DOSSIER_EVENTS_MAX_BYTES", (64u64 << 20).to_string()),
+        ("MOTCUA_CATALOG_EVENTS_MAX_BYTES", (16u64 << 20).to_string()),
+        ("MOTCUA_DEAD_LETTERS_MAX_BYTES", (16u64 << 20).to_string()),
+    ]);
+    let clock = ManualClock::new(vn("2026-05-01T09:00:00"));
+    let process = Process::new(vars.clone(), clock.clone()).unwrap();
+    let settings = motcua_reporting::settings::ReportingSettings::from_vars(&vars).unwrap();
+    let running = motcua_reporting::start(&process, settings).await.unwrap();
+    let channel = GrpcChannel::from_shared(format!("http://{}", running.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    for _ in 0..300 {
+        if health
+            .check(tonic_health::pb::HealthCheckRequest::default())
+            .await
+            .is_ok_and(|r| r.into_inner().status == 1)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let bus = Bus::connect(&process.settings.nats_url, &process.settings.bus_prefix)
+        .await
+        .unwrap();
+    // Every event twice: in order with fresh ids, then in reverse order with the same ids (a
+    // redelivery, a second relay), so the newest state must win whatever the order.
+    let mut events = Vec::new();
+    for d in history() {
+        for (t, p) in d.events() {
+            events.push((d.field, t, uuid::Uuid::now_v7(), p));
+        }
+    }
+    let send = |field: &str, t: &str, id: uuid::Uuid, p: Vec<u8>| {
+        let mut h = async_nats::HeaderMap::new();
+        h.insert(headers::EVENT_ID, id.to_string().as_str());
+        h.insert(headers::EVENT_TYPE, t);
+        h.insert("Nats-Msg-Id", uuid::Uuid::new_v4().to_string().as_str());
+        let m = async_nats::jetstream::message::PublishMessage::build()
+            .payload(p.into())
+            .headers(h);
+        let subject = bus.subject(&format!("dossier.{field}.{t}"));
+        let js = bus.js.clone();
+        async move { js.send_publish(subject, m).await.unwrap().await.unwrap() }
+    };
+    for (f, t, id, p) in events.iter().rev() {
+        send(f, t, *id, p.clone()).await;
+    }
+    for (f, t, id, p) in events.iter() {
+        send(f, t, *id, p.clone()).await;
+    }
+    let pool = sqlx::PgPool::connect_lazy_with(
+        motcua_platform::db::options(&process.settings.database_url)
+            .unwrap()
+            .database(&process.settings.database_name("reporting")),
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM facts WHERE version = 5 OR rejected")
+            .fetch_one(&pool)
+            .await
+            .unwrap_or(0);
+        if n == 13 {
+            // And every event handled (the duplicates too).
+            let pending: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM processed_events WHERE consumer = 'reporting-dossiers'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap_or(0);
+            if pending as usize == events.len() {
+                break;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "facts never complete"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let mut client = ReportingServiceClient::new(channel);
+    let admin = token(&[Role::Admin], A);
+    let leader = token(&[Role::Leader], A);
+
+    // March 2026 as a range of days, agency A, asked by its leader.
+    let march = form06(
+        &mut client,
+        leader.clone(),
+        GetForm06Request {
+            period: custom("2026-03-01", "2026-03-31"),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (march.from.as_str(), march.to.as_str()),
+        ("2026-03-01", "2026-03-31")
+    );
+    let rows: Vec<(&str, &str, [u64; 12])> = march
+        .rows
+        .iter()
+        .map(|r| (r.agency.as_str(), r.field.as_str(), cells(r)))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            //                    (3) (4) (5) (6) (7) (8) (9)(10) unc (11)(12)(13)
+            (A, "dat-dai", [8, 1, 4, 3, 5, 1, 1, 1, 2, 3, 1, 2]),
+            (A, "moi-truong", [1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 1, 0]),
+        ]
+    );
+    assert_eq!(march.rows[0].field_name, "Đất đai");
+    assert_eq!(
+        cells(march.total.as_ref().unwrap()),
+        [9, 1, 5, 3, 5, 1, 1, 1, 2, 4, 2, 2]
+    );
+    assert_eq!(
+        (
+            march.early_percent,
+            march.on_time_percent,
+            march.late_percent,
+            march.on_time_rate_percent
+        ),
+        (33.3, 33.3, 33.3, 66.7)
+    );
+    assert_eq!(march.in_progress_at, "2026-04-01T00:00:00+07:00");
+
+    // Quarter 1 of 2026: 15/12/2025 to 14/3/2026.
+    let q1 = form06(
+        &mut client,
+        leader.clone(),
+        GetForm06Request {
+            period: Some(Period {
+                kind: PeriodKind::Quarter as i32,
+                year: 2026,
+                number: 1,
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (q1.from.as_str(), q1.to.as_str()),
+        ("2025-12-15", "2026-03-14")
+    );
+    let rows: Vec<(&str, [u64; 12])> = q1
+        .rows
+        .iter()
+        .map(|r| (r.field.as_str(), cells(r)))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("dat-dai", [8, 1, 7, 0, 3, 2, 0, 0, 1, 5, 4, 1]),
+            ("moi-truong", [1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 1, 0]),
+        ]
+    );
+
+    // Per procedure, and every agency for an admin: agency B's dossier appears.
+    let all = form06(
+        &mut client,
+        admin.clone(),
+        GetForm06Request {
+            period: custom("2026-03-01", "2026-03-31"),
+            by_procedure: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let keys: Vec<(&str, &str, &str)> = all
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                r.agency.as_str(),
+                r.field.as_str(),
+                r.procedure_code.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            (A, "dat-dai", "1.013831"),
+            (A, "moi-truong", "1.004227"),
+            (B, "dat-dai", "1.013831")
+        ]
+    );
+    // Each row holds the invariants.
+    for r in all.rows.iter().chain(all.total.iter()) {
+        assert_eq!(
+            r.received_total,
+            r.received_online + r.received_counter_postal + r.carried_over
+        );
+        assert_eq!(r.received_total, r.resolved_total + r.in_progress_total);
+    }
+
+    // A period not over yet: in-progress figures are taken now (by the clock), not at its end.
+    let now = form06(
+        &mut client,
+        admin.clone(),
+        GetForm06Request {
+            period: Some(Period {
+                kind: PeriodKind::Month as i32,
+                year: 2026,
+                number: 5,
+                ..Default::default()
+            }),
+            agency: A.into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (now.from.as_str(), now.to.as_str()),
+        ("2026-04-15", "2026-05-14")
+    );
+    assert_eq!(now.in_progress_at, "2026-05-01T09:00:00+07:00");
+    // are past their due times now; A-11 too, but it has been paused since
+    // 20 March (its clock stands still); A-05 was done on 1 April, before the period.
+    let t = now.total.unwrap();
+    assert_eq!(
+        (t.in_progress_total, t.in_progress_overdue),
+        (4, 3),
+        "{t:?}"
+    );
+
+    // Bad input.
+    for (who, request, code, says) in [
+        (
+            leader.clone(),
+            GetForm06Request {
+                period: custom("2026-03-01", "2026-03-31"),
+                agency: B.into(),
+                ..Default::default()
+            },
+            tonic::Code::PermissionDenied,
+            "own agency",
+        ),
+        (
+            admin.clone(),
+            GetForm06Request {
+                period: custom("2026-03-01", "2026-03-31"),
+                agency: "000.00.99.X99".into(),
+                ..Default::default()
+            },
+            tonic::Code::InvalidArgument,
+            "unknown agency",
+        ),
+        (
+            admin.clone(),
+            GetForm06Request {
+                period: custom("2026-03-31", "2026-03-01"),
+                ..Default::default()
+            },
+            tonic::Code::InvalidArgument,
+            "before it starts",
+        ),
+        (
+            admin.clone(),
+            GetForm06Request {
+                period: Some(Period {
+                    kind: PeriodKind::Year as i32,
+                    year: 3026,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            tonic::Code::InvalidArgument,
+            "year 3026",
+        ),
+        (
+            admin.clone(),
+            GetForm06Request::default(),
+            tonic::Code::InvalidArgument,
+            "period is required",
+        ),
+        (
+            token(&[Role::Desk], A),
+            GetForm06Request {
+                period: custom("2026-03-01", "2026-03-31"),
+                ..Default::default()
+            },
+            tonic::Code::PermissionDenied,
+            "leader",
+        ),
+    ] {
+        let e = form06(&mut client, who, request).await.unwrap_err();
+        assert_eq!(e.code(), code, "{e:?}");
+        assert!(e.message().contains(says), "{}", e.message());
+    }
+
+    process.shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(15), running.task).await;
+    pool.close().await;
+    let _ = motcua_platform::db::drop_database(
+        &process.settings.database_url,
+        &process.settings.database_name("reporting"),
+    )
+    .await;
+    bus.delete_streams().await;
+}
