@@ -1,10 +1,11 @@
 //! `motcua.reporting.v1.ReportingService`: leaders see their own agency, admins any or all.
 
+use crate::export;
 use crate::form06::{self, Scope};
 use crate::periods;
 use motcua_platform::ServiceError;
 use motcua_platform::SharedClock;
-use motcua_platform::auth::{Role, caller};
+use motcua_platform::auth::{Caller, Role, caller};
 use motcua_proto::reporting::reporting_service_server::ReportingService;
 use motcua_proto::reporting::*;
 use sqlx::PgPool;
@@ -19,29 +20,35 @@ pub struct Api {
     pub agencies: Arc<BTreeMap<String, String>>,
 }
 
-#[tonic::async_trait]
-impl ReportingService for Api {
-    async fn get_form06(
+/// A report's request, checked: its days, which rows, and the agency's name for titles.
+struct Resolved {
+    days: periods::Days,
+    scope: Scope,
+    agency_name: String,
+}
+
+impl Api {
+    fn resolve(
         &self,
-        req: Request<GetForm06Request>,
-    ) -> Result<Response<GetForm06Response>, Status> {
-        let who = caller(&req)?;
+        who: &Caller,
+        period: Option<&Period>,
+        asked: &str,
+        by_procedure: bool,
+    ) -> Result<Resolved, ServiceError> {
         who.require(&[Role::Leader, Role::Admin])?;
-        let r = req.get_ref();
-        let period = r.period.as_ref().ok_or_else(|| {
+        let period = period.ok_or_else(|| {
             ServiceError::InvalidArgument("cần kỳ báo cáo (period is required)".into())
         })?;
         let days = periods::days(period)
             .map_err(|e| ServiceError::InvalidArgument(format!("kỳ báo cáo không hợp lệ: {e}")))?;
-        let asked = r.agency.trim();
+        let asked = asked.trim();
         let agency = if who.has(Role::Admin) {
             if !asked.is_empty() && !self.agencies.is_empty() && !self.agencies.contains_key(asked)
             {
                 return Err(ServiceError::InvalidArgument(format!(
                     "không có cơ quan {asked:?} (unknown agency; known: {})",
                     self.agencies.keys().cloned().collect::<Vec<_>>().join(", ")
-                ))
-                .into());
+                )));
             }
             (!asked.is_empty()).then(|| asked.to_owned())
         } else {
@@ -50,22 +57,45 @@ impl ReportingService for Api {
                 return Err(ServiceError::PermissionDenied(format!(
                     "lãnh đạo chỉ xem báo cáo của cơ quan mình ({}) (a leader sees their own agency only)",
                     who.agency
-                ))
-                .into());
+                )));
             }
             Some(who.agency.clone())
         };
-        let scope = Scope {
-            agency,
-            by_procedure: r.by_procedure,
+        let agency_name = match &agency {
+            None => "Tất cả các cơ quan".to_owned(),
+            Some(code) => self
+                .agencies
+                .get(code)
+                .map_or_else(|| code.clone(), |name| format!("{name} ({code})")),
         };
-        let (rows, total, taken_at) = form06::compute(&self.pool, days, self.clock.now(), &scope)
-            .await
-            .map_err(ServiceError::from)?;
+        Ok(Resolved {
+            days,
+            scope: Scope {
+                agency,
+                by_procedure,
+            },
+            agency_name,
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl ReportingService for Api {
+    async fn get_form06(
+        &self,
+        req: Request<GetForm06Request>,
+    ) -> Result<Response<GetForm06Response>, Status> {
+        let who = caller(&req)?;
+        let r = req.get_ref();
+        let q = self.resolve(&who, r.period.as_ref(), &r.agency, r.by_procedure)?;
+        let (rows, total, taken_at) =
+            form06::compute(&self.pool, q.days, self.clock.now(), &q.scope)
+                .await
+                .map_err(ServiceError::from)?;
         let (early, on_time, late, rate) = form06::percentages(&total);
         Ok(Response::new(GetForm06Response {
-            from: days.from.to_string(),
-            to: days.to.to_string(),
+            from: q.days.from.to_string(),
+            to: q.days.to.to_string(),
             rows,
             total: Some(total),
             early_percent: early,
@@ -75,6 +105,48 @@ impl ReportingService for Api {
             in_progress_at: taken_at
                 .with_timezone(&motcua_calendar::vietnam())
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+        }))
+    }
+
+    async fn export_form06(
+        &self,
+        req: Request<ExportForm06Request>,
+    ) -> Result<Response<ExportForm06Response>, Status> {
+        let who = caller(&req)?;
+        let r = req.get_ref();
+        let format = ExportFormat::try_from(r.format).unwrap_or_default();
+        if format == ExportFormat::Unspecified {
+            return Err(ServiceError::InvalidArgument(
+                "cần định dạng tệp (format must be EXPORT_FORMAT_CSV or EXPORT_FORMAT_XLSX)".into(),
+            )
+            .into());
+        }
+        let q = self.resolve(&who, r.period.as_ref(), &r.agency, r.by_procedure)?;
+        let (rows, total, _) = form06::compute(&self.pool, q.days, self.clock.now(), &q.scope)
+            .await
+            .map_err(ServiceError::from)?;
+        let heading = export::Heading {
+            days: q.days,
+            agency: q.agency_name,
+        };
+        let (content, extension, media_type) = match format {
+            ExportFormat::Csv => (
+                export::csv(&heading, &rows, &total)
+                    .map_err(|e| ServiceError::Internal(anyhow::anyhow!("csv: {e}")))?,
+                "csv",
+                "text/csv; charset=utf-8",
+            ),
+            _ => (
+                export::xlsx(&heading, &rows, &total)
+                    .map_err(|e| ServiceError::Internal(anyhow::anyhow!("xlsx: {e}")))?,
+                "xlsx",
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            ),
+        };
+        Ok(Response::new(ExportForm06Response {
+            file_name: heading.file_name(extension),
+            media_type: media_type.into(),
+            content,
         }))
     }
 }

@@ -2,9 +2,11 @@
 //!
 //! - [`facts`]: one fact row per dossier, built from intake's and workflow's events.
 //! - [`periods`]: reporting periods (the 15th-to-14th convention, or any range of days).
-//! - [`form06`]: Biểu 06/VPCP/KSTT and its column definitions.
+//! - [`form06`]: Biểu 06/VPCP/KSTT and its column definitions; [`export`]: as XLSX and CSV laid
+//!   out like the official form.
 //! - [`grpc`]: `motcua.reporting.v1`; [`settings`].
 
+pub mod export;
 pub mod facts;
 pub mod form06;
 pub mod grpc;

@@ -434,6 +434,14 @@ async fn form06_on_a_known_history_cell_by_cell_for_several_periods() {
         ]
     );
 
+    // The same as files laid out like the official form, read back with an independent reader.
+    let file = export(&mut client, leader.clone(), ExportFormat::Xlsx).await;
+    assert_eq!(file.file_name, "bieu-06_2026-03-01_2026-03-31.xlsx");
+    check_xlsx(&file.content);
+    let file = export(&mut client, leader.clone(), ExportFormat::Csv).await;
+    assert_eq!(file.media_type, "text/csv; charset=utf-8");
+    check_csv(&file.content);
+
     // Per procedure, and every agency for an admin: agency B's dossier appears.
     let all = form06(
         &mut client,
@@ -579,4 +587,155 @@ async fn form06_on_a_known_history_cell_by_cell_for_several_periods() {
     )
     .await;
     bus.delete_streams().await;
+}
+
+async fn export(
+    client: &mut ReportingServiceClient<GrpcChannel>,
+    who: MetadataValue<tonic::metadata::Ascii>,
+    format: ExportFormat,
+) -> ExportForm06Response {
+    let mut req = tonic::Request::new(ExportForm06Request {
+        period: custom("2026-03-01", "2026-03-31"),
+        format: format as i32,
+        ..Default::default()
+    });
+    req.metadata_mut().insert("authorization", who);
+    client.export_form06(req).await.unwrap().into_inner()
+}
+
+/// March for agency A, as the XLSX says it: cells and merges, read with calamine.
+fn check_xlsx(bytes: &[u8]) {
+    use calamine::{Data, Reader, Xlsx};
+    let mut book: Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let sheet = book.worksheet_range("Biểu 06").unwrap();
+    let text = |r: u32, c: u32| match sheet.get_value((r, c)) {
+        Some(Data::String(s)) => s.clone(),
+        Some(Data::Float(f)) => f.to_string(),
+        Some(Data::Int(i)) => i.to_string(),
+        Some(Data::Empty) | None => String::new(),
+        other => format!("{other:?}"),
+    };
+    assert_eq!(text(0, 0), "Biểu số 06/VPCP/KSTT");
+    assert_eq!(
+        text(1, 0),
+        "TÌNH HÌNH, KẾT QUẢ GIẢI QUYẾT THỦ TỤC HÀNH CHÍNH"
+    );
+    assert_eq!(
+        text(2, 0),
+        "Kỳ báo cáo: từ ngày 01/03/2026 đến ngày 31/03/2026"
+    );
+    assert!(
+        text(3, 0).starts_with("Đơn vị báo cáo: Sở Nông nghiệp và Môi trường"),
+        "{}",
+        text(3, 0)
+    );
+    assert_eq!(text(5, 2), "Số hồ sơ nhận giải quyết");
+    assert_eq!(text(6, 3), "Trong kỳ");
+    assert_eq!(text(7, 3), "Trực tuyến");
+    assert_eq!(text(7, 4), "Trực tiếp, dịch vụ bưu chính");
+    assert_eq!(text(6, 5), "Từ kỳ trước");
+    assert_eq!(text(6, 7), "Trước hạn");
+    let numbers: Vec<String> = (0..13).map(|c| text(8, c)).collect();
+    assert_eq!(
+        numbers,
+        (1..=13).map(|c| format!("({c})")).collect::<Vec<_>>()
+    );
+    let row = |r: u32| -> Vec<String> { (0..13).map(|c| text(r, c)).collect() };
+    assert_eq!(
+        row(9),
+        [
+            "1",
+            "Đất đai",
+            "8",
+            "1",
+            "4",
+            "3",
+            "5",
+            "1",
+            "1",
+            "1",
+            "3",
+            "1",
+            "2"
+        ]
+    );
+    assert_eq!(
+        row(10),
+        [
+            "2",
+            "Môi trường",
+            "1",
+            "0",
+            "1",
+            "0",
+            "0",
+            "0",
+            "0",
+            "0",
+            "1",
+            "1",
+            "0"
+        ]
+    );
+    assert_eq!(
+        row(11),
+        [
+            "Tổng cộng",
+            "",
+            "9",
+            "1",
+            "5",
+            "3",
+            "5",
+            "1",
+            "1",
+            "1",
+            "4",
+            "2",
+            "2"
+        ]
+    );
+    let mut merges: Vec<((u32, u32), (u32, u32))> = book
+        .merge_cells_by_sheet_name("Biểu 06")
+        .unwrap()
+        .iter()
+        .map(|d| (d.start, d.end))
+        .collect();
+    merges.sort();
+    for expected in [
+        ((1, 0), (1, 12)),
+        ((5, 0), (7, 0)),
+        ((5, 1), (7, 1)),
+        ((5, 2), (5, 5)),
+        ((5, 6), (5, 9)),
+        ((5, 10), (5, 12)),
+        ((6, 2), (7, 2)),
+        ((6, 3), (6, 4)),
+        ((6, 5), (7, 5)),
+        ((11, 0), (11, 1)),
+    ] {
+        assert!(merges.contains(&expected), "{expected:?} not in {merges:?}");
+    }
+}
+
+/// The CSV: a byte-order mark, the title, the column numbers and the same rows.
+fn check_csv(bytes: &[u8]) {
+    assert_eq!(
+        &bytes[..3],
+        [0xEF, 0xBB, 0xBF],
+        "a byte-order mark for Excel"
+    );
+    let text = std::str::from_utf8(&bytes[3..]).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[1],
+        "\"TÌNH HÌNH, KẾT QUẢ GIẢI QUYẾT THỦ TỤC HÀNH CHÍNH\""
+    );
+    assert_eq!(
+        lines[7],
+        "(1),(2),(3),(4),(5),(6),(7),(8),(9),(10),(11),(12),(13)"
+    );
+    assert_eq!(lines[8], "1,Đất đai,8,1,4,3,5,1,1,1,3,1,2");
+    assert_eq!(lines[10], "Tổng cộng,,9,1,5,3,5,1,1,1,4,2,2");
 }
