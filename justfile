@@ -30,6 +30,7 @@ bench:
     cargo run --release --bin motcua -- bench workflow
     cargo run --release --bin motcua -- bench lookup
     cargo run --release --bin motcua -- bench notification
+    cargo run --release --bin motcua -- bench reporting
 
 bench-intake *ARGS:
     cargo run --release --bin motcua -- bench intake {{ARGS}}
@@ -42,3 +43,6 @@ bench-lookup *ARGS:
 
 bench-notification *ARGS:
     cargo run --release --bin motcua -- bench notification {{ARGS}}
+
+bench-reporting *ARGS:
+    cargo run --release --bin motcua -- bench reporting {{ARGS}}

@@ -7,11 +7,11 @@ use motcua_lookup::settings::LookupSettings;
 use motcua_notification::settings::NotificationSettings;
 use motcua_platform::config::{Settings, Vars};
 use motcua_platform::process;
+use motcua_reporting::settings::ReportingSettings;
 use motcua_workflow::settings::WorkflowSettings;
 
-/// Services this build contains. The other services of DESIGN.md join this list as they land.
-pub const AVAILABLE: &[&str] = &["intake", "workflow", "lookup", "notification"];
-const PLANNED: &[&str] = &["reporting"];
+/// Services this build contains: the five of DESIGN.md.
+pub const AVAILABLE: &[&str] = &["intake", "workflow", "lookup", "notification", "reporting"];
 
 #[derive(Debug, Args)]
 pub struct ServeCmd {
@@ -29,12 +29,6 @@ fn targets(target: &str) -> Result<Vec<&'static str>, String> {
         match AVAILABLE.iter().find(|a| **a == t) {
             Some(a) if !out.contains(a) => out.push(*a),
             Some(_) => {}
-            None if PLANNED.contains(&t) => {
-                return Err(format!(
-                    "--target: {t} is not in this build yet; available: {}",
-                    AVAILABLE.join(", ")
-                ));
-            }
             None => {
                 return Err(format!(
                     "--target: unknown service {t:?}; available: all, {}",
@@ -52,6 +46,7 @@ enum Chosen {
     Workflow(WorkflowSettings),
     Lookup(LookupSettings),
     Notification(Box<NotificationSettings>),
+    Reporting(ReportingSettings),
 }
 
 pub fn run(cmd: ServeCmd) -> Result<(), String> {
@@ -77,6 +72,10 @@ pub fn run(cmd: ServeCmd) -> Result<(), String> {
                 "motcua",
                 NotificationSettings::from_vars(&vars),
             )))),
+            "reporting" => Ok(Chosen::Reporting(process::or_exit(
+                "motcua",
+                ReportingSettings::from_vars(&vars),
+            ))),
             other => Err(format!("service {other} is not in this build")),
         })
         .collect::<Result<_, _>>()?;
@@ -97,6 +96,7 @@ async fn serve(chosen: Vec<Chosen>, vars: Vars, settings: Settings) -> anyhow::R
             Chosen::Intake(s) => ("intake", motcua_intake::start(&started, s).await?),
             Chosen::Workflow(s) => ("workflow", motcua_workflow::start(&started, s).await?),
             Chosen::Lookup(s) => ("lookup", motcua_lookup::start(&started, s).await?),
+            Chosen::Reporting(s) => ("reporting", motcua_reporting::start(&started, s).await?),
             Chosen::Notification(s) => (
                 "notification",
                 motcua_notification::start(&started, *s).await?,

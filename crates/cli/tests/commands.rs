@@ -61,10 +61,6 @@ fn bad_arguments_exit_2_with_one_line() {
             "--agency",
         ),
         (vec!["serve", "--target", "intake,payments"], "payments"),
-        (
-            vec!["serve", "--target", "reporting"],
-            "not in this build yet",
-        ),
     ] {
         let out = motcua(&args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");

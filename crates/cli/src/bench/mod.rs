@@ -8,6 +8,7 @@
 mod intake;
 mod lookup;
 mod notification;
+mod reporting;
 mod workflow;
 
 use clap::Subcommand;
@@ -29,6 +30,9 @@ pub enum BenchCmd {
     /// Deliveries per second (log provider, HTTP gateway stand-in) against the raw write rate of
     /// a delivery row; the consumer's lag at the workflow benchmark's rate.
     Notification(notification::NotificationArgs),
+    /// The projection's events per second against the raw write rate; Biểu 06 for a national
+    /// year and a province-year against a plain scan of the same rows.
+    Reporting(reporting::ReportingArgs),
 }
 
 pub fn run(cmd: BenchCmd) -> Result<(), String> {
@@ -37,6 +41,7 @@ pub fn run(cmd: BenchCmd) -> Result<(), String> {
         BenchCmd::Workflow(args) => workflow::run(args),
         BenchCmd::Lookup(args) => lookup::run(args),
         BenchCmd::Notification(args) => notification::run(args),
+        BenchCmd::Reporting(args) => reporting::run(args),
     }
 }
 
