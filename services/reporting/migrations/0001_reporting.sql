@@ -44,3 +44,29 @@ CREATE TABLE facts (
 CREATE INDEX facts_received ON facts (received_at) INCLUDE (done_at, competent_agency, field, channel)
     WHERE NOT rejected;
 CREATE INDEX facts_agency_received ON facts (competent_agency, received_at) WHERE NOT rejected;
+
+-- Daily counts per agency and field, kept with the fact rows in the same transaction, so Biểu 06
+-- reads a few rows per agency, field and day instead of every dossier (see src/daily.rs). Days are
+-- Vietnam's. A fact contributes: its receipt (online or not) on the day received; its end (done)
+-- and, for a result, its outcome on the day done; its due time on the day due; and, when done,
+-- `due_and_done` on the later of the two days.
+CREATE TABLE daily (
+    agency            text NOT NULL,
+    field             text NOT NULL,
+    day               date NOT NULL,
+    received_online   bigint NOT NULL DEFAULT 0,
+    received_other    bigint NOT NULL DEFAULT 0,
+    done              bigint NOT NULL DEFAULT 0,
+    early             bigint NOT NULL DEFAULT 0,
+    on_time           bigint NOT NULL DEFAULT 0,
+    late              bigint NOT NULL DEFAULT 0,
+    due               bigint NOT NULL DEFAULT 0,
+    due_and_done      bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (agency, field, day)
+);
+CREATE INDEX daily_day ON daily (day);
+
+-- Open dossiers by due time: overdue now, for a period not over yet.
+CREATE INDEX facts_open_due ON facts (due_at) WHERE done_at IS NULL AND NOT rejected;
+-- Dossiers paused now: not overdue while their clock stands still.
+CREATE INDEX facts_paused ON facts (paused_since) WHERE paused <> 0 AND NOT rejected;

@@ -3,13 +3,15 @@
 //! order would (DESIGN.md "Order-tolerant projections"). The same function builds the live model
 //! (the consumer below) and serves any rebuild, so both give the same reports.
 
+use crate::daily::{self, Contribution};
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use motcua_domain::events::{DossierEvent, REJECTED_AT_INTAKE, STATE_CHANGED, SUBMITTED};
 use motcua_platform::bus::DOSSIERS;
 use motcua_platform::consumer::{ConsumerSpec, Event, HandleError, Handler};
+use motcua_proto::common::Channel;
 use motcua_proto::events::DossierState;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, Row};
 
 /// The durable consumer of dossier states (one for the whole service: reports cover every field).
 pub fn consumer() -> ConsumerSpec {
@@ -63,6 +65,39 @@ pub async fn apply(tx: &mut PgConnection, event: &DossierEvent) -> Result<(), Ha
     upsert(tx, s, rejected).await
 }
 
+/// The row's contribution to the daily counts as it stands, locked until the transaction ends.
+async fn current(
+    tx: &mut PgConnection,
+    code: &str,
+) -> sqlx::Result<Option<(i64, Option<Contribution>)>> {
+    let row = sqlx::query(
+        "SELECT version, rejected, competent_agency, field, channel, received_at, done_at, outcome, finished_at, due_at
+         FROM facts WHERE dossier_code = $1 FOR UPDATE",
+    )
+    .bind(code)
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(row.map(|r| {
+        let version: i64 = r.get("version");
+        let rejected: bool = r.get("rejected");
+        let finished: Option<DateTime<Utc>> = r.get("finished_at");
+        let contribution = (!rejected).then(|| Contribution {
+            agency: r.get("competent_agency"),
+            field: r.get("field"),
+            online: r.get::<i16, _>("channel") == Channel::Online as i16,
+            received: r.get("received_at"),
+            done: r.get("done_at"),
+            outcome: if finished.is_some() {
+                r.get("outcome")
+            } else {
+                0
+            },
+            due: r.get("due_at"),
+        });
+        (version, contribution)
+    }))
+}
+
 async fn upsert(
     tx: &mut PgConnection,
     s: &DossierState,
@@ -77,6 +112,11 @@ async fn upsert(
         ))
     })?;
     let supplements = i32::try_from(s.supplement_requests).unwrap_or(i32::MAX);
+    let before = current(tx, &s.dossier_code).await?;
+    if before.as_ref().is_some_and(|(v, _)| *v >= version) {
+        // An older or repeated state: the row already says more.
+        return Ok(());
+    }
     sqlx::query(
         "INSERT INTO facts (dossier_code, version, procedure_code, procedure_version, procedure_name, field,
              receiving_agency, competent_agency, channel, status, rejected, received_at, due_at, original_due_at,
@@ -124,7 +164,23 @@ async fn upsert(
     .bind(&s.current_department)
     .bind(s.assignee.as_ref().map(|a| a.subject.clone()).unwrap_or_default())
     .bind(if s.paused != 0 { instant(s.paused_since.as_ref()) } else { None })
-    .execute(tx)
+    .execute(&mut *tx)
     .await?;
+    let finished = instant(s.finished_at.as_ref());
+    let after = (!rejected).then(|| Contribution {
+        agency: s.competent_agency.clone(),
+        field: s.field.clone(),
+        online: s.channel == Channel::Online as i32,
+        received: instant(s.received_at.as_ref()),
+        done: finished.or(instant(s.stopped_at.as_ref())),
+        outcome: if finished.is_some() {
+            small(s.outcome, "outcome").unwrap_or(0)
+        } else {
+            0
+        },
+        due: instant(s.due_at.as_ref()),
+    });
+    let old = before.and_then(|(_, c)| c);
+    daily::shift(tx, old.as_ref(), after.as_ref()).await?;
     Ok(())
 }

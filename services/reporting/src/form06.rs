@@ -23,8 +23,179 @@ pub struct Scope {
     pub by_procedure: bool,
 }
 
-/// The rows (sorted by agency, field, procedure) and the total.
+/// The rows (sorted by agency, field, procedure), the total, and the instant in-progress figures
+/// were taken at. Per field from the daily counts ([`crate::daily`]); per procedure from the fact
+/// rows (a scan of the period's dossiers).
 pub async fn compute(
+    pool: &PgPool,
+    days: Days,
+    now: DateTime<Utc>,
+    scope: &Scope,
+) -> sqlx::Result<(Vec<Form06Row>, Form06Row, DateTime<Utc>)> {
+    if scope.by_procedure {
+        from_facts(pool, days, now, scope).await
+    } else {
+        from_daily(pool, days, now, scope).await
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn row(
+    agency: String,
+    field: String,
+    procedure: (String, String),
+    new: (u64, u64),
+    carried: u64,
+    resolved: (u64, u64, u64, u64),
+    in_progress: u64,
+    overdue: u64,
+) -> Form06Row {
+    let (online, counter_postal) = new;
+    let (resolved, early, on_time, late) = resolved;
+    Form06Row {
+        field_name: motcua_domain::fields::name(&field).to_owned(),
+        field,
+        agency,
+        procedure_code: procedure.0,
+        procedure_name: procedure.1,
+        received_total: online + counter_postal + carried,
+        received_online: online,
+        received_counter_postal: counter_postal,
+        carried_over: carried,
+        resolved_total: resolved,
+        resolved_early: early,
+        resolved_on_time: on_time,
+        resolved_late: late,
+        resolved_unclassified: resolved.saturating_sub(early + on_time + late),
+        in_progress_total: in_progress,
+        in_progress_within_deadline: in_progress.saturating_sub(overdue),
+        in_progress_overdue: overdue,
+    }
+}
+
+async fn from_daily(
+    pool: &PgPool,
+    days: Days,
+    now: DateTime<Utc>,
+    scope: &Scope,
+) -> sqlx::Result<(Vec<Form06Row>, Form06Row, DateTime<Utc>)> {
+    let (_, end) = days.instants();
+    let taken_at = end.min(now);
+    let first = days.from;
+    let after = days.to.succ_opt().unwrap_or(days.to);
+    let sums = sqlx::query(
+        "SELECT agency, field,
+                coalesce(sum(received_online) FILTER (WHERE day < $1), 0)::bigint AS online_f,
+                coalesce(sum(received_online), 0)::bigint AS online_e,
+                coalesce(sum(received_other) FILTER (WHERE day < $1), 0)::bigint AS other_f,
+                coalesce(sum(received_other), 0)::bigint AS other_e,
+                coalesce(sum(done) FILTER (WHERE day < $1), 0)::bigint AS done_f,
+                coalesce(sum(done), 0)::bigint AS done_e,
+                coalesce(sum(early) FILTER (WHERE day < $1), 0)::bigint AS early_f,
+                coalesce(sum(early), 0)::bigint AS early_e,
+                coalesce(sum(on_time) FILTER (WHERE day < $1), 0)::bigint AS on_time_f,
+                coalesce(sum(on_time), 0)::bigint AS on_time_e,
+                coalesce(sum(late) FILTER (WHERE day < $1), 0)::bigint AS late_f,
+                coalesce(sum(late), 0)::bigint AS late_e,
+                coalesce(sum(due), 0)::bigint AS due_e,
+                coalesce(sum(due_and_done), 0)::bigint AS due_and_done_e
+         FROM daily WHERE day < $2 AND ($3::text IS NULL OR agency = $3)
+         GROUP BY agency, field",
+    )
+    .bind(first)
+    .bind(after)
+    .bind(scope.agency.as_deref())
+    .fetch_all(pool)
+    .await?;
+    // Overdue: at the period's end from the counts, minus those paused then; for a period not
+    // over yet, the dossiers not done with their due time passed now and not paused.
+    let overdue_rows = if taken_at == end {
+        sqlx::query(
+            "SELECT competent_agency AS agency, field, -count(*) AS n FROM facts
+             WHERE paused <> 0 AND NOT rejected AND paused_since <= $1 AND due_at < $1
+               AND received_at < $2 AND (done_at IS NULL OR done_at >= $2)
+               AND ($3::text IS NULL OR competent_agency = $3)
+             GROUP BY 1, 2",
+        )
+    } else {
+        sqlx::query(
+            "SELECT agency, field, sum(n)::bigint AS n FROM (
+                 SELECT competent_agency AS agency, field, count(*) AS n FROM facts
+                 WHERE done_at IS NULL AND NOT rejected AND due_at < $1
+                   AND NOT (paused <> 0 AND paused_since <= $1)
+                   AND ($3::text IS NULL OR competent_agency = $3)
+                 GROUP BY 1, 2
+                 UNION ALL
+                 SELECT competent_agency, field, count(*) FROM facts
+                 WHERE done_at >= $2 AND NOT rejected AND due_at < $1 AND received_at < $2
+                   AND NOT (paused <> 0 AND paused_since <= $1)
+                   AND ($3::text IS NULL OR competent_agency = $3)
+                 GROUP BY 1, 2) o
+             GROUP BY 1, 2",
+        )
+    }
+    .bind(taken_at)
+    .bind(end)
+    .bind(scope.agency.as_deref())
+    .fetch_all(pool)
+    .await?;
+    let mut overdue: std::collections::HashMap<(String, String), i64> = overdue_rows
+        .iter()
+        .map(|r| ((r.get("agency"), r.get("field")), r.get("n")))
+        .collect();
+    let mut out = Vec::new();
+    for r in &sums {
+        let n = |c: &str| r.get::<i64, _>(c);
+        let agency: String = r.get("agency");
+        let field: String = r.get("field");
+        let received_f = n("online_f") + n("other_f");
+        let received_e = n("online_e") + n("other_e");
+        let in_progress = received_e - n("done_e");
+        let carried = received_f - n("done_f");
+        let key = (agency.clone(), field.clone());
+        let over = if taken_at == end {
+            n("due_e") - n("due_and_done_e") + overdue.remove(&key).unwrap_or(0)
+        } else {
+            overdue.remove(&key).unwrap_or(0)
+        };
+        let u = |v: i64| u64::try_from(v).unwrap_or(0);
+        let built = row(
+            agency,
+            field,
+            (String::new(), String::new()),
+            (
+                u(n("online_e") - n("online_f")),
+                u(n("other_e") - n("other_f")),
+            ),
+            u(carried),
+            (
+                u(n("done_e") - n("done_f")),
+                u(n("early_e") - n("early_f")),
+                u(n("on_time_e") - n("on_time_f")),
+                u(n("late_e") - n("late_f")),
+            ),
+            u(in_progress),
+            u(over),
+        );
+        if built.received_total > 0 {
+            out.push(built);
+        }
+    }
+    out.sort_by(|a, b| (&a.agency, &a.field).cmp(&(&b.agency, &b.field)));
+    let total = total_of(&out);
+    Ok((out, total, taken_at))
+}
+
+fn total_of(rows: &[Form06Row]) -> Form06Row {
+    let mut total = Form06Row::default();
+    for r in rows {
+        add(&mut total, r);
+    }
+    total.field_name = "Tổng cộng".into();
+    total
+}
+
+async fn from_facts(
     pool: &PgPool,
     days: Days,
     now: DateTime<Utc>,
@@ -59,37 +230,21 @@ pub async fn compute(
     .bind(scope.agency.as_deref())
     .fetch_all(pool)
     .await?;
-    let mut total = Form06Row::default();
     let mut out = Vec::with_capacity(rows.len());
     for r in &rows {
         let n = |c: &str| u64::try_from(r.get::<i64, _>(c)).unwrap_or(0);
-        let field: String = r.get("field");
-        let (online, counter_postal, carried) = (n("online"), n("counter_postal"), n("carried"));
-        let (resolved, early, on_time, late) = (n("resolved"), n("early"), n("on_time"), n("late"));
-        let (in_progress, overdue) = (n("in_progress"), n("overdue"));
-        let row = Form06Row {
-            field_name: motcua_domain::fields::name(&field).to_owned(),
-            field,
-            agency: r.get("agency"),
-            procedure_code: r.get("procedure_code"),
-            procedure_name: r.get("procedure_name"),
-            received_total: online + counter_postal + carried,
-            received_online: online,
-            received_counter_postal: counter_postal,
-            carried_over: carried,
-            resolved_total: resolved,
-            resolved_early: early,
-            resolved_on_time: on_time,
-            resolved_late: late,
-            resolved_unclassified: resolved - early - on_time - late,
-            in_progress_total: in_progress,
-            in_progress_within_deadline: in_progress - overdue,
-            in_progress_overdue: overdue,
-        };
-        add(&mut total, &row);
-        out.push(row);
+        out.push(row(
+            r.get("agency"),
+            r.get("field"),
+            (r.get("procedure_code"), r.get("procedure_name")),
+            (n("online"), n("counter_postal")),
+            n("carried"),
+            (n("resolved"), n("early"), n("on_time"), n("late")),
+            n("in_progress"),
+            n("overdue"),
+        ));
     }
-    total.field_name = "Tổng cộng".into();
+    let total = total_of(&out);
     Ok((out, total, taken_at))
 }
 

@@ -1,11 +1,13 @@
 //! Reporting: the official statistics from the events. Where to look:
 //!
-//! - [`facts`]: one fact row per dossier, built from intake's and workflow's events.
+//! - [`facts`]: one fact row per dossier, built from intake's and workflow's events;
+//!   [`daily`]: the daily counts kept with them, which Biểu 06 reads.
 //! - [`periods`]: reporting periods (the 15th-to-14th convention, or any range of days).
 //! - [`form06`]: Biểu 06/VPCP/KSTT and its column definitions; [`export`]: as XLSX and CSV laid
 //!   out like the official form.
 //! - [`grpc`]: `motcua.reporting.v1`; [`settings`].
 
+pub mod daily;
 pub mod export;
 pub mod facts;
 pub mod form06;
