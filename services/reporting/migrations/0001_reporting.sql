@@ -49,7 +49,7 @@ CREATE INDEX facts_agency_received ON facts (competent_agency, received_at) WHER
 -- reads a few rows per agency, field and day instead of every dossier (see src/daily.rs). Days are
 -- Vietnam's. A fact contributes: its receipt (online or not) on the day received; its end (done)
 -- and, for a result, its outcome on the day done; its due time on the day due; and, when done,
--- `due_and_done` on the later of the two days.
+-- `due_and_done` on the later of the two days and `due_of_done` on the day due.
 CREATE TABLE daily (
     agency            text NOT NULL,
     field             text NOT NULL,
@@ -62,11 +62,14 @@ CREATE TABLE daily (
     late              bigint NOT NULL DEFAULT 0,
     due               bigint NOT NULL DEFAULT 0,
     due_and_done      bigint NOT NULL DEFAULT 0,
+    due_of_done       bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (agency, field, day)
 );
 CREATE INDEX daily_day ON daily (day);
 
--- Open dossiers by due time: overdue now, for a period not over yet.
-CREATE INDEX facts_open_due ON facts (due_at) WHERE done_at IS NULL AND NOT rejected;
+-- Overdue now, for a period not over yet: the dossiers due earlier today, and those done after
+-- the period's end (none, outside tests and simulations).
+CREATE INDEX facts_due ON facts (due_at) WHERE NOT rejected;
+CREATE INDEX facts_done ON facts (done_at) WHERE NOT rejected;
 -- Dossiers paused now: not overdue while their clock stands still.
 CREATE INDEX facts_paused ON facts (paused_since) WHERE paused <> 0 AND NOT rejected;

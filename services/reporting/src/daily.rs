@@ -8,7 +8,9 @@
 //! - resolved (7)–(10): done before E minus done before F (by outcome);
 //! - in progress (11): received before E minus done before E;
 //! - overdue (13) at E: due before E minus done-and-due before E (a row both due and done before
-//!   E is counted on the later of the two days), minus the dossiers paused at E (read directly).
+//!   E is counted on the later of the two days), minus the dossiers paused at E (read directly);
+//!   now, for a period not over: due before today and not done (due minus due-of-done, a done
+//!   row counted on its due day), plus today's and any done after E, read directly.
 //!
 //! So a report reads one row per agency, field and day, not one per dossier. A fact's change
 //! moves its contributions: the old row's are taken away and the new row's added, in the
@@ -39,14 +41,14 @@ type Key = (String, String, NaiveDate);
 
 impl Contribution {
     /// (agency, field, day) → counts per column of `daily` (received_online, received_other,
-    /// done, early, on_time, late, due, due_and_done), for this row.
-    fn cells(&self, sign: i64, into: &mut BTreeMap<Key, [i64; 8]>) {
+    /// done, early, on_time, late, due, due_and_done, due_of_done), for this row.
+    fn cells(&self, sign: i64, into: &mut BTreeMap<Key, [i64; 9]>) {
         let Some(received) = self.received else {
             return;
         };
         let mut add = |d: NaiveDate, column: usize| {
             into.entry((self.agency.clone(), self.field.clone(), d))
-                .or_insert([0; 8])[column] += sign;
+                .or_insert([0; 9])[column] += sign;
         };
         add(day(received), if self.online { 0 } else { 1 });
         if let Some(done) = self.done {
@@ -62,6 +64,7 @@ impl Contribution {
             add(day(due), 6);
             if let Some(done) = self.done {
                 add(day(due.max(done)), 7);
+                add(day(due), 8);
             }
         }
     }
@@ -87,7 +90,7 @@ pub async fn shift(
     let mut agencies = Vec::new();
     let mut fields = Vec::new();
     let mut days = Vec::new();
-    let mut columns: [Vec<i64>; 8] = Default::default();
+    let mut columns: [Vec<i64>; 9] = Default::default();
     for ((a, f, d), v) in &cells {
         agencies.push(a.as_str());
         fields.push(f.as_str());
@@ -97,9 +100,9 @@ pub async fn shift(
         }
     }
     let mut q = sqlx::query(
-        "INSERT INTO daily (agency, field, day, received_online, received_other, done, early, on_time, late, due, due_and_done)
+        "INSERT INTO daily (agency, field, day, received_online, received_other, done, early, on_time, late, due, due_and_done, due_of_done)
          SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::bigint[], $5::bigint[], $6::bigint[],
-             $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[])
+             $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[])
          ON CONFLICT (agency, field, day) DO UPDATE SET
              received_online = daily.received_online + EXCLUDED.received_online,
              received_other = daily.received_other + EXCLUDED.received_other,
@@ -108,7 +111,8 @@ pub async fn shift(
              on_time = daily.on_time + EXCLUDED.on_time,
              late = daily.late + EXCLUDED.late,
              due = daily.due + EXCLUDED.due,
-             due_and_done = daily.due_and_done + EXCLUDED.due_and_done",
+             due_and_done = daily.due_and_done + EXCLUDED.due_and_done,
+             due_of_done = daily.due_of_done + EXCLUDED.due_of_done",
     )
     .bind(&agencies)
     .bind(&fields)
@@ -125,22 +129,25 @@ pub async fn rebuild(tx: &mut PgConnection) -> sqlx::Result<()> {
     sqlx::query("TRUNCATE daily").execute(&mut *tx).await?;
     // Each fact's contributions as (agency, field, day, column) rows, summed.
     sqlx::query(
-        "INSERT INTO daily (agency, field, day, received_online, received_other, done, early, on_time, late, due, due_and_done)
-         SELECT agency, field, day, sum(ro), sum(rx), sum(dn), sum(e), sum(o), sum(l), sum(du), sum(dd)
+        "INSERT INTO daily (agency, field, day, received_online, received_other, done, early, on_time, late, due, due_and_done, due_of_done)
+         SELECT agency, field, day, sum(ro), sum(rx), sum(dn), sum(e), sum(o), sum(l), sum(du), sum(dd), sum(dod)
          FROM (
              SELECT competent_agency AS agency, field, (received_at AT TIME ZONE INTERVAL '+07:00')::date AS day,
-                    (channel = 2)::int AS ro, (channel <> 2)::int AS rx, 0 AS dn, 0 AS e, 0 AS o, 0 AS l, 0 AS du, 0 AS dd
+                    (channel = 2)::int AS ro, (channel <> 2)::int AS rx, 0 AS dn, 0 AS e, 0 AS o, 0 AS l, 0 AS du, 0 AS dd, 0 AS dod
                FROM facts WHERE NOT rejected AND received_at IS NOT NULL
              UNION ALL
              SELECT competent_agency, field, (done_at AT TIME ZONE INTERVAL '+07:00')::date,
                     0, 0, 1, (finished_at IS NOT NULL AND outcome = 1)::int, (finished_at IS NOT NULL AND outcome = 2)::int,
-                    (finished_at IS NOT NULL AND outcome = 3)::int, 0, 0
+                    (finished_at IS NOT NULL AND outcome = 3)::int, 0, 0, 0
                FROM facts WHERE NOT rejected AND received_at IS NOT NULL AND done_at IS NOT NULL
              UNION ALL
-             SELECT competent_agency, field, (due_at AT TIME ZONE INTERVAL '+07:00')::date, 0, 0, 0, 0, 0, 0, 1, 0
+             SELECT competent_agency, field, (due_at AT TIME ZONE INTERVAL '+07:00')::date, 0, 0, 0, 0, 0, 0, 1, 0, 0
                FROM facts WHERE NOT rejected AND received_at IS NOT NULL AND due_at IS NOT NULL
              UNION ALL
-             SELECT competent_agency, field, (greatest(due_at, done_at) AT TIME ZONE INTERVAL '+07:00')::date, 0, 0, 0, 0, 0, 0, 0, 1
+             SELECT competent_agency, field, (greatest(due_at, done_at) AT TIME ZONE INTERVAL '+07:00')::date, 0, 0, 0, 0, 0, 0, 0, 1, 0
+               FROM facts WHERE NOT rejected AND received_at IS NOT NULL AND due_at IS NOT NULL AND done_at IS NOT NULL
+             UNION ALL
+             SELECT competent_agency, field, (due_at AT TIME ZONE INTERVAL '+07:00')::date, 0, 0, 0, 0, 0, 0, 0, 0, 1
                FROM facts WHERE NOT rejected AND received_at IS NOT NULL AND due_at IS NOT NULL AND done_at IS NOT NULL
          ) c
          GROUP BY agency, field, day",

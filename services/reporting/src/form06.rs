@@ -83,6 +83,15 @@ async fn from_daily(
     let taken_at = end.min(now);
     let first = days.from;
     let after = days.to.succ_opt().unwrap_or(days.to);
+    // For a period not over yet: today's first instant (Vietnam), where the counts stop and the
+    // direct reads begin.
+    let today = motcua_domain::time::vietnam_day(taken_at);
+    let today_start = Days {
+        from: today,
+        to: today,
+    }
+    .instants()
+    .0;
     let sums = sqlx::query(
         "SELECT agency, field,
                 coalesce(sum(received_online) FILTER (WHERE day < $1), 0)::bigint AS online_f,
@@ -98,17 +107,22 @@ async fn from_daily(
                 coalesce(sum(late) FILTER (WHERE day < $1), 0)::bigint AS late_f,
                 coalesce(sum(late), 0)::bigint AS late_e,
                 coalesce(sum(due), 0)::bigint AS due_e,
-                coalesce(sum(due_and_done), 0)::bigint AS due_and_done_e
+                coalesce(sum(due_and_done), 0)::bigint AS due_and_done_e,
+                coalesce(sum(due) FILTER (WHERE day < $4), 0)::bigint AS due_t,
+                coalesce(sum(due_of_done) FILTER (WHERE day < $4), 0)::bigint AS due_of_done_t
          FROM daily WHERE day < $2 AND ($3::text IS NULL OR agency = $3)
          GROUP BY agency, field",
     )
     .bind(first)
     .bind(after)
     .bind(scope.agency.as_deref())
+    .bind(today)
     .fetch_all(pool)
     .await?;
-    // Overdue: at the period's end from the counts, minus those paused then; for a period not
-    // over yet, the dossiers not done with their due time passed now and not paused.
+    // Overdue at the period's end: from the counts, minus the dossiers paused then. Now, for a
+    // period not over: due before today and not done (from the counts), plus — read directly —
+    // those due today before now and not done by the end, and those due before today but done
+    // only after the end (none outside tests), minus the dossiers paused now.
     let overdue_rows = if taken_at == end {
         sqlx::query(
             "SELECT competent_agency AS agency, field, -count(*) AS n FROM facts
@@ -121,14 +135,18 @@ async fn from_daily(
         sqlx::query(
             "SELECT agency, field, sum(n)::bigint AS n FROM (
                  SELECT competent_agency AS agency, field, count(*) AS n FROM facts
-                 WHERE done_at IS NULL AND NOT rejected AND due_at < $1
-                   AND NOT (paused <> 0 AND paused_since <= $1)
+                 WHERE NOT rejected AND due_at >= $4 AND due_at < $1 AND (done_at IS NULL OR done_at >= $2)
                    AND ($3::text IS NULL OR competent_agency = $3)
                  GROUP BY 1, 2
                  UNION ALL
                  SELECT competent_agency, field, count(*) FROM facts
-                 WHERE done_at >= $2 AND NOT rejected AND due_at < $1 AND received_at < $2
-                   AND NOT (paused <> 0 AND paused_since <= $1)
+                 WHERE NOT rejected AND done_at >= $2 AND due_at < $4
+                   AND ($3::text IS NULL OR competent_agency = $3)
+                 GROUP BY 1, 2
+                 UNION ALL
+                 SELECT competent_agency, field, -count(*) FROM facts
+                 WHERE paused <> 0 AND NOT rejected AND paused_since <= $1 AND due_at < $1
+                   AND received_at < $2 AND (done_at IS NULL OR done_at >= $2)
                    AND ($3::text IS NULL OR competent_agency = $3)
                  GROUP BY 1, 2) o
              GROUP BY 1, 2",
@@ -137,6 +155,7 @@ async fn from_daily(
     .bind(taken_at)
     .bind(end)
     .bind(scope.agency.as_deref())
+    .bind(today_start)
     .fetch_all(pool)
     .await?;
     let mut overdue: std::collections::HashMap<(String, String), i64> = overdue_rows
@@ -154,10 +173,10 @@ async fn from_daily(
         let carried = received_f - n("done_f");
         let key = (agency.clone(), field.clone());
         let over = if taken_at == end {
-            n("due_e") - n("due_and_done_e") + overdue.remove(&key).unwrap_or(0)
+            n("due_e") - n("due_and_done_e")
         } else {
-            overdue.remove(&key).unwrap_or(0)
-        };
+            n("due_t") - n("due_of_done_t")
+        } + overdue.remove(&key).unwrap_or(0);
         let u = |v: i64| u64::try_from(v).unwrap_or(0);
         let built = row(
             agency,

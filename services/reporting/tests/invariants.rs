@@ -198,7 +198,7 @@ fn form06_equals_its_definition_on_random_histories() {
         ))
         .unwrap();
     let config = ProptestConfig {
-        cases: 24,
+        cases: 64,
         failure_persistence: None,
         ..ProptestConfig::default()
     };
