@@ -83,6 +83,7 @@ async fn from_daily(
     let taken_at = end.min(now);
     let first = days.from;
     let after = days.to.succ_opt().unwrap_or(days.to);
+    let scope_agency = scope.agency.as_deref();
     // For a period not over yet: today's first instant (Vietnam), where the counts stop and the
     // direct reads begin.
     let today = motcua_domain::time::vietnam_day(taken_at);
@@ -92,7 +93,7 @@ async fn from_daily(
     }
     .instants()
     .0;
-    let sums = sqlx::query(
+    let sums = sqlx::query(crate::sql::scoped(
         "SELECT agency, field,
                 coalesce(sum(received_online) FILTER (WHERE day < $1), 0)::bigint AS online_f,
                 coalesce(sum(received_online), 0)::bigint AS online_e,
@@ -110,9 +111,10 @@ async fn from_daily(
                 coalesce(sum(due_and_done), 0)::bigint AS due_and_done_e,
                 coalesce(sum(due) FILTER (WHERE day < $4), 0)::bigint AS due_t,
                 coalesce(sum(due_of_done) FILTER (WHERE day < $4), 0)::bigint AS due_of_done_t
-         FROM daily WHERE day < $2 AND ($3::text IS NULL OR agency = $3)
+         FROM daily WHERE day < $2 AND {agency}
          GROUP BY agency, field",
-    )
+        scope_agency,
+    ))
     .bind(first)
     .bind(after)
     .bind(scope.agency.as_deref())
@@ -124,33 +126,35 @@ async fn from_daily(
     // those due today before now and not done by the end, and those due before today but done
     // only after the end (none outside tests), minus the dossiers paused now.
     let overdue_rows = if taken_at == end {
-        sqlx::query(
+        sqlx::query(crate::sql::scoped(
             "SELECT competent_agency AS agency, field, -count(*) AS n FROM facts
              WHERE paused <> 0 AND NOT rejected AND paused_since <= $1 AND due_at < $1
                AND received_at < $2 AND (done_at IS NULL OR done_at >= $2)
-               AND ($3::text IS NULL OR competent_agency = $3)
+               AND {competent_agency}
              GROUP BY 1, 2",
-        )
+            scope_agency,
+        ))
     } else {
-        sqlx::query(
+        sqlx::query(crate::sql::scoped(
             "SELECT agency, field, sum(n)::bigint AS n FROM (
                  SELECT competent_agency AS agency, field, count(*) AS n FROM facts
                  WHERE NOT rejected AND due_at >= $4 AND due_at < $1 AND (done_at IS NULL OR done_at >= $2)
-                   AND ($3::text IS NULL OR competent_agency = $3)
+                   AND {competent_agency}
                  GROUP BY 1, 2
                  UNION ALL
                  SELECT competent_agency, field, count(*) FROM facts
                  WHERE NOT rejected AND done_at >= $2 AND due_at < $4
-                   AND ($3::text IS NULL OR competent_agency = $3)
+                   AND {competent_agency}
                  GROUP BY 1, 2
                  UNION ALL
                  SELECT competent_agency, field, -count(*) FROM facts
                  WHERE paused <> 0 AND NOT rejected AND paused_since <= $1 AND due_at < $1
                    AND received_at < $2 AND (done_at IS NULL OR done_at >= $2)
-                   AND ($3::text IS NULL OR competent_agency = $3)
+                   AND {competent_agency}
                  GROUP BY 1, 2) o
              GROUP BY 1, 2",
-        )
+            scope_agency,
+        ))
     }
     .bind(taken_at)
     .bind(end)

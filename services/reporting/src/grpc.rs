@@ -3,6 +3,7 @@
 use crate::export;
 use crate::form06::{self, Scope};
 use crate::periods;
+use crate::views;
 use motcua_platform::ServiceError;
 use motcua_platform::SharedClock;
 use motcua_platform::auth::{Caller, Role, caller};
@@ -28,19 +29,10 @@ struct Resolved {
 }
 
 impl Api {
-    fn resolve(
-        &self,
-        who: &Caller,
-        period: Option<&Period>,
-        asked: &str,
-        by_procedure: bool,
-    ) -> Result<Resolved, ServiceError> {
+    /// The agency a caller may report on: a leader their own (the request may name it or not),
+    /// an admin any known agency or, with none named, all. With the agency's name for titles.
+    fn agency(&self, who: &Caller, asked: &str) -> Result<(Option<String>, String), ServiceError> {
         who.require(&[Role::Leader, Role::Admin])?;
-        let period = period.ok_or_else(|| {
-            ServiceError::InvalidArgument("cần kỳ báo cáo (period is required)".into())
-        })?;
-        let days = periods::days(period)
-            .map_err(|e| ServiceError::InvalidArgument(format!("kỳ báo cáo không hợp lệ: {e}")))?;
         let asked = asked.trim();
         let agency = if who.has(Role::Admin) {
             if !asked.is_empty() && !self.agencies.is_empty() && !self.agencies.contains_key(asked)
@@ -61,13 +53,25 @@ impl Api {
             }
             Some(who.agency.clone())
         };
-        let agency_name = match &agency {
+        let name = match &agency {
             None => "Tất cả các cơ quan".to_owned(),
             Some(code) => self
                 .agencies
                 .get(code)
                 .map_or_else(|| code.clone(), |name| format!("{name} ({code})")),
         };
+        Ok((agency, name))
+    }
+
+    fn resolve(
+        &self,
+        who: &Caller,
+        period: Option<&Period>,
+        asked: &str,
+        by_procedure: bool,
+    ) -> Result<Resolved, ServiceError> {
+        let (agency, agency_name) = self.agency(who, asked)?;
+        let days = period_days(period)?;
         Ok(Resolved {
             days,
             scope: Scope {
@@ -77,6 +81,19 @@ impl Api {
             agency_name,
         })
     }
+}
+
+fn period_days(period: Option<&Period>) -> Result<periods::Days, ServiceError> {
+    let period = period.ok_or_else(|| {
+        ServiceError::InvalidArgument("cần kỳ báo cáo (period is required)".into())
+    })?;
+    periods::days(period)
+        .map_err(|e| ServiceError::InvalidArgument(format!("kỳ báo cáo không hợp lệ: {e}")))
+}
+
+fn vn_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.with_timezone(&motcua_calendar::vietnam())
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
 }
 
 #[tonic::async_trait]
@@ -102,9 +119,7 @@ impl ReportingService for Api {
             on_time_percent: on_time,
             late_percent: late,
             on_time_rate_percent: rate,
-            in_progress_at: taken_at
-                .with_timezone(&motcua_calendar::vietnam())
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+            in_progress_at: vn_time(taken_at),
         }))
     }
 
@@ -147,6 +162,78 @@ impl ReportingService for Api {
             file_name: heading.file_name(extension),
             media_type: media_type.into(),
             content,
+        }))
+    }
+
+    async fn get_trend(
+        &self,
+        req: Request<GetTrendRequest>,
+    ) -> Result<Response<GetTrendResponse>, Status> {
+        let who = caller(&req)?;
+        let r = req.get_ref();
+        let q = self.resolve(&who, r.period.as_ref(), &r.agency, false)?;
+        let bucket = match TrendBucket::try_from(r.bucket).unwrap_or_default() {
+            TrendBucket::Unspecified => TrendBucket::Month,
+            b => b,
+        };
+        let points = views::trend(&self.pool, q.days, q.scope.agency.as_deref(), bucket)
+            .await
+            .map_err(ServiceError::from)?;
+        Ok(Response::new(GetTrendResponse {
+            from: q.days.from.to_string(),
+            to: q.days.to.to_string(),
+            points,
+        }))
+    }
+
+    async fn get_backlog(
+        &self,
+        req: Request<GetBacklogRequest>,
+    ) -> Result<Response<GetBacklogResponse>, Status> {
+        let who = caller(&req)?;
+        let r = req.get_ref();
+        let (agency, _) = self.agency(&who, &r.agency)?;
+        let hours = match r.due_within_hours {
+            0 => 24,
+            h if h <= 24 * 60 => h,
+            _ => {
+                return Err(ServiceError::InvalidArgument(
+                    "due_within_hours phải từ 1 đến 1440 (due_within_hours must be 1 to 1440)"
+                        .into(),
+                )
+                .into());
+            }
+        };
+        let now = self.clock.now();
+        let (rows, total) = views::backlog(
+            &self.pool,
+            agency.as_deref(),
+            now,
+            chrono::Duration::hours(i64::from(hours)),
+        )
+        .await
+        .map_err(ServiceError::from)?;
+        Ok(Response::new(GetBacklogResponse {
+            rows,
+            total: Some(total),
+            at: vn_time(now),
+        }))
+    }
+
+    async fn list_repeated_supplements(
+        &self,
+        req: Request<ListRepeatedSupplementsRequest>,
+    ) -> Result<Response<ListRepeatedSupplementsResponse>, Status> {
+        let who = caller(&req)?;
+        let r = req.get_ref();
+        let q = self.resolve(&who, r.period.as_ref(), &r.agency, false)?;
+        let (dossiers, total) =
+            views::repeated_supplements(&self.pool, q.days, q.scope.agency.as_deref())
+                .await
+                .map_err(ServiceError::from)?;
+        Ok(Response::new(ListRepeatedSupplementsResponse {
+            dossiers,
+            total,
         }))
     }
 }

@@ -5,6 +5,7 @@
 //! - [`periods`]: reporting periods (the 15th-to-14th convention, or any range of days).
 //! - [`form06`]: Biểu 06/VPCP/KSTT and its column definitions; [`export`]: as XLSX and CSV laid
 //!   out like the official form.
+//! - [`views`]: leaders' views (trend, backlog now, repeated supplement requests).
 //! - [`grpc`]: `motcua.reporting.v1`; [`settings`].
 
 pub mod daily;
@@ -14,6 +15,8 @@ pub mod form06;
 pub mod grpc;
 pub mod periods;
 pub mod settings;
+mod sql;
+pub mod views;
 
 use motcua_platform::host::{GrpcApi, Running, ServiceHost};
 use motcua_platform::process::Process;

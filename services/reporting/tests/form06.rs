@@ -513,6 +513,50 @@ async fn form06_on_a_known_history_cell_by_cell_for_several_periods() {
         "{t:?}"
     );
 
+    // The trend of March by month, the backlog now (1 May) and the repeated supplement requests.
+    let mut req = tonic::Request::new(GetTrendRequest {
+        period: custom("2026-03-01", "2026-03-31"),
+        bucket: TrendBucket::Month as i32,
+        ..Default::default()
+    });
+    req.metadata_mut().insert("authorization", leader.clone());
+    let trend = client.get_trend(req).await.unwrap().into_inner();
+    let points: Vec<(&str, &str, u64, u64)> = trend
+        .points
+        .iter()
+        .map(|p| (p.start.as_str(), p.field.as_str(), p.received, p.resolved))
+        .collect();
+    assert_eq!(
+        points,
+        [
+            ("2026-03-01", "dat-dai", 5, 5),
+            ("2026-03-01", "moi-truong", 1, 0)
+        ]
+    );
+    let mut req = tonic::Request::new(GetBacklogRequest::default());
+    req.metadata_mut().insert("authorization", leader.clone());
+    let backlog = client.get_backlog(req).await.unwrap().into_inner();
+    let t = backlog.total.unwrap();
+    assert_eq!(
+        (t.in_progress, t.overdue, t.due_soon, t.paused),
+        (4, 3, 0, 1),
+        "A-01, A-06, A-07 overdue; A-11 paused"
+    );
+    assert_eq!(backlog.at, "2026-05-01T09:00:00+07:00");
+    let mut req = tonic::Request::new(ListRepeatedSupplementsRequest {
+        period: custom("2026-03-01", "2026-03-31"),
+        ..Default::default()
+    });
+    req.metadata_mut().insert("authorization", leader.clone());
+    let repeated = client
+        .list_repeated_supplements(req)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(repeated.total, 1);
+    assert_eq!(repeated.dossiers[0].dossier_code, "A-11");
+    assert_eq!(repeated.dossiers[0].supplement_requests, 2);
+
     // Bad input.
     for (who, request, code, says) in [
         (

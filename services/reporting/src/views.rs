@@ -1,0 +1,143 @@
+//! Leaders' views beside Biểu 06: the trend of received and resolved dossiers, the backlog now per
+//! department and officer, and the dossiers asked for supplements more than once (QĐ 766).
+
+use crate::periods::Days;
+use chrono::{DateTime, Utc};
+use motcua_proto::reporting::{BacklogRow, RepeatedSupplement, TrendBucket, TrendPoint};
+use sqlx::{PgPool, Row};
+
+/// Received and resolved per bucket and field (from the daily counts).
+pub async fn trend(
+    pool: &PgPool,
+    days: Days,
+    agency: Option<&str>,
+    bucket: TrendBucket,
+) -> sqlx::Result<Vec<TrendPoint>> {
+    let scope_agency = agency;
+    let unit = if bucket == TrendBucket::Week {
+        "week"
+    } else {
+        "month"
+    };
+    let after = days.to.succ_opt().unwrap_or(days.to);
+    let rows = sqlx::query(crate::sql::scoped(
+        "SELECT greatest(date_trunc($4, day)::date, $1) AS start, field,
+                sum(received_online + received_other)::bigint AS received, sum(done)::bigint AS resolved
+         FROM daily WHERE day >= $1 AND day < $2 AND {agency}
+         GROUP BY 1, 2 ORDER BY 1, 2",
+        scope_agency,
+    ))
+    .bind(days.from)
+    .bind(after)
+    .bind(agency)
+    .bind(unit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let field: String = r.get("field");
+            TrendPoint {
+                start: r.get::<chrono::NaiveDate, _>("start").to_string(),
+                field_name: motcua_domain::fields::name(&field).to_owned(),
+                field,
+                received: u64::try_from(r.get::<i64, _>("received")).unwrap_or(0),
+                resolved: u64::try_from(r.get::<i64, _>("resolved")).unwrap_or(0),
+            }
+        })
+        .collect())
+}
+
+/// Dossiers in progress now, per department and officer.
+pub async fn backlog(
+    pool: &PgPool,
+    agency: Option<&str>,
+    now: DateTime<Utc>,
+    soon: chrono::Duration,
+) -> sqlx::Result<(Vec<BacklogRow>, BacklogRow)> {
+    let scope_agency = agency;
+    let rows = sqlx::query(crate::sql::scoped(
+        "SELECT current_department AS department, assignee AS officer,
+                count(*) AS in_progress,
+                count(*) FILTER (WHERE paused = 0 AND due_at < $1) AS overdue,
+                count(*) FILTER (WHERE paused = 0 AND due_at >= $1 AND due_at < $2) AS due_soon,
+                count(*) FILTER (WHERE paused <> 0) AS paused
+         FROM facts
+         WHERE done_at IS NULL AND NOT rejected AND received_at <= $1
+           AND {competent_agency}
+         GROUP BY 1, 2 ORDER BY 4 DESC, 5 DESC, 1, 2",
+        scope_agency,
+    ))
+    .bind(now)
+    .bind(now + soon)
+    .bind(agency)
+    .fetch_all(pool)
+    .await?;
+    let mut total = BacklogRow::default();
+    let out: Vec<BacklogRow> = rows
+        .iter()
+        .map(|r| {
+            let n = |c: &str| u64::try_from(r.get::<i64, _>(c)).unwrap_or(0);
+            let row = BacklogRow {
+                department: r.get("department"),
+                officer: r.get("officer"),
+                in_progress: n("in_progress"),
+                overdue: n("overdue"),
+                due_soon: n("due_soon"),
+                paused: n("paused"),
+            };
+            total.in_progress += row.in_progress;
+            total.overdue += row.overdue;
+            total.due_soon += row.due_soon;
+            total.paused += row.paused;
+            row
+        })
+        .collect();
+    Ok((out, total))
+}
+
+/// Dossiers received within the period with more than one supplement request (at most 1000, the
+/// most requests first), and how many there are.
+pub async fn repeated_supplements(
+    pool: &PgPool,
+    days: Days,
+    agency: Option<&str>,
+) -> sqlx::Result<(Vec<RepeatedSupplement>, u64)> {
+    let (from, end) = days.instants();
+    let scope_agency = agency;
+    let rows = sqlx::query(crate::sql::scoped(
+        "SELECT dossier_code, procedure_code, procedure_name, field, current_department,
+                supplement_requests, received_at, count(*) OVER () AS total
+         FROM facts
+         WHERE NOT rejected AND supplement_requests > 1 AND received_at >= $1 AND received_at < $2
+           AND {competent_agency}
+         ORDER BY supplement_requests DESC, received_at, dossier_code LIMIT 1000",
+        scope_agency,
+    ))
+    .bind(from)
+    .bind(end)
+    .bind(agency)
+    .fetch_all(pool)
+    .await?;
+    let total = rows
+        .first()
+        .map_or(0, |r| u64::try_from(r.get::<i64, _>("total")).unwrap_or(0));
+    Ok((
+        rows.iter()
+            .map(|r| RepeatedSupplement {
+                dossier_code: r.get("dossier_code"),
+                procedure_code: r.get("procedure_code"),
+                procedure_name: r.get("procedure_name"),
+                field: r.get("field"),
+                department: r.get("current_department"),
+                supplement_requests: u32::try_from(r.get::<i32, _>("supplement_requests"))
+                    .unwrap_or(0),
+                received_at: r
+                    .get::<DateTime<Utc>, _>("received_at")
+                    .with_timezone(&motcua_calendar::vietnam())
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+            })
+            .collect(),
+        total,
+    ))
+}
