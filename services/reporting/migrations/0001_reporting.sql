@@ -70,6 +70,7 @@ CREATE INDEX daily_day ON daily (day);
 -- Overdue now, for a period not over yet: the dossiers due earlier today, and those done after
 -- the period's end (none, outside tests and simulations).
 CREATE INDEX facts_due ON facts (due_at) WHERE NOT rejected;
+CREATE INDEX facts_agency_due ON facts (competent_agency, due_at) WHERE NOT rejected;
 CREATE INDEX facts_done ON facts (done_at) WHERE NOT rejected;
 -- Dossiers paused now: not overdue while their clock stands still.
 CREATE INDEX facts_paused ON facts (paused_since) WHERE paused <> 0 AND NOT rejected;
