@@ -11,3 +11,7 @@ if command -v cargo-nextest >/dev/null; then
 else
   cargo test --workspace --no-fail-fast "$@"
 fi
+# Pages the browser tests saved, for a person to look at.
+if [ -d .local/screenshots ]; then
+  echo "• screenshots: $(ls .local/screenshots/*.png 2>/dev/null | tr '\n' ' ')"
+fi

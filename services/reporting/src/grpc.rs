@@ -22,16 +22,20 @@ pub struct Api {
 }
 
 /// A report's request, checked: its days, which rows, and the agency's name for titles.
-struct Resolved {
-    days: periods::Days,
-    scope: Scope,
-    agency_name: String,
+pub(crate) struct Resolved {
+    pub days: periods::Days,
+    pub scope: Scope,
+    pub agency_name: String,
 }
 
 impl Api {
     /// The agency a caller may report on: a leader their own (the request may name it or not),
     /// an admin any known agency or, with none named, all. With the agency's name for titles.
-    fn agency(&self, who: &Caller, asked: &str) -> Result<(Option<String>, String), ServiceError> {
+    pub(crate) fn agency(
+        &self,
+        who: &Caller,
+        asked: &str,
+    ) -> Result<(Option<String>, String), ServiceError> {
         who.require(&[Role::Leader, Role::Admin])?;
         let asked = asked.trim();
         let agency = if who.has(Role::Admin) {
@@ -63,7 +67,7 @@ impl Api {
         Ok((agency, name))
     }
 
-    fn resolve(
+    pub(crate) fn resolve(
         &self,
         who: &Caller,
         period: Option<&Period>,

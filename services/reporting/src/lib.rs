@@ -6,7 +6,7 @@
 //! - [`form06`]: Biểu 06/VPCP/KSTT and its column definitions; [`export`]: as XLSX and CSV laid
 //!   out like the official form.
 //! - [`views`]: leaders' views (trend, backlog now, repeated supplement requests).
-//! - [`grpc`]: `motcua.reporting.v1`; [`settings`].
+//! - [`grpc`]: `motcua.reporting.v1`; [`web`]: the leaders' dashboard; [`settings`].
 
 pub mod daily;
 pub mod export;
@@ -17,6 +17,7 @@ pub mod periods;
 pub mod settings;
 mod sql;
 pub mod views;
+pub mod web;
 
 use motcua_platform::host::{GrpcApi, Running, ServiceHost};
 use motcua_platform::process::Process;
@@ -29,19 +30,27 @@ pub const NAME: &str = "reporting";
 
 pub static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// Starts reporting: its consumer of dossier events and its gRPC API; runs until the process
-/// shuts down.
+/// Starts reporting: its consumer of dossier events, its gRPC API and the leaders' dashboard;
+/// runs until the process shuts down.
 pub async fn start(process: &Process, settings: ReportingSettings) -> anyhow::Result<Running> {
     let mut host = ServiceHost::new(NAME, process, &MIGRATIONS).await?;
     host.spawn_consumer(facts::consumer(), Arc::new(facts::Facts));
-    let max_bytes = process.settings.limits.max_message_bytes;
-    let api = ReportingServiceServer::new(grpc::Api {
+    let api = grpc::Api {
         pool: host.pool.clone(),
         clock: host.clock.clone(),
         agencies: Arc::new(settings.agencies),
-    })
-    .max_decoding_message_size(max_bytes)
-    .max_encoding_message_size(max_bytes);
+    };
+    let (public, private) = web::routes(web::Web {
+        api: api.clone(),
+        verifier: host.verifier.clone(),
+        departments: Arc::new(settings.departments),
+    });
+    host.serve_http_with(public, axum::Router::new(), private)
+        .await?;
+    let max_bytes = process.settings.limits.max_message_bytes;
+    let api = ReportingServiceServer::new(api)
+        .max_decoding_message_size(max_bytes)
+        .max_encoding_message_size(max_bytes);
     let router = host
         .router(GrpcApi {
             private: vec![SERVICE_NAME],

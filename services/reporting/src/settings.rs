@@ -9,22 +9,34 @@ pub struct ReportingSettings {
     /// loads): a report for an agency not listed is refused. Empty when no catalog is set (every
     /// agency code is then accepted).
     pub agencies: BTreeMap<String, String>,
+    /// Departments' names, from the same file's `[[department]]` entries (the dashboard shows
+    /// names, not keys).
+    pub departments: BTreeMap<String, String>,
 }
 
 impl ReportingSettings {
     pub fn from_vars(v: &Vars) -> Result<Self, ConfigError> {
-        let agencies = match v.raw("MOTCUA_CATALOG_FILE") {
-            None => BTreeMap::new(),
+        let (agencies, departments) = match v.raw("MOTCUA_CATALOG_FILE") {
+            None => (BTreeMap::new(), BTreeMap::new()),
             Some(path) => {
                 let err =
                     |m: String| ConfigError::new("MOTCUA_CATALOG_FILE", format!("{path}: {m}"));
                 let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-                motcua_domain::agency::names(&text)
-                    .map_err(err)?
-                    .into_iter()
-                    .collect()
+                (
+                    motcua_domain::agency::names(&text)
+                        .map_err(err)?
+                        .into_iter()
+                        .collect(),
+                    motcua_domain::agency::department_names(&text)
+                        .map_err(err)?
+                        .into_iter()
+                        .collect(),
+                )
             }
         };
-        Ok(Self { agencies })
+        Ok(Self {
+            agencies,
+            departments,
+        })
     }
 }

@@ -1,0 +1,605 @@
+//! The leaders' dashboard on reporting's HTTP port: Biểu 06 for a chosen period and agency, a
+//! chart of early / on time / late per field, the trend, the backlog now, and the XLSX / CSV
+//! downloads. Server-rendered Vietnamese pages; charts are SVG drawn here with titles and
+//! descriptions (text alternatives). Never an open page: every page and download needs a session.
+//!
+//! Signing in: `POST /dang-nhap` with a bearer token the identity provider issued (in
+//! development, one minted by `motcua token --role leader`), checked like any gRPC call's, sets
+//! the session cookie `motcua_phien` (HttpOnly, Secure, SameSite=Strict, 8 hours; the token's own
+//! expiry still applies on each request). An identity provider's redirect sign-in ends the same
+//! way: with the token handed to this endpoint. `POST /dang-xuat` clears it.
+
+use crate::export;
+use crate::form06;
+use crate::grpc::{Api, Resolved};
+use crate::views;
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use motcua_platform::ServiceError;
+use motcua_platform::auth::{Caller, Role, Verifier};
+use motcua_proto::reporting::{BacklogRow, Form06Row, Period, PeriodKind, TrendBucket};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+const COOKIE: &str = "motcua_phien";
+const SESSION_SECS: u32 = 8 * 3600;
+
+#[derive(Debug, Clone)]
+pub struct Web {
+    pub api: Api,
+    pub verifier: Verifier,
+    pub departments: Arc<BTreeMap<String, String>>,
+}
+
+/// (public routes: sign-in and style; routes that check the session themselves).
+pub fn routes(web: Web) -> (axum::Router, axum::Router) {
+    let web = Arc::new(web);
+    let public = axum::Router::new()
+        .route("/dang-nhap", get(sign_in_page).post(sign_in))
+        .route("/dang-xuat", post(sign_out))
+        .route("/static/bang-dieu-khien.css", get(css))
+        .with_state(web.clone());
+    let private = axum::Router::new()
+        .route("/", get(dashboard))
+        .route("/bieu-06.xlsx", get(download_xlsx))
+        .route("/bieu-06.csv", get(download_csv))
+        .with_state(web);
+    (public, private)
+}
+
+async fn css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../static/bang-dieu-khien.css"),
+    )
+        .into_response()
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "sign_in.html")]
+struct SignIn {
+    error: Option<String>,
+}
+
+async fn sign_in_page() -> SignIn {
+    SignIn { error: None }
+}
+
+#[derive(Debug, Deserialize)]
+struct Token {
+    token: String,
+}
+
+/// The caller a session cookie names, if it is valid and may see reports.
+fn session(web: &Web, headers: &HeaderMap) -> Option<Caller> {
+    let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
+    let token = cookies
+        .split(';')
+        .map(str::trim)
+        .find_map(|c| c.strip_prefix(&format!("{COOKIE}=")))?;
+    let caller = web
+        .verifier
+        .verify_header(Some(&format!("Bearer {token}")))
+        .ok()?;
+    (caller.has(Role::Leader) || caller.has(Role::Admin)).then_some(caller)
+}
+
+async fn sign_in(State(web): State<Arc<Web>>, Form(form): Form<Token>) -> Response {
+    let token = form.token.trim();
+    let refused = |m: &str| {
+        (
+            StatusCode::UNAUTHORIZED,
+            SignIn {
+                error: Some(m.to_owned()),
+            },
+        )
+            .into_response()
+    };
+    let Ok(caller) = web.verifier.verify_header(Some(&format!("Bearer {token}"))) else {
+        return refused("Mã truy cập không hợp lệ hoặc đã hết hạn.");
+    };
+    if !(caller.has(Role::Leader) || caller.has(Role::Admin)) {
+        return refused("Trang báo cáo dành cho lãnh đạo và quản trị viên.");
+    }
+    let cookie = format!(
+        "{COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={SESSION_SECS}"
+    );
+    let mut r = Redirect::to("/").into_response();
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+async fn sign_out() -> Response {
+    let mut r = Redirect::to("/dang-nhap").into_response();
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static(
+            "motcua_phien=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0",
+        ),
+    );
+    r
+}
+
+/// The dashboard's query: `ky` (thang, quy, nua-nam, chin-thang, nam, tuy-chon), `nam`, `so`,
+/// `tu` and `den` (YYYY-MM-DD), `co-quan`.
+#[derive(Debug, Clone, Default, Deserialize)]
+struct Params {
+    ky: Option<String>,
+    nam: Option<String>,
+    so: Option<String>,
+    tu: Option<String>,
+    den: Option<String>,
+    #[serde(rename = "co-quan")]
+    co_quan: Option<String>,
+}
+
+const KINDS: [(&str, &str); 6] = [
+    ("thang", "Tháng (15 tháng trước – 14)"),
+    ("quy", "Quý"),
+    ("nua-nam", "6 tháng"),
+    ("chin-thang", "9 tháng"),
+    ("nam", "Năm"),
+    ("tuy-chon", "Tùy chọn (từ ngày, đến ngày)"),
+];
+
+impl Params {
+    /// With the current month (by the 15th-to-14th convention) where nothing is chosen.
+    fn filled(mut self, today: chrono::NaiveDate) -> Self {
+        use chrono::Datelike;
+        let (mut y, mut m) = (today.year(), today.month());
+        if today.day() >= 15 {
+            if m == 12 {
+                y += 1;
+                m = 1;
+            } else {
+                m += 1;
+            }
+        }
+        let blank = |o: &Option<String>| o.as_deref().is_none_or(|s| s.trim().is_empty());
+        if blank(&self.ky) {
+            self.ky = Some("thang".into());
+        }
+        if blank(&self.nam) {
+            self.nam = Some(y.to_string());
+        }
+        if blank(&self.so) && self.ky.as_deref() == Some("thang") {
+            self.so = Some(m.to_string());
+        }
+        self
+    }
+
+    fn period(&self) -> Result<Period, String> {
+        let kind = match self.ky.as_deref().unwrap_or("thang") {
+            "thang" => PeriodKind::Month,
+            "quy" => PeriodKind::Quarter,
+            "nua-nam" => PeriodKind::HalfYear,
+            "chin-thang" => PeriodKind::NineMonths,
+            "nam" => PeriodKind::Year,
+            "tuy-chon" => PeriodKind::Custom,
+            other => return Err(format!("Kỳ báo cáo \"{other}\" không có.")),
+        };
+        let number = |s: &Option<String>, what: &str| -> Result<i64, String> {
+            match s.as_deref().map(str::trim) {
+                None | Some("") => Ok(0),
+                Some(t) => t
+                    .parse::<i64>()
+                    .map_err(|_| format!("{what} phải là một số (\"{t}\").")),
+            }
+        };
+        Ok(Period {
+            kind: kind as i32,
+            year: i32::try_from(number(&self.nam, "Năm")?)
+                .map_err(|_| "Năm quá lớn.".to_owned())?,
+            number: u32::try_from(number(&self.so, "Tháng / quý / nửa năm")?)
+                .map_err(|_| "Tháng / quý / nửa năm không hợp lệ.".to_owned())?,
+            from: self.tu.clone().unwrap_or_default(),
+            to: self.den.clone().unwrap_or_default(),
+        })
+    }
+
+    fn query(&self) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [
+            ("ky", &self.ky),
+            ("nam", &self.nam),
+            ("so", &self.so),
+            ("tu", &self.tu),
+            ("den", &self.den),
+            ("co-quan", &self.co_quan),
+        ] {
+            if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+                q.append_pair(k, v);
+            }
+        }
+        q.finish()
+    }
+}
+
+struct Line {
+    label: String,
+    cells: [u64; 11],
+}
+
+struct OutcomeBar {
+    label: String,
+    y: u32,
+    early: u64,
+    on_time: u64,
+    late: u64,
+    early_w: u32,
+    on_time_x: u32,
+    on_time_w: u32,
+    late_x: u32,
+    late_w: u32,
+    end_x: u32,
+}
+
+struct TrendBar {
+    label: String,
+    x: u32,
+    received: u64,
+    resolved: u64,
+    received_y: u32,
+    received_h: u32,
+    resolved_y: u32,
+    resolved_h: u32,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "dashboard.html")]
+struct Dashboard {
+    who: String,
+    admin: bool,
+    kinds: Vec<(&'static str, &'static str)>,
+    kind: String,
+    year: String,
+    number: String,
+    from_input: String,
+    to_input: String,
+    agency_input: String,
+    error: Option<String>,
+    period_line: String,
+    agency_line: String,
+    taken_at: String,
+    query: String,
+    rows: Vec<Line>,
+    total: [u64; 11],
+    early: f64,
+    on_time: f64,
+    late: f64,
+    rate: f64,
+    outcome_height: u32,
+    outcome_desc: String,
+    outcome_bars: Vec<OutcomeBar>,
+    trend_desc: String,
+    trend_bars: Vec<TrendBar>,
+    backlog: Vec<BacklogRow>,
+}
+
+fn cells(r: &Form06Row) -> [u64; 11] {
+    [
+        r.received_total,
+        r.received_online,
+        r.received_counter_postal,
+        r.carried_over,
+        r.resolved_total,
+        r.resolved_early,
+        r.resolved_on_time,
+        r.resolved_late,
+        r.in_progress_total,
+        r.in_progress_within_deadline,
+        r.in_progress_overdue,
+    ]
+}
+
+fn scale(n: u64, max: u64, px: u32) -> u32 {
+    if max == 0 {
+        0
+    } else {
+        ((n as f64 / max as f64) * f64::from(px)).round() as u32
+    }
+}
+
+/// Rows of several agencies, summed per field (the charts are per field).
+fn per_field(rows: &[Form06Row]) -> Vec<(String, u64, u64, u64)> {
+    let mut by: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
+    for r in rows {
+        let e = by.entry(r.field_name.clone()).or_default();
+        e.0 += r.resolved_early;
+        e.1 += r.resolved_on_time;
+        e.2 += r.resolved_late;
+    }
+    by.into_iter().map(|(k, (a, b, c))| (k, a, b, c)).collect()
+}
+
+async fn dashboard(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Query(params): Query<Params>,
+) -> Response {
+    let Some(who) = session(&web, &headers) else {
+        return Redirect::to("/dang-nhap").into_response();
+    };
+    let now = web.api.clock.now();
+    let params = params.filled(motcua_domain::time::vietnam_day(now));
+    let admin = who.has(Role::Admin);
+    let mut page = Dashboard {
+        who: format!("{} ({})", who.name, who.agency),
+        admin,
+        kinds: KINDS.to_vec(),
+        kind: params.ky.clone().unwrap_or_default(),
+        year: params.nam.clone().unwrap_or_default(),
+        number: params.so.clone().unwrap_or_default(),
+        from_input: params.tu.clone().unwrap_or_default(),
+        to_input: params.den.clone().unwrap_or_default(),
+        agency_input: params.co_quan.clone().unwrap_or_default(),
+        error: None,
+        period_line: String::new(),
+        agency_line: String::new(),
+        taken_at: String::new(),
+        query: params.query(),
+        rows: Vec::new(),
+        total: [0; 11],
+        early: 0.0,
+        on_time: 0.0,
+        late: 0.0,
+        rate: 0.0,
+        outcome_height: 40,
+        outcome_desc: String::new(),
+        outcome_bars: Vec::new(),
+        trend_desc: String::new(),
+        trend_bars: Vec::new(),
+        backlog: Vec::new(),
+    };
+    let resolved = params
+        .period()
+        .map_err(ServiceError::InvalidArgument)
+        .and_then(|p| {
+            web.api.resolve(
+                &who,
+                Some(&p),
+                params.co_quan.as_deref().unwrap_or(""),
+                false,
+            )
+        });
+    let q: Resolved = match resolved {
+        Ok(q) => q,
+        Err(ServiceError::InvalidArgument(m) | ServiceError::PermissionDenied(m)) => {
+            page.error = Some(m);
+            return (StatusCode::BAD_REQUEST, page).into_response();
+        }
+        Err(e) => return error_page(e),
+    };
+    let (rows, total, taken_at) = match form06::compute(&web.api.pool, q.days, now, &q.scope).await
+    {
+        Ok(r) => r,
+        Err(e) => return error_page(e.into()),
+    };
+    let agency = q.scope.agency.as_deref();
+    let trend = match views::trend(&web.api.pool, q.days, agency, TrendBucket::Month).await {
+        Ok(t) => t,
+        Err(e) => return error_page(e.into()),
+    };
+    let (backlog, _) =
+        match views::backlog(&web.api.pool, agency, now, chrono::Duration::hours(24)).await {
+            Ok(b) => b,
+            Err(e) => return error_page(e.into()),
+        };
+    let heading = export::Heading {
+        days: q.days,
+        agency: q.agency_name,
+    };
+    page.period_line = heading.period_line();
+    page.agency_line = heading.agency_line();
+    page.taken_at = taken_at
+        .with_timezone(&motcua_calendar::vietnam())
+        .format("%H:%M ngày %d/%m/%Y")
+        .to_string();
+    let (early, on_time, late, rate) = form06::percentages(&total);
+    (page.early, page.on_time, page.late, page.rate) = (early, on_time, late, rate);
+    page.total = cells(&total);
+    page.rows = rows
+        .iter()
+        .map(|r| Line {
+            label: if admin && q.scope.agency.is_none() {
+                format!("{} — {}", r.field_name, r.agency)
+            } else {
+                r.field_name.clone()
+            },
+            cells: cells(r),
+        })
+        .collect();
+    // Early / on time / late per field: stacked bars, 360 px for the largest.
+    let fields = per_field(&rows);
+    let max = fields.iter().map(|f| f.1 + f.2 + f.3).max().unwrap_or(0);
+    page.outcome_bars = fields
+        .iter()
+        .enumerate()
+        .map(|(i, (label, e, o, l))| {
+            let (ew, ow, lw) = (
+                scale(*e, max, 360),
+                scale(*o, max, 360),
+                scale(*l, max, 360),
+            );
+            OutcomeBar {
+                label: label.clone(),
+                y: 10 + 30 * i as u32,
+                early: *e,
+                on_time: *o,
+                late: *l,
+                early_w: ew,
+                on_time_x: 180 + ew,
+                on_time_w: ow,
+                late_x: 180 + ew + ow,
+                late_w: lw,
+                end_x: 186 + ew + ow + lw,
+            }
+        })
+        .collect();
+    page.outcome_height = 20 + 30 * page.outcome_bars.len().max(1) as u32;
+    page.outcome_desc = if fields.is_empty() {
+        "Chưa có hồ sơ đã giải quyết trong kỳ.".into()
+    } else {
+        fields
+            .iter()
+            .map(|(l, e, o, la)| format!("{l}: trước hạn {e}, đúng hạn {o}, quá hạn {la}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    // Received and resolved per month (all fields).
+    let mut months: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for p in &trend {
+        let e = months.entry(p.start.clone()).or_default();
+        e.0 += p.received;
+        e.1 += p.resolved;
+    }
+    let max = months
+        .values()
+        .map(|(a, b)| (*a).max(*b))
+        .max()
+        .unwrap_or(0);
+    page.trend_bars = months
+        .iter()
+        .enumerate()
+        .map(|(i, (start, (received, resolved)))| {
+            let label = chrono::NaiveDate::parse_from_str(start, "%Y-%m-%d")
+                .map(|d| d.format("%m/%Y").to_string())
+                .unwrap_or_else(|_| start.clone());
+            let (rh, sh) = (scale(*received, max, 180), scale(*resolved, max, 180));
+            TrendBar {
+                label,
+                x: 20 + 46 * i as u32,
+                received: *received,
+                resolved: *resolved,
+                received_y: 200 - rh,
+                received_h: rh,
+                resolved_y: 200 - sh,
+                resolved_h: sh,
+            }
+        })
+        .collect();
+    page.trend_desc = if page.trend_bars.is_empty() {
+        "Chưa có số liệu trong kỳ.".into()
+    } else {
+        page.trend_bars
+            .iter()
+            .map(|b| {
+                format!(
+                    "{}: tiếp nhận {}, đã giải quyết {}",
+                    b.label, b.received, b.resolved
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    page.backlog = backlog
+        .into_iter()
+        .map(|mut b| {
+            if let Some(name) = web.departments.get(&b.department) {
+                b.department = name.clone();
+            }
+            if b.officer.is_empty() {
+                b.officer = "Chưa phân công".into();
+            }
+            b
+        })
+        .collect();
+    let mut r = page.into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn error_page(e: ServiceError) -> Response {
+    tracing::warn!(error = %e, "dashboard");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Dịch vụ báo cáo tạm thời không sẵn sàng, vui lòng thử lại.",
+    )
+        .into_response()
+}
+
+async fn download(web: &Web, headers: &HeaderMap, params: Params, xlsx: bool) -> Response {
+    let Some(who) = session(web, headers) else {
+        return (StatusCode::UNAUTHORIZED, "Cần đăng nhập.").into_response();
+    };
+    let now = web.api.clock.now();
+    let params = params.filled(motcua_domain::time::vietnam_day(now));
+    let resolved = params
+        .period()
+        .map_err(ServiceError::InvalidArgument)
+        .and_then(|p| {
+            web.api.resolve(
+                &who,
+                Some(&p),
+                params.co_quan.as_deref().unwrap_or(""),
+                false,
+            )
+        });
+    let q = match resolved {
+        Ok(q) => q,
+        Err(ServiceError::InvalidArgument(m) | ServiceError::PermissionDenied(m)) => {
+            return (StatusCode::BAD_REQUEST, m).into_response();
+        }
+        Err(e) => return error_page(e),
+    };
+    let (rows, total, _) = match form06::compute(&web.api.pool, q.days, now, &q.scope).await {
+        Ok(r) => r,
+        Err(e) => return error_page(e.into()),
+    };
+    let heading = export::Heading {
+        days: q.days,
+        agency: q.agency_name,
+    };
+    let (bytes, ext, media) = if xlsx {
+        match export::xlsx(&heading, &rows, &total) {
+            Ok(b) => (
+                b,
+                "xlsx",
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            ),
+            Err(e) => return error_page(ServiceError::Internal(anyhow::anyhow!("xlsx: {e}"))),
+        }
+    } else {
+        match export::csv(&heading, &rows, &total) {
+            Ok(b) => (b, "csv", "text/csv; charset=utf-8"),
+            Err(e) => return error_page(ServiceError::Internal(anyhow::anyhow!("csv: {e}"))),
+        }
+    };
+    let disposition = format!("attachment; filename=\"{}\"", heading.file_name(ext));
+    let mut r = bytes.into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+async fn download_xlsx(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Query(params): Query<Params>,
+) -> Response {
+    download(&web, &headers, params, true).await
+}
+
+async fn download_csv(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Query(params): Query<Params>,
+) -> Response {
+    download(&web, &headers, params, false).await
+}

@@ -1,0 +1,464 @@
+//! The leaders' dashboard in a real headless browser (Debian's chromium through chromedriver;
+//! `deploy/test.sh` installs both when missing): a leader signs in with a token, chooses March,
+//! and sees Biểu 06, the charts with their text alternatives, the backlog, and downloads the
+//! XLSX; strangers are sent to sign in. The page is saved as a screenshot for a person to look at
+//! (`.local/screenshots/reporting-dashboard.png`; deploy/test.sh prints where).
+
+#![allow(clippy::unwrap_used)] // a test's panic is its failure message
+
+use chrono::{DateTime, Utc};
+use fantoccini::wd::Capabilities;
+use fantoccini::{Client, ClientBuilder, Locator};
+use motcua_domain::events::DossierEvent;
+use motcua_domain::time::ts;
+use motcua_platform::ManualClock;
+use motcua_platform::auth::{Claims, Role, mint};
+use motcua_platform::config::{DEV_JWT_SECRET, Vars};
+use motcua_platform::process::Process;
+use motcua_proto::common::{Channel, DossierStatus, Outcome};
+use motcua_proto::events::{DossierState, DossierStateChanged};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const A: &str = "000.00.06.H56";
+
+fn vn(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(&format!("{s}+07:00"))
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn driver() -> Driver {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let driver = Driver {
+        child: Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("chromedriver cannot start ({e}): deploy/test.sh installs chromium and chromium-driver")
+            }),
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return driver;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver did not listen on {}", driver.url);
+}
+
+async fn browser(driver: &Driver) -> Client {
+    let mut caps = Capabilities::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                     "--window-size=1280,1800", "--lang=vi-VN"],
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .unwrap()
+}
+
+fn token(roles: &[Role]) -> String {
+    let now = chrono::Utc::now().timestamp();
+    mint(
+        DEV_JWT_SECRET,
+        &Claims {
+            sub: "ld-1".into(),
+            name: "Lê Văn Cường".into(),
+            agency: A.into(),
+            roles: roles.to_vec(),
+            exp: now + 3600,
+            iat: now,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+/// A dossier's last state: received, due, and maybe finished with an outcome.
+fn fact(
+    code: &str,
+    field: &str,
+    received: &str,
+    due: &str,
+    finished: Option<(&str, Outcome)>,
+) -> DossierEvent {
+    let mut s = DossierState {
+        dossier_code: code.into(),
+        version: 5,
+        status: DossierStatus::InProgress as i32,
+        procedure_code: "1.013831".into(),
+        procedure_version: 1,
+        procedure_name: "Thủ tục".into(),
+        field: field.into(),
+        receiving_agency: A.into(),
+        competent_agency: A.into(),
+        channel: Channel::Counter as i32,
+        received_at: Some(ts(vn(received))),
+        due_at: Some(ts(vn(due))),
+        current_department: "van-phong-dang-ky-dat-dai".into(),
+        ..Default::default()
+    };
+    if let Some((at, outcome)) = finished {
+        s.status = DossierStatus::Finished as i32;
+        s.finished_at = Some(ts(vn(at)));
+        s.outcome = outcome as i32;
+    }
+    DossierEvent::StateChanged(DossierStateChanged {
+        state: Some(s),
+        ..Default::default()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_signs_in_and_sees_form06_charts_backlog_and_downloads() {
+    let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+    let vars = Vars::from_pairs([
+        ("MOTCUA_DATABASE_PREFIX", format!("t_{id}")),
+        ("MOTCUA_BUS_PREFIX", format!("t{id}.")),
+        ("MOTCUA_REPORTING_GRPC_ADDR", "127.0.0.1:0".to_owned()),
+        ("MOTCUA_REPORTING_HTTP_ADDR", "127.0.0.1:0".to_owned()),
+        ("MOTCUA_METRICS_ADDR", "off".to_owned()),
+        (
+            "MOTCUA_CATALOG_FILE",
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../deploy/catalog/tnmt.toml"
+            )
+            .to_owned(),
+        ),
+        ("MOTCUA_PUBLIC_RATE_PER_SECOND", "1000".to_owned()),
+        ("MOTCUA_PUBLIC_RATE_BURST", "1000".to_owned()),
+        ("MOTCUA_DOSSIER_EVENTS_MAX_BYTES", (64u64 << 20).to_string()),
+        ("MOTCUA_CATALOG_EVENTS_MAX_BYTES", (16u64 << 20).to_string()),
+        ("MOTCUA_DEAD_LETTERS_MAX_BYTES", (16u64 << 20).to_string()),
+    ]);
+    let clock = ManualClock::new(vn("2026-04-10T09:00:00"));
+    let process = Process::new(vars.clone(), clock.clone()).unwrap();
+    let settings = motcua_reporting::settings::ReportingSettings::from_vars(&vars).unwrap();
+    let running = motcua_reporting::start(&process, settings).await.unwrap();
+    let port = running.http_addr.unwrap().port();
+    // "localhost": a secure context for the browser, so the Secure session cookie is kept on
+    // plain http as it will be on https.
+    let web = format!("http://localhost:{port}");
+    let http = motcua_platform::http::client(Duration::from_secs(10)).unwrap();
+    for _ in 0..200 {
+        if http
+            .get(format!("{web}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pool = sqlx::PgPool::connect_lazy_with(
+        motcua_platform::db::options(&process.settings.database_url)
+            .unwrap()
+            .database(&process.settings.database_name("reporting")),
+    );
+    let mut tx = pool.begin().await.unwrap();
+    for e in [
+        fact(
+            "D-1",
+            "dat-dai",
+            "2026-03-02T09:00:00",
+            "2026-03-16T16:00:00",
+            Some(("2026-03-10T10:00:00", Outcome::Early)),
+        ),
+        fact(
+            "D-2",
+            "dat-dai",
+            "2026-03-03T09:00:00",
+            "2026-03-17T16:00:00",
+            Some(("2026-03-17T15:00:00", Outcome::OnTime)),
+        ),
+        fact(
+            "D-3",
+            "dat-dai",
+            "2026-03-04T09:00:00",
+            "2026-03-18T16:00:00",
+            Some(("2026-03-25T10:00:00", Outcome::Late)),
+        ),
+        fact(
+            "D-4",
+            "dat-dai",
+            "2026-03-20T09:00:00",
+            "2026-04-03T16:00:00",
+            None,
+        ),
+        fact(
+            "D-5",
+            "khoang-san",
+            "2026-03-21T09:00:00",
+            "2026-04-20T16:00:00",
+            None,
+        ),
+    ] {
+        motcua_reporting::facts::apply(&mut tx, &e).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    // Strangers get no report.
+    let r = http
+        .get(format!("{web}/bieu-06.xlsx"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    let driver = driver().await;
+    let c = browser(&driver).await;
+    c.goto(&web).await.unwrap();
+    assert!(
+        c.current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .ends_with("/dang-nhap"),
+        "sent to sign in"
+    );
+    // A desk officer's token is refused; a leader's opens the dashboard.
+    c.find(Locator::Id("token"))
+        .await
+        .unwrap()
+        .send_keys(&token(&[Role::Desk]))
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let alert = c
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(".alert"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(alert.contains("lãnh đạo"), "{alert}");
+    c.find(Locator::Id("token"))
+        .await
+        .unwrap()
+        .send_keys(&token(&[Role::Leader]))
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // The dashboard (only it has the sign-out form) once the browser has followed the redirect.
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("form.account"))
+        .await
+        .unwrap();
+    let h1 = c
+        .find(Locator::Css("h1"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(h1, "Tình hình, kết quả giải quyết thủ tục hành chính");
+    let cookies = c.get_all_cookies().await.unwrap();
+    let session = cookies.iter().find(|k| k.name() == "motcua_phien").unwrap();
+    assert_eq!(session.http_only(), Some(true));
+    assert_eq!(session.secure(), Some(true));
+
+    // Choose March by its days.
+    c.find(Locator::Css("#ky option[value='tuy-chon']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Id("tu"))
+        .await
+        .unwrap()
+        .send_keys("03/01/2026")
+        .await
+        .unwrap();
+    let page_query = format!("{web}/?ky=tuy-chon&tu=2026-03-01&den=2026-03-31");
+    c.goto(&page_query).await.unwrap();
+    let line = c
+        .find(Locator::Css(".period-line"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        line.contains("từ ngày 01/03/2026 đến ngày 31/03/2026"),
+        "{line}"
+    );
+    assert!(line.contains("Sở Nông nghiệp và Môi trường"), "{line}");
+    let rows = c
+        .find_all(Locator::Css("table.form06 tbody tr"))
+        .await
+        .unwrap();
+    let mut texts = Vec::new();
+    for r in &rows {
+        texts.push(r.text().await.unwrap());
+    }
+    assert_eq!(
+        texts,
+        [
+            "1 Đất đai 4 0 4 0 3 1 1 1 1 1 0",
+            "2 Khoáng sản 1 0 1 0 0 0 0 0 1 1 0"
+        ]
+    );
+    let total = c
+        .find(Locator::Css("table.form06 tfoot tr"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(total, "Tổng cộng 5 0 5 0 3 1 1 1 2 2 0");
+    // The charts say in words what they draw.
+    let desc = c
+        .find(Locator::Id("ket-qua-desc"))
+        .await
+        .unwrap()
+        .html(true)
+        .await
+        .unwrap();
+    assert!(
+        desc.contains("Đất đai: trước hạn 1, đúng hạn 1, quá hạn 1"),
+        "{desc}"
+    );
+    let desc = c
+        .find(Locator::Id("xu-huong-desc"))
+        .await
+        .unwrap()
+        .html(true)
+        .await
+        .unwrap();
+    assert!(
+        desc.contains("03/2026: tiếp nhận 5, đã giải quyết 3"),
+        "{desc}"
+    );
+    let bars = c.find_all(Locator::Css("svg.chart rect")).await.unwrap();
+    assert!(bars.len() >= 5, "bars drawn");
+    // The backlog now (10 April): D-4 is overdue, D-5 is not.
+    let backlog = c
+        .find(Locator::Css("#qua-han + .table-scroll tbody"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        backlog.contains("Văn phòng Đăng ký đất đai Chưa phân công"),
+        "{backlog}"
+    );
+    assert!(
+        backlog.contains("2 1 0 0"),
+        "two in progress, one overdue: {backlog}"
+    );
+
+    let screenshots = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.local/screenshots");
+    std::fs::create_dir_all(screenshots).unwrap();
+    std::fs::write(
+        format!("{screenshots}/reporting-dashboard.png"),
+        c.screenshot().await.unwrap(),
+    )
+    .unwrap();
+
+    // The XLSX link downloads the same figures with the session.
+    let link = c
+        .find(Locator::LinkText("Biểu 06 (XLSX)"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    let r = http
+        .get(format!("{web}{link}"))
+        .header("cookie", format!("motcua_phien={}", session.value()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("bieu-06_2026-03-01_2026-03-31.xlsx")
+    );
+    assert_eq!(
+        &r.bytes().await.unwrap()[..2],
+        b"PK",
+        "a zip: an XLSX workbook"
+    );
+
+    // Signing out ends the session.
+    c.find(Locator::Css("form.account button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.goto(&page_query).await.unwrap();
+    assert!(
+        c.current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .contains("/dang-nhap")
+    );
+    c.close().await.unwrap();
+
+    process.shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(15), running.task).await;
+    pool.close().await;
+    let _ = motcua_platform::db::drop_database(
+        &process.settings.database_url,
+        &process.settings.database_name("reporting"),
+    )
+    .await;
+    let bus = motcua_platform::bus::Bus::connect(
+        &process.settings.nats_url,
+        &process.settings.bus_prefix,
+    )
+    .await
+    .unwrap();
+    bus.delete_streams().await;
+}
