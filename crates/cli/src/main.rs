@@ -5,6 +5,7 @@ mod bench;
 mod calendar_cmd;
 mod exit;
 mod lookup_cmd;
+mod reporting_cmd;
 mod serve_cmd;
 mod token_cmd;
 
@@ -42,6 +43,9 @@ enum Command {
     /// Lookup's read model: rebuild it from the streams, or check it against them.
     #[command(subcommand)]
     Lookup(lookup_cmd::LookupCmd),
+    /// Reporting's fact rows and daily counts: rebuild them from the stream, or check them.
+    #[command(subcommand)]
+    Reporting(reporting_cmd::ReportingCmd),
 }
 
 fn main() {
@@ -57,6 +61,7 @@ fn main() {
         Command::Deadletters(cmd) => admin_cmd::deadletters(cmd),
         Command::Outbox(cmd) => admin_cmd::outbox(cmd),
         Command::Lookup(cmd) => lookup_cmd::run(cmd),
+        Command::Reporting(cmd) => reporting_cmd::run(cmd),
     };
     if let Err(e) = result {
         exit::usage(&e);

@@ -1,7 +1,8 @@
 //! Reporting: the official statistics from the events. Where to look:
 //!
 //! - [`facts`]: one fact row per dossier, built from intake's and workflow's events;
-//!   [`daily`]: the daily counts kept with them, which Biểu 06 reads.
+//!   [`daily`]: the daily counts kept with them, which Biểu 06 reads; [`rebuild`]: both
+//!   from the stream (`motcua reporting rebuild`).
 //! - [`periods`]: reporting periods (the 15th-to-14th convention, or any range of days).
 //! - [`form06`]: Biểu 06/VPCP/KSTT and its column definitions; [`export`]: as XLSX and CSV laid
 //!   out like the official form.
@@ -14,6 +15,7 @@ pub mod facts;
 pub mod form06;
 pub mod grpc;
 pub mod periods;
+pub mod rebuild;
 pub mod settings;
 mod sql;
 pub mod views;

@@ -557,6 +557,48 @@ async fn form06_on_a_known_history_cell_by_cell_for_several_periods() {
     assert_eq!(repeated.dossiers[0].dossier_code, "A-11");
     assert_eq!(repeated.dossiers[0].supplement_requests, 2);
 
+    // Rebuilt from the stream, the model is the live one, and gives the same report.
+    let connect = || async {
+        use sqlx::ConnectOptions;
+        motcua_platform::db::options(&process.settings.database_url)
+            .unwrap()
+            .database(&process.settings.database_name("reporting"))
+            .connect()
+            .await
+            .unwrap()
+    };
+    let check = motcua_reporting::rebuild::run(
+        connect().await,
+        &bus,
+        motcua_reporting::rebuild::Mode::Check,
+    )
+    .await
+    .unwrap();
+    assert!(check.equal(), "{check:?}");
+    assert_eq!(
+        (check.dossiers, check.events as usize),
+        (13, 2 * events.len())
+    );
+    let replaced = motcua_reporting::rebuild::run(
+        connect().await,
+        &bus,
+        motcua_reporting::rebuild::Mode::Replace { force: false },
+    )
+    .await
+    .unwrap();
+    assert_eq!(replaced.dossiers, 13);
+    let again = form06(
+        &mut client,
+        leader.clone(),
+        GetForm06Request {
+            period: custom("2026-03-01", "2026-03-31"),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(again, march, "the same report after a rebuild");
+
     // Bad input.
     for (who, request, code, says) in [
         (
