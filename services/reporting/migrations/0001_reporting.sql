@@ -74,3 +74,20 @@ CREATE INDEX facts_agency_due ON facts (competent_agency, due_at) WHERE NOT reje
 CREATE INDEX facts_done ON facts (done_at) WHERE NOT rejected;
 -- Dossiers paused now: not overdue while their clock stands still.
 CREATE INDEX facts_paused ON facts (paused_since) WHERE paused <> 0 AND NOT rejected;
+
+-- Every state a dossier went through (one row per version), for per-officer figures: a change that
+-- completes a step (forwarded, result recorded) is credited to its actor, on time when it came by
+-- the due time of the step the previous version was in.
+CREATE TABLE steps (
+    dossier_code     text NOT NULL,
+    version          bigint NOT NULL,
+    at               timestamptz,
+    kind             smallint NOT NULL,
+    actor            text NOT NULL DEFAULT '',
+    actor_name       text NOT NULL DEFAULT '',
+    competent_agency text NOT NULL,
+    step             text NOT NULL DEFAULT '',
+    step_due_at      timestamptz,
+    PRIMARY KEY (dossier_code, version)
+);
+CREATE INDEX steps_completed ON steps (at) WHERE kind IN (4, 11);

@@ -62,7 +62,37 @@ pub async fn apply(tx: &mut PgConnection, event: &DossierEvent) -> Result<(), Ha
         ));
     }
     let rejected = matches!(event, DossierEvent::RejectedAtIntake(_));
+    if let DossierEvent::StateChanged(change) = event {
+        step(tx, s, change).await?;
+    }
     upsert(tx, s, rejected).await
+}
+
+/// Records the state a change led to (once per version, whatever the order events come in).
+async fn step(
+    tx: &mut PgConnection,
+    s: &DossierState,
+    change: &motcua_proto::events::DossierStateChanged,
+) -> Result<(), HandleError> {
+    let version = i64::try_from(s.version)
+        .map_err(|_| HandleError::Poison(format!("version {} out of range", s.version)))?;
+    let actor = change.actor.clone().unwrap_or_default();
+    sqlx::query(
+        "INSERT INTO steps (dossier_code, version, at, kind, actor, actor_name, competent_agency, step, step_due_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (dossier_code, version) DO NOTHING",
+    )
+    .bind(&s.dossier_code)
+    .bind(version)
+    .bind(instant(change.at.as_ref()))
+    .bind(small(change.kind, "change kind")?)
+    .bind(&actor.subject)
+    .bind(&actor.name)
+    .bind(&s.competent_agency)
+    .bind(&s.current_step)
+    .bind(instant(s.step_due_at.as_ref()))
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }
 
 /// The row's contribution to the daily counts as it stands, locked until the transaction ends.

@@ -240,4 +240,17 @@ impl ReportingService for Api {
             total,
         }))
     }
+
+    async fn get_officer_performance(
+        &self,
+        req: Request<GetOfficerPerformanceRequest>,
+    ) -> Result<Response<GetOfficerPerformanceResponse>, Status> {
+        let who = caller(&req)?;
+        let r = req.get_ref();
+        let q = self.resolve(&who, r.period.as_ref(), &r.agency, false)?;
+        let officers = views::officers(&self.pool, q.days, q.scope.agency.as_deref())
+            .await
+            .map_err(ServiceError::from)?;
+        Ok(Response::new(GetOfficerPerformanceResponse { officers }))
+    }
 }

@@ -1,4 +1,4 @@
-//! The fact rows and daily counts rebuilt from the DOSSIERS stream (`motcua reporting rebuild`),
+//! The fact rows, daily counts and steps rebuilt from the DOSSIERS stream (`motcua reporting rebuild`),
 //! through the same [`crate::facts::apply`] as the live consumer, so a rebuilt model gives the
 //! same reports.
 //!
@@ -139,9 +139,10 @@ pub async fn run(mut conn: PgConnection, bus: &Bus, mode: Mode) -> anyhow::Resul
         Mode::Check => {
             for statement in [
                 "CREATE SCHEMA IF NOT EXISTS reporting_rebuild",
-                "DROP TABLE IF EXISTS reporting_rebuild.facts, reporting_rebuild.daily",
+                "DROP TABLE IF EXISTS reporting_rebuild.facts, reporting_rebuild.daily, reporting_rebuild.steps",
                 "CREATE TABLE reporting_rebuild.facts (LIKE public.facts INCLUDING ALL)",
                 "CREATE TABLE reporting_rebuild.daily (LIKE public.daily INCLUDING ALL)",
+                "CREATE TABLE reporting_rebuild.steps (LIKE public.steps INCLUDING ALL)",
                 "SET LOCAL search_path = reporting_rebuild, public",
             ] {
                 sqlx::query(statement).execute(&mut *tx).await?;
@@ -154,7 +155,7 @@ pub async fn run(mut conn: PgConnection, bus: &Bus, mode: Mode) -> anyhow::Resul
             sqlx::query("DELETE FROM reporting_rebuild.daily WHERE received_online = 0 AND received_other = 0 AND done = 0 AND early = 0 AND on_time = 0 AND late = 0 AND due = 0 AND due_and_done = 0 AND due_of_done = 0")
                 .execute(&mut *tx)
                 .await?;
-            for table in ["facts", "daily"] {
+            for table in ["facts", "daily", "steps"] {
                 let n = differing(&mut tx, table).await?;
                 report.differences.push((table, n));
             }
@@ -166,7 +167,7 @@ pub async fn run(mut conn: PgConnection, bus: &Bus, mode: Mode) -> anyhow::Resul
         }
         Mode::Replace { force } => {
             // Writers (the live consumer) wait; readers (reports) go on with the old rows.
-            sqlx::query("LOCK TABLE facts, daily IN SHARE ROW EXCLUSIVE MODE")
+            sqlx::query("LOCK TABLE facts, daily, steps IN SHARE ROW EXCLUSIVE MODE")
                 .execute(&mut *tx)
                 .await?;
             let before: i64 = sqlx::query_scalar("SELECT count(*) FROM facts")
@@ -174,6 +175,7 @@ pub async fn run(mut conn: PgConnection, bus: &Bus, mode: Mode) -> anyhow::Resul
                 .await?;
             sqlx::query("DELETE FROM facts").execute(&mut *tx).await?;
             sqlx::query("DELETE FROM daily").execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM steps").execute(&mut *tx).await?;
             replay(&mut tx, bus, &mut report).await?;
             report.dossiers = sqlx::query_scalar("SELECT count(*) FROM facts")
                 .fetch_one(&mut *tx)

@@ -3,7 +3,9 @@
 
 use crate::periods::Days;
 use chrono::{DateTime, Utc};
-use motcua_proto::reporting::{BacklogRow, RepeatedSupplement, TrendBucket, TrendPoint};
+use motcua_proto::reporting::{
+    BacklogRow, OfficerPerformance, RepeatedSupplement, TrendBucket, TrendPoint,
+};
 use sqlx::{PgPool, Row};
 
 /// Received and resolved per bucket and field (from the daily counts).
@@ -140,4 +142,50 @@ pub async fn repeated_supplements(
             .collect(),
         total,
     ))
+}
+
+/// Steps each officer completed within the period (forwarded or result recorded) and how many by
+/// the due time of the step (the previous version's), most first.
+pub async fn officers(
+    pool: &PgPool,
+    days: Days,
+    agency: Option<&str>,
+) -> sqlx::Result<Vec<OfficerPerformance>> {
+    let (from, end) = days.instants();
+    let scope_agency = agency;
+    let rows = sqlx::query(crate::sql::scoped(
+        "SELECT s.actor, max(s.actor_name) AS name, count(*) AS completed,
+                count(*) FILTER (WHERE p.step_due_at IS NOT NULL AND s.at <= p.step_due_at) AS on_time,
+                count(*) FILTER (WHERE p.step_due_at IS NOT NULL AND s.at > p.step_due_at) AS late
+         FROM steps s JOIN steps p ON p.dossier_code = s.dossier_code AND p.version = s.version - 1
+         WHERE s.kind IN (4, 11) AND s.at >= $1 AND s.at < $2 AND s.actor <> ''
+           AND {s_agency}
+         GROUP BY s.actor ORDER BY 3 DESC, 1",
+        scope_agency,
+    ))
+    .bind(from)
+    .bind(end)
+    .bind(agency)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let n = |c: &str| u64::try_from(r.get::<i64, _>(c)).unwrap_or(0);
+            let (completed, on_time, late) = (n("completed"), n("on_time"), n("late"));
+            let judged = on_time + late;
+            OfficerPerformance {
+                officer: r.get("actor"),
+                name: r.get("name"),
+                completed,
+                on_time,
+                late,
+                on_time_percent: if judged == 0 {
+                    0.0
+                } else {
+                    (on_time as f64 * 1000.0 / judged as f64).round() / 10.0
+                },
+            }
+        })
+        .collect())
 }

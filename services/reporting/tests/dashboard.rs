@@ -16,7 +16,7 @@ use motcua_platform::auth::{Claims, Role, mint};
 use motcua_platform::config::{DEV_JWT_SECRET, Vars};
 use motcua_platform::process::Process;
 use motcua_proto::common::{Channel, DossierStatus, Outcome};
-use motcua_proto::events::{DossierState, DossierStateChanged};
+use motcua_proto::events::{ChangeKind, DossierState, DossierStateChanged};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -445,6 +445,82 @@ async fn a_leader_signs_in_and_sees_form06_charts_backlog_and_downloads() {
             .contains("/dang-nhap")
     );
     c.close().await.unwrap();
+
+    // Per officer: a step completed by its due time, and one after.
+    let change = |version: u64, kind: ChangeKind, at: &str, actor: &str, due: &str| {
+        let mut s = match fact(
+            "D-6",
+            "dat-dai",
+            "2026-03-05T09:00:00",
+            "2026-03-20T16:00:00",
+            None,
+        ) {
+            DossierEvent::StateChanged(c) => c.state.unwrap(),
+            _ => unreachable!(),
+        };
+        s.version = version;
+        s.current_step = format!("buoc-{version}");
+        s.step_due_at = Some(ts(vn(due)));
+        DossierEvent::StateChanged(DossierStateChanged {
+            state: Some(s),
+            kind: kind as i32,
+            at: Some(ts(vn(at))),
+            actor: Some(motcua_proto::common::Actor {
+                subject: actor.into(),
+                name: format!("Cán bộ {actor}"),
+                agency: A.into(),
+            }),
+            ..Default::default()
+        })
+    };
+    let mut tx = pool.begin().await.unwrap();
+    // Out of order on purpose: the steps pair up by version whatever the order.
+    for e in [
+        change(
+            4,
+            ChangeKind::Forwarded,
+            "2026-03-14T10:00:00",
+            "ld-1",
+            "2026-03-20T16:00:00",
+        ),
+        change(
+            2,
+            ChangeKind::Opened,
+            "2026-03-05T09:00:00",
+            "",
+            "2026-03-12T16:00:00",
+        ),
+        change(
+            3,
+            ChangeKind::Forwarded,
+            "2026-03-11T10:00:00",
+            "cv-1",
+            "2026-03-13T16:00:00",
+        ),
+    ] {
+        motcua_reporting::facts::apply(&mut tx, &e).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let march = motcua_reporting::periods::Days {
+        from: chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
+        to: chrono::NaiveDate::from_ymd_opt(2026, 3, 31).unwrap(),
+    };
+    let officers = motcua_reporting::views::officers(&pool, march, Some(A))
+        .await
+        .unwrap();
+    let got: Vec<(&str, u64, u64, u64, f64)> = officers
+        .iter()
+        .map(|o| {
+            (
+                o.officer.as_str(),
+                o.completed,
+                o.on_time,
+                o.late,
+                o.on_time_percent,
+            )
+        })
+        .collect();
+    assert_eq!(got, [("cv-1", 1, 1, 0, 100.0), ("ld-1", 1, 0, 1, 0.0)]);
 
     process.shutdown.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(15), running.task).await;
