@@ -8,7 +8,7 @@
 #   deploy/buf.sh --record
 set -euo pipefail
 cd "$(dirname "$0")/../proto"
-RELEASED=(motcua/common/v1 motcua/events/v1 motcua/intake/v1 motcua/workflow/v1 motcua/lookup/v1 motcua/notification/v1)
+RELEASED=(motcua/common/v1 motcua/events/v1 motcua/intake/v1 motcua/workflow/v1 motcua/lookup/v1 motcua/notification/v1 motcua/reporting/v1)
 if [ ! -x node_modules/.bin/buf ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi

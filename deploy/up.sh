@@ -59,6 +59,7 @@ echo
 cat "$log.out"
 echo
 echo "Citizens look dossiers up (and find procedures) on lookup's page: the \"lookup http://…\" line above."
+echo "Leaders' dashboard: http://localhost:8085/ (sign in with the token below; Biểu 06, charts, downloads)."
 echo "SMS and e-mails go to the log ($log) with the log provider. An SMS lookup, as a gateway sends it:"
 echo "  curl -H 'x-gateway-secret: dev-gateway-secret' -H 'content-type: application/json' \\"
 echo "    -d '{\"from\": \"0912345678\", \"text\": \"HS <mã hồ sơ> <mã tra cứu>\", \"message_id\": \"1\"}' http://127.0.0.1:8083/sms/inbound"
