@@ -72,6 +72,8 @@ CREATE INDEX daily_day ON daily (day);
 CREATE INDEX facts_due ON facts (due_at) WHERE NOT rejected;
 CREATE INDEX facts_agency_due ON facts (competent_agency, due_at) WHERE NOT rejected;
 CREATE INDEX facts_done ON facts (done_at) WHERE NOT rejected;
+-- The backlog now, per agency.
+CREATE INDEX facts_open ON facts (competent_agency, due_at) WHERE done_at IS NULL AND NOT rejected;
 -- Dossiers paused now: not overdue while their clock stands still.
 CREATE INDEX facts_paused ON facts (paused_since) WHERE paused <> 0 AND NOT rejected;
 
@@ -90,4 +92,5 @@ CREATE TABLE steps (
     step_due_at      timestamptz,
     PRIMARY KEY (dossier_code, version)
 );
-CREATE INDEX steps_completed ON steps (at) WHERE kind IN (4, 11);
+CREATE INDEX steps_completed ON steps (competent_agency, at) WHERE kind IN (4, 11);
+CREATE INDEX steps_completed_at ON steps (at) WHERE kind IN (4, 11);

@@ -63,6 +63,14 @@ pub const HEADER: &[(u32, u16, u32, u16, &str)] = &[
 const HEADER_ROW: u32 = 5;
 const COLUMNS: u16 = 13;
 
+/// The line under the table: resolved dossiers in none of (8)–(10).
+pub fn unclassified_note(total: &Form06Row) -> String {
+    format!(
+        "Ghi chú: cột (7) gồm {} hồ sơ từ chối giải quyết, rút hoặc dừng xử lý, không tính vào các cột (8), (9), (10).",
+        total.resolved_unclassified
+    )
+}
+
 fn label(r: &Form06Row) -> String {
     if r.procedure_code.is_empty() {
         r.field_name.clone()
@@ -142,6 +150,7 @@ pub fn xlsx(
     for (j, n) in numbers(total).iter().enumerate() {
         sheet.write_number_with_format(row, 2 + j as u16, *n as f64, &total_cell)?;
     }
+    sheet.write_string(row + 2, 0, unclassified_note(total))?;
     sheet.set_column_width(0, 5)?;
     sheet.set_column_width(1, 40)?;
     for c in 2..COLUMNS {
@@ -183,6 +192,7 @@ pub fn csv(
         let mut line = vec!["Tổng cộng".to_owned(), String::new()];
         line.extend(numbers(total).iter().map(u64::to_string));
         w.write_record(&line)?;
+        w.write_record([unclassified_note(total)])?;
         w.flush()?;
     }
     Ok(out)

@@ -15,9 +15,14 @@ use sqlx::{PgConnection, Row};
 
 /// The durable consumer of dossier states (one for the whole service: reports cover every field).
 pub fn consumer() -> ConsumerSpec {
-    ConsumerSpec::new("reporting-dossiers", DOSSIERS, "dossier.>")
-        .only(&[SUBMITTED, REJECTED_AT_INTAKE, STATE_CHANGED])
-        .batched(256)
+    // One event per transaction: each takes its dossier's lock and then the daily rows it moves
+    // in key order, so replicas never wait on each other in a cycle (a batch would hold the
+    // locks of many events in arrival order).
+    ConsumerSpec::new("reporting-dossiers", DOSSIERS, "dossier.>").only(&[
+        SUBMITTED,
+        REJECTED_AT_INTAKE,
+        STATE_CHANGED,
+    ])
 }
 
 /// Applies dossier events to the fact rows.
@@ -142,12 +147,19 @@ async fn upsert(
         ))
     })?;
     let supplements = i32::try_from(s.supplement_requests).unwrap_or(i32::MAX);
+    // One dossier's events are applied one at a time across replicas, also before its row exists
+    // (FOR UPDATE locks no row that is not there): the daily counts move from exactly the row
+    // that was to the one that is.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('reporting-fact:' || $1))")
+        .bind(&s.dossier_code)
+        .execute(&mut *tx)
+        .await?;
     let before = current(tx, &s.dossier_code).await?;
     if before.as_ref().is_some_and(|(v, _)| *v >= version) {
         // An older or repeated state: the row already says more.
         return Ok(());
     }
-    sqlx::query(
+    let written = sqlx::query(
         "INSERT INTO facts (dossier_code, version, procedure_code, procedure_version, procedure_name, field,
              receiving_agency, competent_agency, channel, status, rejected, received_at, due_at, original_due_at,
              apology_due_at, finished_at, stopped_at, stop_kind, returned_at, outcome, supplement_requests,
@@ -195,7 +207,11 @@ async fn upsert(
     .bind(s.assignee.as_ref().map(|a| a.subject.clone()).unwrap_or_default())
     .bind(if s.paused != 0 { instant(s.paused_since.as_ref()) } else { None })
     .execute(&mut *tx)
-    .await?;
+    .await?
+    .rows_affected();
+    if written == 0 {
+        return Ok(());
+    }
     let finished = instant(s.finished_at.as_ref());
     let after = (!rejected).then(|| Contribution {
         agency: s.competent_agency.clone(),

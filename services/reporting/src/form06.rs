@@ -128,7 +128,7 @@ async fn from_daily(
     let overdue_rows = if taken_at == end {
         sqlx::query(crate::sql::scoped(
             "SELECT competent_agency AS agency, field, -count(*) AS n FROM facts
-             WHERE paused <> 0 AND NOT rejected AND paused_since <= $1 AND due_at < $1
+             WHERE paused <> 0 AND NOT rejected AND paused_since <= $1 AND due_at < $1 AND due_at >= paused_since
                AND received_at < $2 AND (done_at IS NULL OR done_at >= $2)
                AND {competent_agency}
              GROUP BY 1, 2",
@@ -148,7 +148,7 @@ async fn from_daily(
                  GROUP BY 1, 2
                  UNION ALL
                  SELECT competent_agency, field, -count(*) FROM facts
-                 WHERE paused <> 0 AND NOT rejected AND paused_since <= $1 AND due_at < $1
+                 WHERE paused <> 0 AND NOT rejected AND paused_since <= $1 AND due_at < $1 AND due_at >= paused_since
                    AND received_at < $2 AND (done_at IS NULL OR done_at >= $2)
                    AND {competent_agency}
                  GROUP BY 1, 2) o
@@ -204,6 +204,21 @@ async fn from_daily(
             out.push(built);
         }
     }
+    if scope.agency.is_none() {
+        // The whole province (or country): one row per field, agencies summed.
+        let mut by_field: std::collections::BTreeMap<String, Form06Row> = Default::default();
+        for r in out {
+            let merged = by_field
+                .entry(r.field.clone())
+                .or_insert_with(|| Form06Row {
+                    field: r.field.clone(),
+                    field_name: r.field_name.clone(),
+                    ..Form06Row::default()
+                });
+            add(merged, &r);
+        }
+        out = by_field.into_values().collect();
+    }
     out.sort_by(|a, b| (&a.agency, &a.field).cmp(&(&b.agency, &b.field)));
     let total = total_of(&out);
     Ok((out, total, taken_at))
@@ -227,7 +242,7 @@ async fn from_facts(
     let (from, end) = days.instants();
     let taken_at = end.min(now);
     let rows = sqlx::query(
-        "SELECT competent_agency AS agency, field,
+        "SELECT CASE WHEN $5::text IS NULL THEN '' ELSE competent_agency END AS agency, field,
                 CASE WHEN $4 THEN procedure_code ELSE '' END AS procedure_code,
                 CASE WHEN $4 THEN max(procedure_name) ELSE '' END AS procedure_name,
                 count(*) FILTER (WHERE received_at >= $1 AND channel = 2) AS online,
@@ -239,7 +254,7 @@ async fn from_facts(
                 count(*) FILTER (WHERE done_at < $2 AND finished_at IS NOT NULL AND outcome = 3) AS late,
                 count(*) FILTER (WHERE done_at IS NULL OR done_at >= $2) AS in_progress,
                 count(*) FILTER (WHERE (done_at IS NULL OR done_at >= $2) AND due_at < $3
-                                   AND NOT (paused <> 0 AND paused_since <= $3)) AS overdue
+                                   AND NOT (paused <> 0 AND paused_since <= $3 AND due_at >= paused_since)) AS overdue
          FROM facts
          WHERE NOT rejected AND received_at < $2 AND (done_at IS NULL OR done_at >= $1)
            AND ($5::text IS NULL OR competent_agency = $5)
@@ -286,14 +301,15 @@ fn add(total: &mut Form06Row, r: &Form06Row) {
     total.in_progress_overdue += r.in_progress_overdue;
 }
 
-/// Percentages among the classified resolved dossiers, one decimal: early, on time, late, and the
-/// on-time rate (early + on time).
+/// Percentages among the resolved dossiers (7), one decimal: early, on time, late, and the
+/// on-time rate ((early + on time) / resolved). Refused, withdrawn and stopped dossiers are in the
+/// denominator and in none of the three, so the three may add up to less than 100.
 pub fn percentages(t: &Form06Row) -> (f64, f64, f64, f64) {
-    let classified = t.resolved_early + t.resolved_on_time + t.resolved_late;
-    if classified == 0 {
+    let resolved = t.resolved_total;
+    if resolved == 0 {
         return (0.0, 0.0, 0.0, 0.0);
     }
-    let pct = |n: u64| (n as f64 * 1000.0 / classified as f64).round() / 10.0;
+    let pct = |n: u64| (n as f64 * 1000.0 / resolved as f64).round() / 10.0;
     (
         pct(t.resolved_early),
         pct(t.resolved_on_time),

@@ -61,9 +61,9 @@ pub async fn backlog(
     let rows = sqlx::query(crate::sql::scoped(
         "SELECT current_department AS department, assignee AS officer,
                 count(*) AS in_progress,
-                count(*) FILTER (WHERE paused = 0 AND due_at < $1) AS overdue,
+                count(*) FILTER (WHERE due_at < $1 AND (paused = 0 OR due_at < paused_since)) AS overdue,
                 count(*) FILTER (WHERE paused = 0 AND due_at >= $1 AND due_at < $2) AS due_soon,
-                count(*) FILTER (WHERE paused <> 0) AS paused
+                count(*) FILTER (WHERE paused <> 0 AND NOT (due_at < $1 AND due_at < paused_since)) AS paused
          FROM facts
          WHERE done_at IS NULL AND NOT rejected AND received_at <= $1
            AND {competent_agency}

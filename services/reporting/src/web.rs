@@ -27,7 +27,9 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-const COOKIE: &str = "motcua_phien";
+/// `__Host-`: the browser keeps it only if Secure, for this host and path `/` (no subdomain can
+/// set or read it).
+const COOKIE: &str = "__Host-motcua_phien";
 const SESSION_SECS: u32 = 8 * 3600;
 
 #[derive(Debug, Clone)]
@@ -49,8 +51,28 @@ pub fn routes(web: Web) -> (axum::Router, axum::Router) {
         .route("/", get(dashboard))
         .route("/bieu-06.xlsx", get(download_xlsx))
         .route("/bieu-06.csv", get(download_csv))
-        .with_state(web);
+        .with_state(web)
+        .layer(axum::middleware::map_response(security_headers));
     (public, private)
+}
+
+/// The headers the platform puts on public pages, on the signed-in ones too (they check their
+/// session themselves, so the platform's public layer is not on them).
+async fn security_headers(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "no-referrer"),
+        ("x-frame-options", "DENY"),
+        (
+            "content-security-policy",
+            "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        ),
+        ("strict-transport-security", "max-age=31536000"),
+    ] {
+        h.entry(name).or_insert(HeaderValue::from_static(value));
+    }
+    r
 }
 
 async fn css() -> Response {
@@ -93,7 +115,41 @@ fn session(web: &Web, headers: &HeaderMap) -> Option<Caller> {
     (caller.has(Role::Leader) || caller.has(Role::Admin)).then_some(caller)
 }
 
-async fn sign_in(State(web): State<Arc<Web>>, Form(form): Form<Token>) -> Response {
+/// Whether a form post comes from this site's own pages: browsers say where a request comes from
+/// (`Sec-Fetch-Site`, `Origin`); a post from another site (login CSRF, a forced sign-out) is
+/// refused. Clients that say neither (scripts, curl) are not browsers and carry no victim's cookie.
+fn same_site(headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return matches!(site, "same-origin" | "none");
+    }
+    match (
+        headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
+        headers.get(header::HOST).and_then(|v| v.to_str().ok()),
+    ) {
+        (Some(origin), Some(host)) => origin
+            .split_once("://")
+            .is_some_and(|(_, rest)| rest == host),
+        (Some(_), None) => false,
+        (None, _) => true,
+    }
+}
+
+fn cross_site() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        "Yêu cầu không đến từ trang của hệ thống. (Cross-site form posts are refused.)",
+    )
+        .into_response()
+}
+
+async fn sign_in(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Form(form): Form<Token>,
+) -> Response {
+    if !same_site(&headers) {
+        return cross_site();
+    }
     let token = form.token.trim();
     let refused = |m: &str| {
         (
@@ -120,12 +176,15 @@ async fn sign_in(State(web): State<Arc<Web>>, Form(form): Form<Token>) -> Respon
     r
 }
 
-async fn sign_out() -> Response {
+async fn sign_out(headers: HeaderMap) -> Response {
+    if !same_site(&headers) {
+        return cross_site();
+    }
     let mut r = Redirect::to("/dang-nhap").into_response();
     r.headers_mut().insert(
         header::SET_COOKIE,
         HeaderValue::from_static(
-            "motcua_phien=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0",
+            "__Host-motcua_phien=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0",
         ),
     );
     r
@@ -279,6 +338,7 @@ struct Dashboard {
     on_time: f64,
     late: f64,
     rate: f64,
+    unclassified: String,
     outcome_height: u32,
     outcome_desc: String,
     outcome_bars: Vec<OutcomeBar>,
@@ -355,6 +415,7 @@ async fn dashboard(
         on_time: 0.0,
         late: 0.0,
         rate: 0.0,
+        unclassified: String::new(),
         outcome_height: 40,
         outcome_desc: String::new(),
         outcome_bars: Vec::new(),
@@ -409,14 +470,11 @@ async fn dashboard(
     let (early, on_time, late, rate) = form06::percentages(&total);
     (page.early, page.on_time, page.late, page.rate) = (early, on_time, late, rate);
     page.total = cells(&total);
+    page.unclassified = export::unclassified_note(&total);
     page.rows = rows
         .iter()
         .map(|r| Line {
-            label: if admin && q.scope.agency.is_none() {
-                format!("{} — {}", r.field_name, r.agency)
-            } else {
-                r.field_name.clone()
-            },
+            label: r.field_name.clone(),
             cells: cells(r),
         })
         .collect();

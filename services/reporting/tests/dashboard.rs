@@ -228,13 +228,23 @@ async fn a_leader_signs_in_and_sees_form06_charts_backlog_and_downloads() {
     }
     tx.commit().await.unwrap();
 
-    // Strangers get no report.
+    // Strangers get no report; another site cannot sign a browser in (login CSRF).
     let r = http
         .get(format!("{web}/bieu-06.xlsx"))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
+    let r = http
+        .post(format!("{web}/dang-nhap"))
+        .header("sec-fetch-site", "cross-site")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={}", token(&[Role::Leader])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.headers().get("set-cookie").is_none());
 
     let driver = driver().await;
     let c = browser(&driver).await;
@@ -297,7 +307,10 @@ async fn a_leader_signs_in_and_sees_form06_charts_backlog_and_downloads() {
         .unwrap();
     assert_eq!(h1, "Tình hình, kết quả giải quyết thủ tục hành chính");
     let cookies = c.get_all_cookies().await.unwrap();
-    let session = cookies.iter().find(|k| k.name() == "motcua_phien").unwrap();
+    let session = cookies
+        .iter()
+        .find(|k| k.name() == "__Host-motcua_phien")
+        .unwrap();
     assert_eq!(session.http_only(), Some(true));
     assert_eq!(session.secure(), Some(true));
 
@@ -412,11 +425,12 @@ async fn a_leader_signs_in_and_sees_form06_charts_backlog_and_downloads() {
         .unwrap();
     let r = http
         .get(format!("{web}{link}"))
-        .header("cookie", format!("motcua_phien={}", session.value()))
+        .header("cookie", format!("__Host-motcua_phien={}", session.value()))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
     assert!(
         r.headers()["content-disposition"]
             .to_str()

@@ -169,7 +169,7 @@ async fn daily_rows(conn: &mut sqlx::PgConnection) -> Vec<(String, String, Naive
             r.get("agency"),
             r.get("field"),
             r.get("day"),
-            ["received_online", "received_other", "done", "early", "on_time", "late", "due", "due_and_done"]
+            ["received_online", "received_other", "done", "early", "on_time", "late", "due", "due_and_done", "due_of_done"]
                 .iter()
                 .map(|c| r.get::<i64, _>(*c))
                 .collect(),
@@ -217,11 +217,28 @@ fn form06_equals_its_definition_on_random_histories() {
             sqlx::query("TRUNCATE facts, daily").execute(&pool).await.unwrap();
             let mut tx = pool.begin().await.unwrap();
             for (i, f) in facts.iter().enumerate() {
-                let event = DossierEvent::StateChanged(DossierStateChanged {
-                    state: Some(state(i, f)),
-                    ..Default::default()
-                });
-                motcua_reporting::facts::apply(&mut tx, &event).await.unwrap();
+                // An earlier state (version 2: not done yet, due a week sooner, another field)
+                // and the last one (version 3), in either order: the counts must end as the last
+                // state alone says.
+                let last = state(i, f);
+                let mut earlier = last.clone();
+                earlier.version = 2;
+                earlier.finished_at = None;
+                earlier.stopped_at = None;
+                earlier.outcome = 0;
+                earlier.due_at = Some(ts(at(f.due - 7 * 1440)));
+                earlier.field = FIELDS[(f.field + 1) % FIELDS.len()].into();
+                let mut states = vec![earlier, last];
+                if i % 2 == 1 {
+                    states.reverse();
+                }
+                for s in states {
+                    let event = DossierEvent::StateChanged(DossierStateChanged {
+                        state: Some(s),
+                        ..Default::default()
+                    });
+                    motcua_reporting::facts::apply(&mut tx, &event).await.unwrap();
+                }
             }
             tx.commit().await.unwrap();
             // The counts kept event by event equal the counts recomputed from the facts.

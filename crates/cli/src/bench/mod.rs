@@ -56,6 +56,10 @@ fn bench_vars(service: &str, connections: u32) -> (String, Vars) {
         &format!("MOTCUA_{}_GRPC_ADDR", service.to_uppercase()),
         "127.0.0.1:0",
     );
+    vars.set(
+        &format!("MOTCUA_{}_HTTP_ADDR", service.to_uppercase()),
+        "127.0.0.1:0",
+    );
     vars.set("MOTCUA_METRICS_ADDR", "off");
     vars.set("MOTCUA_DATABASE_MAX_CONNECTIONS", connections.to_string());
     vars.set("MOTCUA_DOSSIER_EVENTS_MAX_BYTES", (1u64 << 30).to_string());
