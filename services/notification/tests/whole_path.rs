@@ -8,8 +8,7 @@ mod common;
 
 use common::*;
 use motcua_domain::time::ts;
-use motcua_platform::auth::{Claims, Role, mint};
-use motcua_platform::config::DEV_JWT_SECRET;
+use motcua_platform::auth::Role;
 use motcua_proto::common::{ApplicantType, Channel, DocumentForm};
 use motcua_proto::intake::intake_service_client::IntakeServiceClient;
 use motcua_proto::intake::{
@@ -24,21 +23,7 @@ use tonic::transport::Channel as GrpcChannel;
 type Officer = WorkflowServiceClient<InterceptedService<GrpcChannel, Bearer>>;
 
 fn token_in(roles: &[Role], department: &str, sub: &str) -> String {
-    let now = chrono::Utc::now().timestamp();
-    mint(
-        DEV_JWT_SECRET,
-        &Claims {
-            sub: sub.into(),
-            name: format!("Cán bộ {sub}"),
-            agency: AGENCY.into(),
-            department: department.into(),
-            roles: roles.to_vec(),
-            exp: now + 3600,
-            iat: now,
-            ..Default::default()
-        },
-    )
-    .unwrap()
+    motcua_testkit::token(roles, AGENCY, department, sub)
 }
 
 async fn officer(app: &App, roles: &[Role], department: &str, sub: &str) -> Officer {

@@ -7,17 +7,16 @@
 #![allow(clippy::unwrap_used)] // a test's panic is its failure message
 
 use chrono::{DateTime, Utc};
-use fantoccini::wd::Capabilities;
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::Locator;
 use motcua_domain::events::DossierEvent;
 use motcua_domain::time::ts;
 use motcua_platform::ManualClock;
-use motcua_platform::auth::{Claims, Role, mint};
-use motcua_platform::config::{DEV_JWT_SECRET, Vars};
+use motcua_platform::auth::Role;
+use motcua_platform::config::Vars;
 use motcua_platform::process::Process;
 use motcua_proto::common::{Channel, DossierStatus, Outcome};
 use motcua_proto::events::{ChangeKind, DossierState, DossierStateChanged};
-use std::process::{Child, Command, Stdio};
+use motcua_testkit::browser::{chromium, driver};
 use std::time::Duration;
 
 const A: &str = "000.00.06.H56";
@@ -28,79 +27,8 @@ fn vn(s: &str) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn driver() -> Driver {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let driver = Driver {
-        child: Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("chromedriver cannot start ({e}): deploy/test.sh installs chromium and chromium-driver")
-            }),
-        url: format!("http://127.0.0.1:{port}"),
-    };
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return driver;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("chromedriver did not listen on {}", driver.url);
-}
-
-async fn browser(driver: &Driver) -> Client {
-    let mut caps = Capabilities::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": "/usr/bin/chromium",
-            "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                     "--window-size=1280,1800", "--lang=vi-VN"],
-        }),
-    );
-    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&driver.url)
-        .await
-        .unwrap()
-}
-
 fn token(roles: &[Role]) -> String {
-    let now = chrono::Utc::now().timestamp();
-    mint(
-        DEV_JWT_SECRET,
-        &Claims {
-            sub: "ld-1".into(),
-            name: "Lê Văn Cường".into(),
-            agency: A.into(),
-            roles: roles.to_vec(),
-            exp: now + 3600,
-            iat: now,
-            ..Default::default()
-        },
-    )
-    .unwrap()
+    motcua_testkit::token(roles, A, "", "ld-1")
 }
 
 /// A dossier's last state: received, due, and maybe finished with an outcome.
@@ -247,7 +175,7 @@ async fn a_leader_signs_in_and_sees_form06_charts_backlog_and_downloads() {
     assert!(r.headers().get("set-cookie").is_none());
 
     let driver = driver().await;
-    let c = browser(&driver).await;
+    let c = chromium(&driver, 1280, 1800, true).await;
     c.goto(&web).await.unwrap();
     assert!(
         c.current_url()

@@ -10,9 +10,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use motcua_domain::secrets::SecretHasher;
-use motcua_platform::auth::{Claims, Role, mint};
+use motcua_platform::auth::Role;
 use motcua_platform::bus::{Bus, headers};
-use motcua_platform::config::{DEV_JWT_SECRET, Vars};
+use motcua_platform::config::Vars;
 use motcua_platform::host::Running;
 use motcua_platform::process::Process;
 use motcua_platform::{Clock, ManualClock};
@@ -27,8 +27,6 @@ use sqlx::PgPool;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tonic::metadata::{Ascii, MetadataValue};
-use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel as GrpcChannel;
 
@@ -429,63 +427,11 @@ pub fn whole_path_vars(v: &mut Vars) {
 
 pub type Client = NotificationServiceClient<InterceptedService<GrpcChannel, Bearer>>;
 
-pub async fn channel(addr: std::net::SocketAddr) -> GrpcChannel {
-    GrpcChannel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap()
-}
+pub use motcua_testkit::{Bearer, channel, wait_serving};
 
-pub async fn wait_serving(addr: std::net::SocketAddr) {
-    let mut health = tonic_health::pb::health_client::HealthClient::new(channel(addr).await);
-    for _ in 0..300 {
-        let ok = health
-            .check(tonic_health::pb::HealthCheckRequest::default())
-            .await
-            .is_ok_and(|r| {
-                r.into_inner().status
-                    == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
-            });
-        if ok {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("not serving");
-}
-
+/// A development token of the agency's `sub`.
 pub fn token(roles: &[Role], sub: &str) -> String {
-    let now = chrono::Utc::now().timestamp();
-    mint(
-        DEV_JWT_SECRET,
-        &Claims {
-            sub: sub.into(),
-            name: format!("Cán bộ {sub}"),
-            agency: AGENCY.into(),
-            roles: roles.to_vec(),
-            exp: now + 3600,
-            iat: now,
-            ..Default::default()
-        },
-    )
-    .unwrap()
-}
-
-#[derive(Clone)]
-pub struct Bearer(MetadataValue<Ascii>);
-
-impl Bearer {
-    pub fn new(token: &str) -> Self {
-        Self(format!("Bearer {token}").parse().unwrap())
-    }
-}
-
-impl Interceptor for Bearer {
-    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        req.metadata_mut().insert("authorization", self.0.clone());
-        Ok(req)
-    }
+    motcua_testkit::token(roles, AGENCY, "", sub)
 }
 
 /// A dossier's state as intake and workflow would publish it, hashed with the development key.

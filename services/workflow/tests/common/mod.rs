@@ -6,9 +6,9 @@
 
 use futures::StreamExt;
 use motcua_intake::settings::IntakeSettings;
-use motcua_platform::auth::{Claims, Role, mint};
+use motcua_platform::auth::Role;
 use motcua_platform::bus::Bus;
-use motcua_platform::config::{DEV_JWT_SECRET, Vars};
+use motcua_platform::config::Vars;
 use motcua_platform::host::Running;
 use motcua_platform::process::Process;
 use motcua_platform::{Clock, ManualClock};
@@ -21,8 +21,6 @@ use motcua_workflow::settings::WorkflowSettings;
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
-use tonic::metadata::{Ascii, MetadataValue};
-use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel as GrpcChannel;
 
@@ -307,67 +305,7 @@ impl App {
 
 pub type Officer = WorkflowServiceClient<InterceptedService<GrpcChannel, Bearer>>;
 
-pub async fn channel(addr: std::net::SocketAddr) -> GrpcChannel {
-    GrpcChannel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap()
-}
-
-pub async fn wait_serving(addr: std::net::SocketAddr) {
-    let mut health = tonic_health::pb::health_client::HealthClient::new(channel(addr).await);
-    for _ in 0..300 {
-        let ok = health
-            .check(tonic_health::pb::HealthCheckRequest {
-                service: String::new(),
-            })
-            .await
-            .is_ok_and(|r| {
-                r.into_inner().status
-                    == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
-            });
-        if ok {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("not serving");
-}
-
-pub fn token(roles: &[Role], agency: &str, department: &str, sub: &str) -> String {
-    let now = chrono::Utc::now().timestamp();
-    mint(
-        DEV_JWT_SECRET,
-        &Claims {
-            sub: sub.into(),
-            name: format!("Cán bộ {sub}"),
-            agency: agency.into(),
-            department: department.into(),
-            roles: roles.to_vec(),
-            exp: now + 3600,
-            iat: now,
-            ..Default::default()
-        },
-    )
-    .unwrap()
-}
-
-#[derive(Clone)]
-pub struct Bearer(MetadataValue<Ascii>);
-
-impl Bearer {
-    pub fn new(token: &str) -> Self {
-        Self(format!("Bearer {token}").parse().unwrap())
-    }
-}
-
-impl Interceptor for Bearer {
-    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        req.metadata_mut().insert("authorization", self.0.clone());
-        Ok(req)
-    }
-}
+pub use motcua_testkit::{Bearer, channel, token, wait_serving};
 
 pub fn land_submission(key: &str) -> SubmitDossierRequest {
     let doc = |key: &str| SubmittedDocument {

@@ -1,0 +1,79 @@
+//! What the services' tests share, so each test harness holds only what is its own: development
+//! tokens, the bearer interceptor, gRPC channels and waiting for SERVING, and a headless Chromium
+//! driven through chromedriver (`deploy/test.sh` installs Debian's chromium and chromium-driver).
+//! Panics are a test's failure messages here.
+
+#![allow(clippy::unwrap_used)]
+
+pub mod browser;
+
+use motcua_platform::auth::{Claims, Role, mint};
+use motcua_platform::config::DEV_JWT_SECRET;
+use std::time::Duration;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::transport::Channel;
+
+/// A token signed with the development key, valid for an hour, named "Cán bộ <sub>".
+pub fn token(roles: &[Role], agency: &str, department: &str, sub: &str) -> String {
+    let now = chrono::Utc::now().timestamp();
+    mint(
+        DEV_JWT_SECRET,
+        &Claims {
+            sub: sub.into(),
+            name: format!("Cán bộ {sub}"),
+            agency: agency.into(),
+            department: department.into(),
+            roles: roles.to_vec(),
+            exp: now + 3600,
+            iat: now,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+/// Adds `authorization: Bearer <token>` to every call.
+#[derive(Debug, Clone)]
+pub struct Bearer(MetadataValue<Ascii>);
+
+impl Bearer {
+    pub fn new(token: &str) -> Self {
+        Self(format!("Bearer {token}").parse().unwrap())
+    }
+}
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        req.metadata_mut().insert("authorization", self.0.clone());
+        Ok(req)
+    }
+}
+
+/// A connected channel to a service on `addr`.
+pub async fn channel(addr: std::net::SocketAddr) -> Channel {
+    Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+/// Waits (up to 30 s) until the service on `addr` reports SERVING.
+pub async fn wait_serving(addr: std::net::SocketAddr) {
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel(addr).await);
+    for _ in 0..300 {
+        let ok = health
+            .check(tonic_health::pb::HealthCheckRequest::default())
+            .await
+            .is_ok_and(|r| {
+                r.into_inner().status
+                    == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+            });
+        if ok {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("not serving");
+}
