@@ -19,8 +19,10 @@ pub struct LookupSettings {
     /// that keeps failing is slowed down for every caller, so guessing a secret from many
     /// addresses is as slow as from one.
     pub failure_cooldown: Duration,
-    /// Queries reading dossier rows at once (MOTCUA_LOOKUP_READERS, 2); each takes up to 64
-    /// waiting lookups (see [`crate::reads`]).
+    /// Queries reading dossier rows at once (MOTCUA_LOOKUP_READERS, 1); each takes up to 64
+    /// waiting lookups (see [`crate::reads`]). One reader gathers the most lookups per query: on
+    /// two cores shared with PostgreSQL it answered 18780 fresh lookups/s against 14742 with two
+    /// (bench lookup, 2026-11-27); raise it where PostgreSQL has cores of its own.
     pub readers: usize,
     /// Dossier rows kept in memory (MOTCUA_LOOKUP_CACHE_ROWS, 100000; 0 keeps none), each for
     /// at most 30 s and dropped when an event announces a newer version (see [`crate::cache`]).
@@ -56,7 +58,7 @@ impl LookupSettings {
             failure_cooldown: Duration::from_secs(
                 v.count("MOTCUA_LOOKUP_FAILURE_COOLDOWN_SECS", 60)?,
             ),
-            readers: v.count("MOTCUA_LOOKUP_READERS", 2)? as usize,
+            readers: v.count("MOTCUA_LOOKUP_READERS", 1)? as usize,
             cache_rows: v.parse(
                 "MOTCUA_LOOKUP_CACHE_ROWS",
                 100_000,
