@@ -3,18 +3,33 @@
 
 use fantoccini::wd::Capabilities;
 use fantoccini::{Client, ClientBuilder};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// chromedriver, stopped when dropped.
+/// chromedriver, stopped when dropped together with the chromium it started: it runs in a process
+/// group of its own, and the whole group is killed, so a test that panics before closing its
+/// session leaves no browser behind.
 #[derive(Debug)]
 pub struct Driver {
     child: Child,
     url: String,
 }
 
+impl Driver {
+    /// chromedriver's process id, which is also its process group's.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Driver {
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -29,6 +44,7 @@ pub async fn driver() -> Driver {
     let driver = Driver {
         child: Command::new("chromedriver")
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
