@@ -241,7 +241,7 @@ async fn from_facts(
 ) -> sqlx::Result<(Vec<Form06Row>, Form06Row, DateTime<Utc>)> {
     let (from, end) = days.instants();
     let taken_at = end.min(now);
-    let rows = sqlx::query(
+    let rows = sqlx::query(crate::sql::scoped(
         "SELECT CASE WHEN $5::text IS NULL THEN '' ELSE competent_agency END AS agency, field,
                 CASE WHEN $4 THEN procedure_code ELSE '' END AS procedure_code,
                 CASE WHEN $4 THEN max(procedure_name) ELSE '' END AS procedure_name,
@@ -257,10 +257,11 @@ async fn from_facts(
                                    AND NOT (paused <> 0 AND paused_since <= $3 AND due_at >= paused_since)) AS overdue
          FROM facts
          WHERE NOT rejected AND received_at < $2 AND (done_at IS NULL OR done_at >= $1)
-           AND ($5::text IS NULL OR competent_agency = $5)
+           AND {competent_agency_5}
          GROUP BY 1, 2, 3
          ORDER BY 1, 2, 3",
-    )
+        scope.agency.as_deref(),
+    ))
     .bind(from)
     .bind(end)
     .bind(taken_at)
