@@ -79,6 +79,7 @@ pub async fn start(process: &Process, settings: NotificationSettings) -> anyhow:
     };
     let webhook: Arc<dyn Provider> = Arc::new(providers::webhook::Webhooks::new(
         providers::webhook::client(settings.send_timeout + std::time::Duration::from_secs(5))?,
+        host.clock.clone(),
     ));
     let staff = Arc::new(settings.staff.clone());
     for (channel, provider, rate) in [
@@ -181,7 +182,7 @@ fn development_token(process: &Process) -> Option<secrecy::SecretString> {
         name: "Notification (SMS lookups)".into(),
         agency: String::new(),
         roles: vec![motcua_platform::auth::Role::Integration],
-        exp: chrono::Utc::now().timestamp() + 10 * 365 * 24 * 3600,
+        exp: process.clock.now().timestamp() + 10 * 365 * 24 * 3600,
         ..Default::default()
     };
     motcua_platform::auth::mint(secret.expose_secret(), &claims)

@@ -320,8 +320,13 @@ async fn a_hanging_webhook_receiver_blocks_nothing_and_signatures_verify_indepen
     let app = App::start(|v| {
         v.set("MOTCUA_DELIVERY_CONCURRENCY", "4");
         v.set("MOTCUA_DELIVERY_TIMEOUT_SECS", "5");
+        v.set("MOTCUA_SMS_QUIET_HOURS", "off");
     })
     .await;
+    // Webhooks are stamped by the service's clock; the reference verifier checks the stamp
+    // against the wall clock (its replay window), so this test's clock stands at the wall time.
+    let stamped = chrono::Utc::now();
+    app.clock.set(stamped);
     let mut admin = app.admin().await;
     let hang = admin
         .create_subscription(pb::CreateSubscriptionRequest {
@@ -353,7 +358,7 @@ async fn a_hanging_webhook_receiver_blocks_nothing_and_signatures_verify_indepen
     let mut codes = Vec::new();
     for _ in 0..5 {
         let code = new_code();
-        let s = state(&code, 1, DossierStatus::Received, "K7Q2M9XA3B");
+        let s = received_at(&code, stamped);
         app.publish(
             "dossier.dat-dai.submitted",
             SUBMITTED,
@@ -386,6 +391,11 @@ async fn a_hanging_webhook_receiver_blocks_nothing_and_signatures_verify_indepen
             map.insert(name, headers[name].to_str().unwrap().parse().unwrap());
         }
         verifier.verify(body, &map).unwrap();
+        assert_eq!(
+            headers["webhook-timestamp"].to_str().unwrap(),
+            stamped.timestamp().to_string(),
+            "stamped by the service's clock"
+        );
         let v: serde_json::Value = serde_json::from_slice(body).unwrap();
         assert_eq!(v["type"], "dossier.submitted");
         assert!(codes.contains(&v["data"]["dossier_code"].as_str().unwrap().to_owned()));
@@ -405,7 +415,7 @@ async fn a_hanging_webhook_receiver_blocks_nothing_and_signatures_verify_indepen
         .into_inner();
     assert_eq!(rotated.subscription.unwrap().secrets, 2);
     let code = new_code();
-    let s = state(&code, 1, DossierStatus::Received, "K7Q2M9XA3B");
+    let s = received_at(&code, stamped);
     app.publish(
         "dossier.dat-dai.submitted",
         SUBMITTED,
@@ -664,4 +674,15 @@ async fn two_replicas_share_the_work_and_send_each_delivery_once() {
     .unwrap();
     assert_eq!(rows, 30);
     app.stop().await;
+}
+
+/// A dossier received at `at` (events older than the notice age tell no one).
+fn received_at(
+    code: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> motcua_proto::events::DossierState {
+    let mut s = state(code, 1, DossierStatus::Received, "K7Q2M9XA3B");
+    s.received_at = Some(motcua_domain::time::ts(at));
+    s.due_at = Some(motcua_domain::time::ts(at + chrono::Duration::days(12)));
+    s
 }

@@ -5,10 +5,12 @@
 use super::{Accepted, Outgoing, Provider, SendError, http_outcome, transport};
 use crate::webhook_sign;
 use futures::future::BoxFuture;
+use motcua_platform::SharedClock;
 
 #[derive(Debug)]
 pub struct Webhooks {
     client: reqwest::Client,
+    clock: SharedClock,
 }
 
 /// The webhook client follows no redirect: a receiver's 3xx could lead to an address the
@@ -23,8 +25,8 @@ pub fn client(timeout: std::time::Duration) -> anyhow::Result<reqwest::Client> {
 }
 
 impl Webhooks {
-    pub fn new(client: reqwest::Client) -> Self {
-        Self { client }
+    pub fn new(client: reqwest::Client, clock: SharedClock) -> Self {
+        Self { client, clock }
     }
 }
 
@@ -40,9 +42,9 @@ impl Provider for Webhooks {
                     "the subscription has no secret in force".into(),
                 ));
             }
-            // The receiver checks the timestamp against its own clock (replay window), so this
-            // is the wall clock, not the service's.
-            let timestamp = chrono::Utc::now().timestamp();
+            // The attempt's time by the service's clock (the system clock in production, which
+            // the receiver's replay window is checked against).
+            let timestamp = self.clock.now().timestamp();
             let id = m.id.to_string();
             let mut request = self
                 .client
