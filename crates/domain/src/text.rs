@@ -66,6 +66,20 @@ pub fn fold(text: &str) -> String {
         .join(" ")
 }
 
+/// An amount in đồng as Vietnamese readers write it: "1.250.000 đồng".
+pub fn dong(vnd: i64) -> String {
+    let digits = vnd.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push('.');
+        }
+        out.push(c);
+    }
+    let sign = if vnd < 0 { "-" } else { "" };
+    format!("{sign}{out} đồng")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -158,8 +158,9 @@ pub struct HttpSide {
     pub public: axum::Router,
     /// Routes for officers and systems: bearer token required.
     pub authenticated: axum::Router,
-    /// Routes that check their caller themselves (an SMS gateway's shared secret): not limited
-    /// per client, since one gateway speaks for every citizen; load shedding still applies.
+    /// Routes that check their caller themselves (an SMS gateway's shared secret, a dashboard's
+    /// session cookie): not limited per client, since one gateway speaks for every citizen; load
+    /// shedding and the baseline security headers still apply.
     pub self_authenticated: axum::Router,
 }
 
@@ -178,6 +179,12 @@ pub fn router(side: HttpSide) -> axum::Router {
     let ready = readiness.clone();
     let public = public.layer(middleware::from_fn_with_state(limiter, rate_limit));
     let authenticated = authenticated.layer(middleware::from_fn_with_state(verifier, authenticate));
+    // Routes that check their caller themselves may serve browsers (a dashboard behind its own
+    // session): they get the same baseline headers as public ones.
+    let self_authenticated =
+        self_authenticated.layer(middleware::map_response(|response: Response| async move {
+            with_security_headers(response)
+        }));
     let routes = public.merge(authenticated).merge(self_authenticated).layer(
         middleware::from_fn_with_state(Arc::new(Semaphore::new(max_in_flight)), shed),
     );

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use motcua_domain::events::{DEADLINE, DossierEvent};
+use motcua_domain::time::instant;
 use motcua_proto::common::DossierStatus;
 use motcua_proto::events::{ChangeKind, DeadlineKind, DeadlineReached, DossierState};
 use prost::Message;
@@ -197,25 +198,6 @@ pub fn date(t: Option<&prost_types::Timestamp>) -> String {
         .unwrap_or_default()
 }
 
-fn instant(t: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
-    let t = t?;
-    DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?)
-}
-
-/// "1.250.000 đồng".
-pub fn money(vnd: i64) -> String {
-    let digits = vnd.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push('.');
-        }
-        out.push(c);
-    }
-    let sign = if vnd < 0 { "-" } else { "" };
-    format!("{sign}{out} đồng")
-}
-
 fn state_facts(s: &DossierState, lookup_base: Option<&str>) -> Facts {
     let st = DossierStatus::try_from(s.status).unwrap_or_default();
     Facts {
@@ -227,7 +209,7 @@ fn state_facts(s: &DossierState, lookup_base: Option<&str>) -> Facts {
             .map(|b| format!("{}/tra-cuu#ma={}", b.trim_end_matches('/'), s.dossier_code))
             .unwrap_or_default(),
         missing_documents: s.missing_documents.join("; "),
-        amount: money(s.obligation_vnd),
+        amount: motcua_domain::text::dong(s.obligation_vnd),
         note: s.obligation_note.clone(),
         reason: if s.apology_reason.is_empty() {
             s.stop_reason.clone()

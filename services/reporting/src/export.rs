@@ -82,22 +82,6 @@ fn label(r: &Form06Row) -> String {
     }
 }
 
-fn numbers(r: &Form06Row) -> [u64; 11] {
-    [
-        r.received_total,
-        r.received_online,
-        r.received_counter_postal,
-        r.carried_over,
-        r.resolved_total,
-        r.resolved_early,
-        r.resolved_on_time,
-        r.resolved_late,
-        r.in_progress_total,
-        r.in_progress_within_deadline,
-        r.in_progress_overdue,
-    ]
-}
-
 /// The workbook's bytes.
 pub fn xlsx(
     heading: &Heading,
@@ -141,13 +125,13 @@ pub fn xlsx(
     for (i, r) in rows.iter().enumerate() {
         sheet.write_number_with_format(row, 0, (i + 1) as f64, &cell)?;
         sheet.write_string_with_format(row, 1, label(r), &cell)?;
-        for (j, n) in numbers(r).iter().enumerate() {
+        for (j, n) in crate::form06::columns(r).iter().enumerate() {
             sheet.write_number_with_format(row, 2 + j as u16, *n as f64, &cell)?;
         }
         row += 1;
     }
     sheet.merge_range(row, 0, row, 1, "Tổng cộng", &total_cell)?;
-    for (j, n) in numbers(total).iter().enumerate() {
+    for (j, n) in crate::form06::columns(total).iter().enumerate() {
         sheet.write_number_with_format(row, 2 + j as u16, *n as f64, &total_cell)?;
     }
     sheet.write_string(row + 2, 0, unclassified_note(total))?;
@@ -186,11 +170,11 @@ pub fn csv(
         w.write_record((1..=COLUMNS).map(|c| format!("({c})")))?;
         for (i, r) in rows.iter().enumerate() {
             let mut line = vec![(i + 1).to_string(), label(r)];
-            line.extend(numbers(r).iter().map(u64::to_string));
+            line.extend(crate::form06::columns(r).iter().map(u64::to_string));
             w.write_record(&line)?;
         }
         let mut line = vec!["Tổng cộng".to_owned(), String::new()];
-        line.extend(numbers(total).iter().map(u64::to_string));
+        line.extend(crate::form06::columns(total).iter().map(u64::to_string));
         w.write_record(&line)?;
         w.write_record([unclassified_note(total)])?;
         w.flush()?;

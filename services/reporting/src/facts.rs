@@ -7,6 +7,7 @@ use crate::daily::{self, Contribution};
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use motcua_domain::events::{DossierEvent, REJECTED_AT_INTAKE, STATE_CHANGED, SUBMITTED};
+use motcua_domain::time::instant;
 use motcua_platform::bus::DOSSIERS;
 use motcua_platform::consumer::{ConsumerSpec, Event, HandleError, Handler};
 use motcua_proto::common::Channel;
@@ -44,11 +45,6 @@ impl Handler for Facts {
             apply(tx, &decoded).await
         })
     }
-}
-
-fn instant(t: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
-    let t = t?;
-    DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?)
 }
 
 fn small(v: i32, what: &str) -> Result<i16, HandleError> {

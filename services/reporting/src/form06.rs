@@ -287,6 +287,23 @@ async fn from_facts(
     Ok((out, total, taken_at))
 }
 
+/// Columns (3)–(13) of a row, in the form's order: what the files and the page print.
+pub fn columns(r: &Form06Row) -> [u64; 11] {
+    [
+        r.received_total,
+        r.received_online,
+        r.received_counter_postal,
+        r.carried_over,
+        r.resolved_total,
+        r.resolved_early,
+        r.resolved_on_time,
+        r.resolved_late,
+        r.in_progress_total,
+        r.in_progress_within_deadline,
+        r.in_progress_overdue,
+    ]
+}
+
 fn add(total: &mut Form06Row, r: &Form06Row) {
     total.received_total += r.received_total;
     total.received_online += r.received_online;

@@ -51,28 +51,8 @@ pub fn routes(web: Web) -> (axum::Router, axum::Router) {
         .route("/", get(dashboard))
         .route("/bieu-06.xlsx", get(download_xlsx))
         .route("/bieu-06.csv", get(download_csv))
-        .with_state(web)
-        .layer(axum::middleware::map_response(security_headers));
+        .with_state(web);
     (public, private)
-}
-
-/// The headers the platform puts on public pages, on the signed-in ones too (they check their
-/// session themselves, so the platform's public layer is not on them).
-async fn security_headers(mut r: Response) -> Response {
-    let h = r.headers_mut();
-    for (name, value) in [
-        ("x-content-type-options", "nosniff"),
-        ("referrer-policy", "no-referrer"),
-        ("x-frame-options", "DENY"),
-        (
-            "content-security-policy",
-            "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-        ),
-        ("strict-transport-security", "max-age=31536000"),
-    ] {
-        h.entry(name).or_insert(HeaderValue::from_static(value));
-    }
-    r
 }
 
 async fn css() -> Response {
@@ -267,6 +247,17 @@ impl Params {
         })
     }
 
+    /// The period and agency asked for, checked as a gRPC request's are.
+    fn resolve(&self, api: &Api, who: &Caller) -> Result<Resolved, ServiceError> {
+        let period = self.period().map_err(ServiceError::InvalidArgument)?;
+        api.resolve(
+            who,
+            Some(&period),
+            self.co_quan.as_deref().unwrap_or(""),
+            false,
+        )
+    }
+
     fn query(&self) -> String {
         let mut q = url::form_urlencoded::Serializer::new(String::new());
         for (k, v) in [
@@ -347,22 +338,6 @@ struct Dashboard {
     backlog: Vec<BacklogRow>,
 }
 
-fn cells(r: &Form06Row) -> [u64; 11] {
-    [
-        r.received_total,
-        r.received_online,
-        r.received_counter_postal,
-        r.carried_over,
-        r.resolved_total,
-        r.resolved_early,
-        r.resolved_on_time,
-        r.resolved_late,
-        r.in_progress_total,
-        r.in_progress_within_deadline,
-        r.in_progress_overdue,
-    ]
-}
-
 fn scale(n: u64, max: u64, px: u32) -> u32 {
     if max == 0 {
         0
@@ -423,17 +398,7 @@ async fn dashboard(
         trend_bars: Vec::new(),
         backlog: Vec::new(),
     };
-    let resolved = params
-        .period()
-        .map_err(ServiceError::InvalidArgument)
-        .and_then(|p| {
-            web.api.resolve(
-                &who,
-                Some(&p),
-                params.co_quan.as_deref().unwrap_or(""),
-                false,
-            )
-        });
+    let resolved = params.resolve(&web.api, &who);
     let q: Resolved = match resolved {
         Ok(q) => q,
         Err(ServiceError::InvalidArgument(m) | ServiceError::PermissionDenied(m)) => {
@@ -469,13 +434,13 @@ async fn dashboard(
         .to_string();
     let (early, on_time, late, rate) = form06::percentages(&total);
     (page.early, page.on_time, page.late, page.rate) = (early, on_time, late, rate);
-    page.total = cells(&total);
+    page.total = form06::columns(&total);
     page.unclassified = export::unclassified_note(&total);
     page.rows = rows
         .iter()
         .map(|r| Line {
             label: r.field_name.clone(),
-            cells: cells(r),
+            cells: form06::columns(r),
         })
         .collect();
     // Early / on time / late per field: stacked bars, 360 px for the largest.
@@ -594,17 +559,7 @@ async fn download(web: &Web, headers: &HeaderMap, params: Params, xlsx: bool) ->
     };
     let now = web.api.clock.now();
     let params = params.filled(motcua_domain::time::vietnam_day(now));
-    let resolved = params
-        .period()
-        .map_err(ServiceError::InvalidArgument)
-        .and_then(|p| {
-            web.api.resolve(
-                &who,
-                Some(&p),
-                params.co_quan.as_deref().unwrap_or(""),
-                false,
-            )
-        });
+    let resolved = params.resolve(&web.api, &who);
     let q = match resolved {
         Ok(q) => q,
         Err(ServiceError::InvalidArgument(m) | ServiceError::PermissionDenied(m)) => {

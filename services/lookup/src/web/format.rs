@@ -1,13 +1,8 @@
 //! How times, money and procedures read on the page and in the JSON: Vietnam time (UTC+7),
 //! dd/mm/yyyy, đồng with dots between thousands.
 
-use chrono::{DateTime, Utc};
+use motcua_domain::time::instant;
 use motcua_proto::common::{Channel, Procedure};
-
-fn instant(t: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
-    let t = t?;
-    DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?)
-}
 
 /// "14:30 ngày 05/03/2026" (empty when unset).
 pub fn date_time(t: Option<&prost_types::Timestamp>) -> String {
@@ -33,16 +28,7 @@ pub fn money(vnd: i64) -> String {
     if vnd == 0 {
         return "Miễn phí".into();
     }
-    let digits = vnd.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push('.');
-        }
-        out.push(c);
-    }
-    let sign = if vnd < 0 { "-" } else { "" };
-    format!("{sign}{out} đồng")
+    motcua_domain::text::dong(vnd)
 }
 
 /// The channels a procedure version takes, in words.
