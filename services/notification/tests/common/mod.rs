@@ -42,9 +42,12 @@ pub fn start_time() -> chrono::DateTime<chrono::Utc> {
         .with_timezone(&chrono::Utc)
 }
 
-/// A fresh, well-formed dossier code of the agency.
+/// A fresh, well-formed dossier code of the agency, never the same twice in one test process
+/// (random four digits collided now and then among a test's thirty dossiers).
 pub fn new_code() -> String {
-    let n = u16::from_str_radix(&new_id()[..4], 16).unwrap() % 10000;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed) % 10000;
     format!("{AGENCY}-260302-{n:04}")
 }
 
