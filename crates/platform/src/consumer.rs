@@ -174,6 +174,8 @@ pub struct ConsumerContext {
     pub bus: Bus,
     /// The consumer pulls only while this says ready.
     pub readiness: Readiness,
+    /// Told after each commit, for handlers that write events.
+    pub outbox: crate::outbox::OutboxWake,
 }
 
 /// Creates or updates the durable consumer so that it has exactly the spec's configuration.
@@ -458,6 +460,7 @@ impl<H: Handler> Worker<'_, H> {
             clear_failures(&mut tx, &self.spec.name, &redelivered).await?;
         }
         tx.commit().await?;
+        self.ctx.outbox.wake();
         Ok(())
     }
 
@@ -479,6 +482,7 @@ impl<H: Handler> Worker<'_, H> {
             clear_failures(&mut tx, &self.spec.name, &[event.id]).await?;
         }
         tx.commit().await?;
+        self.ctx.outbox.wake();
         Ok(())
     }
 

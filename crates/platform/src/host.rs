@@ -15,7 +15,7 @@ use crate::config::Settings;
 use crate::consumer::{self, ConsumerContext, ConsumerSpec, Handler};
 use crate::jobs::{JobHandler, JobRunner};
 use crate::limiter::PublicLimiter;
-use crate::outbox::{Relay, RelayHealth};
+use crate::outbox::{OutboxWake, Relay, RelayHealth};
 use crate::process::Process;
 use crate::readiness::{Readiness, ReadinessSource};
 use anyhow::Context;
@@ -54,6 +54,9 @@ pub struct ServiceHost {
     pub pool: PgPool,
     pub bus: Bus,
     pub verifier: Verifier,
+    /// Writers of events call `outbox.wake()` after their commit; consumers and job runners
+    /// started here do it for their handlers.
+    pub outbox: OutboxWake,
     readiness: ReadinessSource,
     relay_health: Option<RelayHealth>,
     limiter: PublicLimiter,
@@ -99,6 +102,7 @@ impl ServiceHost {
             pool,
             bus,
             verifier,
+            outbox: OutboxWake::default(),
             readiness: ReadinessSource::default(),
             relay_health: None,
             reporter,
@@ -286,7 +290,8 @@ impl ServiceHost {
     pub fn spawn_relay(&mut self) {
         let relay = Relay::new(self.pool.clone(), self.bus.clone())
             .with_streams(self.settings.retention.clone())
-            .with_health(self.relay_health());
+            .with_health(self.relay_health())
+            .with_wake(self.outbox.clone());
         let token = self.background.clone();
         let ready = self.readiness();
         self.spawn_supervised("outbox-relay", move || {
@@ -346,6 +351,7 @@ impl ServiceHost {
             pool: self.pool.clone(),
             bus: self.bus.clone(),
             readiness: self.readiness(),
+            outbox: self.outbox.clone(),
         };
         let token = self.background.clone();
         let name = spec.name.clone();
@@ -376,6 +382,7 @@ impl ServiceHost {
 
     /// Starts a runner of the durable jobs of `queue` once the host is ready.
     pub fn spawn_jobs<H: JobHandler>(&mut self, runner: JobRunner, handler: Arc<H>) {
+        let runner = runner.with_wake(self.outbox.clone());
         let token = self.background.clone();
         let ready = self.readiness();
         self.spawn_supervised("jobs", move || {

@@ -13,6 +13,7 @@
 //! LISTEN/NOTIFY; a slow poll is the safety net.
 
 use crate::clock::SharedClock;
+use crate::outbox::OutboxWake;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use sqlx::{PgConnection, PgPool, Row};
@@ -175,6 +176,8 @@ pub struct JobRunner {
     max_attempts: i32,
     backoff: chrono::Duration,
     poll: Duration,
+    /// Told after each commit, for handlers that write events.
+    wake: OutboxWake,
 }
 
 impl JobRunner {
@@ -186,7 +189,14 @@ impl JobRunner {
             max_attempts: 10,
             backoff: chrono::Duration::seconds(30),
             poll: Duration::from_secs(5),
+            wake: OutboxWake::default(),
         }
+    }
+
+    /// The outbox relay to tell after a job's commit (the host sets its own).
+    pub fn with_wake(mut self, wake: OutboxWake) -> Self {
+        self.wake = wake;
+        self
     }
 
     pub fn max_attempts(mut self, n: i32) -> Self {
@@ -349,6 +359,7 @@ impl JobRunner {
             }
         }
         tx.commit().await?;
+        self.wake.wake();
         Ok(true)
     }
 }

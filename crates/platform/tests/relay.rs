@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use motcua_platform::CancellationToken;
-use motcua_platform::outbox::{self, OutboxEvent, Relay};
+use motcua_platform::outbox::{self, OutboxEvent, OutboxWake, Relay};
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -70,23 +70,36 @@ async fn outbox_delivers_every_event_exactly_once_while_the_relay_is_killed_mid_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_commit_wakes_the_relay_and_a_rollback_publishes_nothing() {
+async fn a_writers_wake_or_another_process_notify_wakes_the_relay_and_a_rollback_publishes_nothing()
+{
     let f = fixture().await;
     let token = CancellationToken::new();
-    // The poll is an hour: only the commit's notification can wake the relay within the test.
+    let wake = OutboxWake::default();
+    // The poll is an hour: only the writer's wake (or a NOTIFY) can wake the relay in the test.
     let task = tokio::spawn(
         relay(&f)
             .with_poll(Duration::from_secs(3600))
+            .with_wake(wake.clone())
             .run(token.clone()),
     );
-    // The first commit may be found by the relay's first drain; the second can only be found by
-    // the notification of its commit, since the relay then sleeps on LISTEN with an hour's poll.
+    // Writing an event must not NOTIFY: PostgreSQL serialises the commits of notifying
+    // transactions, which capped event-writing changes at a fraction of the database's rate.
+    let mut listener = motcua_platform::db::listener(&f.pool, "motcua_outbox")
+        .await
+        .unwrap();
     let first = event("dossier.dat-dai.x", b"first".to_vec());
     enqueue_all(&f, std::slice::from_ref(&first)).await;
+    wake.wake();
     eventually(Duration::from_secs(10), "the first event", || async {
         outbox::pending(&f.pool).await.unwrap() == 0
     })
     .await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), listener.recv())
+            .await
+            .is_err(),
+        "a commit that wrote an event sent a NOTIFY"
+    );
     let mut tx = f.pool.begin().await.unwrap();
     outbox::enqueue(
         &mut tx,
@@ -95,11 +108,27 @@ async fn a_commit_wakes_the_relay_and_a_rollback_publishes_nothing() {
     .await
     .unwrap();
     tx.rollback().await.unwrap();
+    wake.wake();
+    // The relay now sleeps with an hour's poll: only this wake can have it publish `kept`.
     let kept = event("dossier.dat-dai.x", b"kept".to_vec());
     enqueue_all(&f, std::slice::from_ref(&kept)).await;
+    wake.wake();
     eventually(
         Duration::from_secs(10),
-        "the commit did not wake the relay",
+        "the writer's wake did not wake the relay",
+        || async { outbox::pending(&f.pool).await.unwrap() == 0 },
+    )
+    .await;
+    // Another process (`motcua outbox retry`) has no handle on this relay: it sends NOTIFY.
+    let elsewhere = event("dossier.dat-dai.x", b"elsewhere".to_vec());
+    enqueue_all(&f, std::slice::from_ref(&elsewhere)).await;
+    sqlx::query("SELECT pg_notify('motcua_outbox', '')")
+        .execute(&f.pool)
+        .await
+        .unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "another process's NOTIFY did not wake the relay",
         || async { outbox::pending(&f.pool).await.unwrap() == 0 },
     )
     .await;
@@ -107,8 +136,38 @@ async fn a_commit_wakes_the_relay_and_a_rollback_publishes_nothing() {
     task.await.unwrap();
     assert_eq!(
         f.stream_ids("DOSSIERS", "dossier.>").await,
-        vec![first.id.to_string(), kept.id.to_string()],
+        vec![
+            first.id.to_string(),
+            kept.id.to_string(),
+            elsewhere.id.to_string()
+        ],
         "the rolled back event was not published"
+    );
+    f.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_nobody_announced_are_published_on_the_poll() {
+    // A replica that crashed between its commit and its relay's drain told nobody.
+    let f = fixture().await;
+    let token = CancellationToken::new();
+    let task = tokio::spawn(
+        relay(&f)
+            .with_poll(Duration::from_millis(200))
+            .run(token.clone()),
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let orphan = event("dossier.dat-dai.x", b"orphan".to_vec());
+    enqueue_all(&f, std::slice::from_ref(&orphan)).await;
+    eventually(Duration::from_secs(10), "the orphan row", || async {
+        outbox::pending(&f.pool).await.unwrap() == 0
+    })
+    .await;
+    token.cancel();
+    task.await.unwrap();
+    assert_eq!(
+        f.stream_ids("DOSSIERS", "dossier.>").await,
+        vec![orphan.id.to_string()]
     );
     f.cleanup().await;
 }

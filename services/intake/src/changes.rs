@@ -111,6 +111,7 @@ impl Intake {
             .map(|(d, _, _)| d)
             .unwrap_or(dossier);
         tx.commit().await?;
+        self.outbox.wake();
         Ok(updated)
     }
 }

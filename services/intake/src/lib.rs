@@ -83,9 +83,12 @@ pub async fn start(process: &Process, settings: IntakeSettings) -> anyhow::Resul
     host.spawn_relay();
     host.spawn_consumer(follow::consumer(), Arc::new(follow::States));
     let (pool, ready, clock) = (host.pool.clone(), host.readiness(), host.clock.clone());
+    let outbox = host.outbox.clone();
     host.spawn(async move {
         ready.wait().await;
-        if let Err(e) = load_catalog(&pool, &clock, catalog).await {
+        let loaded = load_catalog(&pool, &clock, catalog).await;
+        outbox.wake();
+        if let Err(e) = loaded {
             tracing::error!(error = ?e, "loading the catalog failed");
         }
     });
@@ -97,6 +100,7 @@ pub async fn start(process: &Process, settings: IntakeSettings) -> anyhow::Resul
         lookup_url: settings.lookup_url,
         attachments,
         known_agencies: Arc::default(),
+        outbox: host.outbox.clone(),
     };
     let api = IntakeServiceServer::new(intake)
         .max_decoding_message_size(max_bytes)

@@ -9,7 +9,7 @@ use motcua_domain::calendars::Calendars;
 use motcua_domain::secrets::SecretHasher;
 use motcua_domain::time::{from_ts, ts, vietnam_day};
 use motcua_platform::auth::{Role, caller};
-use motcua_platform::outbox::enqueue;
+use motcua_platform::outbox::{OutboxWake, enqueue};
 use motcua_platform::text::quote;
 use motcua_platform::{ServiceError, SharedClock};
 use motcua_proto::common::{DossierStatus, Procedure};
@@ -33,6 +33,8 @@ pub struct Intake {
     pub attachments: Attachments,
     /// Receiving agencies found in the catalog so far (see `Intake::agency_known`).
     pub known_agencies: Arc<std::sync::RwLock<std::collections::HashSet<String>>>,
+    /// Told after each commit that wrote events.
+    pub outbox: OutboxWake,
 }
 
 pub(crate) fn invalid(m: impl Into<String>) -> ServiceError {
@@ -102,6 +104,7 @@ impl IntakeService for Intake {
         let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
         publish(&mut tx, &mut p, &who.subject, self.clock.now()).await?;
         tx.commit().await.map_err(ServiceError::from)?;
+        self.outbox.wake();
         Ok(Response::new(PublishProcedureResponse {
             procedure: Some(p),
         }))

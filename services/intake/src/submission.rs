@@ -515,6 +515,7 @@ impl Intake {
         };
         enqueue(&mut tx, &event).await?;
         tx.commit().await?;
+        self.outbox.wake();
         metrics::counter!("motcua_intake_dossiers_total", "status" => action).increment(1);
         tracing::info!(dossier = %code, procedure = %c.procedure.code, action, "dossier stored");
         let updated = ts(stored_at);

@@ -82,6 +82,7 @@ pub async fn start(process: &Process, settings: WorkflowSettings) -> anyhow::Res
         clock: host.clock.clone(),
         calendars,
         settings,
+        outbox: host.outbox.clone(),
     })
     .max_decoding_message_size(max_bytes)
     .max_encoding_message_size(max_bytes);

@@ -28,6 +28,8 @@ pub struct Workflow {
     pub clock: SharedClock,
     pub calendars: Arc<Calendars>,
     pub settings: Arc<WorkflowSettings>,
+    /// Told after each change's commit, so that its event goes out at once.
+    pub outbox: motcua_platform::outbox::OutboxWake,
 }
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -172,6 +174,7 @@ impl Workflow {
                 .map_or(0, |(c, _)| c.version);
             return Err(stale(current, a.action.expected_version));
         }
+        self.outbox.wake();
         metrics::counter!("motcua_workflow_changes_total", "kind" => events::slug(change.kind))
             .increment(1);
         Ok((c, false))

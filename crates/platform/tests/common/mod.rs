@@ -86,6 +86,7 @@ impl Fixture {
             pool: self.pool.clone(),
             bus: self.bus.clone(),
             readiness: Readiness::always(),
+            outbox: Default::default(),
         }
     }
 
