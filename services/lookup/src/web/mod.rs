@@ -28,9 +28,11 @@ pub const MAX_URI_BYTES: usize = 2048;
 /// Largest request body accepted: a lookup is two short fields.
 pub const MAX_BODY_BYTES: usize = 4096;
 
+/// What every handler gets: one reference count to clone per request (axum clones the state for
+/// each), not one per field of [`Queries`].
 #[derive(Debug, Clone)]
 pub struct AppState {
-    pub queries: Queries,
+    pub queries: std::sync::Arc<Queries>,
 }
 
 fn is_api(path: &str) -> bool {
@@ -123,5 +125,7 @@ pub fn routes(queries: Queries) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(limit_uri))
-        .with_state(AppState { queries })
+        .with_state(AppState {
+            queries: std::sync::Arc::new(queries),
+        })
 }
