@@ -189,38 +189,19 @@ pub async fn apply_dossier(
     let entry = change(event, state);
     let mut fresh = view(state);
     merge(&mut fresh.history, entry.clone());
-    let inserted = sqlx::query(
-        "INSERT INTO dossiers (dossier_code, version, view, lookup_token_hmac, applicant_id_hmac, secret_key_id, applied_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dossier_code) DO NOTHING",
-    )
-    .bind(&state.dossier_code)
-    .bind(version)
-    .bind(fresh.encode_to_vec())
-    .bind(&state.lookup_token_hmac)
-    .bind(&state.applicant_id_hmac)
-    .bind(&state.secret_key_id)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        == 1;
-    if inserted {
-        return announce(tx, announced, &state.dossier_code, 1).await;
-    }
-    let (held, bytes): (i64, Vec<u8>) =
+    // Two round trips an event, the common case first: the row is read locked (an update), or
+    // inserted (a new dossier). Each write announces itself in its own statement (RETURNING
+    // pg_notify, delivered at commit): the lookup consumer's round trips are what bounds it.
+    let held: Option<(i64, Vec<u8>)> =
         sqlx::query_as("SELECT version, view FROM dossiers WHERE dossier_code = $1 FOR UPDATE")
             .bind(&state.dossier_code)
-            .fetch_one(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?;
-    let mut old = PublicDossier::decode(bytes.as_slice())
-        .map_err(|e| HandleError::Retry(format!("stored view does not decode: {e}")))?;
-    if version > held {
-        fresh.history = std::mem::take(&mut old.history);
-        merge(&mut fresh.history, entry);
-        let revision: i64 = sqlx::query_scalar(
-            "UPDATE dossiers SET version = $2, view = $3, lookup_token_hmac = $4, applicant_id_hmac = $5,
-                 secret_key_id = $6, applied_at = $7, revision = revision + 1
-             WHERE dossier_code = $1 RETURNING revision",
+    let Some((held, bytes)) = held else {
+        let inserted = sqlx::query(
+            "INSERT INTO dossiers (dossier_code, version, view, lookup_token_hmac, applicant_id_hmac, secret_key_id, applied_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dossier_code) DO NOTHING
+             RETURNING CASE WHEN $8 THEN pg_notify($9, revision || ' ' || dossier_code) END",
         )
         .bind(&state.dossier_code)
         .bind(version)
@@ -229,20 +210,54 @@ pub async fn apply_dossier(
         .bind(&state.applicant_id_hmac)
         .bind(&state.secret_key_id)
         .bind(now)
-        .fetch_one(&mut *tx)
+        .bind(announced == Announce::Yes)
+        .bind(CHANGED)
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_some();
+        if inserted {
+            return Ok(());
+        }
+        // Another replica inserted it since the read: the row is there now.
+        return Err(HandleError::Retry(format!(
+            "{} was inserted concurrently; applying again",
+            state.dossier_code
+        )));
+    };
+    let mut old = PublicDossier::decode(bytes.as_slice())
+        .map_err(|e| HandleError::Retry(format!("stored view does not decode: {e}")))?;
+    if version > held {
+        fresh.history = std::mem::take(&mut old.history);
+        merge(&mut fresh.history, entry);
+        sqlx::query(
+            "UPDATE dossiers SET version = $2, view = $3, lookup_token_hmac = $4, applicant_id_hmac = $5,
+                 secret_key_id = $6, applied_at = $7, revision = revision + 1
+             WHERE dossier_code = $1
+             RETURNING CASE WHEN $8 THEN pg_notify($9, revision || ' ' || dossier_code) END",
+        )
+        .bind(&state.dossier_code)
+        .bind(version)
+        .bind(fresh.encode_to_vec())
+        .bind(&state.lookup_token_hmac)
+        .bind(&state.applicant_id_hmac)
+        .bind(&state.secret_key_id)
+        .bind(now)
+        .bind(announced == Announce::Yes)
+        .bind(CHANGED)
+        .execute(&mut *tx)
         .await?;
-        announce(tx, announced, &state.dossier_code, revision).await?;
     } else if merge(&mut old.history, entry) {
         // An older event, late: its change joins the history; the view stays.
-        let revision: i64 = sqlx::query_scalar(
+        sqlx::query(
             "UPDATE dossiers SET view = $2, revision = revision + 1 WHERE dossier_code = $1
-             RETURNING revision",
+             RETURNING CASE WHEN $3 THEN pg_notify($4, revision || ' ' || dossier_code) END",
         )
         .bind(&state.dossier_code)
         .bind(old.encode_to_vec())
-        .fetch_one(&mut *tx)
+        .bind(announced == Announce::Yes)
+        .bind(CHANGED)
+        .execute(&mut *tx)
         .await?;
-        announce(tx, announced, &state.dossier_code, revision).await?;
     }
     Ok(())
 }
@@ -250,24 +265,6 @@ pub async fn apply_dossier(
 /// The channel on which a committed change of a dossier's row is announced to every replica
 /// (NOTIFY is delivered at commit, so no replica hears of a change before it can read it).
 pub const CHANGED: &str = "motcua_lookup_rows";
-
-/// Announces (at commit) that `code`'s row is now at `revision`.
-async fn announce(
-    tx: &mut PgConnection,
-    announced: Announce,
-    code: &str,
-    revision: i64,
-) -> Result<(), HandleError> {
-    if announced == Announce::No {
-        return Ok(());
-    }
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(CHANGED)
-        .bind(format!("{revision} {code}"))
-        .execute(tx)
-        .await?;
-    Ok(())
-}
 
 /// Stores a published procedure version (the same version published twice is the same row).
 pub async fn apply_procedure(

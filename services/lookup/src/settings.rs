@@ -22,7 +22,8 @@ pub struct LookupSettings {
     /// Queries reading dossier rows at once (MOTCUA_LOOKUP_READERS, 1); each takes up to 64
     /// waiting lookups (see [`crate::reads`]). One reader gathers the most lookups per query: on
     /// two cores shared with PostgreSQL it answered 18780 fresh lookups/s against 14742 with two
-    /// (bench lookup, 2026-11-27); raise it where PostgreSQL has cores of its own.
+    /// (bench lookup, 2026-11-27); raise it where PostgreSQL has cores of its own. Each reader
+    /// keeps one connection of its own beside the pool.
     pub readers: usize,
     /// Dossier rows kept in memory (MOTCUA_LOOKUP_CACHE_ROWS, 100000; 0 keeps none), each for
     /// at most 30 s and dropped when an event announces a newer version (see [`crate::cache`]).

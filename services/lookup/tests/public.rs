@@ -714,3 +714,28 @@ async fn pages_are_vietnamese_labelled_and_carry_security_headers() {
     assert!(!html.contains(TOKEN), "the secret is never printed back");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lookup_after_postgresql_closed_the_readers_connection_still_answers() {
+    // No rows kept in memory: every lookup reads the database through the reader's connection.
+    let app = with_one_dossier(|v| v.set("MOTCUA_LOOKUP_CACHE_ROWS", "0")).await;
+    assert_eq!(grpc_lookup(&app, CODE, TOKEN).await.unwrap(), 1);
+    // PostgreSQL closes lookup's connections (a restart, an idle timeout, an operator).
+    let closed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid()) t",
+    )
+    .fetch_one(&app.lookup_db)
+    .await
+    .unwrap();
+    assert!(closed >= 1, "the reader's connection was open");
+    for _ in 0..3 {
+        assert_eq!(
+            grpc_lookup(&app, CODE, TOKEN).await.unwrap(),
+            1,
+            "a closed connection is replaced before the citizen sees an error"
+        );
+        let (status, _, body) = json_lookup(&app, CODE, TOKEN).await;
+        assert_eq!(status, 200, "{body}");
+    }
+}
