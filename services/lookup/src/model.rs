@@ -197,21 +197,19 @@ pub async fn apply_dossier(
             .bind(&state.dossier_code)
             .fetch_optional(&mut *tx)
             .await?;
+    let row = Written {
+        state,
+        version,
+        now,
+        announced,
+    };
     let Some((held, bytes)) = held else {
-        let inserted = sqlx::query(
-            "INSERT INTO dossiers (dossier_code, version, view, lookup_token_hmac, applicant_id_hmac, secret_key_id, applied_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dossier_code) DO NOTHING
-             RETURNING CASE WHEN $8 THEN pg_notify($9, revision || ' ' || dossier_code) END",
-        )
-        .bind(&state.dossier_code)
-        .bind(version)
-        .bind(fresh.encode_to_vec())
-        .bind(&state.lookup_token_hmac)
-        .bind(&state.applicant_id_hmac)
-        .bind(&state.secret_key_id)
-        .bind(now)
-        .bind(announced == Announce::Yes)
-        .bind(CHANGED)
+        let inserted = row
+            .bind(sqlx::query(
+                "INSERT INTO dossiers (dossier_code, version, view, lookup_token_hmac, applicant_id_hmac, secret_key_id, applied_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dossier_code) DO NOTHING
+                 RETURNING CASE WHEN $8 THEN pg_notify($9, revision || ' ' || dossier_code) END",
+            ), &fresh)
         .fetch_optional(&mut *tx)
         .await?
         .is_some();
@@ -229,21 +227,12 @@ pub async fn apply_dossier(
     if version > held {
         fresh.history = std::mem::take(&mut old.history);
         merge(&mut fresh.history, entry);
-        sqlx::query(
+        row.bind(sqlx::query(
             "UPDATE dossiers SET version = $2, view = $3, lookup_token_hmac = $4, applicant_id_hmac = $5,
                  secret_key_id = $6, applied_at = $7, revision = revision + 1
              WHERE dossier_code = $1
              RETURNING CASE WHEN $8 THEN pg_notify($9, revision || ' ' || dossier_code) END",
-        )
-        .bind(&state.dossier_code)
-        .bind(version)
-        .bind(fresh.encode_to_vec())
-        .bind(&state.lookup_token_hmac)
-        .bind(&state.applicant_id_hmac)
-        .bind(&state.secret_key_id)
-        .bind(now)
-        .bind(announced == Announce::Yes)
-        .bind(CHANGED)
+        ), &fresh)
         .execute(&mut *tx)
         .await?;
     } else if merge(&mut old.history, entry) {
@@ -260,6 +249,33 @@ pub async fn apply_dossier(
         .await?;
     }
     Ok(())
+}
+
+/// A dossier row as written, bound as $1..$9 of the statements that write it: code, version,
+/// the view (given), the three secret columns, applied at, whether to announce it, and on which channel.
+struct Written<'a> {
+    state: &'a DossierState,
+    version: i64,
+    now: DateTime<Utc>,
+    announced: Announce,
+}
+
+impl Written<'_> {
+    fn bind<'q>(
+        &self,
+        q: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+        view: &PublicDossier,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        q.bind(self.state.dossier_code.clone())
+            .bind(self.version)
+            .bind(view.encode_to_vec())
+            .bind(self.state.lookup_token_hmac.clone())
+            .bind(self.state.applicant_id_hmac.clone())
+            .bind(self.state.secret_key_id.clone())
+            .bind(self.now)
+            .bind(self.announced == Announce::Yes)
+            .bind(CHANGED)
+    }
 }
 
 /// The channel on which a committed change of a dossier's row is announced to every replica
