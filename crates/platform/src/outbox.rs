@@ -3,8 +3,9 @@
 //! A command writes its events with [`enqueue`] in the same transaction as its effect, and after
 //! the commit tells its own process's relay with [`OutboxWake::wake`] (see there why not a NOTIFY
 //! trigger). The relay wakes on that, on a NOTIFY from another process (`motcua outbox retry`), or
-//! on a slow poll (rows a crashed replica left behind), takes a batch of unpublished rows, publishes them to JetStream with message id = event id, waits for the
-//! acknowledgements and only then marks them published. A relay killed mid-batch leaves rows
+//! on a slow poll (rows a crashed replica left behind), takes a batch of unpublished rows,
+//! publishes them to JetStream with message id = event id, waits for the acknowledgements and
+//! only then marks them published. A relay killed mid-batch leaves rows
 //! unmarked; the next run publishes them again and JetStream drops the duplicates by id (within
 //! [`crate::bus::DUPLICATE_WINDOW`]; later duplicates are dropped by the consumers' event ids).
 //!

@@ -109,7 +109,7 @@ async fn a_writers_wake_or_another_process_notify_wakes_the_relay_and_a_rollback
     .unwrap();
     tx.rollback().await.unwrap();
     wake.wake();
-    // The relay now sleeps with an hour's poll: only this wake can have it publish `kept`.
+    // The relay now sleeps with an hour's poll: only the next wake can have it publish `kept`.
     let kept = event("dossier.dat-dai.x", b"kept".to_vec());
     enqueue_all(&f, std::slice::from_ref(&kept)).await;
     wake.wake();

@@ -260,18 +260,19 @@ struct Written<'a> {
     announced: Announce,
 }
 
-impl Written<'_> {
-    fn bind<'q>(
+impl<'a> Written<'a> {
+    fn bind(
         &self,
-        q: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+        q: sqlx::query::Query<'a, sqlx::Postgres, sqlx::postgres::PgArguments>,
         view: &PublicDossier,
-    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
-        q.bind(self.state.dossier_code.clone())
+    ) -> sqlx::query::Query<'a, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        let s: &'a DossierState = self.state;
+        q.bind(&s.dossier_code)
             .bind(self.version)
             .bind(view.encode_to_vec())
-            .bind(self.state.lookup_token_hmac.clone())
-            .bind(self.state.applicant_id_hmac.clone())
-            .bind(self.state.secret_key_id.clone())
+            .bind(&s.lookup_token_hmac)
+            .bind(&s.applicant_id_hmac)
+            .bind(&s.secret_key_id)
             .bind(self.now)
             .bind(self.announced == Announce::Yes)
             .bind(CHANGED)

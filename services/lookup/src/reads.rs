@@ -16,8 +16,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-/// How long a reader waits for a new connection (the pool's acquire timeout).
-const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Lookups in one query at most.
 const MAX_BATCH: usize = 64;
 /// Lookups waiting at most; past it a lookup waits for room (the gRPC boundary and the HTTP side
@@ -128,7 +126,9 @@ async fn read_fresh(
     codes: &[&str],
 ) -> Result<Vec<Found>, sqlx::Error> {
     let options = pool.connect_options();
-    let mut c = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+    // As long as the pool would wait for one of its own.
+    let wait = pool.options().get_acquire_timeout();
+    let mut c = tokio::time::timeout(wait, PgConnection::connect_with(&options))
         .await
         .map_err(|_| sqlx::Error::PoolTimedOut)??;
     let rows = query(&mut c, codes).await?;
