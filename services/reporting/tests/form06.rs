@@ -5,7 +5,10 @@
 
 #![allow(clippy::unwrap_used)] // a test's panic is its failure message
 
+mod common;
+
 use chrono::{DateTime, Utc};
+use common::cells;
 use motcua_domain::time::ts;
 use motcua_platform::ManualClock;
 use motcua_platform::auth::{Claims, Role, mint};
@@ -197,24 +200,6 @@ fn history() -> Vec<D> {
     d.agency = B;
     v.push(d);
     v
-}
-
-/// Columns (4)–(13) of a row, in the form's order (with the unclassified resolved after (10)).
-fn cells(r: &Form06Row) -> [u64; 12] {
-    [
-        r.received_total,
-        r.received_online,
-        r.received_counter_postal,
-        r.carried_over,
-        r.resolved_total,
-        r.resolved_early,
-        r.resolved_on_time,
-        r.resolved_late,
-        r.resolved_unclassified,
-        r.in_progress_total,
-        r.in_progress_within_deadline,
-        r.in_progress_overdue,
-    ]
 }
 
 fn token(roles: &[Role], agency: &str) -> MetadataValue<tonic::metadata::Ascii> {

@@ -5,13 +5,15 @@
 
 #![allow(clippy::unwrap_used)] // a test's panic is its failure message
 
+mod common;
+
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use common::cells;
 use motcua_domain::events::DossierEvent;
 use motcua_domain::time::ts;
 use motcua_platform::config::ServerUrl;
 use motcua_proto::common::{Channel, DossierStatus, Outcome, StopKind};
 use motcua_proto::events::{DossierState, DossierStateChanged};
-use motcua_proto::reporting::Form06Row;
 use motcua_reporting::form06::{self, Scope};
 use motcua_reporting::periods::Days;
 use proptest::prelude::*;
@@ -133,23 +135,6 @@ fn oracle(
         }
     }
     c
-}
-
-fn cells(r: &Form06Row) -> [u64; 12] {
-    [
-        r.received_total,
-        r.received_online,
-        r.received_counter_postal,
-        r.carried_over,
-        r.resolved_total,
-        r.resolved_early,
-        r.resolved_on_time,
-        r.resolved_late,
-        r.resolved_unclassified,
-        r.in_progress_total,
-        r.in_progress_within_deadline,
-        r.in_progress_overdue,
-    ]
 }
 
 /// The daily counts, without zero rows.
