@@ -204,7 +204,9 @@ impl Relay {
     }
 
     pub fn with_batch(mut self, batch: i64) -> Self {
-        self.batch = batch.max(1);
+        // A batch's acknowledgements are all collected after its sends, and the JetStream client
+        // lets 5000 wait at most (past them a send waits for one): a larger batch would never end.
+        self.batch = batch.clamp(1, 4096);
         self
     }
 

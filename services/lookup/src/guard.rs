@@ -178,6 +178,11 @@ impl Guard {
                 b.held_until = Some(now + self.cooldown.mul_f64(1.0 - b.left));
                 metrics::counter!("motcua_lookup_codes_held_back_total").increment(1);
             }
+        } else if self.idle(b) {
+            // A whole budget is what an untracked code gets: only codes with failures stay, so
+            // the map does not fill with everyone who looked up their dossier by ID number (a
+            // full map makes each new code sweep it).
+            budgets.remove(code);
         }
     }
 
@@ -201,6 +206,12 @@ impl Guard {
         let id = self.hasher.verify(code, secret, &s.secret_key_id, id_hash);
         // `&`, not `&&`: both checks run whatever the first says.
         stored.is_some() & (token | id)
+    }
+
+    /// Codes whose budget is being tracked.
+    #[cfg(test)]
+    fn tracked(&self) -> usize {
+        self.budgets.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// Forgets codes whose budget is whole again (called now and then).
@@ -293,5 +304,24 @@ mod tests {
             g.attempt(code, "038085001234").is_ok(),
             "successes cost nothing"
         );
+    }
+
+    #[test]
+    fn only_codes_with_wrong_tries_are_tracked() {
+        let (g, _) = guard();
+        for i in 0..100 {
+            let code = format!("000.00.06.H56-261127-{i:04}");
+            g.attempt(&code, "038085001234").unwrap().succeeded();
+            drop(g.attempt(&code, "038085001234").unwrap());
+        }
+        assert_eq!(
+            g.tracked(),
+            0,
+            "right ID numbers and unanswered tries leave nothing"
+        );
+        let code = "000.00.06.H56-261127-0001";
+        g.attempt(code, "038085001234").unwrap().failed();
+        g.attempt(code, "038085001234").unwrap().succeeded();
+        assert_eq!(g.tracked(), 1, "a wrong try is remembered past a right one");
     }
 }

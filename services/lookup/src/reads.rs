@@ -12,7 +12,6 @@
 use crate::error::LookupError;
 use crate::guard::StoredSecrets;
 use sqlx::{Connection, PgConnection, PgPool};
-use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
@@ -68,6 +67,7 @@ impl Reader {
                         batch
                     };
                     let codes: Vec<&str> = batch.iter().map(|(c, _)| c.as_str()).collect();
+                    let started = std::time::Instant::now();
                     let mut read = read(&pool, &mut conn, &codes).await;
                     if read.is_err() && conn.take().is_some() {
                         // The kept connection may have been closed under it (a restart, an idle
@@ -75,6 +75,8 @@ impl Reader {
                         // one from the pool: after a restart those are closed as well.)
                         read = read_fresh(&pool, &mut conn, &codes).await;
                     }
+                    metrics::histogram!("motcua_lookup_read_seconds")
+                        .record(started.elapsed().as_secs_f64());
                     answer(batch, read);
                 }
             });
@@ -105,7 +107,7 @@ impl Reader {
 /// A view of the usual size, read in place of a missing row (see [`query`]).
 static STAND_IN_VIEW: [u8; 600] = [0; 600];
 
-type Found = (String, bool, i64, i64, Vec<u8>, String, String, String);
+type Found = (bool, i64, i64, Vec<u8>, String, String, String);
 
 /// Reads the rows of `codes` on the kept connection, or on a new one if none is kept.
 async fn read(
@@ -136,15 +138,17 @@ async fn read_fresh(
     Ok(rows)
 }
 
-/// One query for a batch. A code without a row gets a stand-in of the same shape and size from
-/// the same query (a left join), so an unknown code costs the database, the wire and the decoding
-/// what a known one does.
+/// One query for a batch, its rows in the order of `codes`. A code without a row gets a stand-in
+/// of the same shape and size from the same query (a left join), so an unknown code costs the
+/// database, the wire and the decoding what a known one does.
 async fn query(conn: &mut PgConnection, codes: &[&str]) -> Result<Vec<Found>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT c.code, d.dossier_code IS NOT NULL, COALESCE(d.version, 0), COALESCE(d.revision, 0),
+        "SELECT d.dossier_code IS NOT NULL, COALESCE(d.version, 0), COALESCE(d.revision, 0),
                 COALESCE(d.view, $2), COALESCE(d.lookup_token_hmac, $3),
                 COALESCE(d.applicant_id_hmac, $3), COALESCE(d.secret_key_id, $4)
-         FROM unnest($1::text[]) AS c(code) LEFT JOIN dossiers d ON d.dossier_code = c.code",
+         FROM unnest($1::text[]) WITH ORDINALITY AS c(code, n)
+         LEFT JOIN dossiers d ON d.dossier_code = c.code
+         ORDER BY c.n",
     )
     .bind(codes)
     .bind(&STAND_IN_VIEW[..])
@@ -158,29 +162,32 @@ async fn query(conn: &mut PgConnection, codes: &[&str]) -> Result<Vec<Found>, sq
 fn answer(batch: Vec<(String, Reply)>, read: Result<Vec<Found>, sqlx::Error>) {
     metrics::histogram!("motcua_lookup_read_batch_size").record(batch.len() as f64);
     match read {
+        Ok(rows) if rows.len() == batch.len() => {
+            // One row per code, in the batch's order (`ORDER BY c.n`).
+            for ((_, reply), (found, version, revision, view, token, id, key)) in
+                batch.into_iter().zip(rows)
+            {
+                let row = found.then(|| Row {
+                    version: version.max(0) as u64,
+                    revision,
+                    view,
+                    secrets: StoredSecrets {
+                        lookup_token_hmac: token,
+                        applicant_id_hmac: id,
+                        secret_key_id: key,
+                    },
+                });
+                let _ = reply.send(Ok(row));
+            }
+        }
         Ok(rows) => {
-            let found: HashMap<String, Row> = rows
-                .into_iter()
-                .filter(|r| r.1)
-                .map(|(code, _, version, revision, view, token, id, key)| {
-                    (
-                        code,
-                        Row {
-                            version: version.max(0) as u64,
-                            revision,
-                            view,
-                            secrets: StoredSecrets {
-                                lookup_token_hmac: token,
-                                applicant_id_hmac: id,
-                                secret_key_id: key,
-                            },
-                        },
-                    )
-                })
-                .collect();
-            for (code, reply) in batch {
-                // The same code twice in one batch: each gets the row.
-                let _ = reply.send(Ok(found.get(&code).cloned()));
+            let e = Arc::new(LookupError::Internal(anyhow::anyhow!(
+                "{} rows for {} codes",
+                rows.len(),
+                batch.len()
+            )));
+            for (_, reply) in batch {
+                let _ = reply.send(Err(e.clone()));
             }
         }
         Err(e) => {
