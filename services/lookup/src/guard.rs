@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Codes tracked at once at most: past it, idle ones are forgotten first, then the oldest.
+/// Codes tracked at once at most: past it, room is made as [`Guard::make_room`] says.
 const MAX_TRACKED_CODES: usize = 100_000;
 
 /// A 32-byte hash that no secret has (hex), for the checks that must cost the same.
@@ -44,6 +44,8 @@ struct Budget {
     /// Tries whose secret is being checked.
     in_flight: u32,
     held_until: Option<Instant>,
+    /// When the last wrong try was settled (when tracking began, before any).
+    last_failed: Instant,
 }
 
 pub struct Guard {
@@ -51,6 +53,8 @@ pub struct Guard {
     burst: f64,
     cooldown: Duration,
     budgets: Mutex<HashMap<String, Budget>>,
+    /// Codes tracked at once at most ([`MAX_TRACKED_CODES`]; smaller in tests).
+    max_tracked: usize,
 }
 
 impl std::fmt::Debug for Guard {
@@ -100,6 +104,7 @@ impl Guard {
             burst: f64::from(settings.failures_per_code.max(1)),
             cooldown: settings.failure_cooldown.max(Duration::from_secs(1)),
             budgets: Mutex::new(HashMap::new()),
+            max_tracked: MAX_TRACKED_CODES,
         }
     }
 
@@ -127,26 +132,15 @@ impl Guard {
         }
         let now = Instant::now();
         let mut budgets = self.budgets.lock().unwrap_or_else(|p| p.into_inner());
-        if !budgets.contains_key(code) && budgets.len() >= MAX_TRACKED_CODES {
-            budgets.retain(|_, b| {
-                self.refill(b, now);
-                !self.idle(b)
-            });
-            if budgets.len() >= MAX_TRACKED_CODES
-                && let Some(oldest) = budgets
-                    .iter()
-                    .filter(|(_, b)| b.in_flight == 0)
-                    .min_by_key(|(_, b)| b.refilled)
-                    .map(|(c, _)| c.clone())
-            {
-                budgets.remove(&oldest);
-            }
+        if !budgets.contains_key(code) && budgets.len() >= self.max_tracked {
+            self.make_room(&mut budgets, now);
         }
         let b = budgets.entry(code.to_owned()).or_insert(Budget {
             left: self.burst,
             refilled: now,
             in_flight: 0,
             held_until: None,
+            last_failed: now,
         });
         self.refill(b, now);
         if let Some(until) = b.held_until {
@@ -164,6 +158,36 @@ impl Guard {
         })
     }
 
+    /// The map is full: forgets the codes whose budget is whole, and if that is not enough, a tenth
+    /// of the rest — those not held back first, then those whose last wrong try is oldest; never
+    /// a code with a try in flight. A tenth at once, so that a map kept full (someone failing on
+    /// code after code) is swept once per tenth of its size, not once per new code; held-back
+    /// codes last, so that failing on other codes does not buy fresh tries at one (it would take
+    /// holding back every tracked code first: five wrong tries each, at the defaults).
+    fn make_room(&self, budgets: &mut HashMap<String, Budget>, now: Instant) {
+        budgets.retain(|_, b| {
+            self.refill(b, now);
+            !self.idle(b)
+        });
+        let target = self.max_tracked - self.max_tracked.div_ceil(10);
+        if budgets.len() <= target {
+            return;
+        }
+        let mut candidates: Vec<(bool, Instant, String)> = budgets
+            .iter()
+            .filter(|(_, b)| b.in_flight == 0)
+            .map(|(c, b)| (b.held_until.is_some(), b.last_failed, c.clone()))
+            .collect();
+        let n = (budgets.len() - target).min(candidates.len());
+        if n == 0 {
+            return;
+        }
+        candidates.select_nth_unstable_by(n - 1, |a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        for (_, _, code) in candidates.into_iter().take(n) {
+            budgets.remove(&code);
+        }
+    }
+
     fn settle(&self, code: &str, failed: bool) {
         let now = Instant::now();
         let mut budgets = self.budgets.lock().unwrap_or_else(|p| p.into_inner());
@@ -173,6 +197,7 @@ impl Guard {
         self.refill(b, now);
         b.in_flight = b.in_flight.saturating_sub(1);
         if failed {
+            b.last_failed = now;
             b.left = (b.left - 1.0).max(0.0);
             if b.left < 1.0 {
                 b.held_until = Some(now + self.cooldown.mul_f64(1.0 - b.left));
@@ -323,5 +348,26 @@ mod tests {
         g.attempt(code, "038085001234").unwrap().failed();
         g.attempt(code, "038085001234").unwrap().succeeded();
         assert_eq!(g.tracked(), 1, "a wrong try is remembered past a right one");
+    }
+
+    #[test]
+    fn a_held_back_code_stays_held_when_the_map_fills_with_other_codes() {
+        let (mut g, _) = guard();
+        g.max_tracked = 100;
+        let target = "000.00.06.H56-261127-0001";
+        for _ in 0..3 {
+            g.attempt(target, "038085001234").unwrap().failed();
+        }
+        // Someone fails once on many other codes, to push the target out of the map and get a
+        // fresh budget for it.
+        for i in 0..1000 {
+            let code = format!("000.00.06.H56-261128-{i:06}");
+            g.attempt(&code, "038085001234").unwrap().failed();
+            assert!(g.tracked() <= 100);
+        }
+        assert!(
+            g.attempt(target, "038085001234").is_err(),
+            "still held back"
+        );
     }
 }

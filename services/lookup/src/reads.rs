@@ -3,9 +3,9 @@
 //! A lookup is one row by key, and on results days thousands arrive a second. A query per lookup
 //! spends most of its time in the round trip and in PostgreSQL's per-statement work, not in
 //! finding the row. So lookups queue here, and a few readers each take what has queued (up to
-//! [`MAX_BATCH`]) and fetch it with one `WHERE dossier_code = ANY($1)`. When lookups are few each
-//! goes alone at once (no waiting to fill a batch); under load the batches fill by themselves
-//! while the previous queries run. Every answer read here comes from the database as it is now,
+//! [`MAX_BATCH`]) and fetch it with one query (the batch's codes joined to the rows). When lookups
+//! are few each goes alone at once (no waiting to fill a batch); under load the batches fill by
+//! themselves while the previous queries run. Every answer read here comes from the database as it is now,
 //! and an unknown code takes the same path as a known one. (Rows read recently may also be kept
 //! in memory: [`crate::cache`].)
 
