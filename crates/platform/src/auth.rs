@@ -97,6 +97,8 @@ pub struct Caller {
     /// Empty when the token names none.
     pub department: String,
     pub roles: Vec<Role>,
+    /// When the token stops being valid (Unix seconds): a session opened with it ends by then.
+    pub expires_at: i64,
 }
 
 impl Caller {
@@ -341,6 +343,7 @@ impl Verifier {
                         agency: c.agency,
                         department: c.department,
                         roles: c.roles,
+                        expires_at: c.exp,
                     });
                 }
                 Err(e) => last = Some(e),

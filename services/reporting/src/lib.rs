@@ -16,6 +16,7 @@ pub mod form06;
 pub mod grpc;
 pub mod periods;
 pub mod rebuild;
+pub mod sessions;
 pub mod settings;
 mod sql;
 pub mod views;

@@ -4,10 +4,11 @@
 //! descriptions (text alternatives). Never an open page: every page and download needs a session.
 //!
 //! Signing in: `POST /dang-nhap` with a bearer token the identity provider issued (in
-//! development, one minted by `motcua token --role leader`), checked like any gRPC call's, sets
-//! the session cookie `motcua_phien` (HttpOnly, Secure, SameSite=Strict, 8 hours; the token's own
-//! expiry still applies on each request). An identity provider's redirect sign-in ends the same
-//! way: with the token handed to this endpoint. `POST /dang-xuat` clears it.
+//! development, one minted by `motcua token --role leader`), checked like any gRPC call's, opens a
+//! session ([`crate::sessions`]: 8 hours at most, never past the token's expiry) named by the
+//! cookie `__Host-motcua_phien` (HttpOnly, Secure, SameSite=Strict); the token itself is kept
+//! nowhere. An identity provider's redirect sign-in ends the same way: with the token handed to
+//! this endpoint. `POST /dang-xuat` ends the session.
 
 use crate::export;
 use crate::form06;
@@ -30,7 +31,6 @@ use std::sync::Arc;
 /// `__Host-`: the browser keeps it only if Secure, for this host and path `/` (no subdomain can
 /// set or read it).
 const COOKIE: &str = "__Host-motcua_phien";
-const SESSION_SECS: u32 = 8 * 3600;
 
 #[derive(Debug, Clone)]
 pub struct Web {
@@ -81,17 +81,28 @@ struct Token {
     token: String,
 }
 
-/// The caller a session cookie names, if it is valid and may see reports.
-fn session(web: &Web, headers: &HeaderMap) -> Option<Caller> {
-    let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
-    let token = cookies
-        .split(';')
+/// The session id the request's cookie carries.
+fn cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
         .map(str::trim)
-        .find_map(|c| c.strip_prefix(&format!("{COOKIE}=")))?;
-    let caller = web
-        .verifier
-        .verify_header(Some(&format!("Bearer {token}")))
-        .ok()?;
+        .find_map(|c| c.strip_prefix(COOKIE)?.strip_prefix('='))
+}
+
+/// The caller a session cookie names, if the session is open and may see reports. A database
+/// that does not answer is no session (the page asks to sign in again; the log says why).
+async fn session(web: &Web, headers: &HeaderMap) -> Option<Caller> {
+    let id = cookie(headers)?;
+    let caller = match crate::sessions::find(&web.api.pool, id, web.api.clock.now()).await {
+        Ok(c) => c?,
+        Err(e) => {
+            tracing::warn!(error = %e, "dashboard: reading the session");
+            return None;
+        }
+    };
     (caller.has(Role::Leader) || caller.has(Role::Admin)).then_some(caller)
 }
 
@@ -146,8 +157,14 @@ async fn sign_in(
     if !(caller.has(Role::Leader) || caller.has(Role::Admin)) {
         return refused("Trang báo cáo dành cho lãnh đạo và quản trị viên.");
     }
+    let (id, lasts) = match crate::sessions::open(&web.api.pool, &caller, web.api.clock.now()).await
+    {
+        Ok(s) => s,
+        Err(e) => return error_page(e.into()),
+    };
     let cookie = format!(
-        "{COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={SESSION_SECS}"
+        "{COOKIE}={id}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={}",
+        lasts.as_secs()
     );
     let mut r = Redirect::to("/").into_response();
     if let Ok(v) = HeaderValue::from_str(&cookie) {
@@ -156,9 +173,14 @@ async fn sign_in(
     r
 }
 
-async fn sign_out(headers: HeaderMap) -> Response {
+async fn sign_out(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
     if !same_site(&headers) {
         return cross_site();
+    }
+    if let Some(id) = cookie(&headers)
+        && let Err(e) = crate::sessions::close(&web.api.pool, id).await
+    {
+        return error_page(e.into());
     }
     let mut r = Redirect::to("/dang-nhap").into_response();
     r.headers_mut().insert(
@@ -363,7 +385,7 @@ async fn dashboard(
     headers: HeaderMap,
     Query(params): Query<Params>,
 ) -> Response {
-    let Some(who) = session(&web, &headers) else {
+    let Some(who) = session(&web, &headers).await else {
         return Redirect::to("/dang-nhap").into_response();
     };
     let now = web.api.clock.now();
@@ -554,7 +576,7 @@ fn error_page(e: ServiceError) -> Response {
 }
 
 async fn download(web: &Web, headers: &HeaderMap, params: Params, xlsx: bool) -> Response {
-    let Some(who) = session(web, headers) else {
+    let Some(who) = session(web, headers).await else {
         return (StatusCode::UNAUTHORIZED, "Cần đăng nhập.").into_response();
     };
     let now = web.api.clock.now();

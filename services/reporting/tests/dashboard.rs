@@ -208,10 +208,11 @@ async fn a_leader_signs_in_and_sees_form06_charts_backlog_and_downloads() {
         .await
         .unwrap();
     assert!(alert.contains("lãnh đạo"), "{alert}");
+    let leader = token(&[Role::Leader]);
     c.find(Locator::Id("token"))
         .await
         .unwrap()
-        .send_keys(&token(&[Role::Leader]))
+        .send_keys(&leader)
         .await
         .unwrap();
     c.find(Locator::Css("form.form button"))
@@ -241,6 +242,9 @@ async fn a_leader_signs_in_and_sees_form06_charts_backlog_and_downloads() {
         .unwrap();
     assert_eq!(session.http_only(), Some(true));
     assert_eq!(session.secure(), Some(true));
+    // The cookie names a session; the token it was opened with is not in it.
+    assert!(!leader.contains(session.value()) && !session.value().contains(&leader));
+    assert_eq!(session.value().len(), 64, "{}", session.value());
 
     // Choose March by its days.
     c.find(Locator::Css("#ky option[value='tuy-chon']"))
@@ -351,12 +355,7 @@ async fn a_leader_signs_in_and_sees_form06_charts_backlog_and_downloads() {
         .await
         .unwrap()
         .unwrap();
-    let r = http
-        .get(format!("{web}{link}"))
-        .header("cookie", format!("__Host-motcua_phien={}", session.value()))
-        .send()
-        .await
-        .unwrap();
+    let r = with_session(&http, &format!("{web}{link}"), session.value()).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-frame-options"], "DENY");
     assert!(
@@ -387,6 +386,9 @@ async fn a_leader_signs_in_and_sees_form06_charts_backlog_and_downloads() {
             .contains("/dang-nhap")
     );
     c.close().await.unwrap();
+    // Everywhere: the cookie's value, copied before, opens nothing any more.
+    let r = with_session(&http, &format!("{web}{link}"), session.value()).await;
+    assert_eq!(r.status(), 401, "a session signed out of is over");
 
     // Per officer: a step completed by its due time, and one after.
     let change = |version: u64, kind: ChangeKind, at: &str, actor: &str, due: &str| {
@@ -479,4 +481,13 @@ async fn a_leader_signs_in_and_sees_form06_charts_backlog_and_downloads() {
     .await
     .unwrap();
     bus.delete_streams().await;
+}
+
+/// GET `url` carrying the session cookie `value`, as a browser would.
+async fn with_session(http: &reqwest::Client, url: &str, value: &str) -> reqwest::Response {
+    http.get(url)
+        .header("cookie", format!("__Host-motcua_phien={value}"))
+        .send()
+        .await
+        .unwrap()
 }
