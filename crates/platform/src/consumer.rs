@@ -457,8 +457,7 @@ impl<H: Handler> Worker<'_, H> {
         if !redelivered.is_empty() {
             clear_failures(&mut tx, &self.spec.name, &redelivered).await?;
         }
-        tx.commit().await?;
-        self.ctx.outbox.wake();
+        self.ctx.outbox.commit(tx).await?;
         Ok(())
     }
 
@@ -479,8 +478,7 @@ impl<H: Handler> Worker<'_, H> {
         if message.info().map(|i| i.delivered).unwrap_or(1) > 1 {
             clear_failures(&mut tx, &self.spec.name, &[event.id]).await?;
         }
-        tx.commit().await?;
-        self.ctx.outbox.wake();
+        self.ctx.outbox.commit(tx).await?;
         Ok(())
     }
 

@@ -54,8 +54,8 @@ pub struct ServiceHost {
     pub pool: PgPool,
     pub bus: Bus,
     pub verifier: Verifier,
-    /// Writers of events call `outbox.wake()` after their commit; consumers and job runners
-    /// started here do it for their handlers.
+    /// Writers of events commit with `outbox.commit(tx)` (or call `outbox.wake()` after their
+    /// commit); consumers and job runners started here do it for their handlers.
     pub outbox: OutboxWake,
     readiness: ReadinessSource,
     relay_health: Option<RelayHealth>,

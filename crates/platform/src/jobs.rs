@@ -358,8 +358,7 @@ impl JobRunner {
                 }
             }
         }
-        tx.commit().await?;
-        self.wake.wake();
+        self.wake.commit(tx).await?;
         Ok(true)
     }
 }

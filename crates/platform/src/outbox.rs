@@ -105,6 +105,14 @@ impl OutboxWake {
         self.0.notify_one();
     }
 
+    /// Commits a transaction that wrote events, then wakes the relay (the usual pair: a writer
+    /// that commits without waking leaves its events for the relay's slow poll).
+    pub async fn commit(&self, tx: sqlx::Transaction<'_, sqlx::Postgres>) -> sqlx::Result<()> {
+        tx.commit().await?;
+        self.wake();
+        Ok(())
+    }
+
     async fn woken(&self) {
         self.0.notified().await;
     }

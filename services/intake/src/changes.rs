@@ -110,8 +110,7 @@ impl Intake {
             .await?
             .map(|(d, _, _)| d)
             .unwrap_or(dossier);
-        tx.commit().await?;
-        self.outbox.wake();
+        self.outbox.commit(tx).await?;
         Ok(updated)
     }
 }

@@ -103,8 +103,7 @@ impl IntakeService for Intake {
         catalog::validate(&p)?;
         let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
         publish(&mut tx, &mut p, &who.subject, self.clock.now()).await?;
-        tx.commit().await.map_err(ServiceError::from)?;
-        self.outbox.wake();
+        self.outbox.commit(tx).await.map_err(ServiceError::from)?;
         Ok(Response::new(PublishProcedureResponse {
             procedure: Some(p),
         }))

@@ -514,8 +514,7 @@ impl Intake {
             events::dossier_event(&c.procedure.field, events::SUBMITTED, &msg)
         };
         enqueue(&mut tx, &event).await?;
-        tx.commit().await?;
-        self.outbox.wake();
+        self.outbox.commit(tx).await?;
         metrics::counter!("motcua_intake_dossiers_total", "status" => action).increment(1);
         tracing::info!(dossier = %code, procedure = %c.procedure.code, action, "dossier stored");
         let updated = ts(stored_at);
