@@ -63,24 +63,37 @@ pub async fn apply(tx: &mut PgConnection, event: &DossierEvent) -> Result<(), Ha
         ));
     }
     let rejected = matches!(event, DossierEvent::RejectedAtIntake(_));
-    if let DossierEvent::StateChanged(change) = event {
-        step(tx, s, change).await?;
-    }
-    upsert(tx, s, rejected).await
+    let change = match event {
+        DossierEvent::StateChanged(change) => Some(change),
+        _ => None,
+    };
+    upsert(tx, s, rejected, change).await
 }
 
-/// Records the state a change led to (once per version, whatever the order events come in).
-async fn step(
+/// Takes the dossier's lock (one dossier's events are applied one at a time across replicas, also
+/// before its row exists: FOR UPDATE locks no row that is not there) and, for a change, records the
+/// state it led to (once per version, whatever the order events come in) in the same statement:
+/// the projection is bound by round trips, one statement fewer per change. (The lock cannot share
+/// the row's read: that statement's snapshot would be taken before the lock is held.)
+async fn lock_and_record_step(
     tx: &mut PgConnection,
     s: &DossierState,
-    change: &motcua_proto::events::DossierStateChanged,
+    version: i64,
+    change: Option<&motcua_proto::events::DossierStateChanged>,
 ) -> Result<(), HandleError> {
-    let version = i64::try_from(s.version)
-        .map_err(|_| HandleError::Poison(format!("version {} out of range", s.version)))?;
+    let Some(change) = change else {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('reporting-fact:' || $1))")
+            .bind(&s.dossier_code)
+            .execute(&mut *tx)
+            .await?;
+        return Ok(());
+    };
     let actor = change.actor.clone().unwrap_or_default();
     sqlx::query(
-        "INSERT INTO steps (dossier_code, version, at, kind, actor, actor_name, competent_agency, step, step_due_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (dossier_code, version) DO NOTHING",
+        "WITH step AS (
+            INSERT INTO steps (dossier_code, version, at, kind, actor, actor_name, competent_agency, step, step_due_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (dossier_code, version) DO NOTHING)
+         SELECT pg_advisory_xact_lock(hashtext('reporting-fact:' || $1))",
     )
     .bind(&s.dossier_code)
     .bind(version)
@@ -133,6 +146,7 @@ async fn upsert(
     tx: &mut PgConnection,
     s: &DossierState,
     rejected: bool,
+    change: Option<&motcua_proto::events::DossierStateChanged>,
 ) -> Result<(), HandleError> {
     let version = i64::try_from(s.version)
         .map_err(|_| HandleError::Poison(format!("version {} out of range", s.version)))?;
@@ -143,13 +157,9 @@ async fn upsert(
         ))
     })?;
     let supplements = i32::try_from(s.supplement_requests).unwrap_or(i32::MAX);
-    // One dossier's events are applied one at a time across replicas, also before its row exists
-    // (FOR UPDATE locks no row that is not there): the daily counts move from exactly the row
-    // that was to the one that is.
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('reporting-fact:' || $1))")
-        .bind(&s.dossier_code)
-        .execute(&mut *tx)
-        .await?;
+    // Under the dossier's lock the daily counts move from exactly the row that was to the one
+    // that is.
+    lock_and_record_step(tx, s, version, change).await?;
     let before = current(tx, &s.dossier_code).await?;
     if before.as_ref().is_some_and(|(v, _)| *v >= version) {
         // An older or repeated state: the row already says more.
