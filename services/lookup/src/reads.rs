@@ -5,9 +5,9 @@
 //! finding the row. So lookups queue here, and a few readers each take what has queued (up to
 //! [`MAX_BATCH`]) and fetch it with one query (the batch's codes joined to the rows). When lookups
 //! are few each goes alone at once (no waiting to fill a batch); under load the batches fill by
-//! themselves while the previous queries run. Every answer read here comes from the database as it is now,
-//! and an unknown code takes the same path as a known one. (Rows read recently may also be kept
-//! in memory: [`crate::cache`].)
+//! themselves while the previous queries run. Every answer read here comes from the database as
+//! it is now, and an unknown code takes the same path as a known one. (Rows read recently may also
+//! be kept in memory: [`crate::cache`].)
 
 use crate::error::LookupError;
 use crate::guard::StoredSecrets;
@@ -161,9 +161,20 @@ async fn query(conn: &mut PgConnection, codes: &[&str]) -> Result<Vec<Found>, sq
 /// Hands each lookup of the batch its row (None: no such dossier), or the error.
 fn answer(batch: Vec<(String, Reply)>, read: Result<Vec<Found>, sqlx::Error>) {
     metrics::histogram!("motcua_lookup_read_batch_size").record(batch.len() as f64);
+    // One row per code, in the batch's order (`ORDER BY c.n`); anything else is no answer.
+    let read = read.map_err(LookupError::from).and_then(|rows| {
+        if rows.len() == batch.len() {
+            Ok(rows)
+        } else {
+            Err(LookupError::Internal(anyhow::anyhow!(
+                "{} rows for {} codes",
+                rows.len(),
+                batch.len()
+            )))
+        }
+    });
     match read {
-        Ok(rows) if rows.len() == batch.len() => {
-            // One row per code, in the batch's order (`ORDER BY c.n`).
+        Ok(rows) => {
             for ((_, reply), (found, version, revision, view, token, id, key)) in
                 batch.into_iter().zip(rows)
             {
@@ -180,18 +191,8 @@ fn answer(batch: Vec<(String, Reply)>, read: Result<Vec<Found>, sqlx::Error>) {
                 let _ = reply.send(Ok(row));
             }
         }
-        Ok(rows) => {
-            let e = Arc::new(LookupError::Internal(anyhow::anyhow!(
-                "{} rows for {} codes",
-                rows.len(),
-                batch.len()
-            )));
-            for (_, reply) in batch {
-                let _ = reply.send(Err(e.clone()));
-            }
-        }
         Err(e) => {
-            let e = Arc::new(LookupError::from(e));
+            let e = Arc::new(e);
             for (_, reply) in batch {
                 let _ = reply.send(Err(e.clone()));
             }

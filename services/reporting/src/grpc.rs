@@ -28,6 +28,9 @@ pub(crate) struct Resolved {
     pub agency_name: String,
 }
 
+/// Who may see reports, over gRPC and on the dashboard.
+pub(crate) const REPORT_READERS: &[Role] = &[Role::Leader, Role::Admin];
+
 impl Api {
     /// The agency a caller may report on: a leader their own (the request may name it or not),
     /// an admin any known agency or, with none named, all. With the agency's name for titles.
@@ -36,7 +39,7 @@ impl Api {
         who: &Caller,
         asked: &str,
     ) -> Result<(Option<String>, String), ServiceError> {
-        who.require(&[Role::Leader, Role::Admin])?;
+        who.require(REPORT_READERS)?;
         let asked = asked.trim();
         let agency = if who.has(Role::Admin) {
             if !asked.is_empty() && !self.agencies.is_empty() && !self.agencies.contains_key(asked)

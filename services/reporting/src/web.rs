@@ -12,7 +12,7 @@
 
 use crate::export;
 use crate::form06;
-use crate::grpc::{Api, Resolved};
+use crate::grpc::{Api, REPORT_READERS, Resolved};
 use crate::views;
 use askama::Template;
 use askama_web::WebTemplate;
@@ -103,7 +103,7 @@ async fn session(web: &Web, headers: &HeaderMap) -> Option<Caller> {
             return None;
         }
     };
-    (caller.has(Role::Leader) || caller.has(Role::Admin)).then_some(caller)
+    caller.require(REPORT_READERS).is_ok().then_some(caller)
 }
 
 /// Whether a form post comes from this site's own pages: browsers say where a request comes from
@@ -154,7 +154,7 @@ async fn sign_in(
     let Ok(caller) = web.verifier.verify_header(Some(&format!("Bearer {token}"))) else {
         return refused("Mã truy cập không hợp lệ hoặc đã hết hạn.");
     };
-    if !(caller.has(Role::Leader) || caller.has(Role::Admin)) {
+    if caller.require(REPORT_READERS).is_err() {
         return refused("Trang báo cáo dành cho lãnh đạo và quản trị viên.");
     }
     let (id, lasts) = match crate::sessions::open(&web.api.pool, &caller, web.api.clock.now()).await

@@ -721,23 +721,11 @@ async fn lag(
     sqlx::query("CREATE TABLE bench_commit_probe (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())")
         .execute(&workflow_db)
         .await?;
-    let probing = motcua_platform::CancellationToken::new();
-    let mut probe = None;
-    let mut start = (Instant::now(), chrono::Utc::now());
-    let (mut warming, mut calls) = (Vec::with_capacity(warm), Vec::with_capacity(args.lag_cases));
-    for (n, i) in (first..first + cases).enumerate() {
-        tick.tick().await;
-        if n == warm {
-            start = (Instant::now(), chrono::Utc::now());
-            probe = Some(tokio::spawn(commit_probe(
-                workflow_db.clone(),
-                probing.clone(),
-            )));
-        }
-        let into = if n < warm { &mut warming } else { &mut calls };
+    // One change: forwarded in workflow, then watched in lookup until it shows; its lag.
+    let change = |i: usize| {
         let mut client = client.clone();
-        let mut watcher = watchers[n % watchers.len()].clone();
-        into.push(tokio::spawn(async move {
+        let mut watcher = watchers[i % watchers.len()].clone();
+        tokio::spawn(async move {
             client
                 .forward_step(ForwardStepRequest {
                     dossier_code: code(i),
@@ -773,7 +761,20 @@ async fn lag(
                 tokio::time::sleep(Duration::from_millis(every)).await;
             }
             anyhow::bail!("{} never showed its change in lookup", code(i))
-        }));
+        })
+    };
+    let mut warming = Vec::with_capacity(warm);
+    for i in first..first + warm {
+        tick.tick().await;
+        warming.push(change(i));
+    }
+    let (start, since) = (Instant::now(), chrono::Utc::now());
+    let probing = motcua_platform::CancellationToken::new();
+    let probe = tokio::spawn(commit_probe(workflow_db.clone(), probing.clone()));
+    let mut calls = Vec::with_capacity(args.lag_cases);
+    for i in first + warm..first + cases {
+        tick.tick().await;
+        calls.push(change(i));
     }
     let mut warm_lags = Vec::with_capacity(warm);
     for c in warming {
@@ -784,12 +785,9 @@ async fn lag(
     for c in calls {
         lags.push(c.await??);
     }
-    let sent_in = start.0.elapsed();
+    let sent_in = start.elapsed();
     probing.cancel();
-    let mut commits = match probe {
-        Some(p) => p.await??,
-        None => Vec::new(),
-    };
+    let mut commits = probe.await??;
     commits.sort();
     lags.sort();
     let p99 = quantile(&lags, 0.99);
@@ -805,27 +803,33 @@ async fn lag(
         met(p99 < Duration::from_millis(100))
     );
     println!(
-        "the first second, not counted ({} changes while the services' pools opened their connections and prepared their statements): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        "the first second, not counted ({} changes while the services' pools opened their connections and prepared their statements): {}",
         warm_lags.len(),
-        ms(quantile(&warm_lags, 0.5)),
-        ms(quantile(&warm_lags, 0.99)),
-        ms(warm_lags.last().copied().unwrap_or_default()),
+        spread(&warm_lags)
     );
     println!(
-        "machine limit, one durable commit (an insert every 10 ms during the lag measurement, {} commits): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        "machine limit, one durable commit (an insert every 10 ms during the lag measurement, {} commits): {}",
         commits.len(),
-        ms(quantile(&commits, 0.5)),
-        ms(quantile(&commits, 0.99)),
-        ms(commits.last().copied().unwrap_or_default()),
+        spread(&commits)
     );
-    stages(&workflow_db, lookup_db, start.1).await?;
+    stages(&workflow_db, lookup_db, since).await?;
     workflow_db.close().await;
     Ok(())
 }
 
-/// Where the lag goes: from workflow's change (its history time) to its event acknowledged by
-/// JetStream (the outbox row marked published), and to lookup's row applied.
-/// The measured changes' way, from the services' own tables: those made `since` the warm-up.
+/// "p50, p99, max" of sorted durations.
+fn spread(sorted: &[Duration]) -> String {
+    format!(
+        "p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        ms(quantile(sorted, 0.5)),
+        ms(quantile(sorted, 0.99)),
+        ms(sorted.last().copied().unwrap_or_default())
+    )
+}
+
+/// Where the lag goes, for the changes made `since` the warm-up, from the services' own tables:
+/// from workflow's change (its history time) to its event acknowledged by JetStream (the outbox
+/// row marked published), and to lookup's row applied.
 async fn stages(
     workflow_db: &sqlx::PgPool,
     lookup_db: &sqlx::PgPool,
