@@ -23,6 +23,10 @@ pub struct TokenCmd {
     /// Display name.
     #[arg(long, default_value = "Cán bộ phát triển")]
     name: String,
+    /// A province admin (with --role admin): covers every agency of the agency's province, e.g.
+    /// H56 for 000.00.06.H56. Without it an admin covers its own agency only.
+    #[arg(long)]
+    province: bool,
     /// Hours until the token expires.
     #[arg(long, default_value_t = 12)]
     ttl_hours: i64,
@@ -39,6 +43,14 @@ pub fn run(cmd: TokenCmd) -> Result<(), String> {
     if cmd.ttl_hours <= 0 {
         return Err("--ttl-hours: must be positive".into());
     }
+    if cmd.province && !cmd.roles.contains(&Role::Admin) {
+        return Err("--province: only with --role admin".into());
+    }
+    let province = if cmd.province {
+        motcua_platform::auth::province_of(&cmd.agency).to_owned()
+    } else {
+        String::new()
+    };
     let secret = std::env::var("MOTCUA_JWT_SECRET").unwrap_or_else(|_| DEV_JWT_SECRET.to_owned());
     let now = chrono::Utc::now().timestamp();
     let claims = Claims {
@@ -47,6 +59,7 @@ pub fn run(cmd: TokenCmd) -> Result<(), String> {
         agency: cmd.agency,
         department: cmd.department,
         roles: cmd.roles,
+        province,
         exp: now + cmd.ttl_hours * 3600,
         iat: now,
         ..Default::default()

@@ -78,6 +78,11 @@ pub struct Claims {
     pub department: String,
     #[serde(default)]
     pub roles: Vec<Role>,
+    /// A province admin's province: the last group of every agency code of the province (`H56`
+    /// in `000.00.06.H56`). Honoured only with role `admin` and only for the province of the
+    /// token's own agency; see [`Caller::covers`].
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub province: String,
     pub exp: i64,
     #[serde(default)]
     pub iat: i64,
@@ -97,8 +102,16 @@ pub struct Caller {
     /// Empty when the token names none.
     pub department: String,
     pub roles: Vec<Role>,
+    /// Set for a province admin: the province group (`H56`) whose agencies the caller covers.
+    pub province: Option<String>,
     /// When the token stops being valid (Unix seconds): a session opened with it ends by then.
     pub expires_at: i64,
+}
+
+/// The province an agency code belongs to: its last group (`H56` in `000.00.06.H56`), as the
+/// national agency-code scheme (QĐ 20/2020/QĐ-TTg) places it.
+pub fn province_of(agency: &str) -> &str {
+    agency.rsplit('.').next().unwrap_or(agency)
 }
 
 impl Caller {
@@ -117,6 +130,37 @@ impl Caller {
 
     pub fn has(&self, role: Role) -> bool {
         self.roles.contains(&role)
+    }
+
+    /// Whether the caller's scope covers `agency` (DESIGN.md "Identity"): every officer, leader
+    /// and agency admin covers their own agency only; a province admin (claim `province`) every
+    /// agency of that province. Nobody covers another province. Every read and write of a
+    /// service asks this (or filters its SQL by [`Caller::province_scope`]) before it touches a
+    /// dossier, a delivery, a subscription or a report.
+    pub fn covers(&self, agency: &str) -> bool {
+        agency == self.agency
+            || self
+                .province
+                .as_deref()
+                .is_some_and(|p| province_of(agency) == p)
+    }
+
+    /// Refuses with PERMISSION_DENIED unless the caller covers `agency`.
+    pub fn require_scope(&self, agency: &str) -> Result<(), ServiceError> {
+        if self.covers(agency) {
+            return Ok(());
+        }
+        Err(ServiceError::PermissionDenied(format!(
+            "cơ quan {} ngoài phạm vi của bạn ({}) (agency outside the caller's scope)",
+            crate::text::quote(agency),
+            self.agency
+        )))
+    }
+
+    /// For SQL filters: the province whose agencies the caller covers besides its own, if any
+    /// (`agency = $own OR ($province IS NOT NULL AND agency LIKE '%.' || $province)`).
+    pub fn province_scope(&self) -> Option<&str> {
+        self.province.as_deref()
     }
 }
 
@@ -337,12 +381,14 @@ impl Verifier {
                     if c.agency.trim().is_empty() {
                         return Err(unauth("mã xác thực thiếu cơ quan (token has no agency)"));
                     }
+                    let province = province_claim(&c)?;
                     return Ok(Caller {
                         subject: c.sub,
                         name: c.name,
                         agency: c.agency,
                         department: c.department,
                         roles: c.roles,
+                        province,
                         expires_at: c.exp,
                     });
                 }
@@ -367,6 +413,29 @@ impl Verifier {
             _ => unauth("mã xác thực không hợp lệ (invalid token)"),
         })
     }
+}
+
+/// The province a token's `province` claim grants: only to an admin, and only the province of
+/// the token's own agency; anything else is a token to refuse, not a scope to shrink silently.
+fn province_claim(c: &Claims) -> Result<Option<String>, ServiceError> {
+    let claim = c.province.trim();
+    if claim.is_empty() {
+        return Ok(None);
+    }
+    if !c.roles.contains(&Role::Admin) {
+        return Err(ServiceError::Unauthenticated(
+            "trường province chỉ dành cho quản trị cấp tỉnh (the province claim needs role admin)"
+                .into(),
+        ));
+    }
+    if claim != province_of(&c.agency) {
+        return Err(ServiceError::Unauthenticated(format!(
+            "trường province {} không phải tỉnh của cơ quan {} (the province claim must name the token agency's province)",
+            crate::text::quote(claim),
+            c.agency
+        )));
+    }
+    Ok(Some(claim.to_owned()))
 }
 
 /// Mints an HS256 token with the given secret (the `motcua token` command and tests).
@@ -438,6 +507,54 @@ mod tests {
             "Bearer {}",
             mint(crate::config::DEV_JWT_SECRET, &claims).unwrap()
         )
+    }
+
+    fn claims(agency: &str, roles: &[Role], province: &str) -> Claims {
+        let now = chrono::Utc::now().timestamp();
+        Claims {
+            sub: "u".into(),
+            agency: agency.into(),
+            roles: roles.to_vec(),
+            province: province.into(),
+            exp: now + 600,
+            iat: now,
+            ..Default::default()
+        }
+    }
+
+    fn verified(c: &Claims) -> Result<Caller, ServiceError> {
+        let token = mint(crate::config::DEV_JWT_SECRET, c).unwrap();
+        verifier(None, None).verify_header(Some(&format!("Bearer {token}")))
+    }
+
+    #[test]
+    fn an_agency_admin_covers_its_agency_and_a_province_admin_its_province_only() {
+        let agency_admin = verified(&claims("000.00.07.H56", &[Role::Admin], "")).unwrap();
+        assert!(agency_admin.covers("000.00.07.H56"));
+        assert!(!agency_admin.covers("000.00.06.H56"), "no other agency");
+        assert!(agency_admin.require_scope("000.00.06.H56").is_err());
+
+        let province_admin = verified(&claims("000.00.07.H56", &[Role::Admin], "H56")).unwrap();
+        assert!(province_admin.covers("000.00.06.H56"));
+        assert!(province_admin.covers("000.31.20.H56"));
+        assert!(!province_admin.covers("000.00.06.H01"), "no other province");
+        assert!(!province_admin.covers("000.00.06.H560"));
+        assert_eq!(province_admin.province_scope(), Some("H56"));
+
+        let leader = verified(&claims("000.00.06.H56", &[Role::Leader], "")).unwrap();
+        assert!(leader.covers("000.00.06.H56") && !leader.covers("000.00.07.H56"));
+    }
+
+    #[test]
+    fn a_province_claim_is_refused_without_admin_or_for_another_province() {
+        for (c, why) in [
+            (claims("000.00.06.H56", &[Role::Leader], "H56"), "admin"),
+            (claims("000.00.06.H56", &[Role::Admin], "H01"), "province"),
+        ] {
+            let e = verified(&c).unwrap_err();
+            assert!(matches!(e, ServiceError::Unauthenticated(_)), "{e}");
+            assert!(e.to_string().contains(why), "{why}: {e}");
+        }
     }
 
     #[test]

@@ -33,6 +33,26 @@ pub fn token(roles: &[Role], agency: &str, department: &str, sub: &str) -> Strin
     .unwrap()
 }
 
+/// A province admin's token (claim `province`, the last group of `agency`): covers every agency
+/// of that province and no other.
+pub fn province_admin_token(agency: &str, sub: &str) -> String {
+    let now = chrono::Utc::now().timestamp();
+    mint(
+        DEV_JWT_SECRET,
+        &Claims {
+            sub: sub.into(),
+            name: format!("Quản trị tỉnh {sub}"),
+            agency: agency.into(),
+            roles: vec![Role::Admin],
+            province: motcua_platform::auth::province_of(agency).into(),
+            exp: now + 3600,
+            iat: now,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
 /// Adds `authorization: Bearer <token>` to every call.
 #[derive(Debug, Clone)]
 pub struct Bearer(MetadataValue<Ascii>);

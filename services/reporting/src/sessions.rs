@@ -75,6 +75,7 @@ pub async fn find(pool: &PgPool, id: &str, now: DateTime<Utc>) -> sqlx::Result<O
         agency: r.agency,
         department: r.department,
         roles: r.roles.iter().filter_map(|x| Role::parse(x)).collect(),
+        province: None,
         expires_at: r.expires_at.timestamp(),
     }))
 }

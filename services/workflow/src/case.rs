@@ -899,6 +899,7 @@ mod tests {
             agency: "000.00.06.H56".into(),
             department: department.into(),
             roles: roles.to_vec(),
+            province: None,
             expires_at: i64::MAX,
         }
     }

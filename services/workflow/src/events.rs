@@ -115,6 +115,7 @@ pub fn changed(
         note: change.note.clone(),
         kind: change.kind as i32,
         at: Some(ts(now)),
+        ..Default::default()
     };
     dossier_event(&c.field, STATE_CHANGED, &message)
 }
