@@ -210,6 +210,31 @@ impl Calendar {
         self.instant((pos - length).max(0), Bias::Start)
     }
 
+    /// Whether `t` is a working moment: a working day, inside one of its shifts (ends included).
+    /// An apology's new return date must be one (the citizen is told to come then).
+    pub fn is_working_moment(&self, t: DateTime<FixedOffset>) -> Result<bool, CalendarError> {
+        let local = t.with_timezone(&vietnam()).naive_local();
+        let index = self.days.index(local.date())?;
+        Ok(self.days.is_working_index(index)
+            && self
+                .hours
+                .shift_containing(local.time().num_seconds_from_midnight())
+                .is_some())
+    }
+
+    /// The first working moment at or after `t` (the start of the next shift when `t` is outside
+    /// working hours): what to suggest when a given time is not a working moment.
+    pub fn next_working_moment(
+        &self,
+        t: DateTime<FixedOffset>,
+    ) -> Result<DateTime<FixedOffset>, CalendarError> {
+        if self.is_working_moment(t)? {
+            return Ok(t);
+        }
+        let (pos, _, _) = self.position(t)?;
+        self.instant(pos, Bias::Start)
+    }
+
     /// Early / on time / late for a dossier due at `due` and finished at `finished`.
     ///
     /// The working half-day (shift) containing the due time is found; when the due time is not

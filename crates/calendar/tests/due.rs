@@ -371,3 +371,26 @@ fn before_steps_back_over_nights_and_days_off() {
         t
     );
 }
+
+#[test]
+fn a_working_moment_is_inside_a_shift_of_a_working_day_and_the_next_one_is_found() {
+    let cal = plain();
+    for (at, working) in [
+        ("2025-03-17T07:00:00+07:00", true), // Monday, the morning shift opens
+        ("2025-03-17T11:30:00+07:00", true), // its end, included
+        ("2025-03-17T12:00:00+07:00", false), // lunch
+        ("2025-03-17T17:00:00+07:00", true),
+        ("2025-03-17T17:01:00+07:00", false),
+        ("2025-03-15T09:00:00+07:00", false), // Saturday
+        ("2025-09-02T09:00:00+07:00", false), // National Day
+    ] {
+        assert_eq!(cal.is_working_moment(t(at)).unwrap(), working, "{at}");
+    }
+    for (at, next) in [
+        ("2025-03-17T12:00:00+07:00", "2025-03-17T13:30:00+07:00"),
+        ("2025-03-14T18:00:00+07:00", "2025-03-17T07:00:00+07:00"),
+        ("2025-03-17T09:15:00+07:00", "2025-03-17T09:15:00+07:00"),
+    ] {
+        assert_eq!(cal.next_working_moment(t(at)).unwrap(), t(next), "{at}");
+    }
+}

@@ -23,7 +23,7 @@ pub struct TokenCmd {
     /// Display name.
     #[arg(long, default_value = "Cán bộ phát triển")]
     name: String,
-    /// A province admin (with --role admin): covers every agency of the agency's province, e.g.
+    /// Province-wide (with --role admin or integration): covers every agency of the agency's province, e.g.
     /// H56 for 000.00.06.H56. Without it an admin covers its own agency only.
     #[arg(long)]
     province: bool,
@@ -43,8 +43,9 @@ pub fn run(cmd: TokenCmd) -> Result<(), String> {
     if cmd.ttl_hours <= 0 {
         return Err("--ttl-hours: must be positive".into());
     }
-    if cmd.province && !cmd.roles.contains(&Role::Admin) {
-        return Err("--province: only with --role admin".into());
+    if cmd.province && !cmd.roles.contains(&Role::Admin) && !cmd.roles.contains(&Role::Integration)
+    {
+        return Err("--province: only with --role admin or --role integration".into());
     }
     let province = if cmd.province {
         motcua_platform::auth::province_of(&cmd.agency).to_owned()

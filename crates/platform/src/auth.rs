@@ -78,9 +78,10 @@ pub struct Claims {
     pub department: String,
     #[serde(default)]
     pub roles: Vec<Role>,
-    /// A province admin's province: the last group of every agency code of the province (`H56`
-    /// in `000.00.06.H56`). Honoured only with role `admin` and only for the province of the
-    /// token's own agency; see [`Caller::covers`].
+    /// A province-wide caller's province: the last group of every agency code of the province
+    /// (`H56` in `000.00.06.H56`). Honoured only with role `admin` (a province admin) or
+    /// `integration` (the provincial portal, which files for any agency of its province), and
+    /// only for the province of the token's own agency; see [`Caller::covers`].
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub province: String,
     pub exp: i64,
@@ -102,7 +103,8 @@ pub struct Caller {
     /// Empty when the token names none.
     pub department: String,
     pub roles: Vec<Role>,
-    /// Set for a province admin: the province group (`H56`) whose agencies the caller covers.
+    /// Set for a province admin or the province's portal: the province group (`H56`) whose
+    /// agencies the caller covers.
     pub province: Option<String>,
     /// When the token stops being valid (Unix seconds): a session opened with it ends by then.
     pub expires_at: i64,
@@ -132,9 +134,10 @@ impl Caller {
         self.roles.contains(&role)
     }
 
-    /// Whether the caller's scope covers `agency` (DESIGN.md "Identity"): every officer, leader
-    /// and agency admin covers their own agency only; a province admin (claim `province`) every
-    /// agency of that province. Nobody covers another province. Every read and write of a
+    /// Whether the caller's scope covers `agency` (DESIGN.md "Identity"): every officer, leader,
+    /// agency admin and integrating system covers their own agency only; a province admin or the
+    /// province's portal (claim `province`) every agency of that province. Nobody covers another
+    /// province. Every read and write of a
     /// service asks this (or filters its SQL by [`Caller::province_scope`]) before it touches a
     /// dossier, a delivery, a subscription or a report.
     pub fn covers(&self, agency: &str) -> bool {
@@ -415,20 +418,24 @@ impl Verifier {
     }
 }
 
-/// The province a token's `province` claim grants: only to an admin, and only the province of
-/// the token's own agency; anything else is a token to refuse, not a scope to shrink silently.
+/// The province a token's `province` claim grants: only to an admin or an integrating system, and
+/// only the province of the token's own agency; anything else is a token to refuse, not a scope
+/// to shrink silently.
 fn province_claim(c: &Claims) -> Result<Option<String>, ServiceError> {
     let claim = c.province.trim();
     if claim.is_empty() {
         return Ok(None);
     }
-    if !c.roles.contains(&Role::Admin) {
+    if !c.roles.contains(&Role::Admin) && !c.roles.contains(&Role::Integration) {
         return Err(ServiceError::Unauthenticated(
-            "trường province chỉ dành cho quản trị cấp tỉnh (the province claim needs role admin)"
+            "trường province chỉ dành cho quản trị cấp tỉnh hoặc hệ thống liên thông (the province claim needs role admin or integration)"
                 .into(),
         ));
     }
-    if claim != province_of(&c.agency) {
+    // An admin's province is its own agency's. An integrating system's may be another: the
+    // national portal (an agency of its own, e.g. 000.00.00.G22) is given one province's scope
+    // by that province's identity provider.
+    if claim != province_of(&c.agency) && !c.roles.contains(&Role::Integration) {
         return Err(ServiceError::Unauthenticated(format!(
             "trường province {} không phải tỉnh của cơ quan {} (the province claim must name the token agency's province)",
             crate::text::quote(claim),
@@ -541,6 +548,9 @@ mod tests {
         assert!(!province_admin.covers("000.00.06.H560"));
         assert_eq!(province_admin.province_scope(), Some("H56"));
 
+        let portal = verified(&claims("000.00.00.G22", &[Role::Integration], "H56")).unwrap();
+        assert!(portal.covers("000.00.06.H56") && !portal.covers("000.00.06.H01"));
+
         let leader = verified(&claims("000.00.06.H56", &[Role::Leader], "")).unwrap();
         assert!(leader.covers("000.00.06.H56") && !leader.covers("000.00.07.H56"));
     }
@@ -550,6 +560,7 @@ mod tests {
         for (c, why) in [
             (claims("000.00.06.H56", &[Role::Leader], "H56"), "admin"),
             (claims("000.00.06.H56", &[Role::Admin], "H01"), "province"),
+            (claims("000.00.06.H56", &[Role::Desk], "H56"), "integration"),
         ] {
             let e = verified(&c).unwrap_err();
             assert!(matches!(e, ServiceError::Unauthenticated(_)), "{e}");

@@ -29,9 +29,14 @@ pub enum ServiceError {
     Unauthenticated(String),
     #[error("{0}")]
     PermissionDenied(String),
-    /// A dependency (PostgreSQL, NATS) is not answering; the caller may retry.
+    /// A dependency (PostgreSQL, NATS) is not answering; the caller may retry. The text is the
+    /// dependency's own (logged, never sent).
     #[error("dependency unavailable: {0}")]
     Unavailable(String),
+    /// A part of what was asked depends on another service that is away; the message is for the
+    /// caller and says what still works (UNAVAILABLE, so the caller may retry).
+    #[error("{0}")]
+    PartlyUnavailable(String),
     #[error("internal error: {0:#}")]
     Internal(anyhow::Error),
 }
@@ -62,6 +67,7 @@ impl From<ServiceError> for Status {
                     "dịch vụ tạm thời không sẵn sàng, vui lòng thử lại (service temporarily unavailable, retry)",
                 )
             }
+            ServiceError::PartlyUnavailable(m) => Status::new(Code::Unavailable, m),
             ServiceError::Internal(e) => {
                 tracing::error!(error = ?e, "internal error");
                 Status::new(Code::Internal, "lỗi nội bộ (internal error)")

@@ -51,7 +51,27 @@ pub struct OutboxEvent {
     pub payload: Vec<u8>,
 }
 
+/// The largest event payload a service may store. NATS refuses messages over its `max_payload`
+/// (1 MiB by default; the headers, a few hundred bytes, count too), and a stored event the bus
+/// refuses is parked: the command that made it told the caller it worked while nobody heard of it.
+/// Writers check [`OutboxEvent::fits`] before they store, and the relay warns at start when the
+/// server's limit is below this one.
+pub const MAX_EVENT_BYTES: usize = 1_000_000;
+
 impl OutboxEvent {
+    /// Refuses, with INVALID_ARGUMENT, an event the bus would not take: the caller's request made
+    /// it too large (long lists or texts), and nothing is written.
+    pub fn fits(&self) -> Result<(), crate::ServiceError> {
+        if self.payload.len() <= MAX_EVENT_BYTES {
+            return Ok(());
+        }
+        Err(crate::ServiceError::InvalidArgument(format!(
+            "thay đổi này tạo sự kiện {} byte, vượt giới hạn {MAX_EVENT_BYTES} byte; rút gọn danh sách hoặc nội dung (the change would make an event of {} bytes, over the bus's limit of {MAX_EVENT_BYTES})",
+            self.payload.len(),
+            self.payload.len()
+        )))
+    }
+
     /// A new event with a time-ordered id.
     pub fn new(subject: String, event_type: &str, payload: Vec<u8>) -> Self {
         Self {
@@ -70,8 +90,13 @@ pub fn trace_headers() -> sqlx::types::Json<HashMap<String, String>> {
     sqlx::types::Json(crate::telemetry::current_context_headers())
 }
 
-/// Writes an event in the caller's transaction, with the current trace context.
+/// Writes an event in the caller's transaction, with the current trace context. An event over
+/// [`MAX_EVENT_BYTES`] is refused (the transaction is not to commit): writers whose requests can
+/// make large events check [`OutboxEvent::fits`] first, to answer the caller with why.
 pub async fn enqueue(conn: &mut PgConnection, event: &OutboxEvent) -> sqlx::Result<()> {
+    if let Err(e) = event.fits() {
+        return Err(sqlx::Error::Protocol(e.to_string()));
+    }
     sqlx::query(
         "INSERT INTO outbox (id, subject, event_type, payload, headers) VALUES ($1, $2, $3, $4, $5)",
     )
@@ -247,6 +272,14 @@ impl Relay {
 
     /// Runs until `shutdown`, then publishes what is left (bounded by the caller's grace period).
     pub async fn run(self, shutdown: CancellationToken) {
+        let server_limit = self.bus.max_payload();
+        if server_limit < MAX_EVENT_BYTES + 16 * 1024 {
+            tracing::warn!(
+                server_limit,
+                writers_limit = MAX_EVENT_BYTES,
+                "NATS max_payload is below what writers may store: raise the server's max_payload, or the largest events will be parked"
+            );
+        }
         let mut listener = match crate::db::listener(&self.pool, "motcua_outbox").await {
             Ok(l) => Some(l),
             Err(e) => {

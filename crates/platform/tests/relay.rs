@@ -179,16 +179,27 @@ async fn an_event_that_can_never_be_published_is_parked_and_the_others_go_on() {
     let too_big = event("dossier.dat-dai.big", vec![7u8; f.bus.max_payload() + 1]);
     let nowhere = event("nowhere.dat-dai.lost", b"no stream covers me".to_vec());
     let after = event("dossier.dat-dai.ok", b"after".to_vec());
-    enqueue_all(
-        &f,
-        &[
-            before.clone(),
-            too_big.clone(),
-            nowhere.clone(),
-            after.clone(),
-        ],
+    // Writers cannot store an event over the limit any more...
+    let mut tx = f.pool.begin().await.unwrap();
+    let refused = outbox::enqueue(&mut tx, &too_big).await.unwrap_err();
+    assert!(
+        refused.to_string().contains("over the bus's limit"),
+        "{refused}"
+    );
+    tx.rollback().await.unwrap();
+    // ...but a row from before that check, or from when the server allowed more, still parks.
+    enqueue_all(&f, std::slice::from_ref(&before)).await;
+    sqlx::query(
+        "INSERT INTO outbox (id, subject, event_type, payload, headers) VALUES ($1, $2, $3, $4, '{}')",
     )
-    .await;
+    .bind(too_big.id)
+    .bind(&too_big.subject)
+    .bind(&too_big.event_type)
+    .bind(&too_big.payload)
+    .execute(&f.pool)
+    .await
+    .unwrap();
+    enqueue_all(&f, &[nowhere.clone(), after.clone()]).await;
 
     let outcome = relay(&f).drain().await.unwrap();
     assert_eq!((outcome.published, outcome.parked), (2, 2), "{outcome:?}");

@@ -110,6 +110,38 @@ fn check_email(email: &str) -> Result<(), ServiceError> {
 
 /// Validates and normalises an applicant. Person names keep only letters, spaces and . ' -;
 /// organisation names and addresses keep any printable text (stored literally).
+/// How ListDossiers finds an applicant's dossiers (an officer searching a queue by name or
+/// phone): by the normalised phone, or by the name folded (no accents, lower case) as a part of
+/// the folded full name.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Search {
+    Phone(String),
+    Name(String),
+}
+
+/// Reads ListDossiersRequest.applicant (at most 100 characters): nine or more digits (spaces,
+/// dots, dashes and a leading + allowed) is a phone, anything else a name of at least 2 letters.
+pub fn search(text: &str) -> Result<Option<Search>, ServiceError> {
+    let text = clean_text(text, "applicant", 100)?;
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let phone_like = text
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '.' | '+' | '-'));
+    if phone_like && text.chars().filter(char::is_ascii_digit).count() >= 9 {
+        return normalise_phone(&text).map(|p| Some(Search::Phone(p)));
+    }
+    let folded = motcua_domain::text::fold(&text);
+    if folded.chars().filter(char::is_ascii_alphabetic).count() < 2 {
+        return Err(invalid(
+            "applicant: tên người nộp cần ít nhất 2 chữ cái",
+            "a name needs at least 2 letters",
+        ));
+    }
+    Ok(Some(Search::Name(folded)))
+}
+
 pub fn validate(a: &Applicant, address_required: bool) -> Result<Applicant, ServiceError> {
     let kind = ApplicantType::try_from(a.r#type).unwrap_or(ApplicantType::Unspecified);
     if kind == ApplicantType::Unspecified {

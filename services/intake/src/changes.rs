@@ -1,7 +1,7 @@
 //! Changes to a received dossier at intake (supplement, withdrawal request) and what a caller may
 //! see of a dossier.
 
-use crate::service::{Intake, invalid, sees_all};
+use crate::service::{Intake, invalid};
 use crate::store;
 use crate::submission::check_key;
 use motcua_platform::ServiceError;
@@ -33,13 +33,14 @@ fn checked_code(code: &str) -> Result<&str, ServiceError> {
     Ok(code.trim())
 }
 
+/// The caller's scope (its agency, or its province for a province admin or portal) covers the
+/// agency that received the dossier or the one competent to decide it.
 fn may_see(caller: &Caller, receiving: &str, competent: &str) -> bool {
-    sees_all(caller) || caller.agency == receiving || caller.agency == competent
+    caller.covers(receiving) || caller.covers(competent)
 }
 
 impl Intake {
-    /// A dossier the caller may see: received by or routed to its agency (admins and integrating
-    /// systems see all).
+    /// A dossier the caller may see: received by or routed to an agency in its scope.
     pub(crate) async fn visible_dossier(
         &self,
         caller: &Caller,
@@ -54,14 +55,16 @@ impl Intake {
     }
 
     /// Supplement and withdrawal share this shape: lock the dossier, record the action once per
-    /// idempotency key (a retry is answered with the dossier as it is), check it may change,
-    /// publish the event — all on one connection, in one transaction.
+    /// idempotency key (a retry is answered with the dossier as it is), check it may change
+    /// (and, with `expects`, that workflow last said it is in that status), publish the event —
+    /// all on one connection, in one transaction.
     pub(crate) async fn dossier_action(
         &self,
         caller: &Caller,
         code: &str,
         action: &str,
         key: &str,
+        expects: Option<(DossierStatus, &str)>,
         build: impl FnOnce(&Receipt, &Procedure) -> Result<Change, ServiceError>,
     ) -> Result<Dossier, ServiceError> {
         check_key(key)?;
@@ -101,6 +104,13 @@ impl Intake {
                 )));
             }
             _ => {}
+        }
+        if let Some((wanted, why)) = expects
+            && status != wanted
+        {
+            return Err(ServiceError::FailedPrecondition(format!(
+                "hồ sơ {code}: {why}"
+            )));
         }
         if let Some(s) = change.status {
             store::set_status(&mut tx, code, s, now).await?;

@@ -99,6 +99,8 @@ impl IntakeService for Intake {
             .into_inner()
             .procedure
             .ok_or_else(|| Status::invalid_argument("thiếu procedure"))?;
+        // An agency admin publishes for its agency; a province admin for its province's.
+        who.require_scope(p.competent_agency.trim())?;
         p.name = applicant::clean_text(&p.name, "procedure.name", 500)?;
         catalog::validate(&p)?;
         let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
@@ -190,7 +192,7 @@ impl IntakeService for Intake {
         &self,
         req: Request<ListDossiersRequest>,
     ) -> Reply<ListDossiersResponse> {
-        let who = caller(&req)?; // any role; limited to the caller's agency unless admin or integration
+        let who = caller(&req)?; // any role; limited to the caller's scope (agency or province)
         let r = req.into_inner();
         let limit = match r.page_size {
             0 => 50,
@@ -203,7 +205,9 @@ impl IntakeService for Intake {
             Some(parse_page_token(&r.page_token)?)
         };
         let filter = store::ListFilter {
-            agency: (!sees_all(&who)).then(|| who.agency.clone()),
+            agency: who.agency.clone(),
+            province: who.province_scope().map(str::to_owned),
+            applicant: crate::applicant::search(&r.applicant)?,
             receiving_agency: r.receiving_agency,
             field: r.field,
             status: r.status as i16,
@@ -294,6 +298,12 @@ impl IntakeService for Intake {
                 &r.dossier_code,
                 events::SUPPLEMENT_SUBMITTED,
                 &r.idempotency_key,
+                // A supplement nobody asked for would pause nothing and only confuse the case:
+                // refused, so the applicant's papers are not taken as if they answered a request.
+                Some((
+                    DossierStatus::SupplementRequested,
+                    "không có yêu cầu bổ sung đang chờ; chỉ nhận bổ sung khi cơ quan giải quyết đã yêu cầu (no supplement was requested)",
+                )),
                 |receipt, procedure| {
                     let docs = crate::submission::listed_documents(procedure, &documents)?;
                     let keys: Vec<String> = docs
@@ -352,6 +362,7 @@ impl IntakeService for Intake {
                 &r.dossier_code,
                 events::WITHDRAWAL_REQUESTED,
                 &r.idempotency_key,
+                None,
                 |receipt, procedure| {
                     let msg = WithdrawalRequested {
                         reason: reason.clone(),
@@ -377,12 +388,6 @@ impl IntakeService for Intake {
             dossier: Some(dossier),
         }))
     }
-}
-
-/// Admins and integrating systems (the provincial portal acting for any citizen) see every
-/// dossier; officers see those received by or routed to their agency.
-pub(crate) fn sees_all(caller: &motcua_platform::auth::Caller) -> bool {
-    caller.has(Role::Admin) || caller.has(Role::Integration)
 }
 
 /// A page token as `next_page_token` makes it: "<received_at in microseconds>|<code>". A forged

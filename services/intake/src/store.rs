@@ -199,8 +199,9 @@ pub async fn insert_dossier(
     sqlx::query(
         "INSERT INTO dossiers (code, receiving_agency, competent_agency, field, procedure_code, procedure_version,
             channel, status, received_at, due_at, applicant_name, applicant_id_number, applicant_phone, receipt,
-            rejection_reasons, idempotency_caller, idempotency_key, request_sha256, created_by, note, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
+            rejection_reasons, idempotency_caller, idempotency_key, request_sha256, created_by, note, updated_at,
+            applicant_name_folded)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)",
     )
     .bind(&d.receipt.dossier_code)
     .bind(&d.receipt.receiving_agency)
@@ -223,6 +224,7 @@ pub async fn insert_dossier(
     .bind(d.created_by)
     .bind(d.note)
     .bind(d.stored_at)
+    .bind(motcua_domain::text::fold(&applicant.name))
     .execute(conn)
     .await?;
     Ok(())
@@ -305,8 +307,12 @@ pub async fn set_status(
 
 #[derive(Debug)]
 pub struct ListFilter {
-    /// Only dossiers received by or routed to this agency (None: all, for admins).
-    pub agency: Option<String>,
+    /// Only dossiers received by or routed to this agency, or to any agency of `province` (the
+    /// caller's scope).
+    pub agency: String,
+    pub province: Option<String>,
+    /// Only this applicant's dossiers.
+    pub applicant: Option<crate::applicant::Search>,
     pub receiving_agency: String,
     pub field: String,
     pub status: i16,
@@ -324,7 +330,11 @@ pub async fn list_dossiers(pool: &PgPool, f: &ListFilter) -> Result<Vec<Dossier>
         .map_or((None, String::new()), |(t, c)| (Some(t), c));
     let rows = sqlx::query(
         "SELECT receipt, status, rejection_reasons, updated_at FROM dossiers
-         WHERE ($1::text IS NULL OR receiving_agency = $1 OR competent_agency = $1)
+         WHERE (receiving_agency = $1 OR competent_agency = $1
+                OR ($10::text IS NOT NULL
+                    AND (receiving_agency LIKE '%.' || $10 OR competent_agency LIKE '%.' || $10)))
+           AND ($11::text IS NULL OR applicant_phone = $11)
+           AND ($12::text IS NULL OR strpos(applicant_name_folded, $12) > 0)
            AND ($2 = '' OR receiving_agency = $2)
            AND ($3 = '' OR field = $3)
            AND ($4 = 0 OR status = $4)
@@ -342,6 +352,15 @@ pub async fn list_dossiers(pool: &PgPool, f: &ListFilter) -> Result<Vec<Dossier>
     .bind(after_at)
     .bind(after_code)
     .bind(f.limit)
+    .bind(&f.province)
+    .bind(match &f.applicant {
+        Some(crate::applicant::Search::Phone(p)) => Some(p.as_str()),
+        _ => None,
+    })
+    .bind(match &f.applicant {
+        Some(crate::applicant::Search::Name(n)) => Some(n.as_str()),
+        _ => None,
+    })
     .fetch_all(pool)
     .await?;
     rows.iter().map(dossier_from_row).collect()

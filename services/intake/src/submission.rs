@@ -341,12 +341,10 @@ impl Intake {
             req.receiving_agency.trim().to_owned()
         };
         motcua_domain::agency::check_agency_code(&receiving_agency).map_err(invalid)?;
-        if caller.has(Role::Desk)
-            && !caller.has(Role::Integration)
-            && receiving_agency != caller.agency
-        {
+        // A desk receives for its own agency; the province's portal for any agency of it.
+        if !caller.covers(&receiving_agency) {
             return Err(ServiceError::PermissionDenied(format!(
-                "bộ phận một cửa chỉ tiếp nhận cho cơ quan {} (a desk receives for its own agency)",
+                "chỉ tiếp nhận cho cơ quan {} (a desk receives for its own agency, a portal for its province's)",
                 caller.agency
             )));
         }

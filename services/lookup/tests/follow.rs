@@ -70,9 +70,17 @@ async fn a_dossier_moved_through_workflow_shows_each_state_in_lookup() {
 
     app.clock.advance(chrono::Duration::hours(1));
     let c = case!(
-        desk.forward_step(ForwardStepRequest {
+        desk.claim_task(ClaimTaskRequest {
             dossier_code: code.clone(),
             action: act(2),
+        })
+        .await
+        .unwrap(),
+    );
+    let c = case!(
+        desk.forward_step(ForwardStepRequest {
+            dossier_code: code.clone(),
+            action: act(c.version),
         })
         .await
         .unwrap(),
@@ -86,6 +94,15 @@ async fn a_dossier_moved_through_workflow_shows_each_state_in_lookup() {
     assert_eq!(d.current_department, LAND_DEPARTMENT);
 
     // The specialist asks for a supplement: paused, with the written list of what is missing.
+    let c = case!(
+        specialist
+            .claim_task(ClaimTaskRequest {
+                dossier_code: code.clone(),
+                action: act(c.version),
+            })
+            .await
+            .unwrap(),
+    );
     let c = case!(
         specialist
             .request_supplement(RequestSupplementRequest {
@@ -151,7 +168,7 @@ async fn a_dossier_moved_through_workflow_shows_each_state_in_lookup() {
         .unwrap(),
     );
     let promised = motcua_domain::time::from_ts(c.due_at.as_ref().unwrap(), "").unwrap()
-        + chrono::Duration::days(5);
+        + chrono::Duration::days(7);
     let c = case!(
         specialist
             .issue_apology(IssueApologyRequest {
@@ -177,6 +194,15 @@ async fn a_dossier_moved_through_workflow_shows_each_state_in_lookup() {
     );
     let c = case!(
         leader
+            .claim_task(ClaimTaskRequest {
+                dossier_code: code.clone(),
+                action: act(c.version),
+            })
+            .await
+            .unwrap(),
+    );
+    let c = case!(
+        leader
             .forward_step(ForwardStepRequest {
                 dossier_code: code.clone(),
                 action: act(c.version),
@@ -185,10 +211,19 @@ async fn a_dossier_moved_through_workflow_shows_each_state_in_lookup() {
             .unwrap(),
     );
     let c = case!(
+        desk.claim_task(ClaimTaskRequest {
+            dossier_code: code.clone(),
+            action: act(c.version),
+        })
+        .await
+        .unwrap(),
+    );
+    let c = case!(
         desk.record_result(RecordResultRequest {
             dossier_code: code.clone(),
             action: act(c.version),
             result: "Giấy chứng nhận số CS 123456".into(),
+            ..Default::default()
         })
         .await
         .unwrap(),

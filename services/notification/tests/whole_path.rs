@@ -130,9 +130,29 @@ async fn a_dossier_through_intake_and_workflow_tells_the_applicant_each_step_onc
     }
     app.clock.advance(chrono::Duration::hours(1));
     let c = desk
-        .forward_step(ForwardStepRequest {
+        .claim_task(ClaimTaskRequest {
             dossier_code: code.clone(),
             action: act(version),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    let c = desk
+        .forward_step(ForwardStepRequest {
+            dossier_code: code.clone(),
+            action: act(c.version),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    let c = specialist
+        .claim_task(ClaimTaskRequest {
+            dossier_code: code.clone(),
+            action: act(c.version),
         })
         .await
         .unwrap()
@@ -206,7 +226,7 @@ async fn a_dossier_through_intake_and_workflow_tells_the_applicant_each_step_onc
         .case
         .unwrap();
     let promised = motcua_domain::time::from_ts(c.due_at.as_ref().unwrap(), "").unwrap()
-        + chrono::Duration::days(5);
+        + chrono::Duration::days(7);
     let c = specialist
         .issue_apology(IssueApologyRequest {
             dossier_code: code.clone(),
@@ -230,7 +250,27 @@ async fn a_dossier_through_intake_and_workflow_tells_the_applicant_each_step_onc
         .case
         .unwrap();
     let c = leader
+        .claim_task(ClaimTaskRequest {
+            dossier_code: code.clone(),
+            action: act(c.version),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    let c = leader
         .forward_step(ForwardStepRequest {
+            dossier_code: code.clone(),
+            action: act(c.version),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    let c = desk
+        .claim_task(ClaimTaskRequest {
             dossier_code: code.clone(),
             action: act(c.version),
         })
@@ -244,6 +284,7 @@ async fn a_dossier_through_intake_and_workflow_tells_the_applicant_each_step_onc
             dossier_code: code.clone(),
             action: act(c.version),
             result: "Giấy chứng nhận số CS 123456".into(),
+            ..Default::default()
         })
         .await
         .unwrap()

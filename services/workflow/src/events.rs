@@ -96,6 +96,9 @@ pub fn state(base: &DossierState, c: &Case) -> DossierState {
         returned_at: c.returned_at,
         stop_kind: c.stop_kind,
         stop_reason: c.stop_reason.clone(),
+        obligation_paid_at: c.obligation_paid_at,
+        obligation_payment_reference: c.obligation_payment_reference.clone(),
+        withdrawal_reason: c.withdrawal_reason.clone(),
         ..base.clone()
     }
 }
@@ -115,7 +118,7 @@ pub fn changed(
         note: change.note.clone(),
         kind: change.kind as i32,
         at: Some(ts(now)),
-        ..Default::default()
+        summary: change.summary.clone(),
     };
     dossier_event(&c.field, STATE_CHANGED, &message)
 }

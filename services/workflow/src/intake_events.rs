@@ -48,6 +48,7 @@ impl IntakeEvents {
             now: self.clock.now(),
             calendar: self.calendars.for_agency(competent_agency),
             settings: &self.settings,
+            note: "",
         }
     }
 
@@ -68,10 +69,7 @@ impl IntakeEvents {
         if !store::insert_case(tx, &c, &base).await.map_err(retry)? {
             return Ok(()); // opened before (the same dossier under another event id)
         }
-        let change = Change {
-            kind: ChangeKind::Opened,
-            note: String::new(),
-        };
+        let change = Change::new(ChangeKind::Opened, "Mở hồ sơ để giải quyết");
         let actor = e.received_by.clone().unwrap_or_default();
         store::insert_history(
             tx,
@@ -81,6 +79,7 @@ impl IntakeEvents {
                 kind: events::slug(change.kind),
                 actor: &actor,
                 at: ctx.now,
+                summary: &change.summary,
                 note: "",
                 attachments: &[],
             },
@@ -92,20 +91,27 @@ impl IntakeEvents {
         Ok(())
     }
 
-    /// Applies a request of intake's to its case, or waits for the case.
+    /// Applies a request of intake's to its case, or waits for the case. A request that changes
+    /// nothing (`apply` answers None) writes nothing: no version is spent on it.
     async fn request(
         &self,
         tx: &mut PgConnection,
         code: &str,
         actor: Actor,
-        apply: impl FnOnce(&mut Case, &Ctx) -> Result<Change, motcua_platform::ServiceError>,
+        apply: impl FnOnce(&mut Case, &Ctx) -> Result<Option<Change>, motcua_platform::ServiceError>,
     ) -> Result<(), HandleError> {
         let Some((mut c, base)) = store::case(&mut *tx, code, true).await.map_err(retry)? else {
             return Err(HandleError::wait_for(format!("the case of dossier {code}")));
         };
         let before = c.clone();
         let ctx = self.ctx(&c.competent_agency);
-        let change = apply(&mut c, &ctx).map_err(retry)?;
+        let Some(change) = apply(&mut c, &ctx).map_err(retry)? else {
+            tracing::info!(
+                dossier = code,
+                "intake's request changes nothing in the case"
+            );
+            return Ok(());
+        };
         // The case is locked: the write cannot find it moved.
         let written = write(
             &mut *tx,
@@ -153,7 +159,7 @@ impl Handler for IntakeEvents {
                     let actor = e.received_by.clone().unwrap_or_default();
                     let reason = e.reason.clone();
                     self.request(tx, &e.dossier_code, actor, |c, _| {
-                        case::withdrawal_requested(c, &reason)
+                        Ok(case::withdrawal_requested(c, &reason))
                     })
                     .await
                 }

@@ -4,7 +4,8 @@
 //! - [`service`]: the gRPC API and the one way every change is stored ([`service::commit`]).
 //! - [`intake_events`]: cases opened, resumed and asked to withdraw by intake's events.
 //! - [`timers`]: due-soon and overdue timers; [`events`]: the events workflow publishes.
-//! - [`queue`]: officers' queues; [`store`]: SQL; [`settings`]: workflow's own settings.
+//! - [`queue`]: officers' queues; [`store`]: SQL; [`settings`]: workflow's own settings;
+//!   [`bounds`]: how long and how many each field of the API may be.
 //!
 //! The land path on its own: durable consumers per field (`workflow-<field>-<event>`), and
 //! MOTCUA_WORKFLOW_FIELDS chooses the fields an instance takes. A land instance (`dat-dai`) and an
@@ -12,6 +13,7 @@
 //! so a leader's queue and any officer's call see every field, and the timers of both run from one
 //! table, each exactly once.
 
+pub mod bounds;
 pub mod case;
 pub mod events;
 pub mod intake_events;
@@ -81,6 +83,7 @@ pub async fn start(process: &Process, settings: WorkflowSettings) -> anyhow::Res
         pool: host.pool.clone(),
         clock: host.clock.clone(),
         calendars,
+        intake: queue::IntakeSearch::new(&settings.intake_endpoint)?,
         settings,
         outbox: host.outbox.clone(),
     })
@@ -107,6 +110,12 @@ fn rules() -> motcua_platform::boundary::TextRules {
             ("note", 2000),
             ("reason", 2000),
             ("result", 2000),
+            ("close_early_reason", 2000),
+            ("query", 100),
+            ("id", 64),
+            ("file_name", 255),
+            ("media_type", 127),
+            ("sha256", 64),
             ("missing", 500),
             ("description", 500),
             ("reference", 200),
@@ -119,6 +128,6 @@ fn rules() -> motcua_platform::boundary::TextRules {
             ("field", 32),
             ("procedure_code", 64),
         ],
-        multiline: &["note", "reason", "result"],
+        multiline: &["note", "reason", "result", "close_early_reason"],
     }
 }

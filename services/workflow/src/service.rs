@@ -3,13 +3,13 @@
 //! case, check the version the caller saw, apply, store the case, its history line, its timers,
 //! its event and the idempotent answer — all in one transaction, so nothing is half-applied.
 
-use crate::case::{self, Change, Ctx};
+use crate::bounds;
+use crate::case::{self, Change, Ctx, may_see};
 use crate::settings::WorkflowSettings;
 use crate::{events, queue, store, timers};
 use motcua_domain::calendars::Calendars;
-use motcua_domain::text::clean_multiline;
 use motcua_domain::time::{from_ts, ts};
-use motcua_platform::auth::{Caller, Role, caller};
+use motcua_platform::auth::{Caller, caller};
 use motcua_platform::text::quote;
 use motcua_platform::{ServiceError, SharedClock};
 use motcua_proto::common::Actor;
@@ -30,6 +30,8 @@ pub struct Workflow {
     pub settings: Arc<WorkflowSettings>,
     /// Told after each change's commit, so that its event goes out at once.
     pub outbox: motcua_platform::outbox::OutboxWake,
+    /// Intake's API, for finding queue cases by the applicant's name or phone (intake's data).
+    pub intake: queue::IntakeSearch,
 }
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -45,26 +47,12 @@ fn not_found(code: &str) -> ServiceError {
     ))
 }
 
-/// The caller may see the case: an officer of its competent or receiving agency, or an admin.
-fn may_see(caller: &Caller, c: &Case) -> bool {
-    caller.has(Role::Admin)
-        || caller.agency == c.competent_agency
-        || caller.agency == c.receiving_agency
-}
-
 fn checked_code(code: &str) -> Result<&str, ServiceError> {
     motcua_domain::dossier_code::check(code).map_err(invalid)?;
     Ok(code.trim())
 }
 
-/// A required reason or similar free text, cleaned.
-fn required(text: &str, field: &str) -> Result<String, ServiceError> {
-    let t = clean_multiline(text, field, 2000)?;
-    if t.is_empty() {
-        return Err(invalid(format!("thiếu {field} ({field} is required)")));
-    }
-    Ok(t)
-}
+use bounds::required;
 
 /// What a change was made of: the checked action, the caller and the request's fingerprint.
 struct Acting<'a> {
@@ -91,19 +79,17 @@ impl<'a> Acting<'a> {
                 "action.expected_version: ghi phiên bản hồ sơ đã xem (GetCase) (the case version you saw is required)",
             ));
         }
-        if action.idempotency_key.len() > 128 {
-            return Err(invalid(
-                "action.idempotency_key dài tối đa 128 ký tự (at most 128 characters)",
-            ));
-        }
-        if action.attachments.len() > 20 {
-            return Err(invalid("tối đa 20 tệp đính kèm (at most 20 attachments)"));
-        }
+        bounds::key(
+            &action.idempotency_key,
+            "action.idempotency_key",
+            bounds::IDEMPOTENCY_KEY,
+        )?;
+        bounds::attachments(&action.attachments)?;
         Ok(Self {
             caller,
             code,
             action,
-            note: clean_multiline(&action.note, "action.note", 2000)?,
+            note: bounds::long_text(&action.note, "action.note")?,
             request_sha: hex::encode(Sha256::digest(request.encode_to_vec())),
         })
     }
@@ -114,11 +100,12 @@ impl<'a> Acting<'a> {
 }
 
 impl Workflow {
-    fn ctx(&self, c: &Case) -> Ctx<'_> {
+    fn ctx<'a>(&'a self, c: &Case, note: &'a str) -> Ctx<'a> {
         Ctx {
             now: self.clock.now(),
             calendar: self.calendars.for_agency(&c.competent_agency),
             settings: &self.settings,
+            note,
         }
     }
 
@@ -144,11 +131,9 @@ impl Workflow {
             return Err(stale(c.version, a.action.expected_version));
         }
         let before = c.clone();
-        let ctx = self.ctx(&c);
+        let ctx = self.ctx(&c, &a.note);
         let mut change = change(&mut c, &ctx)?;
-        if change.note.is_empty() {
-            change.note = a.note.clone();
-        }
+        change.note = a.note.clone();
         let actor = case::actor(a.caller);
         let scope = a.scope();
         let answer = (!key.is_empty()).then_some((scope.as_str(), key, a.request_sha.as_str()));
@@ -239,6 +224,7 @@ pub(crate) async fn write(
     c.version = before.version + 1;
     c.updated_at = Some(ts(ctx.now));
     let event = events::changed(base, c, change, actor, ctx.now);
+    event.fits()?;
     store::write(
         db,
         &store::Write {
@@ -250,6 +236,7 @@ pub(crate) async fn write(
                 kind: events::slug(change.kind),
                 actor,
                 at: ctx.now,
+                summary: &change.summary,
                 note: &change.note,
                 attachments,
             },
@@ -275,18 +262,31 @@ macro_rules! reply {
 impl WorkflowService for Workflow {
     async fn list_queue(&self, req: Request<ListQueueRequest>) -> Reply<ListQueueResponse> {
         let who = caller(&req)?; // any officer; the scope decides what they may see
+        let bearer = req
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let r = req.into_inner();
         let now = self.clock.now();
-        let (cases, next_page_token) =
-            queue::list(&self.pool, &who, &r, now, &self.calendars, &self.settings).await?;
-        Ok(Response::new(ListQueueResponse {
-            cases,
-            next_page_token,
-        }))
+        let page = queue::list(
+            &queue::Queues {
+                pool: &self.pool,
+                calendars: &self.calendars,
+                settings: &self.settings,
+                intake: &self.intake,
+            },
+            &who,
+            bearer.as_deref(),
+            &r,
+            now,
+        )
+        .await?;
+        Ok(Response::new(page))
     }
 
     async fn get_case(&self, req: Request<GetCaseRequest>) -> Reply<GetCaseResponse> {
-        let who = caller(&req)?; // officers of the competent or receiving agency, admins
+        let who = caller(&req)?; // officers whose scope covers the competent or receiving agency
         let r = req.into_inner();
         let (c, _) = self.visible(&who, &r.dossier_code).await?;
         let history = if r.with_history {
@@ -304,7 +304,7 @@ impl WorkflowService for Workflow {
         &self,
         req: Request<GetControlSheetRequest>,
     ) -> Reply<GetControlSheetResponse> {
-        let who = caller(&req)?; // officers of the competent or receiving agency, admins
+        let who = caller(&req)?; // officers whose scope covers the competent or receiving agency
         let (c, _) = self.visible(&who, &req.get_ref().dossier_code).await?;
         Ok(Response::new(GetControlSheetResponse {
             entries: c.control_sheet.clone(),
@@ -326,7 +326,12 @@ impl WorkflowService for Workflow {
         let who = caller(&req)?; // leader
         let r = req.get_ref();
         let a = Acting::new(&who, &r.dossier_code, r.action.as_ref(), r)?;
-        let assignee = r.assignee.clone().unwrap_or_default();
+        let given = r.assignee.clone().unwrap_or_default();
+        let assignee = Actor {
+            subject: bounds::line(&given.subject, "assignee.subject", bounds::SUBJECT)?,
+            name: bounds::line(&given.name, "assignee.name", bounds::DISPLAY_NAME)?,
+            agency: String::new(),
+        };
         reply!(
             AssignTaskResponse,
             self.act(a, |c, _| case::assign(c, &who, &assignee)).await?
@@ -334,28 +339,25 @@ impl WorkflowService for Workflow {
     }
 
     async fn forward_step(&self, req: Request<ForwardStepRequest>) -> Reply<ForwardStepResponse> {
-        let who = caller(&req)?; // the step's assignee, or an officer who may take it
+        let who = caller(&req)?; // the step's holder
         let r = req.get_ref();
         let a = Acting::new(&who, &r.dossier_code, r.action.as_ref(), r)?;
-        let note = a.note.clone();
         reply!(
             ForwardStepResponse,
-            self.act(a, |c, ctx| case::forward(c, &who, &note, ctx))
-                .await?
+            self.act(a, |c, ctx| case::forward(c, &who, ctx)).await?
         )
     }
 
     async fn send_back(&self, req: Request<SendBackRequest>) -> Reply<SendBackResponse> {
-        let who = caller(&req)?; // the step's assignee
+        let who = caller(&req)?; // the step's holder
         let r = req.get_ref();
         let a = Acting::new(&who, &r.dossier_code, r.action.as_ref(), r)?;
+        let to_step = bounds::key(&r.to_step, "to_step", bounds::KEY)?;
         let reason = required(&r.reason, "reason")?;
         reply!(
             SendBackResponse,
-            self.act(a, |c, ctx| case::send_back(
-                c, &who, &r.to_step, &reason, ctx
-            ))
-            .await?
+            self.act(a, |c, ctx| case::send_back(c, &who, to_step, &reason, ctx))
+                .await?
         )
     }
 
@@ -363,24 +365,14 @@ impl WorkflowService for Workflow {
         &self,
         req: Request<RequestSupplementRequest>,
     ) -> Reply<RequestSupplementResponse> {
-        let who = caller(&req)?; // the step's assignee, or a leader
+        let who = caller(&req)?; // the step's holder, or a leader
         let r = req.get_ref();
         let a = Acting::new(&who, &r.dossier_code, r.action.as_ref(), r)?;
-        let missing = r
-            .missing
-            .iter()
-            .map(|m| motcua_domain::text::clean_text(m, "missing", 500))
-            .collect::<Result<Vec<_>, _>>()?
-            .into_iter()
-            .filter(|m| !m.is_empty())
-            .collect::<Vec<_>>();
-        let note = a.note.clone();
+        let missing = bounds::missing(&r.missing)?;
         reply!(
             RequestSupplementResponse,
-            self.act(a, |c, ctx| case::request_supplement(
-                c, &who, &missing, &note, ctx
-            ))
-            .await?
+            self.act(a, |c, ctx| case::request_supplement(c, &who, &missing, ctx))
+                .await?
         )
     }
 
@@ -388,10 +380,10 @@ impl WorkflowService for Workflow {
         &self,
         req: Request<RequestFinancialObligationRequest>,
     ) -> Reply<RequestFinancialObligationResponse> {
-        let who = caller(&req)?; // the step's assignee, or a leader
+        let who = caller(&req)?; // the step's holder, or a leader
         let r = req.get_ref();
         let a = Acting::new(&who, &r.dossier_code, r.action.as_ref(), r)?;
-        let description = motcua_domain::text::clean_text(&r.description, "description", 500)?;
+        let description = bounds::line(&r.description, "description", bounds::DESCRIPTION)?;
         reply!(
             RequestFinancialObligationResponse,
             self.act(a, |c, ctx| case::request_obligation(
@@ -409,10 +401,10 @@ impl WorkflowService for Workflow {
         &self,
         req: Request<RecordPaymentRequest>,
     ) -> Reply<RecordPaymentResponse> {
-        let who = caller(&req)?; // desk, leader, or the step's assignee
+        let who = caller(&req)?; // desk, leader, or the step's holder
         let r = req.get_ref();
         let a = Acting::new(&who, &r.dossier_code, r.action.as_ref(), r)?;
-        let reference = motcua_domain::text::clean_text(&r.reference, "reference", 200)?;
+        let reference = bounds::line(&r.reference, "reference", bounds::REFERENCE)?;
         reply!(
             RecordPaymentResponse,
             self.act(a, |c, ctx| case::record_payment(c, &who, &reference, ctx))
@@ -457,14 +449,21 @@ impl WorkflowService for Workflow {
         &self,
         req: Request<RecordResultRequest>,
     ) -> Reply<RecordResultResponse> {
-        let who = caller(&req)?; // the last step's assignee, or a leader
+        let who = caller(&req)?; // the last step's holder, or a leader
         let r = req.get_ref();
         let a = Acting::new(&who, &r.dossier_code, r.action.as_ref(), r)?;
         let result = required(&r.result, "result")?;
+        let close_early = bounds::long_text(&r.close_early_reason, "close_early_reason")?;
         reply!(
             RecordResultResponse,
-            self.act(a, |c, ctx| case::record_result(c, &who, &result, ctx))
-                .await?
+            self.act(a, |c, ctx| case::record_result(
+                c,
+                &who,
+                &result,
+                &close_early,
+                ctx
+            ))
+            .await?
         )
     }
 
@@ -475,10 +474,9 @@ impl WorkflowService for Workflow {
         let who = caller(&req)?; // desk
         let r = req.get_ref();
         let a = Acting::new(&who, &r.dossier_code, r.action.as_ref(), r)?;
-        let note = a.note.clone();
         reply!(
             ReturnResultResponse,
-            self.act(a, |c, ctx| case::return_result(c, &who, &note, ctx))
+            self.act(a, |c, ctx| case::return_result(c, &who, ctx))
                 .await?
         )
     }
@@ -490,13 +488,10 @@ impl WorkflowService for Workflow {
         let who = caller(&req)?; // desk, leader
         let r = req.get_ref();
         let a = Acting::new(&who, &r.dossier_code, r.action.as_ref(), r)?;
-        let note = a.note.clone();
         reply!(
             DecideWithdrawalResponse,
-            self.act(a, |c, ctx| case::decide_withdrawal(
-                c, &who, r.approve, &note, ctx
-            ))
-            .await?
+            self.act(a, |c, ctx| case::decide_withdrawal(c, &who, r.approve, ctx))
+                .await?
         )
     }
 

@@ -19,6 +19,9 @@ pub struct WorkflowSettings {
     pub calendar: CalendarSettings,
     /// Agencies with their own working hours (from MOTCUA_CATALOG_FILE's `[[agency]]` entries).
     pub agency_hours: Vec<(String, String)>,
+    /// Intake's gRPC endpoint (MOTCUA_WORKFLOW_INTAKE_URL; default: intake's address in this
+    /// process's settings), asked when an officer searches a queue by an applicant's name or phone.
+    pub intake_endpoint: String,
 }
 
 impl WorkflowSettings {
@@ -35,7 +38,13 @@ impl WorkflowSettings {
                 motcua_domain::calendars::agency_hours(&text).map_err(err)?
             }
         };
+        let platform = motcua_platform::config::Settings::from_vars(v)?;
+        let intake_endpoint = v.string(
+            "MOTCUA_WORKFLOW_INTAKE_URL",
+            &format!("http://{}", platform.grpc_addr("intake")),
+        );
         Ok(Self {
+            intake_endpoint,
             fields,
             due_soon: Span::Hours(v.count("MOTCUA_WORKFLOW_DUE_SOON_HOURS", 8)? as u32),
             max_apology_days: v.count("MOTCUA_WORKFLOW_MAX_APOLOGY_DAYS", 30)? as i64,

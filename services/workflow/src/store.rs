@@ -102,29 +102,6 @@ pub async fn case(
     .transpose()
 }
 
-pub async fn save_case(conn: &mut PgConnection, c: &Case) -> Result<(), ServiceError> {
-    let k = columns(c)?;
-    sqlx::query(
-        "UPDATE cases SET version = $2, status = $3, open = $4, step_role = $5, step_department = $6,
-            assignee_subject = $7, step_due_at = $8, due_at = $9, record = $10, updated_at = $11
-         WHERE dossier_code = $1",
-    )
-    .bind(&c.dossier_code)
-    .bind(c.version as i64)
-    .bind(c.status as i16)
-    .bind(k.open)
-    .bind(&k.role)
-    .bind(&k.department)
-    .bind(&k.assignee)
-    .bind(k.step_due)
-    .bind(k.due)
-    .bind(c.encode_to_vec())
-    .bind(k.updated)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 #[derive(Debug)]
 pub struct HistoryRow<'a> {
     pub code: &'a str,
@@ -132,6 +109,9 @@ pub struct HistoryRow<'a> {
     pub kind: &'a str,
     pub actor: &'a Actor,
     pub at: DateTime<Utc>,
+    /// What the service writes of the change.
+    pub summary: &'a str,
+    /// The officer's note, verbatim.
     pub note: &'a str,
     pub attachments: &'a [AttachmentRef],
 }
@@ -142,8 +122,8 @@ pub async fn insert_history(
 ) -> Result<(), ServiceError> {
     let attachments: Vec<Vec<u8>> = h.attachments.iter().map(Message::encode_to_vec).collect();
     sqlx::query(
-        "INSERT INTO history (dossier_code, version, kind, actor_subject, actor_name, actor_agency, at, note, attachments)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO history (dossier_code, version, kind, actor_subject, actor_name, actor_agency, at, note, attachments, summary)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(h.code)
     .bind(h.version as i64)
@@ -154,6 +134,7 @@ pub async fn insert_history(
     .bind(h.at)
     .bind(h.note)
     .bind(&attachments)
+    .bind(h.summary)
     .execute(conn)
     .await?;
     Ok(())
@@ -161,7 +142,7 @@ pub async fn insert_history(
 
 pub async fn history(db: impl PgExecutor<'_>, code: &str) -> Result<Vec<CaseEvent>, ServiceError> {
     let rows = sqlx::query(
-        "SELECT version, kind, actor_subject, actor_name, actor_agency, at, note, attachments
+        "SELECT version, kind, actor_subject, actor_name, actor_agency, at, note, attachments, summary
          FROM history WHERE dossier_code = $1 ORDER BY version",
     )
     .bind(code)
@@ -180,6 +161,7 @@ pub async fn history(db: impl PgExecutor<'_>, code: &str) -> Result<Vec<CaseEven
                 }),
                 at: Some(motcua_domain::time::ts(r.get("at"))),
                 note: r.get("note"),
+                summary: r.get("summary"),
                 attachments: attachments
                     .iter()
                     .map(|b| decode(b))
@@ -202,27 +184,6 @@ pub async fn answered(
             .fetch_optional(db)
             .await?;
     Ok(row.map(|r| (r.get("request_sha"), r.get("response"))))
-}
-
-pub async fn remember_answer(
-    conn: &mut PgConnection,
-    scope: &str,
-    key: &str,
-    request_sha: &str,
-    response: &[u8],
-    at: DateTime<Utc>,
-) -> Result<(), ServiceError> {
-    sqlx::query(
-        "INSERT INTO idempotency (scope, key, request_sha, response, created_at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(scope)
-    .bind(key)
-    .bind(request_sha)
-    .bind(response)
-    .bind(at)
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 /// Everything one change writes, in one statement.
@@ -263,8 +224,8 @@ pub async fn write(db: impl PgExecutor<'_>, w: &Write<'_>) -> Result<bool, Servi
             WHERE dossier_code = $1 AND version = $12
             RETURNING dossier_code),
          h AS (
-            INSERT INTO history (dossier_code, version, kind, actor_subject, actor_name, actor_agency, at, note, attachments)
-            SELECT $1, $2, $13, $14, $15, $16, $11, $17, $18 FROM upd),
+            INSERT INTO history (dossier_code, version, kind, actor_subject, actor_name, actor_agency, at, note, attachments, summary)
+            SELECT $1, $2, $13, $14, $15, $16, $11, $17, $18, $32 FROM upd),
          o AS (
             INSERT INTO outbox (id, subject, event_type, payload, headers)
             SELECT $19, $20, $21, $22, $23 FROM upd),
@@ -313,6 +274,7 @@ pub async fn write(db: impl PgExecutor<'_>, w: &Write<'_>) -> Result<bool, Servi
     .bind(scope)
     .bind(key)
     .bind(sha)
+    .bind(w.history.summary)
     .fetch_one(db)
     .await?;
     Ok(written == 1)

@@ -134,7 +134,9 @@ impl JobHandler for Deadlines {
             else {
                 anyhow::bail!("malformed deadline key {:?}", job.key);
             };
-            let Some((c, _)) = crate::store::case(&mut *tx, code, false).await? else {
+            // Under the case's lock: a change committing meanwhile is seen, not raced (a notice for a
+            // state that moved a moment before).
+            let Some((c, _)) = crate::store::case(&mut *tx, code, true).await? else {
                 return Ok(());
             };
             let scope = if scope == "dossier" {

@@ -42,10 +42,26 @@ async fn wrong_role_department_agency_and_step_are_refused() {
     let mut desk = app
         .officer(&[Role::Desk], "bo-phan-mot-cua", "desk-1")
         .await;
-    let c = desk
+    // Nobody forwards a step they have not taken: the desk is told to claim it first.
+    let e = desk
         .forward_step(ForwardStepRequest {
             dossier_code: code.clone(),
             action: act(2),
+        })
+        .await
+        .expect_err("not claimed");
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert!(e.message().contains("ClaimTask"), "{}", e.message());
+    desk.claim_task(ClaimTaskRequest {
+        dossier_code: code.clone(),
+        action: act(2),
+    })
+    .await
+    .unwrap();
+    let c = desk
+        .forward_step(ForwardStepRequest {
+            dossier_code: code.clone(),
+            action: act(3),
         })
         .await
         .unwrap()
@@ -90,6 +106,7 @@ async fn wrong_role_department_agency_and_step_are_refused() {
             dossier_code: code.clone(),
             action: act(c.version + 1),
             result: "QĐ 1".into(),
+            ..Default::default()
         })
         .await
         .expect_err("not the last step");
@@ -161,7 +178,7 @@ async fn fifty_concurrent_actions_on_one_case_apply_exactly_one_per_version() {
     let app = spawn().await;
     let c = app.submit_land("race-1").await;
     let code = c.dossier_code.clone();
-    // Fifty officers of the desk, all acting on version 2 at once.
+    // Fifty officers of the desk, all taking the step on version 2 at once.
     let mut calls = Vec::new();
     for i in 0..50 {
         let mut desk = app
@@ -170,7 +187,7 @@ async fn fifty_concurrent_actions_on_one_case_apply_exactly_one_per_version() {
         let code = code.clone();
         calls.push(tokio::spawn(async move {
             code_of(
-                desk.forward_step(ForwardStepRequest {
+                desk.claim_task(ClaimTaskRequest {
                     dossier_code: code,
                     action: act(2),
                 })
@@ -191,11 +208,12 @@ async fn fifty_concurrent_actions_on_one_case_apply_exactly_one_per_version() {
     let c = app.wait_case(&code, 3).await;
     assert_eq!(
         (c.version, c.current_step),
-        (3, 1),
-        "one forward, one step on"
+        (3, 0),
+        "one claim, the same step"
     );
+    assert!(c.assignee.is_some());
     assert_eq!(
-        app.count("SELECT count(*) FROM history WHERE kind = 'forwarded'")
+        app.count("SELECT count(*) FROM history WHERE kind = 'claimed'")
             .await,
         1
     );
@@ -228,19 +246,25 @@ async fn a_retried_action_is_applied_once_and_gets_the_first_answer() {
     let mut desk = app
         .officer(&[Role::Desk], "bo-phan-mot-cua", "desk-1")
         .await;
+    desk.claim_task(ClaimTaskRequest {
+        dossier_code: code.clone(),
+        action: act(2),
+    })
+    .await
+    .unwrap();
     let req = ForwardStepRequest {
         dossier_code: code.clone(),
-        action: act_keyed(2, "desk-1-forward-42", "Đủ hồ sơ"),
+        action: act_keyed(3, "desk-1-forward-42", "Đủ hồ sơ"),
     };
     let first = desk.forward_step(req.clone()).await.unwrap().into_inner();
     let again = desk.forward_step(req.clone()).await.unwrap().into_inner();
     assert!(!first.replayed && again.replayed);
     assert_eq!(first.case, again.case, "the same answer");
-    assert_eq!(again.case.unwrap().version, 3);
+    assert_eq!(again.case.unwrap().version, 4);
     // The same key for another request is refused, not answered with someone else's result.
     let other = ForwardStepRequest {
         dossier_code: code.clone(),
-        action: act_keyed(3, "desk-1-forward-42", "khác"),
+        action: act_keyed(4, "desk-1-forward-42", "khác"),
     };
     assert_eq!(
         code_of(desk.forward_step(other).await),
@@ -248,8 +272,8 @@ async fn a_retried_action_is_applied_once_and_gets_the_first_answer() {
     );
     assert_eq!(
         app.count("SELECT count(*) FROM history").await,
-        2,
-        "opened and one forward"
+        3,
+        "opened, one claim and one forward"
     );
     app.stop().await;
 }

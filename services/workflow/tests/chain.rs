@@ -70,12 +70,13 @@ async fn a_land_dossier_goes_from_submitted_to_result_returned() {
         .officer(&[Role::Leader], "ban-giam-doc", "leader-1")
         .await;
 
-    // The desk forwards (taking the step on the way) an hour later.
+    // The desk takes the step and forwards it an hour later.
     app.clock.advance(chrono::Duration::hours(1));
+    claim(&mut desk, &code, 2).await;
     let c = desk
         .forward_step(ForwardStepRequest {
             dossier_code: code.clone(),
-            action: act_keyed(2, "f-1", "Đủ hồ sơ"),
+            action: act_keyed(3, "f-1", "Đủ hồ sơ"),
         })
         .await
         .unwrap()
@@ -84,7 +85,7 @@ async fn a_land_dossier_goes_from_submitted_to_result_returned() {
         .unwrap();
     assert_eq!(
         (c.version, c.status, c.current_step),
-        (3, DossierStatus::InProgress as i32, 1)
+        (4, DossierStatus::InProgress as i32, 1)
     );
     // The specialist finds it unassigned in the department's queue, and claims it.
     let waiting = specialist
@@ -101,7 +102,7 @@ async fn a_land_dossier_goes_from_submitted_to_result_returned() {
     let c = specialist
         .claim_task(ClaimTaskRequest {
             dossier_code: code.clone(),
-            action: act(3),
+            action: act(4),
         })
         .await
         .unwrap()
@@ -121,32 +122,16 @@ async fn a_land_dossier_goes_from_submitted_to_result_returned() {
     assert_eq!(mine.len(), 1);
     // Two days of appraisal; forwarded to the leader, who signs; the desk records the result.
     app.clock.advance(chrono::Duration::days(2));
-    let c = specialist
-        .forward_step(ForwardStepRequest {
-            dossier_code: code.clone(),
-            action: act(4),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .case
-        .unwrap();
-    let c = leader
-        .forward_step(ForwardStepRequest {
-            dossier_code: code.clone(),
-            action: act(c.version),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .case
-        .unwrap();
+    let c = claim_and_forward(&mut specialist, &code, 5).await;
+    let c = claim_and_forward(&mut leader, &code, c.version).await;
     assert_eq!(c.current_step, 3);
+    let c = claim(&mut desk, &code, c.version).await;
     let c = desk
         .record_result(RecordResultRequest {
             dossier_code: code.clone(),
             action: act(c.version),
             result: "Giấy chứng nhận số CS 123456".into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -232,24 +217,27 @@ async fn a_land_dossier_goes_from_submitted_to_result_returned() {
     let published = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
             let k = kinds(&app, &code).await;
-            if k.len() >= 7 {
+            if k.len() >= 10 {
                 return k;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     })
     .await
-    .expect("seven state events");
+    .expect("ten state events");
     assert_eq!(
         published,
         [
             (2, ChangeKind::Opened),
-            (3, ChangeKind::Forwarded),
-            (4, ChangeKind::Claimed),
-            (5, ChangeKind::Forwarded),
+            (3, ChangeKind::Claimed),
+            (4, ChangeKind::Forwarded),
+            (5, ChangeKind::Claimed),
             (6, ChangeKind::Forwarded),
-            (7, ChangeKind::ResultRecorded),
-            (8, ChangeKind::ResultReturned),
+            (7, ChangeKind::Claimed),
+            (8, ChangeKind::Forwarded),
+            (9, ChangeKind::Claimed),
+            (10, ChangeKind::ResultRecorded),
+            (11, ChangeKind::ResultReturned),
         ]
     );
     // Intake follows: its view of the dossier is returned, and a withdrawal is refused.
@@ -303,18 +291,10 @@ async fn a_supplement_pause_moves_the_due_time_across_the_april_holidays() {
     let mut specialist = app
         .officer(&[Role::Specialist], LAND_DEPARTMENT, "cv-1")
         .await;
-    let c = desk
-        .forward_step(ForwardStepRequest {
-            dossier_code: code.clone(),
-            action: act(2),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .case
-        .unwrap();
+    let c = claim_and_forward(&mut desk, &code, 2).await;
     // Paused Wednesday 29 April 09:00, for the applicant's drawing.
     app.clock.set(t("2026-04-29T09:00:00+07:00"));
+    let c = claim(&mut specialist, &code, c.version).await;
     let c = specialist
         .request_supplement(RequestSupplementRequest {
             dossier_code: code.clone(),
@@ -383,16 +363,8 @@ async fn financial_obligation_pauses_until_payment_and_an_apology_does_not_excus
     let mut leader = app
         .officer(&[Role::Leader], "ban-giam-doc", "leader-1")
         .await;
-    let c = desk
-        .forward_step(ForwardStepRequest {
-            dossier_code: code.clone(),
-            action: act(2),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .case
-        .unwrap();
+    let c = claim_and_forward(&mut desk, &code, 2).await;
+    let c = claim(&mut specialist, &code, c.version).await;
     let c = specialist
         .request_financial_obligation(RequestFinancialObligationRequest {
             dossier_code: code.clone(),
@@ -428,7 +400,8 @@ async fn financial_obligation_pauses_until_payment_and_an_apology_does_not_excus
 
     // On the due date the unit at fault apologises and promises a new date...
     app.clock.set(moved - chrono::Duration::hours(2));
-    let promised = moved + chrono::Duration::days(5);
+    // A week later, the same working hour (the new date must be a working moment).
+    let promised = moved + chrono::Duration::days(7);
     let too_late = specialist
         .issue_apology(IssueApologyRequest {
             dossier_code: code.clone(),
@@ -477,6 +450,7 @@ async fn financial_obligation_pauses_until_payment_and_an_apology_does_not_excus
             dossier_code: code.clone(),
             action: act(c.version),
             result: "Quyết định số 12/QĐ".into(),
+            close_early_reason: "Đủ căn cứ, lãnh đạo ký ngay".into(),
         })
         .await
         .unwrap()
@@ -503,16 +477,8 @@ async fn send_back_refusal_withdrawal_and_stop() {
     // Sent back from the appraisal to the desk, with a reason.
     let c = app.submit_land("back-1").await;
     let code = c.dossier_code.clone();
-    let c = desk
-        .forward_step(ForwardStepRequest {
-            dossier_code: code.clone(),
-            action: act(2),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .case
-        .unwrap();
+    let c = claim_and_forward(&mut desk, &code, 2).await;
+    let c = claim(&mut specialist, &code, c.version).await;
     let no_reason = specialist
         .send_back(SendBackRequest {
             dossier_code: code.clone(),
@@ -609,6 +575,10 @@ async fn send_back_refusal_withdrawal_and_stop() {
     assert_eq!(
         (c.status, c.stop_kind),
         (DossierStatus::Stopped as i32, StopKind::Withdrawn as i32)
+    );
+    assert_eq!(
+        c.stop_reason, "Người nộp đề nghị rút",
+        "the applicant's reason, not the desk's note"
     );
 
     // Stopped by a leader.

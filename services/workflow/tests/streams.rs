@@ -6,11 +6,12 @@
 mod common;
 
 use common::*;
-use motcua_domain::events::{DEADLINE, SUBMITTED, SUPPLEMENT_SUBMITTED};
+use motcua_domain::events::{DEADLINE, SUBMITTED, SUPPLEMENT_SUBMITTED, WITHDRAWAL_REQUESTED};
 use motcua_platform::auth::Role;
 use motcua_platform::bus::headers;
 use motcua_proto::events::{
     DeadlineKind, DeadlineReached, DeadlineScope, DossierSubmitted, SupplementSubmitted,
+    WithdrawalRequested,
 };
 use motcua_proto::intake::{GetProcedureRequest, SubmitDossierRequest, SubmittedDocument};
 use prost::Message;
@@ -104,17 +105,9 @@ async fn a_forward_moves_the_step_timers_and_a_pause_holds_them() {
         .officer(&[Role::Specialist], LAND_DEPARTMENT, "cv-1")
         .await;
     // Forwarded within its 4 hours: the desk step's timers go with it.
-    let c = desk
-        .forward_step(motcua_proto::workflow::ForwardStepRequest {
-            dossier_code: code.clone(),
-            action: act(2),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .case
-        .unwrap();
+    let c = claim_and_forward(&mut desk, &code, 2).await;
     // Paused at once: no timer runs while the applicant has the dossier.
+    let c = claim(&mut specialist, &code, c.version).await;
     specialist
         .request_supplement(motcua_proto::workflow::RequestSupplementRequest {
             dossier_code: code.clone(),
@@ -191,18 +184,18 @@ async fn redelivered_and_reordered_intake_events_change_nothing() {
     )
     .await;
 
-    // Another dossier whose supplement comes before its `submitted`.
+    // Another dossier whose withdrawal request comes before its `submitted`.
     let other = format!("{AGENCY}-260302-9001");
-    let supplement = SupplementSubmitted {
+    let supplement = WithdrawalRequested {
         dossier_code: other.clone(),
         field: "dat-dai".into(),
-        document_keys: vec!["to-khai-thue".into()],
+        reason: "Người nộp đổi ý".into(),
         ..Default::default()
     };
     publish(
         &app,
-        "dossier.dat-dai.supplement-submitted",
-        SUPPLEMENT_SUBMITTED,
+        "dossier.dat-dai.withdrawal-requested",
+        WITHDRAWAL_REQUESTED,
         uuid::Uuid::now_v7(),
         "early",
         supplement.encode_to_vec(),
@@ -220,9 +213,10 @@ async fn redelivered_and_reordered_intake_events_change_nothing() {
     )
     .await;
 
-    // The supplement waited for its case, then applied: opened (2), supplement received (3).
+    // The request waited for its case, then applied: opened (2), withdrawal requested (3).
     let late = app.wait_case(&other, 3).await;
     assert_eq!(late.version, 3);
+    assert!(late.withdrawal_requested);
     // The first dossier opened once, whatever came again.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let first = app.wait_case(&code, 2).await;
@@ -232,8 +226,61 @@ async fn redelivered_and_reordered_intake_events_change_nothing() {
     assert_eq!(
         app.count("SELECT count(*) FROM consumer_failures").await,
         0,
-        "the waiting supplement's tries are forgotten once applied"
+        "the waiting request's tries are forgotten once applied"
     );
+    app.stop().await;
+}
+
+/// A supplement nobody asked for (intake refuses it; one may still come from a request that
+/// raced a change) is taken and recorded as processed, and changes nothing: the version stays,
+/// so the officer's next action on the version they saw goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supplement_nobody_asked_for_leaves_the_case_and_its_version_alone() {
+    let app = spawn().await;
+    let c = app.submit_land("unasked-1").await;
+    let code = c.dossier_code.clone();
+    let id = uuid::Uuid::now_v7();
+    let supplement = SupplementSubmitted {
+        dossier_code: code.clone(),
+        field: "dat-dai".into(),
+        document_keys: vec!["to-khai-thue".into()],
+        ..Default::default()
+    };
+    publish(
+        &app,
+        "dossier.dat-dai.supplement-submitted",
+        SUPPLEMENT_SUBMITTED,
+        id,
+        "unasked",
+        supplement.encode_to_vec(),
+    )
+    .await;
+    // The positive signal: the consumer recorded the event as handled.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let handled: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM processed_events WHERE event_id = $1")
+                .bind(id)
+                .fetch_one(&app.workflow_db)
+                .await
+                .unwrap();
+        if handled == 1 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never handled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let after = app.wait_case(&code, 2).await;
+    assert_eq!(after.version, 2, "no version spent on it");
+    assert_eq!(
+        app.count("SELECT count(*) FROM history WHERE kind = 'supplement-received'")
+            .await,
+        0
+    );
+    let mut desk = app
+        .officer(&[Role::Desk], "bo-phan-mot-cua", "desk-1")
+        .await;
+    claim(&mut desk, &code, 2).await;
     app.stop().await;
 }
 

@@ -33,7 +33,7 @@ use motcua_proto::lookup::lookup_service_server::{
 };
 use motcua_proto::lookup::*;
 use motcua_proto::workflow::workflow_service_client::WorkflowServiceClient;
-use motcua_proto::workflow::{Action, ForwardStepRequest};
+use motcua_proto::workflow::{Action, ClaimTaskRequest};
 use prost::Message;
 use rand::Rng;
 use std::net::SocketAddr;
@@ -581,7 +581,7 @@ async fn measure(
     lag(args, vars, process, &pool, grpc).await
 }
 
-/// Opens `lag_cases` cases in workflow (and a second's worth more), then forwards each once at
+/// Opens `lag_cases` cases in workflow (and a second's worth more), then changes each once (ClaimTask) at
 /// `lag_rate` a second, and prints the change-to-visible lag of the `lag_cases` after the first
 /// second. That second is the warm-up the "steady 500 events/s" leaves out: the services'
 /// pools open their connections and prepare their statements on the first changes (their lags
@@ -721,13 +721,14 @@ async fn lag(
     sqlx::query("CREATE TABLE bench_commit_probe (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())")
         .execute(&workflow_db)
         .await?;
-    // One change: forwarded in workflow, then watched in lookup until it shows; its lag.
+    // One change: the desk takes the step in workflow, then it is watched in lookup until it
+    // shows; its lag.
     let change = |i: usize| {
         let mut client = client.clone();
         let mut watcher = watchers[i % watchers.len()].clone();
         tokio::spawn(async move {
             client
-                .forward_step(ForwardStepRequest {
+                .claim_task(ClaimTaskRequest {
                     dossier_code: code(i),
                     action: Some(Action {
                         expected_version: 2,

@@ -165,6 +165,58 @@ impl TestApp {
         panic!("catalog not loaded");
     }
 
+    /// Workflow asks for a supplement: the state event it publishes (status SUPPLEMENT_REQUESTED,
+    /// the given version), which intake follows; returns once intake shows that status.
+    pub async fn asked_for_supplement(&self, code: &str, version: u64) {
+        use motcua_proto::events::{DossierState, DossierStateChanged};
+        use prost::Message;
+        let field = code_field(&self.pool, code).await;
+        let event = DossierStateChanged {
+            state: Some(DossierState {
+                dossier_code: code.to_owned(),
+                version,
+                status: motcua_proto::common::DossierStatus::SupplementRequested as i32,
+                field: field.clone(),
+                ..Default::default()
+            }),
+            change: "supplement-requested".into(),
+            ..Default::default()
+        };
+        let mut h = async_nats::HeaderMap::new();
+        let id = uuid::Uuid::now_v7().to_string();
+        h.insert(motcua_platform::bus::headers::EVENT_ID, id.as_str());
+        h.insert(
+            motcua_platform::bus::headers::EVENT_TYPE,
+            motcua_domain::events::STATE_CHANGED,
+        );
+        let m = async_nats::jetstream::message::PublishMessage::build()
+            .payload(event.encode_to_vec().into())
+            .headers(h)
+            .message_id(id.as_str());
+        self.bus
+            .js
+            .send_publish(
+                self.bus.subject(&format!("dossier.{field}.state-changed")),
+                m,
+            )
+            .await
+            .expect("publish")
+            .await
+            .expect("ack");
+        for _ in 0..200 {
+            let status: i16 = sqlx::query_scalar("SELECT status FROM dossiers WHERE code = $1")
+                .bind(code)
+                .fetch_one(&self.pool)
+                .await
+                .expect("status");
+            if status == motcua_proto::common::DossierStatus::SupplementRequested as i16 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("intake did not follow the supplement request of {code}");
+    }
+
     pub async fn client(
         &self,
         roles: &[Role],
@@ -179,6 +231,24 @@ impl TestApp {
         sub: &str,
     ) -> IntakeServiceClient<InterceptedService<GrpcChannel, Bearer>> {
         let token = token(roles, agency, sub, 3600);
+        IntakeServiceClient::with_interceptor(self.channel().await, Bearer::new(&token))
+    }
+
+    /// The national portal's client (agency 000.00.00.G22, role integration), given this
+    /// province's scope (claim `province` = H56) as the province's identity provider would.
+    pub async fn portal(&self) -> IntakeServiceClient<InterceptedService<GrpcChannel, Bearer>> {
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            sub: "cong-dich-vu-cong".into(),
+            name: "Cổng Dịch vụ công".into(),
+            agency: "000.00.00.G22".into(),
+            roles: vec![Role::Integration],
+            province: motcua_platform::auth::province_of(AGENCY).into(),
+            exp: now + 3600,
+            iat: now,
+            ..Default::default()
+        };
+        let token = mint(DEV_JWT_SECRET, &claims).expect("mint");
         IntakeServiceClient::with_interceptor(self.channel().await, Bearer::new(&token))
     }
 
@@ -296,4 +366,12 @@ pub fn counter_submission(key: &str) -> SubmitDossierRequest {
         note: String::new(),
         submitted_at: None,
     }
+}
+
+async fn code_field(pool: &PgPool, code: &str) -> String {
+    sqlx::query_scalar("SELECT field FROM dossiers WHERE code = $1")
+        .bind(code)
+        .fetch_one(pool)
+        .await
+        .expect("dossier's field")
 }

@@ -139,7 +139,14 @@ impl App {
     }
 
     /// Starts a workflow instance with these settings (another replica, or a land-only one).
-    pub async fn start_workflow(&mut self, vars: Vars) -> usize {
+    pub async fn start_workflow(&mut self, mut vars: Vars) -> usize {
+        // Intake listens on a port of its own choosing: queue searches by name ask it there.
+        if let Some((_, intake)) = &self.intake {
+            vars.set(
+                "MOTCUA_WORKFLOW_INTAKE_URL",
+                format!("http://{}", intake.addr),
+            );
+        }
         let process = Process::new(vars.clone(), self.clock.clone()).unwrap();
         let settings = WorkflowSettings::from_vars(&vars).unwrap();
         let running = motcua_workflow::start(&process, settings).await.unwrap();
@@ -350,4 +357,50 @@ pub fn act_keyed(version: u64, key: &str, note: &str) -> Option<Action> {
 
 pub fn now(app: &App) -> chrono::DateTime<chrono::Utc> {
     app.clock.now()
+}
+
+/// Takes the current step (ClaimTask) on `version`, as an officer does before working it.
+pub async fn claim(officer: &mut Officer, code: &str, version: u64) -> Case {
+    officer
+        .claim_task(motcua_proto::workflow::ClaimTaskRequest {
+            dossier_code: code.to_owned(),
+            action: act(version),
+        })
+        .await
+        .expect("claim")
+        .into_inner()
+        .case
+        .expect("case")
+}
+
+/// Forwards the current step as an officer does: taking it first (ClaimTask) when nobody holds
+/// it; returns the case after (the version moves by one, or two with the claim).
+pub async fn claim_and_forward(officer: &mut Officer, code: &str, version: u64) -> Case {
+    let held = officer
+        .get_case(GetCaseRequest {
+            dossier_code: code.to_owned(),
+            with_history: false,
+        })
+        .await
+        .expect("get case")
+        .into_inner()
+        .case
+        .expect("case")
+        .assignee
+        .is_some();
+    let version = if held {
+        version
+    } else {
+        claim(officer, code, version).await.version
+    };
+    officer
+        .forward_step(motcua_proto::workflow::ForwardStepRequest {
+            dossier_code: code.to_owned(),
+            action: act(version),
+        })
+        .await
+        .expect("forward")
+        .into_inner()
+        .case
+        .expect("case")
 }
