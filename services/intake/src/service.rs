@@ -100,7 +100,12 @@ impl IntakeService for Intake {
             .procedure
             .ok_or_else(|| Status::invalid_argument("thiếu procedure"))?;
         p.name = applicant::clean_text(&p.name, "procedure.name", 500)?;
-        catalog::validate(&p)?;
+        let day = self
+            .calendars
+            .for_agency(&p.competent_agency)
+            .hours()
+            .day_seconds();
+        catalog::validate(&p, day)?;
         let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
         publish(&mut tx, &mut p, &who.subject, self.clock.now()).await?;
         self.outbox.commit(tx).await.map_err(ServiceError::from)?;
