@@ -324,3 +324,19 @@ fn without_steps_the_default_split_adds_up_and_names_the_department() {
     let e = refused(&with.replace("department = \"phong-a\"", "department = \"phong-b\""));
     assert!(e.contains("phong-b") && e.contains("[[department]]"), "{e}");
 }
+
+#[test]
+fn text_longer_than_publish_procedure_allows_is_refused() {
+    let long = "Đ".repeat(501);
+    let e = refused(&ONE.replace("name = \"Thủ tục thử\"", &format!("name = \"{long}\"")));
+    assert!(
+        e.contains("1.000001") && e.contains("name") && e.contains("500"),
+        "{e}"
+    );
+    let long = "a".repeat(1990);
+    let e = refused(&ONE.replace(
+        "legal_basis = \"Luật thử\"",
+        &format!("legal_basis = \"{long}\""),
+    ));
+    assert!(e.contains("legal_basis") && e.contains("2000"), "{e}");
+}

@@ -20,9 +20,29 @@ use std::collections::{HashMap, HashSet};
 /// The word the file uses for a value no source gave.
 pub const UNKNOWN: &str = "unknown";
 
-/// The published legal basis (and with it the sources) is held to this many characters, as
-/// PublishProcedure holds it (rules::TEXT_RULES).
-const LEGAL_BASIS_MAX_CHARS: usize = 2000;
+/// The most characters PublishProcedure allows in a text field (rules::TEXT_RULES): the file is held
+/// to the same, so whatever it publishes could have been published through the API.
+fn max_chars(field: &str) -> usize {
+    let rules = &crate::rules::TEXT_RULES;
+    rules
+        .limits
+        .iter()
+        .find(|(name, _)| *name == field)
+        .map_or(rules.default_max_chars, |(_, n)| *n)
+}
+
+/// `value`, the file's `key` published as `field`, fits what PublishProcedure allows.
+fn fits(code: &str, key: &str, value: &str, field: &str) -> Result<(), String> {
+    let max = max_chars(field);
+    if value.chars().count() <= max {
+        return Ok(());
+    }
+    Err(err(
+        code,
+        format!("{key} dài quá {max} ký tự; rút gọn"),
+        format!("{key} is over {max} characters"),
+    ))
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -495,13 +515,19 @@ impl FileProcedure {
         if !unknown.is_empty() {
             legal_basis.push_str(&format!("\nChưa có nguồn: {}.", unknown.join(", ")));
         }
-        if legal_basis.chars().count() > LEGAL_BASIS_MAX_CHARS {
-            return Err(e(
-                format!(
-                    "legal_basis cùng các nguồn dài quá {LEGAL_BASIS_MAX_CHARS} ký tự; rút gọn"
-                ),
-                format!("legal_basis with its sources is over {LEGAL_BASIS_MAX_CHARS} characters"),
-            ));
+        fits(
+            &code,
+            "legal_basis (cùng các nguồn)",
+            &legal_basis,
+            "legal_basis",
+        )?;
+        fits(&code, "name", &self.name, "name")?;
+        fits(&code, "fee_note", &self.fee_note, "fee_note")?;
+        for d in &documents {
+            fits(&code, &format!("giấy tờ {}: name", d.key), &d.name, "name")?;
+        }
+        for st in &steps {
+            fits(&code, &format!("bước {}: name", st.key), &st.name, "name")?;
         }
         let fee_note = match fee_status {
             FeeStatus::Unknown if self.fee_note.trim().is_empty() => {
