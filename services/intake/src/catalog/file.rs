@@ -9,6 +9,7 @@
 //! time is the one value that must be sourced: a procedure without a sourced time is left out of the
 //! file, since no due date can be counted without it.
 
+use super::sources;
 use super::{DEFAULT_DAY_SECONDS, validate};
 use motcua_proto::common::{
     DocumentForm, FeeStatus, Procedure, ProcessStep, ProcessingTime, RequiredDocument,
@@ -115,7 +116,7 @@ struct FileProcedure {
     #[serde(default)]
     steps: Vec<FileStep>,
     #[serde(default)]
-    source: Vec<FileSource>,
+    source: Vec<sources::FileSource>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -143,22 +144,6 @@ struct FileStep {
     working_days: Option<u32>,
     #[serde(default)]
     working_hours: Option<u32>,
-}
-
-/// Where a procedure's values were read: the decision that published it and the page read.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileSource {
-    /// Number of the decision (quyết định công bố), e.g. "2228/QĐ-UBND"; or "unknown".
-    decision: String,
-    /// Its date: YYYY-MM-DD, YYYY-MM or YYYY; or "unknown".
-    date: String,
-    /// Who issued it, e.g. "UBND tỉnh Đồng Nai"; or "unknown".
-    issuer: String,
-    /// The page or document it was read from (an address, or the document's name).
-    page: String,
-    /// What this source gave (thời hạn, phí, hồ sơ …), for whoever checks it again.
-    gave: String,
 }
 
 fn one() -> u32 {
@@ -189,15 +174,6 @@ pub fn is_national_code(code: &str) -> bool {
         && matches!(b[0], b'1' | b'2')
         && b[1] == b'.'
         && b[2..].iter().all(u8::is_ascii_digit)
-}
-
-fn date_or_unknown(text: &str) -> bool {
-    use chrono::NaiveDate;
-    let parses = |t: &str| NaiveDate::parse_from_str(t, "%Y-%m-%d").is_ok();
-    text == UNKNOWN
-        || parses(text)
-        || parses(&format!("{text}-01"))
-        || parses(&format!("{text}-01-01"))
 }
 
 /// The default split of a time into the four steps every procedure of the sample runs (receive,
@@ -438,73 +414,7 @@ impl FileProcedure {
                 .collect::<Result<Vec<_>, String>>()?
         };
 
-        if self.source.is_empty() {
-            return Err(e(
-                "thiếu nguồn: mỗi thủ tục cần ít nhất một [[procedure.source]] (quyết định công bố, ngày, cơ quan ban hành, trang đã đọc)".into(),
-                "no citation: every procedure needs a [[procedure.source]] (decision, date, issuer, page read)".into(),
-            ));
-        }
-        let mut cited = Vec::new();
-        for (i, s) in self.source.iter().enumerate() {
-            let n = i + 1;
-            for (key, value) in [
-                ("decision", &s.decision),
-                ("issuer", &s.issuer),
-                ("date", &s.date),
-            ] {
-                if value.trim().is_empty() {
-                    return Err(e(
-                        format!("nguồn {n}: {key} trống; ghi giá trị hoặc \"unknown\""),
-                        format!("source {n}: {key} is empty; give it or write \"unknown\""),
-                    ));
-                }
-            }
-            if !date_or_unknown(&s.date) {
-                return Err(e(
-                    format!(
-                        "nguồn {n}: date {:?} phải có dạng YYYY-MM-DD, YYYY-MM, YYYY hoặc \"unknown\"",
-                        s.date
-                    ),
-                    format!(
-                        "source {n}: date {:?} is not YYYY-MM-DD, YYYY-MM, YYYY or \"unknown\"",
-                        s.date
-                    ),
-                ));
-            }
-            if s.gave.trim().is_empty() {
-                return Err(e(
-                    format!(
-                        "nguồn {n}: thiếu gave (nguồn này cho giá trị nào: thời hạn, phí, hồ sơ …)"
-                    ),
-                    format!("source {n}: gave (which values this source gave) is required"),
-                ));
-            }
-            if s.page.trim().is_empty() || s.page == UNKNOWN {
-                return Err(e(
-                    format!("nguồn {n}: thiếu page (địa chỉ hoặc tên tài liệu đã đọc)"),
-                    format!("source {n}: page (the address or document read) is required"),
-                ));
-            }
-            cited.push(format!(
-                "{} ({}, {}), {}",
-                if s.decision == UNKNOWN {
-                    "quyết định công bố: chưa rõ"
-                } else {
-                    &s.decision
-                },
-                if s.issuer == UNKNOWN {
-                    "cơ quan ban hành: chưa rõ"
-                } else {
-                    &s.issuer
-                },
-                if s.date == UNKNOWN {
-                    "ngày: chưa rõ"
-                } else {
-                    &s.date
-                },
-                s.page
-            ));
-        }
+        let cited = sources::cite(&self.source).map_err(|(vi, en)| e(vi, en))?;
         if self.legal_basis.trim().is_empty() {
             return Err(e(
                 "thiếu legal_basis (căn cứ pháp lý)".into(),

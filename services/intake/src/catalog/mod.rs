@@ -1,7 +1,8 @@
 //! The catalog: the rules every procedure version must satisfy, whether it comes from the catalog
-//! file ([`file`]) or from PublishProcedure.
+//! file ([`file`], its citations in `sources`) or from PublishProcedure.
 
 pub mod file;
+mod sources;
 
 pub use file::{Catalog, FileAgency, FileDepartment, parse_file};
 
