@@ -58,9 +58,6 @@ pub async fn start(process: &Process, settings: IntakeSettings) -> anyhow::Resul
         }
         None => catalog::Catalog::default(),
     };
-    for p in &catalog.procedures {
-        catalog::validate(p).map_err(|e| anyhow::anyhow!("catalog: {e}"))?;
-    }
     let hours: Vec<(String, String)> = catalog
         .agencies
         .iter()
@@ -68,6 +65,15 @@ pub async fn start(process: &Process, settings: IntakeSettings) -> anyhow::Resul
         .collect();
     let calendars = Calendars::new(&settings.calendar, &hours)
         .context("building the working-time calendars")?;
+    // parse_file counted working days at 8 h (or the file's own agency hours); the deployment's
+    // MOTCUA_WORKING_HOURS may make a day longer or shorter, so the steps are added up again.
+    for p in &catalog.procedures {
+        let day = calendars
+            .for_agency(&p.competent_agency)
+            .hours()
+            .day_seconds();
+        catalog::validate(p, day).map_err(|e| anyhow::anyhow!("catalog: {e}"))?;
+    }
     if settings.secrets.is_development() {
         tracing::warn!(
             "lookup secrets are hashed with the public development key; set MOTCUA_SECRET_HASH_KEYS in production"

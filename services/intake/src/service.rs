@@ -102,7 +102,12 @@ impl IntakeService for Intake {
         // An agency admin publishes for its agency; a province admin for its province's.
         who.require_scope(p.competent_agency.trim())?;
         p.name = applicant::clean_text(&p.name, "procedure.name", 500)?;
-        catalog::validate(&p)?;
+        let day = self
+            .calendars
+            .for_agency(&p.competent_agency)
+            .hours()
+            .day_seconds();
+        catalog::validate(&p, day)?;
         let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
         publish(&mut tx, &mut p, &who.subject, self.clock.now()).await?;
         self.outbox.commit(tx).await.map_err(ServiceError::from)?;

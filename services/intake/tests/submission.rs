@@ -666,7 +666,15 @@ async fn catalog_versions_by_effective_date() {
         .await
         .expect("list")
         .into_inner();
-    assert_eq!(listed.procedures.len(), 11);
+    let land_in_file =
+        motcua_intake::catalog::parse_file(include_str!("../../../deploy/catalog/tnmt.toml"))
+            .unwrap()
+            .procedures
+            .iter()
+            .filter(|p| p.field == "dat-dai")
+            .count();
+    assert_eq!(listed.procedures.len(), land_in_file);
+    assert!(listed.procedures.iter().all(|p| p.field == "dat-dai"));
     let mut p = admin
         .get_procedure(GetProcedureRequest {
             code: "1.013831".into(),
@@ -681,6 +689,30 @@ async fn catalog_versions_by_effective_date() {
     p.effective_from = "2099-01-01".into();
     p.processing_time = Some(motcua_proto::common::ProcessingTime {
         span: Some(motcua_proto::common::processing_time::Span::WorkingDays(6)),
+    });
+    // The steps still add up to the 8 days of version 1: refused, naming the procedure.
+    let uneven = admin
+        .publish_procedure(PublishProcedureRequest {
+            procedure: Some(p.clone()),
+        })
+        .await
+        .expect_err("steps add up to 8 days, not 6");
+    assert_eq!(uneven.code(), Code::InvalidArgument);
+    assert!(
+        uneven.message().contains("1.013831") && uneven.message().contains("64 giờ"),
+        "{}",
+        uneven.message()
+    );
+    // 6 days = 48 h: the appraisal takes what the desk and the leader do not.
+    let appraisal = p
+        .steps
+        .iter_mut()
+        .find(|s| s.role == "specialist")
+        .expect("an appraisal step");
+    appraisal.limit = Some(motcua_proto::common::ProcessingTime {
+        span: Some(motcua_proto::common::processing_time::Span::WorkingHours(
+            32,
+        )),
     });
     let v2 = admin
         .publish_procedure(PublishProcedureRequest {
@@ -750,7 +782,12 @@ async fn catalog_versions_by_effective_date() {
         bad.expect_err("unknown field").code(),
         Code::InvalidArgument
     );
-    // Every published version is an event on the catalog stream (14 from the file + 1).
+    // Every published version is an event on the catalog stream (the file's and this one).
+    let from_file =
+        motcua_intake::catalog::parse_file(include_str!("../../../deploy/catalog/tnmt.toml"))
+            .unwrap()
+            .procedures
+            .len() as u64;
     let stream = app
         .bus
         .js
@@ -760,7 +797,7 @@ async fn catalog_versions_by_effective_date() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let n = stream.get_info().await.unwrap().state.messages;
-        if n == 15 {
+        if n == from_file + 1 {
             break;
         }
         assert!(
