@@ -16,6 +16,9 @@ echo "• building motcua"
 cargo build --quiet --bin motcua
 bin=$PWD/target/debug/motcua
 
+# A developer's machine: tokens are checked with the public development key (no identity
+# provider here). Without this, or a key setting, every service refuses to start (fail closed).
+export MOTCUA_DEVELOPMENT="${MOTCUA_DEVELOPMENT:-true}"
 export MOTCUA_CATALOG_FILE="${MOTCUA_CATALOG_FILE:-deploy/catalog/tnmt.toml}"
 export MOTCUA_ATTACHMENTS_DIR="${MOTCUA_ATTACHMENTS_DIR:-.local/attachments}"
 state=${MOTCUA_STATE_DIR:-.local}

@@ -16,6 +16,7 @@ fn motcua(id: &str, args: &[&str]) -> (i32, String, String) {
         .args(args)
         .env("MOTCUA_BUS_PREFIX", format!("t{id}."))
         .env("MOTCUA_DATABASE_PREFIX", format!("t_{id}"))
+        .env("MOTCUA_DEVELOPMENT", "true")
         .output()
         .unwrap();
     (

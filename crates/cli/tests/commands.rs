@@ -69,3 +69,19 @@ fn bad_arguments_exit_2_with_one_line() {
         assert!(err.contains(names), "{err} should name {names}");
     }
 }
+
+#[test]
+fn serve_refuses_to_start_without_a_token_key_unless_development_is_explicit() {
+    let out = Command::new(env!("CARGO_BIN_EXE_motcua"))
+        .args(["serve", "--target", "intake"])
+        .env_remove("MOTCUA_JWT_SECRET")
+        .env_remove("MOTCUA_JWT_JWKS_URL")
+        .env_remove("MOTCUA_JWT_JWKS_FILE")
+        .env_remove("MOTCUA_DEVELOPMENT")
+        .env("MOTCUA_METRICS_ADDR", "off")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64), "a configuration error");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("MOTCUA_DEVELOPMENT=true"), "{said}");
+}

@@ -14,6 +14,7 @@ fn script(name: &str, state: &Path, id: &str) -> Output {
     Command::new(root().join("deploy").join(name))
         .env("MOTCUA_STATE_DIR", state)
         .env("MOTCUA_DATABASE_PREFIX", format!("t_{id}"))
+        .env("MOTCUA_DEVELOPMENT", "true")
         .env("MOTCUA_BUS_PREFIX", format!("t{id}."))
         .env("MOTCUA_INTAKE_GRPC_ADDR", "127.0.0.1:0")
         .env("MOTCUA_WORKFLOW_GRPC_ADDR", "127.0.0.1:0")
@@ -91,6 +92,7 @@ async fn up_after_a_crash_starts_motcua_and_keeps_the_crashed_log() {
     let settings =
         motcua_platform::config::Settings::from_vars(&motcua_platform::config::Vars::from_pairs([
             ("MOTCUA_DATABASE_PREFIX", format!("t_{id}")),
+            ("MOTCUA_DEVELOPMENT", "true".to_owned()),
             ("MOTCUA_BUS_PREFIX", format!("t{id}.")),
         ]))
         .unwrap();

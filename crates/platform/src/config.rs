@@ -260,8 +260,13 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub limits: Limits,
     pub shutdown_grace: Duration,
-    /// The relay may fail to publish this long before the service reports NOT_SERVING.
+    /// The relay may fail to publish this long before health details say publishing is behind
+    /// (`motcua_outbox_relay_stalled`); the service goes on serving from its database.
     pub relay_stall: Duration,
+    /// MOTCUA_DEVELOPMENT=true: the public development defaults (the token key) may be used. A
+    /// service refuses to start on them otherwise (fail closed), and says so in its health details
+    /// and in `motcua_development_key` when it runs on them.
+    pub development: bool,
     pub retention: Retention,
     pub public: PublicSettings,
     pub log_format: LogFormat,
@@ -345,6 +350,24 @@ fn auth(v: &Vars) -> Result<AuthSettings, ConfigError> {
 }
 
 impl Settings {
+    /// Tokens are checked with the public development key (no key setting was given).
+    pub fn uses_development_key(&self) -> bool {
+        matches!(&self.auth.keys, KeySource::StaticKey { secret } if secret.expose_secret() == DEV_JWT_SECRET)
+    }
+
+    /// Fail closed: without a token key setting (MOTCUA_JWT_JWKS_URL, MOTCUA_JWT_JWKS_FILE or
+    /// MOTCUA_JWT_SECRET) a service runs only when MOTCUA_DEVELOPMENT=true says this is a
+    /// developer's machine or a test; anyone can sign tokens with the public development key.
+    pub fn refuse_unsafe_defaults(&self) -> Result<(), ConfigError> {
+        if self.uses_development_key() && !self.development {
+            return Err(ConfigError::new(
+                "MOTCUA_JWT_JWKS_URL",
+                "no token key is set: set MOTCUA_JWT_JWKS_URL (or MOTCUA_JWT_JWKS_FILE, MOTCUA_JWT_SECRET); on a developer's machine MOTCUA_DEVELOPMENT=true accepts the public development key",
+            ));
+        }
+        Ok(())
+    }
+
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_vars(&Vars::from_env())
     }
@@ -469,6 +492,7 @@ impl Settings {
             },
             shutdown_grace: v.seconds("MOTCUA_SHUTDOWN_GRACE_SECS", 20)?,
             relay_stall: v.seconds("MOTCUA_RELAY_STALL_SECS", 60)?,
+            development: v.parse("MOTCUA_DEVELOPMENT", false, "true or false")?,
             retention,
             public: PublicSettings {
                 rate_per_second: v.count("MOTCUA_PUBLIC_RATE_PER_SECOND", 5)? as u32,

@@ -1,8 +1,15 @@
 //! The frame every service runs in: lazily connected PostgreSQL and NATS, a readiness task that
-//! creates the database, applies migrations and the streams as soon as both answer, truthful health
-//! (NOT_SERVING until then, and again whenever a dependency stops answering or the relay cannot
-//! publish), the gRPC boundary, authentication, the outbox relay, consumers, durable jobs, an HTTP
-//! side for services that have one, supervised background tasks and graceful shutdown.
+//! creates the database and applies migrations as soon as PostgreSQL answers, truthful health
+//! (NOT_SERVING until then, and again whenever PostgreSQL stops answering or a part fails), the
+//! gRPC boundary, authentication, the outbox relay, consumers, durable jobs, an HTTP side for
+//! services that have one, supervised background tasks and graceful shutdown.
+//!
+//! Readiness means "can serve" (DESIGN.md "Staying up"): a service whose database answers serves
+//! while NATS is away. Writes go on into the outbox and are published, in order of their rows, when
+//! the bus is back; reads go on from local data. That NATS is away, that publishing is behind and
+//! that the streams are not yet made are health details (the metrics port's `/status`), with
+//! `motcua_nats_connected`, `motcua_outbox_pending`, `motcua_outbox_oldest_pending_seconds` and
+//! `motcua_outbox_relay_stalled`, never NOT_SERVING.
 //!
 //! The gRPC port is bound at once, so an orchestrator sees the process and its health from the
 //! first second; service calls made before the dependencies are ready get UNAVAILABLE.
@@ -85,6 +92,7 @@ impl ServiceHost {
         let pool = crate::db::pool_options(settings.database_max_connections)
             .acquire_timeout(Duration::from_secs(5))
             .connect_lazy_with(server.database(&database));
+        settings.refuse_unsafe_defaults()?;
         let bus = Bus::connect(&settings.nats_url, &settings.bus_prefix).await?;
         let verifier = Verifier::new(&settings.auth)?;
         let reporter = HealthReporter::new();
@@ -113,6 +121,14 @@ impl ServiceHost {
             http_addr: None,
             grpc_names: Vec::new(),
         };
+        process.status.register(name, host.readiness.clone());
+        if host.settings.uses_development_key() {
+            host.readiness.note(
+                "development-key",
+                "tokens are checked with the public development key (MOTCUA_DEVELOPMENT=true): anyone can sign them; never in production".into(),
+            );
+            metrics::gauge!("motcua_development_key", "service" => name).set(1.0);
+        }
         host.tasks.push(tokio::spawn(
             host.verifier.clone().refresh_loop(host.shutdown.clone()),
         ));
@@ -308,8 +324,9 @@ impl ServiceHost {
         self.watch_relay();
     }
 
-    /// Turns a relay that has failed to publish for MOTCUA_RELAY_STALL_SECS into a readiness
-    /// problem, and back when it catches up.
+    /// Turns a relay that has failed to publish for MOTCUA_RELAY_STALL_SECS into a health detail
+    /// ("publishing is behind") and a metric, and back when it catches up. Not a readiness
+    /// problem: the service serves from its database, and the events wait in the outbox.
     fn watch_relay(&mut self) {
         let Some(health) = self.relay_health.clone() else {
             return;
@@ -324,17 +341,17 @@ impl ServiceHost {
                 match health.failing() {
                     Some((for_how_long, why)) if for_how_long >= stall => {
                         metrics::gauge!("motcua_outbox_relay_stalled").set(1.0);
-                        readiness.report(
-                            "outbox-relay-stalled",
+                        readiness.note(
+                            "publishing-behind",
                             format!(
-                                "cannot publish events for {}s: {why}",
+                                "events wait in the outbox: none published for {}s ({why})",
                                 for_how_long.as_secs()
                             ),
                         );
                     }
                     _ => {
                         metrics::gauge!("motcua_outbox_relay_stalled").set(0.0);
-                        readiness.clear("outbox-relay-stalled");
+                        readiness.unnote("publishing-behind");
                     }
                 }
                 tokio::select! {
@@ -576,13 +593,7 @@ impl Watch {
     async fn run(self) {
         // 1. Prepare: database, migrations, streams, token keys; retried until all answer.
         loop {
-            let prepared = prepare(
-                &self.settings,
-                self.name,
-                self.migrator,
-                &self.bus,
-                &self.verifier,
-            );
+            let prepared = prepare(&self.settings, self.name, self.migrator, &self.verifier);
             tokio::select! {
                 _ = self.shutdown.cancelled() => return,
                 r = prepared => match r {
@@ -597,18 +608,43 @@ impl Watch {
                 }
             }
         }
-        // 2. Watch: SERVING while every check passes. PostgreSQL is pinged over a connection of
-        // the watcher's own, so a pool saturated by load is not mistaken for a database that is
-        // down.
+        // 2. Watch: SERVING while the database answers and no part has failed. PostgreSQL is
+        // pinged over a connection of the watcher's own, so a pool saturated by load is not
+        // mistaken for a database that is down. NATS away is a health detail, not a problem: the
+        // service goes on serving from its database (see the module comment).
         let mut probe: Option<PgConnection> = None;
         let mut serving = None;
+        let mut streams_made = false;
         loop {
             let mut problems = Vec::new();
             if !self.database_answers(&mut probe).await {
                 problems.push("PostgreSQL is not answering".to_owned());
             }
-            if !self.bus.is_connected() {
-                problems.push("NATS is not connected".to_owned());
+            let connected = self.bus.is_connected();
+            metrics::gauge!("motcua_nats_connected", "service" => self.name).set(if connected {
+                1.0
+            } else {
+                0.0
+            });
+            if connected {
+                self.readiness.unnote("nats");
+            } else {
+                self.readiness.note(
+                    "nats",
+                    "NATS is not connected: writes wait in the outbox, data read may be behind"
+                        .into(),
+                );
+            }
+            if connected && !streams_made {
+                match self.bus.ensure_streams(&self.settings.retention).await {
+                    Ok(()) => {
+                        streams_made = true;
+                        self.readiness.unnote("streams");
+                    }
+                    Err(e) => self
+                        .readiness
+                        .note("streams", format!("streams not made yet: {e:#}")),
+                }
             }
             problems.extend(self.readiness.reported());
             let ok = problems.is_empty();
@@ -663,13 +699,12 @@ impl Watch {
     }
 }
 
-/// Creates the database, applies the migrations and the streams, and fetches token keys when they
-/// come from a JWKS URL. Run until it succeeds: everything in it is idempotent.
+/// Creates the database, applies the migrations, and fetches token keys when they come from a
+/// JWKS URL. Run until it succeeds: everything in it is idempotent.
 async fn prepare(
     settings: &Settings,
     name: &str,
     migrator: &'static Migrator,
-    bus: &Bus,
     verifier: &Verifier,
 ) -> anyhow::Result<()> {
     let prepared = crate::db::connect(
@@ -680,7 +715,8 @@ async fn prepare(
     )
     .await?;
     prepared.close().await;
-    bus.ensure_streams(&settings.retention).await?;
+    // The streams are not waited for: NATS away must not keep a service from serving. The watcher
+    // makes them once NATS answers; the relay remakes a missing one before it publishes.
     if verifier.needs_fetch() {
         verifier
             .fetch()

@@ -32,16 +32,24 @@ pub fn counter_value(rendered: &str, series: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Serves `/metrics` until `shutdown` resolves; returns the bound address.
+/// Serves `/metrics` and `/status` (every service's readiness and health details, as JSON) until
+/// `shutdown` resolves; returns the bound address. This port is for operators and the scraper,
+/// never public.
 pub async fn serve(
     addr: SocketAddr,
+    status: crate::readiness::StatusBoard,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<SocketAddr> {
     let handle = handle().clone();
-    let app = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(move || async move { handle.render() }),
-    );
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(move || async move { handle.render() }),
+        )
+        .route(
+            "/status",
+            axum::routing::get(move || async move { axum::Json(status.render()) }),
+        );
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     tokio::spawn(async move {

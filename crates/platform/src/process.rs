@@ -4,6 +4,7 @@
 use crate::CancellationToken;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{ConfigError, EXIT_CONFIG, Settings, Vars};
+use crate::readiness::StatusBoard;
 use std::net::SocketAddr;
 
 /// Parses settings with `parse`; bad configuration exits 64 with the variable named.
@@ -25,6 +26,8 @@ pub struct Process {
     pub shutdown: CancellationToken,
     /// Where metrics are served, if they are.
     pub metrics_addr: Option<SocketAddr>,
+    /// Every service's readiness and health details, as `GET /status` on the metrics port shows.
+    pub status: StatusBoard,
 }
 
 impl Process {
@@ -36,6 +39,7 @@ impl Process {
             clock,
             shutdown: CancellationToken::new(),
             metrics_addr: None,
+            status: StatusBoard::default(),
         })
     }
 }
@@ -43,18 +47,23 @@ impl Process {
 /// Installs telemetry and the metrics recorder, serves `/metrics`, and listens for signals.
 /// Settings come from the environment and have been checked by the caller.
 pub async fn begin(program: &str, vars: Vars, settings: Settings) -> anyhow::Result<Process> {
+    if let Err(e) = settings.refuse_unsafe_defaults() {
+        eprintln!("{program}: {e}");
+        std::process::exit(EXIT_CONFIG);
+    }
     crate::telemetry::init(program, &settings)?;
     crate::metrics::install();
     let shutdown = crate::shutdown::on_signals();
+    let status = StatusBoard::default();
     let metrics_addr = match settings.metrics_addr {
-        Some(addr) => Some(crate::metrics::serve(addr, shutdown.clone().cancelled_owned()).await?),
+        Some(addr) => Some(
+            crate::metrics::serve(addr, status.clone(), shutdown.clone().cancelled_owned()).await?,
+        ),
         None => None,
     };
-    if matches!(&settings.auth.keys, crate::config::KeySource::StaticKey { secret }
-        if secrecy::ExposeSecret::expose_secret(secret) == crate::config::DEV_JWT_SECRET)
-    {
+    if settings.uses_development_key() {
         tracing::warn!(
-            "tokens are checked with the public development key; set MOTCUA_JWT_JWKS_URL (or MOTCUA_JWT_SECRET) in production"
+            "MOTCUA_DEVELOPMENT: tokens are checked with the public development key; set MOTCUA_JWT_JWKS_URL (or MOTCUA_JWT_SECRET) in production"
         );
     }
     Ok(Process {
@@ -63,6 +72,7 @@ pub async fn begin(program: &str, vars: Vars, settings: Settings) -> anyhow::Res
         clock: SystemClock::shared(),
         shutdown,
         metrics_addr,
+        status,
     })
 }
 

@@ -49,6 +49,9 @@ pub struct ReadinessSource {
     problems: Arc<Mutex<BTreeMap<String, String>>>,
     /// Why the host is not ready, as the watcher last found it.
     why: Arc<Mutex<Vec<String>>>,
+    /// Health details that do not stop it serving: "publishing is behind", "NATS is away, data
+    /// may be behind", "the development key" — name → what.
+    notes: Arc<Mutex<BTreeMap<String, String>>>,
 }
 
 impl Default for ReadinessSource {
@@ -57,6 +60,7 @@ impl Default for ReadinessSource {
             tx: Arc::new(watch::Sender::new(false)),
             problems: Arc::default(),
             why: Arc::default(),
+            notes: Arc::default(),
         }
     }
 }
@@ -104,6 +108,26 @@ impl ReadinessSource {
         self.why.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// Sets a health detail that does not stop the host serving (see `notes`).
+    pub fn note(&self, part: &str, what: String) {
+        self.notes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(part.to_owned(), what);
+    }
+
+    pub fn unnote(&self, part: &str) {
+        self.notes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(part);
+    }
+
+    /// The health details now: part → what.
+    pub fn notes(&self) -> BTreeMap<String, String> {
+        self.notes.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// The problems parts have reported, as "part: why" lines.
     pub fn reported(&self) -> Vec<String> {
         self.problems
@@ -112,5 +136,50 @@ impl ReadinessSource {
             .iter()
             .map(|(k, v)| format!("{k}: {v}"))
             .collect()
+    }
+}
+
+/// Every service of a process with its readiness and health details: what `GET /status` on the
+/// metrics port shows an operator (the public ports show only ready or not, and which part).
+#[derive(Debug, Clone, Default)]
+pub struct StatusBoard(Arc<Mutex<Vec<(String, ReadinessSource)>>>);
+
+impl StatusBoard {
+    pub fn register(&self, service: &str, source: ReadinessSource) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((service.to_owned(), source));
+    }
+
+    /// `{"<service>": {"ready": bool, "not_ready_because": [...], "details": {part: what}}}`.
+    pub fn render(&self) -> serde_json::Value {
+        let services = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        serde_json::Value::Object(
+            services
+                .iter()
+                .map(|(name, s)| {
+                    (
+                        name.clone(),
+                        serde_json::json!({
+                            "ready": s.is_ready(),
+                            "not_ready_because": s.why(),
+                            "details": s.notes(),
+                        }),
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    /// One service's health details (tests, `motcua serve`'s log).
+    pub fn notes(&self, service: &str) -> BTreeMap<String, String> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|(name, _)| name == service)
+            .map(|(_, s)| s.notes())
+            .unwrap_or_default()
     }
 }

@@ -259,8 +259,11 @@ fn nats_server_binary() -> String {
     std::env::var("MOTCUA_TEST_NATS_SERVER").unwrap_or_else(|_| "nats-server".to_owned())
 }
 
+/// DESIGN.md "Staying up": with NATS away intake keeps taking dossiers (their events wait in the
+/// outbox) and answering reads, says so in its health details, and publishes every waiting event,
+/// in order, when the bus is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn health_follows_nats_away_and_back() {
+async fn intake_serves_through_a_nats_outage_and_publishes_what_waited_in_order() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -278,40 +281,134 @@ async fn health_follows_nats_away_and_back() {
         OwnNats(child)
     };
     let nats = start_nats();
-    let app = start_with(|v| v.set("MOTCUA_NATS_URL", format!("nats://127.0.0.1:{port}"))).await;
+    let app = start_with(|v| {
+        v.set("MOTCUA_NATS_URL", format!("nats://127.0.0.1:{port}"));
+        v.set("MOTCUA_RELAY_STALL_SECS", "1");
+    })
+    .await;
     app.wait_serving(Duration::from_secs(30)).await;
     app.wait_catalog().await;
     let mut desk = app.client(&[Role::Desk]).await;
-    desk.submit_dossier(counter_submission("before"))
-        .await
-        .expect("served while ready");
+    let mut codes = vec![submitted_code(&mut desk, "before").await];
+    wait_until("the first event published", || async {
+        motcua_platform::outbox::pending(&app.pool).await.unwrap() == 0
+    })
+    .await;
 
-    // NATS goes away: health drops, and calls are refused as UNAVAILABLE (retry), not run.
+    // NATS goes away: seen in the health details, and health stays SERVING.
     drop(nats);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while app.health().await != ServingStatus::NotServing as i32 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "health did not drop to NOT_SERVING"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_until("the outage in the health details", || async {
+        app.status.notes("intake").contains_key("nats")
+    })
+    .await;
+    assert_eq!(app.health().await, ServingStatus::Serving as i32);
+    for key in ["during-1", "during-2", "during-3"] {
+        codes.push(submitted_code(&mut desk, key).await);
     }
-    let err = desk
-        .submit_dossier(counter_submission("during"))
+    let read = desk
+        .get_dossier(motcua_proto::intake::GetDossierRequest {
+            dossier_code: codes[2].clone(),
+        })
         .await
-        .expect_err("not ready");
-    assert_eq!(err.code(), Code::Unavailable);
+        .expect("reads are served from the database");
+    assert_eq!(
+        read.into_inner()
+            .dossier
+            .unwrap()
+            .receipt
+            .unwrap()
+            .dossier_code,
+        codes[2]
+    );
+    assert_eq!(
+        motcua_platform::outbox::pending(&app.pool).await.unwrap(),
+        3,
+        "the three events wait in the outbox"
+    );
+    wait_until("publishing is behind, in the health details", || async {
+        app.status.notes("intake").contains_key("publishing-behind")
+    })
+    .await;
+    assert_eq!(app.health().await, ServingStatus::Serving as i32);
 
-    // NATS is back (same store): health returns and calls are served again.
+    // NATS is back (same store): everything that waited goes out, in the order it was written.
     let _nats = start_nats();
-    app.wait_serving(Duration::from_secs(30)).await;
-    desk.submit_dossier(counter_submission("after"))
-        .await
-        .expect("served once back");
-    assert_eq!(app.count("SELECT count(*) FROM dossiers").await, 2);
+    wait_until("the outbox drained", || async {
+        motcua_platform::outbox::pending(&app.pool).await.unwrap() == 0
+    })
+    .await;
+    wait_until("the details cleared", || async {
+        let notes = app.status.notes("intake");
+        !notes.contains_key("nats") && !notes.contains_key("publishing-behind")
+    })
+    .await;
+    let published = submitted_codes_in_stream_order(&app).await;
+    assert_eq!(published, codes, "every event, once, in order");
     app.stop().await;
     drop(_nats);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+async fn submitted_code(
+    desk: &mut IntakeServiceClient<
+        tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Bearer>,
+    >,
+    key: &str,
+) -> String {
+    desk.submit_dossier(counter_submission(key))
+        .await
+        .unwrap_or_else(|e| panic!("{key}: {e}"))
+        .into_inner()
+        .receipt
+        .unwrap()
+        .dossier_code
+}
+
+/// Polls `ready` every 100 ms for up to 30 s.
+async fn wait_until<F, Fut>(what: &str, ready: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !ready().await {
+        assert!(tokio::time::Instant::now() < deadline, "waited for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The dossier codes of the `submitted` events on the stream, in stream order.
+async fn submitted_codes_in_stream_order(app: &TestApp) -> Vec<String> {
+    use futures::StreamExt;
+    use prost::Message;
+    let stream = app
+        .bus
+        .js
+        .get_stream(app.bus.stream_name("DOSSIERS"))
+        .await
+        .unwrap();
+    let consumer = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::Config {
+            filter_subject: app.bus.subject("dossier.*.submitted"),
+            ack_policy: async_nats::jetstream::consumer::AckPolicy::None,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut batch = consumer
+        .fetch()
+        .max_messages(100)
+        .expires(Duration::from_millis(500))
+        .messages()
+        .await
+        .unwrap();
+    let mut codes = Vec::new();
+    while let Some(m) = batch.next().await {
+        let e =
+            motcua_proto::events::DossierSubmitted::decode(m.unwrap().payload.as_ref()).unwrap();
+        codes.push(e.state.unwrap().dossier_code);
+    }
+    codes
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -394,6 +491,7 @@ async fn bad_settings_exit_64_naming_the_variable_and_sigterm_stops_cleanly() {
     let id = new_id();
     let vars = [
         ("MOTCUA_DATABASE_PREFIX", format!("t_{id}")),
+        ("MOTCUA_DEVELOPMENT", "true".to_owned()),
         ("MOTCUA_BUS_PREFIX", format!("t{id}.")),
         ("MOTCUA_INTAKE_GRPC_ADDR", "127.0.0.1:0".into()),
         ("MOTCUA_METRICS_ADDR", "off".into()),
@@ -485,6 +583,7 @@ async fn prometheus_metrics_count_dossiers_and_published_events() {
     let stop = motcua_platform::CancellationToken::new();
     let addr = motcua_platform::metrics::serve(
         "127.0.0.1:0".parse().unwrap(),
+        Default::default(),
         stop.clone().cancelled_owned(),
     )
     .await

@@ -71,6 +71,7 @@ async fn a_leader_signs_in_and_sees_form06_charts_backlog_and_downloads() {
     let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
     let vars = Vars::from_pairs([
         ("MOTCUA_DATABASE_PREFIX", format!("t_{id}")),
+        ("MOTCUA_DEVELOPMENT", "true".to_owned()),
         ("MOTCUA_BUS_PREFIX", format!("t{id}.")),
         ("MOTCUA_REPORTING_GRPC_ADDR", "127.0.0.1:0".to_owned()),
         ("MOTCUA_REPORTING_HTTP_ADDR", "127.0.0.1:0".to_owned()),

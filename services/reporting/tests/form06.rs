@@ -244,6 +244,7 @@ async fn form06_on_a_known_history_cell_by_cell_for_several_periods() {
     let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
     let vars = Vars::from_pairs([
         ("MOTCUA_DATABASE_PREFIX", format!("t_{id}")),
+        ("MOTCUA_DEVELOPMENT", "true".to_owned()),
         ("MOTCUA_BUS_PREFIX", format!("t{id}.")),
         ("MOTCUA_REPORTING_GRPC_ADDR", "127.0.0.1:0".to_owned()),
         ("MOTCUA_REPORTING_HTTP_ADDR", "127.0.0.1:0".to_owned()),

@@ -51,6 +51,7 @@ fn bench_vars(service: &str, connections: u32) -> (String, Vars) {
     let id = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
     let mut vars = Vars::from_env();
     vars.set("MOTCUA_DATABASE_PREFIX", format!("bench_{id}"));
+    vars.set("MOTCUA_DEVELOPMENT", "true");
     vars.set("MOTCUA_BUS_PREFIX", format!("bench{id}."));
     vars.set(
         &format!("MOTCUA_{}_GRPC_ADDR", service.to_uppercase()),

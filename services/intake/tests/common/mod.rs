@@ -41,6 +41,8 @@ pub struct TestApp {
     pub pool: PgPool,
     pub bus: Bus,
     pub id: String,
+    /// The process's readiness and health details (what `/status` on the metrics port shows).
+    pub status: motcua_platform::readiness::StatusBoard,
 }
 
 pub fn test_vars(id: &str) -> Vars {
@@ -51,6 +53,7 @@ pub fn test_vars(id: &str) -> Vars {
     let attachments = std::env::temp_dir().join(format!("motcua-test-{id}"));
     Vars::from_pairs([
         ("MOTCUA_DATABASE_PREFIX", format!("t_{id}")),
+        ("MOTCUA_DEVELOPMENT", "true".to_owned()),
         ("MOTCUA_BUS_PREFIX", format!("t{id}.")),
         ("MOTCUA_INTAKE_GRPC_ADDR", "127.0.0.1:0".to_owned()),
         ("MOTCUA_METRICS_ADDR", "off".to_owned()),
@@ -113,6 +116,7 @@ pub async fn start_with(change: impl FnOnce(&mut Vars)) -> TestApp {
         shutdown,
         task: Some(running.task),
         id,
+        status: process.status.clone(),
     }
 }
 

@@ -177,6 +177,7 @@ impl Mailbox {
 pub fn vars(id: &str, stand: &str, smtp_port: u16) -> Vars {
     Vars::from_pairs([
         ("MOTCUA_DATABASE_PREFIX", format!("t_{id}")),
+        ("MOTCUA_DEVELOPMENT", "true".to_owned()),
         ("MOTCUA_BUS_PREFIX", format!("t{id}.")),
         ("MOTCUA_NOTIFICATION_GRPC_ADDR", "127.0.0.1:0".to_owned()),
         ("MOTCUA_NOTIFICATION_HTTP_ADDR", "127.0.0.1:0".to_owned()),

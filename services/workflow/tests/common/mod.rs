@@ -45,6 +45,7 @@ pub fn vars(id: &str) -> Vars {
     );
     Vars::from_pairs([
         ("MOTCUA_DATABASE_PREFIX", format!("t_{id}")),
+        ("MOTCUA_DEVELOPMENT", "true".to_owned()),
         ("MOTCUA_BUS_PREFIX", format!("t{id}.")),
         ("MOTCUA_INTAKE_GRPC_ADDR", "127.0.0.1:0".to_owned()),
         ("MOTCUA_WORKFLOW_GRPC_ADDR", "127.0.0.1:0".to_owned()),
