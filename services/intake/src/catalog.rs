@@ -73,6 +73,9 @@ pub struct FileProcedure {
     pub fee_note: String,
     pub effective_from: String,
     pub legal_basis: String,
+    /// Words citizens search by besides the name (optional): lookup's search matches them.
+    #[serde(default)]
+    pub keywords: Vec<String>,
     #[serde(default)]
     pub documents: Vec<FileDocument>,
     #[serde(default)]
@@ -190,6 +193,7 @@ impl FileProcedure {
             legal_basis: self.legal_basis,
             published_at: None,
             published_by: String::new(),
+            keywords: self.keywords,
         })
     }
 }
@@ -231,6 +235,10 @@ pub fn parse_file(text: &str) -> Result<Catalog, String> {
 pub use motcua_domain::fields::FIELDS;
 
 pub const ROLES: &[&str] = &["desk", "specialist", "leader"];
+
+/// Search keywords a procedure version may carry, and how long each may be (common.proto).
+pub const MAX_KEYWORDS: usize = 30;
+pub const MAX_KEYWORD_CHARS: usize = 100;
 
 /// The rules a procedure version must satisfy before it is published.
 pub fn validate(p: &Procedure) -> Result<(), ServiceError> {
@@ -291,6 +299,25 @@ pub fn validate(p: &Procedure) -> Result<(), ServiceError> {
             "{}: lệ phí không được âm (fee_vnd must not be negative)",
             p.code
         ));
+    }
+    if p.keywords.len() > MAX_KEYWORDS {
+        return bad(format!(
+            "{}: keywords: tối đa {MAX_KEYWORDS} từ khóa, có {} (at most {MAX_KEYWORDS} keywords)",
+            p.code,
+            p.keywords.len()
+        ));
+    }
+    for k in &p.keywords {
+        if k.trim().is_empty()
+            || k.chars().count() > MAX_KEYWORD_CHARS
+            || k.contains(char::is_control)
+        {
+            return bad(format!(
+                "{}: keywords: từ khóa {} phải có chữ, một dòng, tối đa {MAX_KEYWORD_CHARS} ký tự (a keyword is one non-empty line of at most {MAX_KEYWORD_CHARS} characters)",
+                p.code,
+                quote(k)
+            ));
+        }
     }
     let mut keys = HashSet::new();
     for d in &p.documents {
@@ -372,5 +399,33 @@ mod tests {
             e.contains("van-phong-dang-ky ") && e.contains("[[department]]"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn keywords_are_optional_and_bounded() {
+        let with = SAMPLE.replacen(
+            "fee_vnd = 0",
+            "keywords = [\"sổ đỏ\", \"sang tên\"]\nfee_vnd = 0",
+            1,
+        );
+        let catalog = parse_file(&with).unwrap();
+        assert_eq!(catalog.procedures[0].keywords, ["sổ đỏ", "sang tên"]);
+        assert!(
+            parse_file(SAMPLE).unwrap().procedures[1]
+                .keywords
+                .is_empty()
+        );
+        let mut p = catalog.procedures[0].clone();
+        validate(&p).unwrap();
+        for bad in [
+            vec![" ".to_owned()],
+            vec!["a\nb".to_owned()],
+            vec!["x".repeat(MAX_KEYWORD_CHARS + 1)],
+            vec!["x".to_owned(); MAX_KEYWORDS + 1],
+        ] {
+            p.keywords = bad;
+            let e = validate(&p).unwrap_err().to_string();
+            assert!(e.contains("keywords"), "{e}");
+        }
     }
 }
