@@ -43,36 +43,6 @@ async fn grpc_lookup(app: &App, code: &str, secret: &str) -> Result<u64, tonic::
         .map(|r| r.into_inner().dossier.unwrap().version)
 }
 
-/// (status, Retry-After, body) of a JSON lookup.
-async fn json_lookup(app: &App, code: &str, secret: &str) -> (u16, Option<String>, String) {
-    let r = app
-        .http
-        .post(format!("{}/api/v1/dossiers/lookup", app.web()))
-        .header("content-type", "application/json")
-        .body(serde_json::json!({"dossier_code": code, "secret": secret}).to_string())
-        .send()
-        .await
-        .unwrap();
-    let retry = r
-        .headers()
-        .get("retry-after")
-        .map(|v| v.to_str().unwrap().to_owned());
-    (r.status().as_u16(), retry, r.text().await.unwrap())
-}
-
-/// (status, body) of the page's form post.
-async fn page_lookup(app: &App, code: &str, secret: &str) -> (u16, String) {
-    let r = app
-        .http
-        .post(format!("{}/tra-cuu", app.web()))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(serde_urlencoded::to_string([("ma-ho-so", code), ("ma-tra-cuu", secret)]).unwrap())
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_secret_and_an_unknown_code_get_the_same_answer_and_guessing_is_held_back() {
     let app = with_one_dossier(|v| {

@@ -3,7 +3,7 @@
 //! prints, already formatted, so the templates hold no logic beyond "show this if set".
 
 use super::AppState;
-use super::format::{channels, date_time, money, processing_time_text_of};
+use super::format::{channels, date_time, fee_text, money, processing_time_text_of};
 use crate::error::LookupError;
 use askama::Template;
 use askama_web::WebTemplate;
@@ -101,8 +101,8 @@ pub struct ProcedureView {
     agency: String,
     processing_time: String,
     cutoff: String,
+    /// As the catalog gives it ([`super::format::fee_text`]).
     fee: String,
-    fee_note: String,
     level: &'static str,
     channels: Vec<&'static str>,
     effective_from: String,
@@ -134,19 +134,30 @@ pub struct DossierView {
     missing: Vec<String>,
     obligation: String,
     obligation_note: String,
+    /// When the obligation was paid (empty: still owed) and the voucher's number.
+    obligation_paid: String,
+    obligation_reference: String,
+    rejection_reasons: Vec<String>,
     apology_due: String,
     apology_reason: String,
     stop: &'static str,
     stop_reason: String,
     procedure: String,
+    procedure_code: String,
     applicant: String,
     agency: String,
     received: String,
-    due: String,
+    /// The return date promised now (empty: none, a dossier never taken).
+    promised: String,
+    /// The receipt's date, where it is not the promised one.
+    original: String,
+    /// The date before the apology, where it is neither of the above.
+    before_apology: String,
     step: String,
     department: String,
     field: String,
-    national_code: u32,
+    /// "Mã trạng thái 5: Chờ bổ sung hồ sơ".
+    national: String,
     finished: String,
     outcome: String,
     returned: String,
@@ -363,8 +374,7 @@ fn procedure_view(p: &Procedure, agency_name: String) -> ProcedureView {
         },
         processing_time: processing_time_text_of(p),
         cutoff: p.cutoff.clone(),
-        fee: money(p.fee_vnd),
-        fee_note: p.fee_note.clone(),
+        fee: fee_text(p),
         level: motcua_domain::catalog::level_name(p.level),
         channels: channels(p),
         effective_from: chrono::NaiveDate::parse_from_str(&p.effective_from, "%Y-%m-%d")
@@ -411,6 +421,20 @@ pub async fn procedure(
 fn dossier_view(d: &PublicDossier) -> DossierView {
     let paused = PauseReason::try_from(d.paused).unwrap_or_default();
     let stop = StopKind::try_from(d.stop_kind).unwrap_or_default();
+    let promised = date_time(d.promised_due_at.as_ref());
+    let original = date_time(d.original_due_at.as_ref());
+    let due = date_time(d.due_at.as_ref());
+    // Each earlier date once, and only where it differs from what is promised now.
+    let original = if promised.is_empty() || original == promised {
+        String::new()
+    } else {
+        original
+    };
+    let before_apology = if d.apology_due_at.is_none() || due == promised || due == original {
+        String::new()
+    } else {
+        due
+    };
     DossierView {
         code: d.dossier_code.clone(),
         status_label: d.status_label.clone(),
@@ -424,11 +448,15 @@ fn dossier_view(d: &PublicDossier) -> DossierView {
             String::new()
         },
         obligation_note: d.obligation_note.clone(),
+        obligation_paid: date_time(d.obligation_paid_at.as_ref()),
+        obligation_reference: d.obligation_payment_reference.clone(),
+        rejection_reasons: d.rejection_reasons.clone(),
         apology_due: date_time(d.apology_due_at.as_ref()),
         apology_reason: d.apology_reason.clone(),
         stop: motcua_domain::status::stop_label(stop),
         stop_reason: d.stop_reason.clone(),
         procedure: d.procedure_name.clone(),
+        procedure_code: d.procedure_code.clone(),
         applicant: d.applicant_name_masked.clone(),
         agency: if d.competent_agency_name.is_empty() {
             d.competent_agency.clone()
@@ -436,7 +464,9 @@ fn dossier_view(d: &PublicDossier) -> DossierView {
             d.competent_agency_name.clone()
         },
         received: date_time(d.received_at.as_ref()),
-        due: date_time(d.due_at.as_ref()),
+        promised,
+        original,
+        before_apology,
         step: d.current_step_name.clone(),
         department: if d.current_department_name.is_empty() {
             d.current_department.clone()
@@ -444,7 +474,7 @@ fn dossier_view(d: &PublicDossier) -> DossierView {
             d.current_department_name.clone()
         },
         field: motcua_domain::fields::name(&d.field).to_owned(),
-        national_code: d.national_code,
+        national: format!("Mã trạng thái {}: {}", d.national_code, d.status_label),
         finished: date_time(d.finished_at.as_ref()),
         outcome: d.outcome_label.clone(),
         returned: date_time(d.returned_at.as_ref()),
