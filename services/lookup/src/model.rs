@@ -327,11 +327,12 @@ pub async fn apply_procedure(
     let mut public = p.clone();
     public.published_by = String::new();
     sqlx::query(
-        "INSERT INTO procedures (code, version, effective_from, field, name, folded_name, record)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
+        "INSERT INTO procedures (code, version, effective_from, field, name, folded_name, record,
+                                 folded_keywords)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (code, version) DO UPDATE SET effective_from = EXCLUDED.effective_from,
              field = EXCLUDED.field, name = EXCLUDED.name, folded_name = EXCLUDED.folded_name,
-             record = EXCLUDED.record",
+             record = EXCLUDED.record, folded_keywords = EXCLUDED.folded_keywords",
     )
     .bind(&p.code)
     .bind(version)
@@ -340,6 +341,7 @@ pub async fn apply_procedure(
     .bind(&p.name)
     .bind(motcua_domain::text::fold(&p.name))
     .bind(public.encode_to_vec())
+    .bind(motcua_domain::text::fold(&p.keywords.join(" ")))
     .execute(tx)
     .await?;
     Ok(())

@@ -407,6 +407,37 @@ pub async fn page_lookup(app: &App, code: &str, secret: &str) -> (u16, String) {
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
+/// The procedures of the catalog file intake loads (deploy/catalog/tnmt.toml).
+pub fn catalog() -> Vec<motcua_proto::common::Procedure> {
+    let text = std::fs::read_to_string(catalog_file()).unwrap();
+    motcua_intake::catalog::parse_file(&text)
+        .unwrap()
+        .procedures
+}
+
+/// Intake (which publishes the catalog file) and lookup, once lookup holds every procedure.
+pub async fn with_catalog() -> App {
+    let mut app = App::new(|_| {}).await;
+    app.start("intake").await;
+    app.start_lookup().await;
+    let n = catalog().len() as i64;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let held: i64 = sqlx::query_scalar("SELECT count(*) FROM procedures")
+            .fetch_one(&app.lookup_db)
+            .await
+            .unwrap_or(0);
+        if held >= n {
+            return app;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "lookup never held the {n} procedures"
+        );
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+}
+
 /// The body of `GET path` on lookup's HTTP side.
 pub async fn get_text(app: &App, path: &str) -> String {
     app.http
