@@ -5,6 +5,7 @@ use crate::error::LookupError;
 use crate::guard::Guard;
 use motcua_domain::time::vietnam_day;
 use motcua_platform::SharedClock;
+use motcua_platform::limiter::PublicClient;
 use motcua_proto::common::Procedure;
 use motcua_proto::lookup::PublicDossier;
 use prost::Message;
@@ -127,13 +128,19 @@ fn clean_secret(secret: &str) -> Result<&str, LookupError> {
 }
 
 impl Queries {
-    /// A dossier's public view for the holder of its code and secret.
-    pub async fn dossier(&self, code: &str, secret: &str) -> Result<PublicDossier, LookupError> {
+    /// A dossier's public view for the holder of its code and secret, asked by `client` (as the
+    /// per-client rate limit counted it; None: not known).
+    pub async fn dossier(
+        &self,
+        code: &str,
+        secret: &str,
+        client: Option<PublicClient>,
+    ) -> Result<PublicDossier, LookupError> {
         let code = clean_code(code)?;
         let secret = clean_secret(secret)?;
         let attempt = self
             .guard
-            .attempt(&code, secret)
+            .attempt(&code, secret, client)
             .map_err(LookupError::HeldBack)?;
         // A kept row answers only the right secret; anything else goes on to the database, as
         // an unknown code does, so that neither the answer nor its time says the code exists.

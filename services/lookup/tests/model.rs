@@ -14,7 +14,7 @@ use motcua_proto::common::{
     DossierStatus, PauseReason, Procedure, ProcessingTime, processing_time,
 };
 use motcua_proto::events::{ChangeKind, DossierState};
-use motcua_proto::lookup::{GetProcedureRequest, LookupDossierRequest, PublicDossier};
+use motcua_proto::lookup::{GetProcedureRequest, PublicDossier};
 use sqlx::ConnectOptions;
 use uuid::Uuid;
 
@@ -80,17 +80,7 @@ async fn publish_all(app: &App, events: &[(&'static str, Vec<u8>)], order: &[usi
 }
 
 async fn shown(app: &App, code: &str, token: &str) -> PublicDossier {
-    app.lookup_client()
-        .await
-        .lookup_dossier(LookupDossierRequest {
-            dossier_code: code.into(),
-            secret: token.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .dossier
-        .unwrap()
+    grpc_dossier(app, code, token).await.unwrap()
 }
 
 async fn connection(app: &App) -> sqlx::PgConnection {

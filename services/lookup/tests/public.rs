@@ -33,14 +33,7 @@ async fn with_one_dossier(change: impl Fn(&mut motcua_platform::config::Vars)) -
 }
 
 async fn grpc_lookup(app: &App, code: &str, secret: &str) -> Result<u64, tonic::Status> {
-    app.lookup_client()
-        .await
-        .lookup_dossier(LookupDossierRequest {
-            dossier_code: code.into(),
-            secret: secret.into(),
-        })
-        .await
-        .map(|r| r.into_inner().dossier.unwrap().version)
+    grpc_dossier(app, code, secret).await.map(|d| d.version)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -217,7 +210,23 @@ async fn every_client_is_rate_limited_with_retry_after() {
         .parse()
         .unwrap();
     assert!(retry >= 1);
-    assert!(r.text().await.unwrap().contains("Quá nhiều yêu cầu"));
+    // A page, in Vietnamese, saying when to try again.
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"),
+        "{:?}",
+        r.headers()
+    );
+    let page = r.text().await.unwrap();
+    assert!(page.contains("<html lang=\"vi\">"), "{page}");
+    assert!(page.contains("Quá nhiều yêu cầu"), "{page}");
+    assert!(
+        page.contains(&format!("thử lại sau {retry} giây")),
+        "when to try again: {page}"
+    );
+    assert!(!page.contains("Too many"), "no English on the page: {page}");
     // The API says it in its own shape.
     let r = app
         .http

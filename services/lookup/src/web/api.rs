@@ -7,9 +7,10 @@ use super::format::{channel_name, channels, fee_text, is_free, processing_time_t
 use crate::error::LookupError;
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use motcua_platform::limiter::PublicClient;
 use motcua_proto::common::{DossierStatus, PauseReason, Procedure, StopKind};
 use motcua_proto::lookup::PublicDossier;
 use serde::{Deserialize, Serialize};
@@ -335,6 +336,7 @@ pub struct LookupBody {
 /// secret stays out of URLs, logs and referrers.
 pub async fn lookup(
     State(app): State<AppState>,
+    client: Option<Extension<PublicClient>>,
     body: Result<Json<LookupBody>, JsonRejection>,
 ) -> Response {
     let Json(body) = match body {
@@ -357,7 +359,12 @@ pub async fn lookup(
             );
         }
     };
-    match app.queries.dossier(&body.dossier_code, &body.secret).await {
+    let client = client.map(|Extension(c)| c);
+    match app
+        .queries
+        .dossier(&body.dossier_code, &body.secret, client)
+        .await
+    {
         Ok(d) => {
             let mut r = Json(dossier_json(&d)).into_response();
             r.headers_mut()

@@ -8,9 +8,10 @@ use crate::error::LookupError;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::rejection::{FormRejection, PathRejection, QueryRejection};
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Extension, Form, Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use motcua_platform::limiter::PublicClient;
 use motcua_proto::common::{PauseReason, Procedure, StopKind};
 use motcua_proto::lookup::PublicDossier;
 use serde::Deserialize;
@@ -189,6 +190,36 @@ pub fn message(status: StatusCode, title: &str, message: String) -> Response {
         .into_response()
 }
 
+/// How long to wait, as the page says it: "45 giây", "10 phút".
+pub fn wait_text(secs: u64) -> String {
+    if secs < 120 {
+        format!("{secs} giây")
+    } else {
+        format!("{} phút", secs.div_ceil(60))
+    }
+}
+
+/// The platform's 429 (too many requests from this client) and 503 (busy) as a page in
+/// Vietnamese saying when to try again (see [`motcua_platform::http::RefusalPage`]).
+pub fn refusal_page(status: StatusCode, platform_message: String, secs: u64) -> Response {
+    let wait = wait_text(secs);
+    match status {
+        StatusCode::TOO_MANY_REQUESTS => message(
+            status,
+            "Quá nhiều yêu cầu",
+            format!(
+                "Anh/chị đã gửi quá nhiều yêu cầu trong thời gian ngắn. Vui lòng thử lại sau {wait}."
+            ),
+        ),
+        StatusCode::SERVICE_UNAVAILABLE => message(
+            status,
+            "Máy chủ đang bận",
+            format!("Máy chủ đang bận. Vui lòng thử lại sau {wait}."),
+        ),
+        _ => message(status, "Vui lòng thử lại sau", platform_message),
+    }
+}
+
 fn error_page(e: &LookupError) -> Response {
     e.log();
     let title = match e {
@@ -198,7 +229,14 @@ fn error_page(e: &LookupError) -> Response {
         LookupError::HeldBack(_) => "Vui lòng thử lại sau",
         LookupError::Unavailable(_) | LookupError::Internal(_) => "Dịch vụ đang gặp sự cố",
     };
-    let mut r = message(e.http_status(), title, e.to_string());
+    let text = match (e, e.retry_after()) {
+        (LookupError::HeldBack(_), Some(secs)) => format!(
+            "Mã hồ sơ hoặc số giấy tờ tùy thân đã bị nhập sai nhiều lần. Vui lòng thử lại sau {}, hoặc tra cứu bằng mã tra cứu in trên giấy tiếp nhận (mã này không bị giới hạn).",
+            wait_text(secs)
+        ),
+        _ => e.to_string(),
+    };
+    let mut r = message(e.http_status(), title, text);
     if let Some(v) = e
         .retry_after()
         .and_then(|s| HeaderValue::from_str(&s.to_string()).ok())
@@ -237,6 +275,7 @@ pub struct LookupForm {
 /// `POST /tra-cuu`: the status, or the form again saying what was wrong.
 pub async fn lookup(
     State(app): State<AppState>,
+    client: Option<Extension<PublicClient>>,
     form: Result<Form<LookupForm>, FormRejection>,
 ) -> Response {
     let Form(form) = match form {
@@ -256,7 +295,8 @@ pub async fn lookup(
             );
         }
     };
-    let mut response = match app.queries.dossier(&form.code, &form.secret).await {
+    let client = client.map(|Extension(c)| c);
+    let mut response = match app.queries.dossier(&form.code, &form.secret, client).await {
         Ok(d) => DossierPage {
             d: dossier_view(&d),
         }

@@ -377,6 +377,22 @@ pub fn changed(
     .encode_to_vec()
 }
 
+/// A gRPC lookup: the dossier, or the refusal.
+pub async fn grpc_dossier(
+    app: &App,
+    code: &str,
+    secret: &str,
+) -> Result<PublicDossier, tonic::Status> {
+    app.lookup_client()
+        .await
+        .lookup_dossier(LookupDossierRequest {
+            dossier_code: code.into(),
+            secret: secret.into(),
+        })
+        .await
+        .map(|r| r.into_inner().dossier.unwrap())
+}
+
 /// (status, Retry-After, body) of a JSON lookup.
 pub async fn json_lookup(app: &App, code: &str, secret: &str) -> (u16, Option<String>, String) {
     let r = app
