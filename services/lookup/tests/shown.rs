@@ -124,6 +124,22 @@ async fn a_paid_obligation_shows_as_paid_with_its_date_and_voucher() {
         "paid, with its date and voucher: {page}"
     );
     assert!(!page.contains("phải nộp"), "no longer owed: {page}");
+
+    // A later state that no longer carries the amount still says it was paid.
+    let mut later = state(CODE, 4, DossierStatus::InProgress, TOKEN);
+    later.obligation_paid_at = Some(ts(paid_at));
+    later.obligation_payment_reference = "BL 0012345".into();
+    publish_state(
+        &app,
+        "state-changed",
+        changed(later, ChangeKind::Forwarded, paid_at + Duration::hours(1)),
+    )
+    .await;
+    let (_, _, page) = everywhere(&app, 4).await;
+    assert!(
+        page.contains(&format!("Nghĩa vụ tài chính: đã nộp lúc {}", vn(paid_at))),
+        "{page}"
+    );
     app.stop().await;
 }
 
