@@ -52,7 +52,7 @@ pub fn is_token_shaped(secret: &str) -> bool {
 
 /// How a secret is compared: spaces and case do not matter (a token read over the phone, an ID
 /// typed with spaces).
-fn normalise(secret: &str) -> String {
+pub fn normalise(secret: &str) -> String {
     secret
         .chars()
         .filter(|c| !c.is_whitespace())

@@ -177,7 +177,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<Body>) -> Self::Future {
+    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
         // The ready clone goes with this call; a fresh clone stays for the next (tower's rule).
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -214,18 +214,15 @@ where
                     .get::<TcpConnectInfo>()
                     .and_then(|c| c.remote_addr)
                     .map(|a| a.ip());
-                let forwarded = req
-                    .headers()
-                    .get("x-forwarded-for")
-                    .and_then(|v| v.to_str().ok());
-                let client = shared.limiter.client(peer, forwarded);
-                let authorization = req
-                    .headers()
-                    .get("authorization")
-                    .and_then(|v| v.to_str().ok());
-                if !shared.limiter.exempt(authorization)
-                    && let Err(wait) = shared.limiter.check(client)
-                {
+                let client = {
+                    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+                    shared.limiter.identify(
+                        peer,
+                        header("x-forwarded-for"),
+                        header("authorization"),
+                    )
+                };
+                if let Err(wait) = shared.limiter.admit(client) {
                     let secs = retry_after_secs(wait);
                     let mut status = Status::new(
                         Code::ResourceExhausted,
@@ -238,6 +235,7 @@ where
                     }
                     return Ok(refuse(status));
                 }
+                req.extensions_mut().insert(client);
             }
             let Ok(call) = shared.in_flight.clone().try_acquire_owned() else {
                 return Ok(refuse(busy()));

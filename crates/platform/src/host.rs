@@ -67,6 +67,7 @@ pub struct ServiceHost {
     readiness: ReadinessSource,
     relay_health: Option<RelayHealth>,
     limiter: PublicLimiter,
+    refusal_page: Option<crate::http::RefusalPage>,
     reporter: HealthReporter,
     health_service:
         tonic_health::pb::health_server::HealthServer<tonic_health::server::HealthService>,
@@ -105,6 +106,7 @@ impl ServiceHost {
         let mut host = Self {
             name,
             limiter: PublicLimiter::new(&settings.public).with_verifier(verifier.clone()),
+            refusal_page: None,
             clock: process.clock.clone(),
             settings,
             pool,
@@ -493,6 +495,7 @@ impl ServiceHost {
             public,
             authenticated,
             self_authenticated,
+            refusal_page: self.refusal_page,
         });
         let stop = self.shutdown.clone();
         let name = self.name;
@@ -509,6 +512,11 @@ impl ServiceHost {
         }));
         self.http_addr = Some(bound);
         Ok(bound)
+    }
+
+    /// How the service's pages show the HTTP side's 429 and 503 (call before serving HTTP).
+    pub fn set_refusal_page(&mut self, page: crate::http::RefusalPage) {
+        self.refusal_page = Some(page);
     }
 
     /// Binds the service's gRPC address (port 0 picks a free one).

@@ -35,50 +35,73 @@ const SECURITY_HEADERS: &[(&str, &str)] = &[
     ("cross-origin-opener-policy", "same-origin"),
 ];
 
-async fn rate_limit(State(limiter): State<PublicLimiter>, req: Request, next: Next) -> Response {
+/// How a service shows the platform's refusals on its pages (routes outside `/api/`): the 429
+/// of the per-client limit and the 503 of load shedding, given the status, the platform's message
+/// and the seconds to wait. The platform adds Retry-After and the security headers. Without one,
+/// pages get the message as plain text; `/api/` routes always get JSON.
+pub type RefusalPage = fn(StatusCode, String, u64) -> Response;
+
+#[derive(Clone)]
+struct Limits {
+    limiter: PublicLimiter,
+    page: Option<RefusalPage>,
+}
+
+async fn rate_limit(State(limits): State<Limits>, mut req: Request, next: Next) -> Response {
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
-    let forwarded = req
-        .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok());
-    let client = limiter.client(peer, forwarded);
-    let authorization = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    if !limiter.exempt(authorization)
-        && let Err(wait) = limiter.check(client)
-    {
+    let client = {
+        let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+        limits.limiter.identify(
+            peer,
+            header(HeaderName::from_static("x-forwarded-for")),
+            header(header::AUTHORIZATION),
+        )
+    };
+    if let Err(wait) = limits.limiter.admit(client) {
         let secs = retry_after_secs(wait);
         let message = format!(
             "Quá nhiều yêu cầu, vui lòng thử lại sau {secs} giây. (Too many requests; retry after {secs} s.)"
         );
-        let mut response = refusal(
+        let response = refusal(
             req.uri().path(),
             StatusCode::TOO_MANY_REQUESTS,
             "resource_exhausted",
             message,
+            secs,
+            limits.page,
         );
-        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-            response.headers_mut().insert(header::RETRY_AFTER, v);
-        }
         return with_security_headers(response);
     }
+    req.extensions_mut().insert(client);
     with_security_headers(next.run(req).await)
 }
 
 /// A refusal from the platform's layers, in the shape the route speaks: JSON
-/// (`{"error": {"code", "message"}}`) under `/api/`, plain text elsewhere.
-fn refusal(path: &str, status: StatusCode, code: &str, message: String) -> Response {
-    if path.starts_with("/api/") {
+/// (`{"error": {"code", "message"}}`) under `/api/`, the service's page (or plain text)
+/// elsewhere; with Retry-After.
+fn refusal(
+    path: &str,
+    status: StatusCode,
+    code: &str,
+    message: String,
+    retry_after: u64,
+    page: Option<RefusalPage>,
+) -> Response {
+    let mut response = if path.starts_with("/api/") {
         let body = serde_json::json!({"error": {"code": code, "message": message}});
         (status, axum::Json(body)).into_response()
+    } else if let Some(page) = page {
+        page(status, message, retry_after)
     } else {
         (status, format!("{message}\n")).into_response()
+    };
+    if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
     }
+    response
 }
 
 fn with_security_headers(mut response: Response) -> Response {
@@ -113,19 +136,21 @@ async fn authenticate(State(verifier): State<Verifier>, mut req: Request, next: 
 }
 
 /// Sheds load: past the limit, 503 at once instead of a queue that grows until memory runs out.
-async fn shed(State(slots): State<Arc<Semaphore>>, req: Request, next: Next) -> Response {
+async fn shed(
+    State((slots, page)): State<(Arc<Semaphore>, Option<RefusalPage>)>,
+    req: Request,
+    next: Next,
+) -> Response {
     let Ok(_slot) = slots.try_acquire() else {
         metrics::counter!("motcua_http_shed_total").increment(1);
-        let mut response = refusal(
+        return refusal(
             req.uri().path(),
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
             "Máy chủ đang bận, vui lòng thử lại sau giây lát. (Server busy; retry shortly.)".into(),
+            1,
+            page,
         );
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return response;
     };
     next.run(req).await
 }
@@ -162,6 +187,8 @@ pub struct HttpSide {
     /// session cookie): not limited per client, since one gateway speaks for every citizen; load
     /// shedding and the baseline security headers still apply.
     pub self_authenticated: axum::Router,
+    /// How the service's pages show a 429 or 503 of these layers (None: plain text).
+    pub refusal_page: Option<RefusalPage>,
 }
 
 /// The HTTP side's router: health and readiness, then the service's routes behind load shedding.
@@ -175,9 +202,16 @@ pub fn router(side: HttpSide) -> axum::Router {
         public,
         authenticated,
         self_authenticated,
+        refusal_page,
     } = side;
     let ready = readiness.clone();
-    let public = public.layer(middleware::from_fn_with_state(limiter, rate_limit));
+    let public = public.layer(middleware::from_fn_with_state(
+        Limits {
+            limiter,
+            page: refusal_page,
+        },
+        rate_limit,
+    ));
     let authenticated = authenticated.layer(middleware::from_fn_with_state(verifier, authenticate));
     // Routes that check their caller themselves may serve browsers (a dashboard behind its own
     // session): they get the same baseline headers as public ones.
@@ -186,7 +220,10 @@ pub fn router(side: HttpSide) -> axum::Router {
             with_security_headers(response)
         }));
     let routes = public.merge(authenticated).merge(self_authenticated).layer(
-        middleware::from_fn_with_state(Arc::new(Semaphore::new(max_in_flight)), shed),
+        middleware::from_fn_with_state(
+            (Arc::new(Semaphore::new(max_in_flight)), refusal_page),
+            shed,
+        ),
     );
     axum::Router::new()
         .route("/healthz", get(|| async { "ok\n" }))

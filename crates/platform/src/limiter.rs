@@ -22,6 +22,17 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Who called a public route, as the per-client limit counted them: put in the request's
+/// extensions (HTTP and gRPC alike) for a service that counts something of its own per client
+/// (lookup counts wrong secrets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublicClient {
+    /// The client's bucket (an IPv4 address, or an IPv6 /64); None without a TCP peer.
+    pub bucket: Option<IpAddr>,
+    /// An integrating system (a bearer token with the `integration` role): not counted.
+    pub exempt: bool,
+}
+
 #[derive(Clone)]
 pub struct PublicLimiter {
     limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
@@ -92,6 +103,27 @@ impl PublicLimiter {
             last = ip;
         }
         Some(last)
+    }
+
+    /// The client of a request with TCP peer `peer` and these headers, as it is counted.
+    pub fn identify(
+        &self,
+        peer: Option<IpAddr>,
+        forwarded_for: Option<&str>,
+        authorization: Option<&str>,
+    ) -> PublicClient {
+        PublicClient {
+            bucket: self.client(peer, forwarded_for).map(bucket),
+            exempt: self.exempt(authorization),
+        }
+    }
+
+    /// Counts a request of `client` (nothing for an exempt one): Ok, or how long to wait.
+    pub fn admit(&self, client: PublicClient) -> Result<(), Duration> {
+        if client.exempt {
+            return Ok(());
+        }
+        self.check(client.bucket)
     }
 
     /// Ok, or how long the client must wait.

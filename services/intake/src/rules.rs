@@ -26,6 +26,7 @@ pub const TEXT_RULES: TextRules = TextRules {
         ("reason", 1000),
         ("reasons", 1000),
         ("fee_note", 1000),
+        ("keywords", 100),
         ("legal_basis", 2000),
         ("file_name", 255),
         ("media_type", 127),

@@ -340,3 +340,33 @@ fn text_longer_than_publish_procedure_allows_is_refused() {
     ));
     assert!(e.contains("legal_basis") && e.contains("2000"), "{e}");
 }
+
+#[test]
+fn keywords_are_optional_and_bounded() {
+    let shipped = parse_file(SHIPPED).unwrap();
+    let first = &shipped.procedures[0];
+    let with = SHIPPED.replacen(
+        &format!("code = \"{}\"", first.code),
+        &format!(
+            "code = \"{}\"\nkeywords = [\"sổ đỏ\", \"sang tên\"]",
+            first.code
+        ),
+        1,
+    );
+    let catalog = parse_file(&with).unwrap();
+    assert_eq!(catalog.procedures[0].keywords, ["sổ đỏ", "sang tên"]);
+    let mut p = catalog.procedures[0].clone();
+    catalog::validate(&p, DEFAULT_DAY_SECONDS).unwrap();
+    for bad in [
+        vec![" ".to_owned()],
+        vec!["a\nb".to_owned()],
+        vec!["x".repeat(catalog::MAX_KEYWORD_CHARS + 1)],
+        vec!["x".to_owned(); catalog::MAX_KEYWORDS + 1],
+    ] {
+        p.keywords = bad;
+        let e = catalog::validate(&p, DEFAULT_DAY_SECONDS)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("keywords"), "{e}");
+    }
+}

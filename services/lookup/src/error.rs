@@ -16,8 +16,9 @@ pub enum LookupError {
     /// No procedure in force with this code.
     #[error("không tìm thấy thủ tục {0} (no procedure in force with this code)")]
     NoProcedure(String),
-    /// Too many wrong secrets for this code: wait.
-    #[error("mã hồ sơ này đã bị nhập sai nhiều lần, vui lòng thử lại sau {} giây (too many wrong secrets for this code; retry after {} s)", secs(*.0), secs(*.0))]
+    /// Too many wrong ID numbers for this code, this ID number or from this client: wait (the
+    /// receipt's token is never held back).
+    #[error("mã hồ sơ hoặc số giấy tờ tùy thân đã bị nhập sai nhiều lần, vui lòng thử lại sau {} giây hoặc dùng mã tra cứu in trên giấy tiếp nhận (too many wrong ID numbers; retry after {} s, or use the receipt's lookup token)", secs(*.0), secs(*.0))]
     HeldBack(Duration),
     /// PostgreSQL is not answering.
     #[error(

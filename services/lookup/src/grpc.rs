@@ -1,6 +1,7 @@
 //! `motcua.lookup.v1.LookupService`: public (no token); the boundary limits each client's rate.
 
 use crate::queries::Queries;
+use motcua_platform::limiter::PublicClient;
 use motcua_proto::lookup::lookup_service_server::LookupService;
 use motcua_proto::lookup::*;
 use tonic::{Request, Response, Status};
@@ -16,8 +17,13 @@ impl LookupService for Lookup {
         &self,
         req: Request<LookupDossierRequest>,
     ) -> Result<Response<LookupDossierResponse>, Status> {
+        // Put there by the boundary's per-client limit.
+        let client = req.extensions().get::<PublicClient>().copied();
         let r = req.get_ref();
-        let dossier = self.queries.dossier(&r.dossier_code, &r.secret).await?;
+        let dossier = self
+            .queries
+            .dossier(&r.dossier_code, &r.secret, client)
+            .await?;
         Ok(Response::new(LookupDossierResponse {
             dossier: Some(dossier),
         }))

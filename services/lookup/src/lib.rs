@@ -71,6 +71,7 @@ pub async fn start(process: &Process, settings: LookupSettings) -> anyhow::Resul
             guard.forget_idle();
         }
     });
+    host.set_refusal_page(web::pages::refusal_page);
     host.serve_http(web::routes(queries.clone()), axum::Router::new())
         .await?;
     let max_bytes = process.settings.limits.max_message_bytes;

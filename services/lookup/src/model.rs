@@ -108,6 +108,12 @@ fn change(event: &DossierEvent, state: &DossierState) -> Option<PublicChange> {
 /// The public view of a state (without its history): no phone, no ID number, no officer.
 pub fn view(state: &DossierState) -> PublicDossier {
     let st = DossierStatus::try_from(state.status).unwrap_or_default();
+    // What the applicant is told now: an apology's new date replaces the due time (DESIGN.md §2,
+    // "The new date is what the applicant is told"); a dossier never taken has nothing due.
+    let promised_due_at = match st {
+        DossierStatus::RejectedAtIntake => None,
+        _ => state.apology_due_at.or(state.due_at),
+    };
     let outcome = Outcome::try_from(state.outcome).unwrap_or_default();
     PublicDossier {
         dossier_code: state.dossier_code.clone(),
@@ -143,7 +149,22 @@ pub fn view(state: &DossierState) -> PublicDossier {
         version: state.version,
         channel: state.channel,
         current_department_name: String::new(),
+        promised_due_at,
+        original_due_at: state.original_due_at,
+        obligation_paid_at: state.obligation_paid_at,
+        obligation_payment_reference: state.obligation_payment_reference.clone(),
+        rejection_reasons: Vec::new(),
     }
+}
+
+/// The public view an event gives: its state's, with what the event itself adds (the reasons a
+/// dossier was refused at intake travel beside the state, not in it).
+pub fn event_view(event: &DossierEvent, state: &DossierState) -> PublicDossier {
+    let mut v = view(state);
+    if let DossierEvent::RejectedAtIntake(e) = event {
+        v.rejection_reasons = e.reasons.clone();
+    }
+    v
 }
 
 /// Adds `entry` to `history` (kept in version order) unless that version is there already.
@@ -187,7 +208,7 @@ pub async fn apply_dossier(
     let version = i64::try_from(state.version)
         .map_err(|_| HandleError::Poison(format!("version {} out of range", state.version)))?;
     let entry = change(event, state);
-    let mut fresh = view(state);
+    let mut fresh = event_view(event, state);
     merge(&mut fresh.history, entry.clone());
     // Two round trips an event, the common case first: the row is read locked (an update), or
     // inserted (a new dossier). Each write announces itself in its own statement (RETURNING
@@ -306,11 +327,12 @@ pub async fn apply_procedure(
     let mut public = p.clone();
     public.published_by = String::new();
     sqlx::query(
-        "INSERT INTO procedures (code, version, effective_from, field, name, folded_name, record)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
+        "INSERT INTO procedures (code, version, effective_from, field, name, folded_name, record,
+                                 folded_keywords)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (code, version) DO UPDATE SET effective_from = EXCLUDED.effective_from,
              field = EXCLUDED.field, name = EXCLUDED.name, folded_name = EXCLUDED.folded_name,
-             record = EXCLUDED.record",
+             record = EXCLUDED.record, folded_keywords = EXCLUDED.folded_keywords",
     )
     .bind(&p.code)
     .bind(version)
@@ -319,6 +341,7 @@ pub async fn apply_procedure(
     .bind(&p.name)
     .bind(motcua_domain::text::fold(&p.name))
     .bind(public.encode_to_vec())
+    .bind(motcua_domain::text::fold(&p.keywords.join(" ")))
     .execute(tx)
     .await?;
     Ok(())

@@ -172,7 +172,7 @@ async fn differences(conn: &mut PgConnection, table: &str) -> anyhow::Result<i64
         "dossiers" => {
             "dossier_code, version, view, lookup_token_hmac, applicant_id_hmac, secret_key_id"
         }
-        _ => "code, version, effective_from, field, name, folded_name, record",
+        _ => "code, version, effective_from, field, name, folded_name, folded_keywords, record",
     };
     let n: i64 = sqlx::query_scalar(sql(format!(
         "SELECT (SELECT count(*) FROM (SELECT {columns} FROM {SCHEMA}.{table}

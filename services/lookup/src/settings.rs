@@ -13,11 +13,15 @@ pub struct LookupSettings {
     pub agency_names: HashMap<String, String>,
     /// Names of departments, from the same file's `[[department]]` entries.
     pub department_names: HashMap<String, String>,
-    /// Wrong secrets one dossier code may take at once (MOTCUA_LOOKUP_FAILURES_PER_CODE, 5) ...
+    /// Wrong ID numbers one dossier code may take at once, from anyone
+    /// (MOTCUA_LOOKUP_FAILURES_PER_CODE, 5) ...
     pub failures_per_code: u32,
-    /// ... and then one more per this long (MOTCUA_LOOKUP_FAILURE_COOLDOWN_SECS, 60): a code
-    /// that keeps failing is slowed down for every caller, so guessing a secret from many
-    /// addresses is as slow as from one.
+    /// ... one ID number, on any codes (MOTCUA_LOOKUP_FAILURES_PER_ID_NUMBER, 5) ...
+    pub failures_per_id_number: u32,
+    /// ... one client, with any codes and ID numbers (MOTCUA_LOOKUP_FAILURES_PER_CLIENT, 20) ...
+    pub failures_per_client: u32,
+    /// ... and then each one more per this long (MOTCUA_LOOKUP_FAILURE_COOLDOWN_SECS, 60): see
+    /// [`crate::guard`].
     pub failure_cooldown: Duration,
     /// Queries reading dossier rows at once (MOTCUA_LOOKUP_READERS, 1); each takes up to 64
     /// waiting lookups (see [`crate::reads`]). One reader gathers the most lookups per query: on
@@ -54,8 +58,9 @@ impl LookupSettings {
             secrets: SecretHasher::from_vars(v)?,
             agency_names,
             department_names,
-            failures_per_code: u32::try_from(v.count("MOTCUA_LOOKUP_FAILURES_PER_CODE", 5)?)
-                .map_err(|_| ConfigError::new("MOTCUA_LOOKUP_FAILURES_PER_CODE", "is too large"))?,
+            failures_per_code: failures(v, "MOTCUA_LOOKUP_FAILURES_PER_CODE", 5)?,
+            failures_per_id_number: failures(v, "MOTCUA_LOOKUP_FAILURES_PER_ID_NUMBER", 5)?,
+            failures_per_client: failures(v, "MOTCUA_LOOKUP_FAILURES_PER_CLIENT", 20)?,
             failure_cooldown: Duration::from_secs(
                 v.count("MOTCUA_LOOKUP_FAILURE_COOLDOWN_SECS", 60)?,
             ),
@@ -69,6 +74,11 @@ impl LookupSettings {
     }
 }
 
+/// A budget of wrong tries: a whole number from 1.
+fn failures(v: &Vars, var: &str, default: u64) -> Result<u32, ConfigError> {
+    u32::try_from(v.count(var, default)?).map_err(|_| ConfigError::new(var, "is too large"))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -78,6 +88,8 @@ mod tests {
     fn bad_values_name_their_variable() {
         for (var, value) in [
             ("MOTCUA_LOOKUP_FAILURES_PER_CODE", "0"),
+            ("MOTCUA_LOOKUP_FAILURES_PER_ID_NUMBER", "0"),
+            ("MOTCUA_LOOKUP_FAILURES_PER_CLIENT", "99999999999"),
             ("MOTCUA_LOOKUP_FAILURE_COOLDOWN_SECS", "soon"),
             ("MOTCUA_LOOKUP_READERS", "0"),
             ("MOTCUA_LOOKUP_CACHE_ROWS", "many"),

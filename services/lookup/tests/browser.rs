@@ -92,6 +92,17 @@ async fn a_citizen_finds_a_procedure_and_follows_a_dossier_in_a_real_browser() {
         .unwrap();
     let (code, token) = (receipt.dossier_code.clone(), receipt.lookup_token.clone());
     app.wait_version(&code, &token, 1).await;
+    let second = app
+        .intake_client()
+        .await
+        .submit_dossier(land_submission("browser-2"))
+        .await
+        .unwrap()
+        .into_inner()
+        .receipt
+        .unwrap();
+    app.wait_version(&second.dossier_code, &second.lookup_token, 1)
+        .await;
 
     let driver = driver().await;
     let c = browser(&driver, true).await;
@@ -211,6 +222,30 @@ async fn a_citizen_finds_a_procedure_and_follows_a_dossier_in_a_real_browser() {
         .await
         .unwrap();
     assert_eq!(text(&c, ".status-label").await, "Đã tiếp nhận");
+    assert_eq!(text(&c, "h1").await, format!("Hồ sơ {code}"));
+    // A second receipt's link opened in the same tab differs from the page shown only after
+    // "#", so the browser does not load anything: the page follows the change to that dossier.
+    c.goto(&second.lookup_link.replace(PUBLIC_URL, &web))
+        .await
+        .unwrap();
+    let heading = format!("Hồ sơ {}", second.dossier_code);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while text(&c, "h1").await != heading {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the second link still shows {}",
+            text(&c, "h1").await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        !c.current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .contains(&second.lookup_token),
+        "the second token leaves the address bar too"
+    );
     // No page of the history keeps the token: going back shows each as it is kept.
     c.back().await.unwrap();
     let url = c.current_url().await.unwrap();

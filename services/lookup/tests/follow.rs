@@ -167,6 +167,11 @@ async fn a_dossier_moved_through_workflow_shows_each_state_in_lookup() {
         .await
         .unwrap(),
     );
+    // Shown as paid, with when and the voucher (workflow fills them in the state it publishes).
+    let d = app.wait_version(&code, &token, c.version).await;
+    assert_eq!(d.status, DossierStatus::InProgress as i32);
+    assert_eq!(d.obligation_paid_at, Some(ts(now(&app))));
+    assert_eq!(d.obligation_payment_reference, "BL 0012345");
     let promised = motcua_domain::time::from_ts(c.due_at.as_ref().unwrap(), "").unwrap()
         + chrono::Duration::days(7);
     let c = case!(
@@ -183,6 +188,12 @@ async fn a_dossier_moved_through_workflow_shows_each_state_in_lookup() {
     let d = app.wait_version(&code, &token, c.version).await;
     assert_eq!(d.apology_reason, "Chờ ý kiến cơ quan thuế");
     assert_eq!(d.apology_due_at, Some(ts(promised)));
+    assert_eq!(
+        d.promised_due_at,
+        Some(ts(promised)),
+        "the apology's date is the return date now"
+    );
+    assert_eq!(d.original_due_at, receipt.due_at, "the receipt's, apart");
     let c = case!(
         specialist
             .forward_step(ForwardStepRequest {

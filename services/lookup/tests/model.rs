@@ -13,9 +13,8 @@ use motcua_platform::SharedClock;
 use motcua_proto::common::{
     DossierStatus, PauseReason, Procedure, ProcessingTime, processing_time,
 };
-use motcua_proto::events::{ChangeKind, DossierState, ProcedurePublished};
-use motcua_proto::lookup::{GetProcedureRequest, LookupDossierRequest, PublicDossier};
-use prost::Message;
+use motcua_proto::events::{ChangeKind, DossierState};
+use motcua_proto::lookup::{GetProcedureRequest, PublicDossier};
 use sqlx::ConnectOptions;
 use uuid::Uuid;
 
@@ -81,17 +80,7 @@ async fn publish_all(app: &App, events: &[(&'static str, Vec<u8>)], order: &[usi
 }
 
 async fn shown(app: &App, code: &str, token: &str) -> PublicDossier {
-    app.lookup_client()
-        .await
-        .lookup_dossier(LookupDossierRequest {
-            dossier_code: code.into(),
-            secret: token.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .dossier
-        .unwrap()
+    grpc_dossier(app, code, token).await.unwrap()
 }
 
 async fn connection(app: &App) -> sqlx::PgConnection {
@@ -172,7 +161,7 @@ async fn a_rebuild_from_the_streams_equals_the_live_model_and_replaces_a_damaged
         };
         publish_all(&app, &events, order).await;
     }
-    publish_procedure(
+    publish_version(
         &app,
         "1.013831",
         1,
@@ -283,7 +272,7 @@ async fn a_rebuild_from_the_streams_equals_the_live_model_and_replaces_a_damaged
     app.stop().await;
 }
 
-async fn publish_procedure(app: &App, code: &str, version: u32, from: &str, name: &str) {
+async fn publish_version(app: &App, code: &str, version: u32, from: &str, name: &str) {
     let p = Procedure {
         code: code.into(),
         version,
@@ -298,20 +287,14 @@ async fn publish_procedure(app: &App, code: &str, version: u32, from: &str, name
         published_by: "admin-1".into(),
         ..Default::default()
     };
-    app.publish(
-        "catalog.procedure-published",
-        "procedure-published",
-        Uuid::now_v7(),
-        ProcedurePublished { procedure: Some(p) }.encode_to_vec(),
-    )
-    .await;
+    publish_procedure(app, p).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_catalog_shows_the_version_in_force_by_the_clock() {
     let app = lookup_only(|_| {}).await;
-    publish_procedure(&app, "1.013831", 1, "2025-07-01", "Đăng ký biến động").await;
-    publish_procedure(&app, "1.013831", 2, "2026-04-01", "Đăng ký biến động (mới)").await;
+    publish_version(&app, "1.013831", 1, "2025-07-01", "Đăng ký biến động").await;
+    publish_version(&app, "1.013831", 2, "2026-04-01", "Đăng ký biến động (mới)").await;
     app.wait_db("SELECT count(*) = 2 FROM procedures", "two versions")
         .await;
     let get = || async {

@@ -108,6 +108,9 @@ struct FileProcedure {
     fee_note: String,
     effective_from: String,
     legal_basis: String,
+    /// Words citizens search by besides the name (optional): lookup's search matches them.
+    #[serde(default)]
+    keywords: Vec<String>,
     documents: Option<toml::Value>,
     /// The department of the specialist step when the file gives no steps and the default split
     /// is used; "unknown" leaves that step to any specialist of the agency.
@@ -466,6 +469,7 @@ impl FileProcedure {
             published_at: None,
             published_by: String::new(),
             fee_status: fee_status as i32,
+            keywords: self.keywords,
         })
     }
 }

@@ -25,6 +25,10 @@ pub const ROLES: &[&str] = &["desk", "specialist", "leader"];
 /// competent agency's `[[agency]]` entry sets its own hours.
 pub const DEFAULT_DAY_SECONDS: u32 = 8 * 3600;
 
+/// Search keywords a procedure version may carry, and how long each may be (common.proto).
+pub const MAX_KEYWORDS: usize = 30;
+pub const MAX_KEYWORD_CHARS: usize = 100;
+
 /// The rules a procedure version must satisfy before it is published. `day_seconds` is the length
 /// of the competent agency's working day, which turns working days into hours when the steps'
 /// limits are added up.
@@ -82,6 +86,25 @@ pub fn validate(p: &Procedure, day_seconds: u32) -> Result<(), ServiceError> {
         ));
     }
     check_fee(p).map_err(ServiceError::InvalidArgument)?;
+    if p.keywords.len() > MAX_KEYWORDS {
+        return bad(format!(
+            "{}: keywords: tối đa {MAX_KEYWORDS} từ khóa, có {} (at most {MAX_KEYWORDS} keywords)",
+            p.code,
+            p.keywords.len()
+        ));
+    }
+    for k in &p.keywords {
+        if k.trim().is_empty()
+            || k.chars().count() > MAX_KEYWORD_CHARS
+            || k.contains(char::is_control)
+        {
+            return bad(format!(
+                "{}: keywords: từ khóa {} phải có chữ, một dòng, tối đa {MAX_KEYWORD_CHARS} ký tự (a keyword is one non-empty line of at most {MAX_KEYWORD_CHARS} characters)",
+                p.code,
+                quote(k)
+            ));
+        }
+    }
     let mut keys = HashSet::new();
     for d in &p.documents {
         if d.key.is_empty() || !keys.insert(d.key.as_str()) {

@@ -3,13 +3,14 @@
 //! `{"error": {"code": "...", "message": "..."}}` with the HTTP status saying the rest.
 
 use super::AppState;
-use super::format::{channel_name, channels, money, processing_time_text_of, rfc3339};
+use super::format::{channel_name, channels, fee_text, is_free, processing_time_text_of, rfc3339};
 use crate::error::LookupError;
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use motcua_platform::limiter::PublicClient;
 use motcua_proto::common::{DossierStatus, PauseReason, Procedure, StopKind};
 use motcua_proto::lookup::PublicDossier;
 use serde::{Deserialize, Serialize};
@@ -89,8 +90,11 @@ pub struct ProcedureJson {
     cutoff: String,
     documents: Vec<DocumentJson>,
     fee_vnd: i64,
+    /// The fee as the catalog gives it ("Miễn phí" only when `free`).
     fee: String,
     fee_note: String,
+    /// No amount, and no note saying one is set elsewhere ([`super::format::is_free`]).
+    free: bool,
     effective_from: String,
     legal_basis: String,
 }
@@ -132,8 +136,9 @@ pub fn procedure_json(p: &Procedure, agency_name: String) -> ProcedureJson {
             })
             .collect(),
         fee_vnd: p.fee_vnd,
-        fee: money(p.fee_vnd),
+        fee: fee_text(p),
         fee_note: p.fee_note.clone(),
+        free: is_free(p),
         effective_from: p.effective_from.clone(),
         legal_basis: p.legal_basis.clone(),
     }
@@ -144,6 +149,8 @@ pub struct ChangeJson {
     at: Option<String>,
     label: String,
     status_label: &'static str,
+    /// National portal status code 1–10 of the status after the change.
+    national_code: u32,
 }
 
 #[derive(Debug, Serialize)]
@@ -162,7 +169,12 @@ pub struct DossierJson {
     competent_agency: String,
     competent_agency_name: String,
     received_at: Option<String>,
+    /// The due time moved by pauses (the legal one; an apology does not move it).
     due_at: Option<String>,
+    /// The return date promised now: the apology's new date when there is one, else `due_at`.
+    promised_due_at: Option<String>,
+    /// The due time on the receipt, before any pause or apology.
+    original_due_at: Option<String>,
     current_step: String,
     current_department: String,
     current_department_name: String,
@@ -172,6 +184,10 @@ pub struct DossierJson {
     missing_documents: Vec<String>,
     obligation_vnd: i64,
     obligation_note: String,
+    /// Whether the obligation was paid, when, and the voucher's number.
+    obligation_paid: bool,
+    obligation_paid_at: Option<String>,
+    obligation_payment_reference: String,
     apology_reason: String,
     apology_due_at: Option<String>,
     finished_at: Option<String>,
@@ -180,6 +196,8 @@ pub struct DossierJson {
     stopped_at: Option<String>,
     stop: Option<&'static str>,
     stop_reason: String,
+    /// Why the desk refused to take it (rejected at intake), as written.
+    rejection_reasons: Vec<String>,
     history: Vec<ChangeJson>,
 }
 
@@ -201,6 +219,8 @@ pub fn dossier_json(d: &PublicDossier) -> DossierJson {
         competent_agency_name: d.competent_agency_name.clone(),
         received_at: rfc3339(d.received_at.as_ref()),
         due_at: rfc3339(d.due_at.as_ref()),
+        promised_due_at: rfc3339(d.promised_due_at.as_ref()),
+        original_due_at: rfc3339(d.original_due_at.as_ref()),
         current_step: d.current_step_name.clone(),
         current_department: d.current_department.clone(),
         current_department_name: d.current_department_name.clone(),
@@ -211,6 +231,9 @@ pub fn dossier_json(d: &PublicDossier) -> DossierJson {
         missing_documents: d.missing_documents.clone(),
         obligation_vnd: d.obligation_vnd,
         obligation_note: d.obligation_note.clone(),
+        obligation_paid: d.obligation_paid_at.is_some(),
+        obligation_paid_at: rfc3339(d.obligation_paid_at.as_ref()),
+        obligation_payment_reference: d.obligation_payment_reference.clone(),
         apology_reason: d.apology_reason.clone(),
         apology_due_at: rfc3339(d.apology_due_at.as_ref()),
         finished_at: rfc3339(d.finished_at.as_ref()),
@@ -219,15 +242,18 @@ pub fn dossier_json(d: &PublicDossier) -> DossierJson {
         stopped_at: rfc3339(d.stopped_at.as_ref()),
         stop: (stop != StopKind::Unspecified).then(|| motcua_domain::status::stop_label(stop)),
         stop_reason: d.stop_reason.clone(),
+        rejection_reasons: d.rejection_reasons.clone(),
         history: d
             .history
             .iter()
-            .map(|c| ChangeJson {
-                at: rfc3339(c.at.as_ref()),
-                label: c.label.clone(),
-                status_label: motcua_domain::status::label(
-                    DossierStatus::try_from(c.status).unwrap_or_default(),
-                ),
+            .map(|c| {
+                let status = DossierStatus::try_from(c.status).unwrap_or_default();
+                ChangeJson {
+                    at: rfc3339(c.at.as_ref()),
+                    label: c.label.clone(),
+                    status_label: motcua_domain::status::label(status),
+                    national_code: motcua_domain::status::national_code(status),
+                }
             })
             .collect(),
     }
@@ -310,6 +336,7 @@ pub struct LookupBody {
 /// secret stays out of URLs, logs and referrers.
 pub async fn lookup(
     State(app): State<AppState>,
+    client: Option<Extension<PublicClient>>,
     body: Result<Json<LookupBody>, JsonRejection>,
 ) -> Response {
     let Json(body) = match body {
@@ -332,7 +359,12 @@ pub async fn lookup(
             );
         }
     };
-    match app.queries.dossier(&body.dossier_code, &body.secret).await {
+    let client = client.map(|Extension(c)| c);
+    match app
+        .queries
+        .dossier(&body.dossier_code, &body.secret, client)
+        .await
+    {
         Ok(d) => {
             let mut r = Json(dossier_json(&d)).into_response();
             r.headers_mut()

@@ -3,14 +3,15 @@
 //! prints, already formatted, so the templates hold no logic beyond "show this if set".
 
 use super::AppState;
-use super::format::{channels, date_time, money, processing_time_text_of};
+use super::format::{channels, date_time, fee_text, money, processing_time_text_of};
 use crate::error::LookupError;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::rejection::{FormRejection, PathRejection, QueryRejection};
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Extension, Form, Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use motcua_platform::limiter::PublicClient;
 use motcua_proto::common::{PauseReason, Procedure, StopKind};
 use motcua_proto::lookup::PublicDossier;
 use serde::Deserialize;
@@ -101,8 +102,8 @@ pub struct ProcedureView {
     agency: String,
     processing_time: String,
     cutoff: String,
+    /// As the catalog gives it ([`super::format::fee_text`]).
     fee: String,
-    fee_note: String,
     level: &'static str,
     channels: Vec<&'static str>,
     effective_from: String,
@@ -134,19 +135,30 @@ pub struct DossierView {
     missing: Vec<String>,
     obligation: String,
     obligation_note: String,
+    /// When the obligation was paid (empty: still owed) and the voucher's number.
+    obligation_paid: String,
+    obligation_reference: String,
+    rejection_reasons: Vec<String>,
     apology_due: String,
     apology_reason: String,
     stop: &'static str,
     stop_reason: String,
     procedure: String,
+    procedure_code: String,
     applicant: String,
     agency: String,
     received: String,
-    due: String,
+    /// The return date promised now (empty: none, a dossier never taken).
+    promised: String,
+    /// The receipt's date, where it is not the promised one.
+    original: String,
+    /// The date before the apology, where it is neither of the above.
+    before_apology: String,
     step: String,
     department: String,
     field: String,
-    national_code: u32,
+    /// "Mã trạng thái 5: Chờ bổ sung hồ sơ".
+    national: String,
     finished: String,
     outcome: String,
     returned: String,
@@ -178,6 +190,36 @@ pub fn message(status: StatusCode, title: &str, message: String) -> Response {
         .into_response()
 }
 
+/// How long to wait, as the page says it: "45 giây", "10 phút".
+pub fn wait_text(secs: u64) -> String {
+    if secs < 120 {
+        format!("{secs} giây")
+    } else {
+        format!("{} phút", secs.div_ceil(60))
+    }
+}
+
+/// The platform's 429 (too many requests from this client) and 503 (busy) as a page in
+/// Vietnamese saying when to try again (see [`motcua_platform::http::RefusalPage`]).
+pub fn refusal_page(status: StatusCode, platform_message: String, secs: u64) -> Response {
+    let wait = wait_text(secs);
+    match status {
+        StatusCode::TOO_MANY_REQUESTS => message(
+            status,
+            "Quá nhiều yêu cầu",
+            format!(
+                "Anh/chị đã gửi quá nhiều yêu cầu trong thời gian ngắn. Vui lòng thử lại sau {wait}."
+            ),
+        ),
+        StatusCode::SERVICE_UNAVAILABLE => message(
+            status,
+            "Máy chủ đang bận",
+            format!("Máy chủ đang bận. Vui lòng thử lại sau {wait}."),
+        ),
+        _ => message(status, "Vui lòng thử lại sau", platform_message),
+    }
+}
+
 fn error_page(e: &LookupError) -> Response {
     e.log();
     let title = match e {
@@ -187,7 +229,14 @@ fn error_page(e: &LookupError) -> Response {
         LookupError::HeldBack(_) => "Vui lòng thử lại sau",
         LookupError::Unavailable(_) | LookupError::Internal(_) => "Dịch vụ đang gặp sự cố",
     };
-    let mut r = message(e.http_status(), title, e.to_string());
+    let text = match (e, e.retry_after()) {
+        (LookupError::HeldBack(_), Some(secs)) => format!(
+            "Mã hồ sơ hoặc số giấy tờ tùy thân đã bị nhập sai nhiều lần. Vui lòng thử lại sau {}, hoặc tra cứu bằng mã tra cứu in trên giấy tiếp nhận (mã này không bị giới hạn).",
+            wait_text(secs)
+        ),
+        _ => e.to_string(),
+    };
+    let mut r = message(e.http_status(), title, text);
     if let Some(v) = e
         .retry_after()
         .and_then(|s| HeaderValue::from_str(&s.to_string()).ok())
@@ -226,6 +275,7 @@ pub struct LookupForm {
 /// `POST /tra-cuu`: the status, or the form again saying what was wrong.
 pub async fn lookup(
     State(app): State<AppState>,
+    client: Option<Extension<PublicClient>>,
     form: Result<Form<LookupForm>, FormRejection>,
 ) -> Response {
     let Form(form) = match form {
@@ -245,7 +295,8 @@ pub async fn lookup(
             );
         }
     };
-    let mut response = match app.queries.dossier(&form.code, &form.secret).await {
+    let client = client.map(|Extension(c)| c);
+    let mut response = match app.queries.dossier(&form.code, &form.secret, client).await {
         Ok(d) => DossierPage {
             d: dossier_view(&d),
         }
@@ -363,8 +414,7 @@ fn procedure_view(p: &Procedure, agency_name: String) -> ProcedureView {
         },
         processing_time: processing_time_text_of(p),
         cutoff: p.cutoff.clone(),
-        fee: money(p.fee_vnd),
-        fee_note: p.fee_note.clone(),
+        fee: fee_text(p),
         level: motcua_domain::catalog::level_name(p.level),
         channels: channels(p),
         effective_from: chrono::NaiveDate::parse_from_str(&p.effective_from, "%Y-%m-%d")
@@ -411,6 +461,20 @@ pub async fn procedure(
 fn dossier_view(d: &PublicDossier) -> DossierView {
     let paused = PauseReason::try_from(d.paused).unwrap_or_default();
     let stop = StopKind::try_from(d.stop_kind).unwrap_or_default();
+    let promised = date_time(d.promised_due_at.as_ref());
+    let original = date_time(d.original_due_at.as_ref());
+    let due = date_time(d.due_at.as_ref());
+    // Each earlier date once, and only where it differs from what is promised now.
+    let original = if promised.is_empty() || original == promised {
+        String::new()
+    } else {
+        original
+    };
+    let before_apology = if d.apology_due_at.is_none() || due == promised || due == original {
+        String::new()
+    } else {
+        due
+    };
     DossierView {
         code: d.dossier_code.clone(),
         status_label: d.status_label.clone(),
@@ -424,11 +488,15 @@ fn dossier_view(d: &PublicDossier) -> DossierView {
             String::new()
         },
         obligation_note: d.obligation_note.clone(),
+        obligation_paid: date_time(d.obligation_paid_at.as_ref()),
+        obligation_reference: d.obligation_payment_reference.clone(),
+        rejection_reasons: d.rejection_reasons.clone(),
         apology_due: date_time(d.apology_due_at.as_ref()),
         apology_reason: d.apology_reason.clone(),
         stop: motcua_domain::status::stop_label(stop),
         stop_reason: d.stop_reason.clone(),
         procedure: d.procedure_name.clone(),
+        procedure_code: d.procedure_code.clone(),
         applicant: d.applicant_name_masked.clone(),
         agency: if d.competent_agency_name.is_empty() {
             d.competent_agency.clone()
@@ -436,7 +504,9 @@ fn dossier_view(d: &PublicDossier) -> DossierView {
             d.competent_agency_name.clone()
         },
         received: date_time(d.received_at.as_ref()),
-        due: date_time(d.due_at.as_ref()),
+        promised,
+        original,
+        before_apology,
         step: d.current_step_name.clone(),
         department: if d.current_department_name.is_empty() {
             d.current_department.clone()
@@ -444,7 +514,7 @@ fn dossier_view(d: &PublicDossier) -> DossierView {
             d.current_department_name.clone()
         },
         field: motcua_domain::fields::name(&d.field).to_owned(),
-        national_code: d.national_code,
+        national: format!("Mã trạng thái {}: {}", d.national_code, d.status_label),
         finished: date_time(d.finished_at.as_ref()),
         outcome: d.outcome_label.clone(),
         returned: date_time(d.returned_at.as_ref()),

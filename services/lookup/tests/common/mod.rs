@@ -378,6 +378,106 @@ pub fn changed(
     .encode_to_vec()
 }
 
+/// A gRPC lookup: the dossier, or the refusal.
+pub async fn grpc_dossier(
+    app: &App,
+    code: &str,
+    secret: &str,
+) -> Result<PublicDossier, tonic::Status> {
+    app.lookup_client()
+        .await
+        .lookup_dossier(LookupDossierRequest {
+            dossier_code: code.into(),
+            secret: secret.into(),
+        })
+        .await
+        .map(|r| r.into_inner().dossier.unwrap())
+}
+
+/// (status, Retry-After, body) of a JSON lookup.
+pub async fn json_lookup(app: &App, code: &str, secret: &str) -> (u16, Option<String>, String) {
+    let r = app
+        .http
+        .post(format!("{}/api/v1/dossiers/lookup", app.web()))
+        .header("content-type", "application/json")
+        .body(serde_json::json!({"dossier_code": code, "secret": secret}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (r.status().as_u16(), retry, r.text().await.unwrap())
+}
+
+/// (status, body) of the page's form post.
+pub async fn page_lookup(app: &App, code: &str, secret: &str) -> (u16, String) {
+    let r = app
+        .http
+        .post(format!("{}/tra-cuu", app.web()))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(serde_urlencoded::to_string([("ma-ho-so", code), ("ma-tra-cuu", secret)]).unwrap())
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// The procedures of the catalog file intake loads (deploy/catalog/tnmt.toml).
+pub fn catalog() -> Vec<motcua_proto::common::Procedure> {
+    let text = std::fs::read_to_string(catalog_file()).unwrap();
+    motcua_intake::catalog::parse_file(&text)
+        .unwrap()
+        .procedures
+}
+
+/// Intake (which publishes the catalog file) and lookup, once lookup holds every procedure.
+pub async fn with_catalog() -> App {
+    let mut app = App::new(|_| {}).await;
+    app.start("intake").await;
+    app.start_lookup().await;
+    let n = catalog().len() as i64;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let held: i64 = sqlx::query_scalar("SELECT count(*) FROM procedures")
+            .fetch_one(&app.lookup_db)
+            .await
+            .unwrap_or(0);
+        if held >= n {
+            return app;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "lookup never held the {n} procedures"
+        );
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+}
+
+/// The body of `GET path` on lookup's HTTP side.
+pub async fn get_text(app: &App, path: &str) -> String {
+    app.http
+        .get(format!("{}{path}", app.web()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Publishes a procedure version on the catalog stream as intake would.
+pub async fn publish_procedure(app: &App, p: motcua_proto::common::Procedure) {
+    app.publish(
+        "catalog.procedure-published",
+        "procedure-published",
+        uuid::Uuid::now_v7(),
+        motcua_proto::events::ProcedurePublished { procedure: Some(p) }.encode_to_vec(),
+    )
+    .await;
+}
+
 /// The clock's now, for events.
 pub fn now(app: &App) -> chrono::DateTime<chrono::Utc> {
     app.clock.now()
