@@ -4,12 +4,20 @@
 //! `catalog.<event>`, `DEADLETTER` holds `deadletter.<consumer>`. All use file storage. A bus prefix
 //! (MOTCUA_BUS_PREFIX) namespaces subjects and stream names so that tests share one server.
 //!
-//! Retention (settings `MOTCUA_*_MAX_AGE_DAYS` / `_MAX_BYTES`): dossier events carry the
-//! applicant's phone and e-mail in `submitted`, so DOSSIERS keeps events for a bounded time
-//! (400 days by default: a reporting year, the longest procedures, and a margin for rebuilding
-//! projections) and a bounded size (the oldest go first). CATALOG holds no personal data and is
-//! kept by size only, so the catalog can always be rebuilt. DEADLETTER keeps 90 days for an
+//! Retention (settings `MOTCUA_*_MAX_AGE_DAYS` / `_MAX_BYTES`): DOSSIERS keeps events for a
+//! bounded time (400 days by default: a reporting year, the longest procedures, a margin for
+//! rebuilding projections, and far above any outage a consumer could be stopped for). CATALOG is
+//! kept by size only, so the catalog can always be rebuilt. DEADLETTER keeps its age for an
 //! operator to inspect and replay (`motcua deadletters`).
+//!
+//! **No event is dropped to make room** (`DiscardPolicy::New` on every stream): a full stream
+//! refuses new events, which the relay keeps in the outbox and retries (a transient failure; the
+//! health details say publishing is behind), while every event already in the stream stays until
+//! its age, consumed or not. A lagging consumer therefore loses nothing; the stream filling is an
+//! operator's alert (`motcua_stream_used_ratio` above 0.8), raising its `_MAX_BYTES` the remedy.
+//! (With `DiscardPolicy::Old`, the default, a full stream silently deleted its oldest events,
+//! whether every consumer had them or not.) The retention stays `Limits`, not interest or work
+//! queue: the lookup and reporting rebuilds replay the stream from its start.
 
 use crate::config::{Retention, ServerUrl};
 use anyhow::Context;
@@ -98,7 +106,7 @@ impl Bus {
                 duplicate_window: DUPLICATE_WINDOW,
                 max_age,
                 max_bytes,
-                discard: stream::DiscardPolicy::Old,
+                discard: stream::DiscardPolicy::New,
                 ..Default::default()
             };
         vec![
@@ -136,13 +144,21 @@ impl Bus {
         Ok(())
     }
 
+    /// The stream (unprefixed name) that holds a subject named without prefix.
+    pub fn stream_of(&self, subject: &str) -> Option<&'static str> {
+        [
+            ("dossier.", DOSSIERS),
+            ("catalog.", CATALOG),
+            ("deadletter.", DEADLETTER),
+        ]
+        .into_iter()
+        .find(|(space, _)| subject.starts_with(space))
+        .map(|(_, stream)| stream)
+    }
+
     /// Whether a full subject falls in one of the three streams' subject spaces.
     pub fn in_our_streams(&self, subject: &str) -> bool {
-        let s = self.strip(subject);
-        subject.starts_with(self.prefix.as_str())
-            && ["dossier.", "catalog.", "deadletter."]
-                .iter()
-                .any(|space| s.starts_with(space))
+        subject.starts_with(self.prefix.as_str()) && self.stream_of(self.strip(subject)).is_some()
     }
 
     /// The largest message the server accepts (payload and headers).

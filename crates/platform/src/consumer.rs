@@ -269,6 +269,11 @@ pub async fn run<H: Handler>(
 ) -> anyhow::Result<()> {
     let mut messages = ensure(&ctx.bus, &spec).await?;
     metrics::gauge!("motcua_consumer_up", "consumer" => spec.name.clone()).set(1.0);
+    let lag = tokio::spawn(report_lag(
+        ctx.bus.clone(),
+        spec.clone(),
+        shutdown.child_token(),
+    ));
     let result = async {
         loop {
             // Pull only while ready: an outage is waited out, not turned into redeliveries.
@@ -315,8 +320,39 @@ pub async fn run<H: Handler>(
         }
     }
     .await;
+    lag.abort();
     metrics::gauge!("motcua_consumer_up", "consumer" => spec.name.clone()).set(0.0);
     result
+}
+
+/// Every 10 s: how many events of the consumer's subjects it has not yet taken
+/// (`motcua_consumer_pending`) or taken and not yet acknowledged (`motcua_consumer_ack_pending`),
+/// and how full its stream is (`motcua_stream_used_ratio`, bytes over the stream's limit). The
+/// operator's alerts (README "Operating"): pending above 10,000 for 15 minutes, the stream above
+/// 0.8 of its limit.
+async fn report_lag(bus: Bus, spec: ConsumerSpec, stop: CancellationToken) {
+    loop {
+        if let Ok(mut stream) = bus.js.get_stream(bus.stream_name(spec.stream)).await {
+            if let Ok(info) = stream.info().await {
+                let used = if info.config.max_bytes > 0 {
+                    info.state.bytes as f64 / info.config.max_bytes as f64
+                } else {
+                    0.0
+                };
+                metrics::gauge!("motcua_stream_used_ratio", "stream" => spec.stream).set(used);
+            }
+            if let Ok(info) = stream.consumer_info(&spec.name).await {
+                metrics::gauge!("motcua_consumer_pending", "consumer" => spec.name.clone())
+                    .set(info.num_pending as f64);
+                metrics::gauge!("motcua_consumer_ack_pending", "consumer" => spec.name.clone())
+                    .set(info.num_ack_pending as f64);
+            }
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+        }
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]

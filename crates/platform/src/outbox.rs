@@ -208,6 +208,7 @@ pub struct Relay {
     /// Whether some row may be waiting for a retry: only then is the table asked when the next
     /// one is due (a relay under load would otherwise ask after every drain).
     delayed: Arc<std::sync::atomic::AtomicBool>,
+    room: Arc<tokio::sync::Mutex<StreamRoom>>,
 }
 
 /// Why one event was not published.
@@ -233,6 +234,7 @@ impl Relay {
             wake: OutboxWake::default(),
             // A restart may find rows left delayed by the previous run.
             delayed: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            room: Arc::default(),
         }
     }
 
@@ -379,6 +381,8 @@ impl Relay {
             return Ok(outcome);
         }
         let max_payload = self.bus.max_payload();
+        let mut room = self.room.lock().await;
+        room.refresh_if_older_than(Duration::from_secs(1));
         let mut sent = Vec::with_capacity(rows.len());
         let mut failures: Vec<(Uuid, i32, Failure)> = Vec::new();
         for row in &rows {
@@ -388,6 +392,10 @@ impl Relay {
             let payload: Vec<u8> = row.get("payload");
             if let Some(why) = unpublishable_subject(&subject) {
                 failures.push((id, attempts, Failure::Permanent(why)));
+                continue;
+            }
+            if let Some(why) = room.take(&self.bus, &subject, payload.len()).await {
+                failures.push((id, attempts, Failure::Transient(why)));
                 continue;
             }
             if payload.len() > max_payload {
@@ -548,6 +556,58 @@ impl Relay {
             metrics::gauge!("motcua_outbox_oldest_pending_seconds")
                 .set(oldest.unwrap_or(0.0).max(0.0));
         }
+    }
+}
+
+/// What the relay leaves free in a stream: events wait in the outbox rather than fill a stream
+/// past this share of its byte limit. The streams refuse new events when full (`DiscardPolicy::New`,
+/// see [`crate::bus`]), but NATS servers before 2.10.5 undercount a message's headers and then
+/// delete the stream's oldest events to make room, consumed or not (nats-server issues 4771 and
+/// 4775); checking here keeps every event safe on any server.
+const STREAM_FILL_LIMIT: f64 = 0.95;
+
+/// Room left in each stream the relay publishes to: asked of the server at most once a second per
+/// stream (not per batch: the relay of a busy service takes many small batches), and counted down
+/// by what is published meanwhile.
+#[derive(Debug, Default)]
+struct StreamRoom(HashMap<String, Option<i64>>, Option<Instant>);
+
+impl StreamRoom {
+    fn refresh_if_older_than(&mut self, age: Duration) {
+        if self.1.is_none_or(|at| at.elapsed() >= age) {
+            self.0.clear();
+            self.1 = Some(Instant::now());
+        }
+    }
+
+    /// Takes room for an event of `payload` bytes on `subject` (headers counted generously);
+    /// Some(why) when its stream is too full to take it now.
+    async fn take(&mut self, bus: &Bus, subject: &str, payload: usize) -> Option<String> {
+        let stream = bus.stream_of(subject)?;
+        if !self.0.contains_key(stream) {
+            let left = match bus.js.get_stream(bus.stream_name(stream)).await {
+                Ok(mut s) => match s.info().await {
+                    Ok(info) if info.config.max_bytes > 0 => Some(
+                        (info.config.max_bytes as f64 * STREAM_FILL_LIMIT) as i64
+                            - info.state.bytes as i64,
+                    ),
+                    _ => None,
+                },
+                // Not answering or missing: the publish will say so and be handled as before.
+                Err(_) => None,
+            };
+            self.0.insert(stream.to_owned(), left);
+        }
+        let left = self.0.get_mut(stream)?.as_mut()?;
+        let size = payload as i64 + 1024;
+        if size > *left {
+            metrics::counter!("motcua_outbox_stream_full_total", "stream" => stream).increment(1);
+            return Some(format!(
+                "stream {stream} is full ({STREAM_FILL_LIMIT} of its byte limit): the event waits; raise its _MAX_BYTES setting or let its events age out"
+            ));
+        }
+        *left -= size;
+        None
     }
 }
 

@@ -602,3 +602,82 @@ async fn a_handler_that_panics_is_a_failed_try_not_a_dead_consumer() {
     task.await.unwrap().unwrap();
     f.cleanup().await;
 }
+
+/// DESIGN.md: streams never drop an unconsumed event. A consumer stopped while its stream fills
+/// loses nothing: the full stream refuses new events (they wait in the outbox, publishing behind)
+/// instead of deleting the oldest, which the stopped consumer had not taken yet; once the operator
+/// gives the stream room, everything goes out, and the consumer, started again, takes every event
+/// once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_stopped_while_its_stream_fills_gets_every_event_afterwards() {
+    use motcua_platform::outbox::{self, OutboxEvent, Relay};
+    let f = fixture().await;
+    tables(&f).await;
+    // A stream with room for a few events only.
+    let mut small = retention();
+    small.dossier_events_max_bytes = 2048;
+    f.bus.ensure_streams(&small).await.unwrap();
+    let events: Vec<OutboxEvent> = (0..20)
+        .map(|i| {
+            OutboxEvent::new(
+                "dossier.dat-dai.test".into(),
+                "test",
+                format!("event {i:02} {}", "x".repeat(200)).into_bytes(),
+            )
+        })
+        .collect();
+    let mut tx = f.pool.begin().await.unwrap();
+    for e in &events {
+        outbox::enqueue(&mut tx, e).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let relay = Relay::new(f.pool.clone(), f.bus.clone());
+    let _ = relay.drain().await;
+    let in_stream = f.stream_ids("DOSSIERS", "dossier.>").await;
+    let waiting = outbox::pending(&f.pool).await.unwrap() as usize;
+    assert!(
+        !in_stream.is_empty() && waiting > 0,
+        "the stream filled: {} in it, {waiting} waiting",
+        in_stream.len()
+    );
+    assert_eq!(in_stream.len() + waiting, events.len(), "none lost");
+    assert_eq!(
+        in_stream[0],
+        events[0].id.to_string(),
+        "the oldest, not yet consumed, is still there"
+    );
+    assert!(
+        outbox::parked(&f.pool).await.unwrap().is_empty(),
+        "a full stream is a wait, not a dead end"
+    );
+
+    // The operator gives the stream room: the rest goes out (the relay's backoff waited out).
+    f.bus.ensure_streams(&retention()).await.unwrap();
+    eventually(
+        Duration::from_secs(60),
+        "the outbox never drained",
+        || async {
+            let _ = relay.drain().await;
+            outbox::pending(&f.pool).await.unwrap() == 0
+        },
+    )
+    .await;
+    // The consumer, started only now, takes every event once.
+    let (token, task) = start(f.consumer_ctx(), spec("late"));
+    eventually(
+        Duration::from_secs(30),
+        "not every event was taken",
+        || async { f.count("SELECT count(*) FROM effects").await == events.len() as i64 },
+    )
+    .await;
+    let taken: std::collections::HashSet<uuid::Uuid> =
+        effects(&f).await.into_iter().map(|(id, _)| id).collect();
+    assert_eq!(
+        taken,
+        events.iter().map(|e| e.id).collect(),
+        "every event, once"
+    );
+    token.cancel();
+    task.await.unwrap().unwrap();
+    f.cleanup().await;
+}
