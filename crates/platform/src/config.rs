@@ -247,7 +247,13 @@ pub struct Settings {
     pub database_url: ServerUrl,
     /// Database name prefix: `<prefix>_intake`, … (tests use a fresh prefix each).
     pub database_prefix: String,
+    /// The connection budget (README "Operating → Database connections"): each replica of a
+    /// service pools at most this many (MOTCUA_DATABASE_MAX_CONNECTIONS, 10), plus the health
+    /// probe's and the relay's LISTEN connection (and lookup's readers).
     pub database_max_connections: u32,
+    /// A pooled connection idle this long is closed (MOTCUA_DATABASE_IDLE_SECS, 60): a service at
+    /// rest holds only its probe and LISTEN connections.
+    pub database_idle: Duration,
     pub nats_url: ServerUrl,
     /// Prefix for JetStream stream names and subjects, so tests can share one NATS server.
     pub bus_prefix: String,
@@ -477,7 +483,8 @@ impl Settings {
         Ok(Settings {
             database_url: ServerUrl::new(&database_url),
             database_prefix,
-            database_max_connections: v.count("MOTCUA_DATABASE_MAX_CONNECTIONS", 16)? as u32,
+            database_max_connections: v.count("MOTCUA_DATABASE_MAX_CONNECTIONS", 10)? as u32,
+            database_idle: v.seconds("MOTCUA_DATABASE_IDLE_SECS", 60)?,
             nats_url: ServerUrl::new(&v.string("MOTCUA_NATS_URL", "nats://127.0.0.1:4222")),
             bus_prefix: v.string("MOTCUA_BUS_PREFIX", ""),
             grpc_addrs,

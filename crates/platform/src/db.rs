@@ -12,6 +12,24 @@ use std::time::Duration;
 
 static PLATFORM_MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
 
+/// Times a pool gave up waiting for a connection, in this process: the host's watcher asks the
+/// server why (busy pool, or PostgreSQL refusing new clients) when this grows.
+pub static POOL_TIMEOUTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// What PostgreSQL says to a new connection now: None when it takes it, else its refusal (too
+/// many clients, the role's connection limit, starting up …). For telling an operator why a pool
+/// timed out: sqlx retries a refused connect silently until its deadline.
+pub async fn refusal(options: &PgConnectOptions) -> Option<String> {
+    match tokio::time::timeout(Duration::from_secs(5), options.connect()).await {
+        Ok(Ok(conn)) => {
+            let _ = sqlx::Connection::close(conn).await;
+            None
+        }
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(_) => Some("no answer within 5 s".into()),
+    }
+}
+
 /// A connection idle longer than this is pinged before it is handed out.
 const IDLE_CHECK: Duration = Duration::from_secs(30);
 

@@ -78,6 +78,13 @@ impl From<ServiceError> for Status {
 
 impl From<sqlx::Error> for ServiceError {
     fn from(e: sqlx::Error) -> Self {
+        if matches!(e, sqlx::Error::PoolTimedOut) {
+            // Either every pooled connection is busy, or PostgreSQL refuses new ones (sqlx retries
+            // a refused connect silently until its deadline): the host's watcher asks the server
+            // and says which in the health detail `postgres-connections`.
+            crate::db::POOL_TIMEOUTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            metrics::counter!("motcua_db_pool_timeouts_total").increment(1);
+        }
         if crate::db::is_unavailable(&e) {
             ServiceError::Unavailable(e.to_string())
         } else {

@@ -92,6 +92,7 @@ impl ServiceHost {
         let database = settings.database_name(name);
         let pool = crate::db::pool_options(settings.database_max_connections)
             .acquire_timeout(Duration::from_secs(5))
+            .idle_timeout(settings.database_idle)
             .connect_lazy_with(server.database(&database));
         settings.refuse_unsafe_defaults()?;
         let bus = Bus::connect(&settings.nats_url, &settings.bus_prefix).await?;
@@ -623,7 +624,9 @@ impl Watch {
         let mut probe: Option<PgConnection> = None;
         let mut serving = None;
         let mut streams_made = false;
+        let mut connections = ConnectionWatch::default();
         loop {
+            connections.check(&self).await;
             let mut problems = Vec::new();
             if !self.database_answers(&mut probe).await {
                 problems.push("PostgreSQL is not answering".to_owned());
@@ -704,6 +707,51 @@ impl Watch {
             *probe = None;
         }
         answered
+    }
+}
+
+/// Tells an operator why calls found no database connection: when a pool of this process timed
+/// out, one fresh connection is tried, and the health detail `postgres-connections` says whether
+/// PostgreSQL refused it (too many clients: the server's max_connections or the role's limit) or
+/// every pooled connection was busy. The detail goes a minute after the last timeout.
+#[derive(Default)]
+struct ConnectionWatch {
+    timeouts_seen: u64,
+    last: Option<tokio::time::Instant>,
+}
+
+impl ConnectionWatch {
+    async fn check(&mut self, w: &Watch) {
+        let now = crate::db::POOL_TIMEOUTS.load(std::sync::atomic::Ordering::Relaxed);
+        if now > self.timeouts_seen {
+            self.timeouts_seen = now;
+            self.last = Some(tokio::time::Instant::now());
+            let options = crate::db::options(&w.settings.database_url)
+                .map(|o| o.database(&w.settings.database_name(w.name)));
+            let what = match options {
+                Ok(o) => match crate::db::refusal(&o).await {
+                    Some(why) => {
+                        tracing::error!(service = w.name, refusal = %why, "PostgreSQL refuses new connections; calls wait for a pooled one and time out");
+                        format!(
+                            "PostgreSQL refuses new connections ({why}): raise the server's max_connections (or the role's limit), lower MOTCUA_DATABASE_MAX_CONNECTIONS ({}), or put a pooler in front",
+                            w.settings.database_max_connections
+                        )
+                    }
+                    None => format!(
+                        "every pooled connection ({}) was busy longer than 5 s: the database is slow or the pool small",
+                        w.settings.database_max_connections
+                    ),
+                },
+                Err(e) => format!("{e:#}"),
+            };
+            w.readiness.note("postgres-connections", what);
+        } else if self
+            .last
+            .is_some_and(|at| at.elapsed() > Duration::from_secs(60))
+        {
+            self.last = None;
+            w.readiness.unnote("postgres-connections");
+        }
     }
 }
 

@@ -517,3 +517,96 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget() {
     }
     app.stop().await;
 }
+
+/// Issue 18 item 11b: "pool timed out" does not say that PostgreSQL refused more clients. When a
+/// pool finds no connection, the health details say whether the server refused a new one (here:
+/// the role's connection limit, the same refusal, SQLSTATE 53300, as the server's
+/// max_connections) or the pooled ones were all busy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_that_finds_no_connection_says_whether_postgres_refused_one() {
+    let role = format!("t_{}_role", new_id());
+    let admin = sqlx::PgPool::connect_lazy_with(motcua_platform::db::options(&pg()).unwrap());
+    // The role's name is made here from a random id, not taken from outside.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE ROLE {role} LOGIN CREATEDB CONNECTION LIMIT 3"
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
+    let url = format!("postgres://{role}@127.0.0.1:5432");
+    let app = bare(
+        &[
+            ("MOTCUA_DATABASE_URL", url.clone()),
+            ("MOTCUA_DATABASE_MAX_CONNECTIONS", "8".into()),
+        ],
+        |_| {},
+    )
+    .await;
+    app.wait_health(
+        ServingStatus::Serving,
+        Duration::from_secs(30),
+        "never ready",
+    )
+    .await;
+    // Someone else takes what is left of the role's connections.
+    let options = motcua_platform::db::options(&motcua_platform::config::ServerUrl::new(&url))
+        .unwrap()
+        .database(&app.process.settings.database_name("lookup"));
+    let mut held = Vec::new();
+    while let Ok(c) = sqlx::ConnectOptions::connect(&options).await {
+        held.push(c);
+    }
+    // A call needs a connection the pool cannot open: it times out, as a service call would.
+    let mut calls = Vec::new();
+    for _ in 0..3 {
+        calls.push(app.host_pool.acquire());
+    }
+    for r in futures::future::join_all(calls).await {
+        if let Err(e) = r {
+            let _: motcua_platform::ServiceError = e.into();
+        }
+    }
+    eventually(
+        Duration::from_secs(30),
+        "the refusal was not named",
+        || async {
+            app.process
+                .status
+                .notes("lookup")
+                .get("postgres-connections")
+                .is_some_and(|n| n.contains("refuses new connections") && n.contains("too many"))
+        },
+    )
+    .await;
+    assert!(app.ready.is_ready(), "busy is not down");
+    drop(held);
+    app.stop().await;
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP ROLE IF EXISTS {role}")))
+        .execute(&admin)
+        .await;
+}
+
+/// A service at rest holds no pooled connection: idle ones close after MOTCUA_DATABASE_IDLE_SECS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_pooled_connections_close() {
+    let app = bare(&[("MOTCUA_DATABASE_IDLE_SECS", "1".into())], |_| {}).await;
+    app.wait_health(
+        ServingStatus::Serving,
+        Duration::from_secs(30),
+        "never ready",
+    )
+    .await;
+    let mut conns = Vec::new();
+    for _ in 0..5 {
+        conns.push(app.host_pool.acquire().await.unwrap());
+    }
+    assert!(app.host_pool.size() >= 5);
+    drop(conns);
+    eventually(
+        Duration::from_secs(30),
+        "idle connections stayed open",
+        || async { app.host_pool.size() == 0 },
+    )
+    .await;
+    app.stop().await;
+}
