@@ -105,7 +105,10 @@ fn received(code: &str, agency: &str) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_rpc_is_refused_outside_the_callers_agency_or_province() {
     let app = Reporting::start(vn("2026-04-10T09:00:00")).await;
-    let methods = methods("motcua.reporting.v1.ReportingService");
+    let methods = motcua_testkit::methods(
+        motcua_proto::FILE_DESCRIPTOR_SET,
+        "motcua.reporting.v1.ReportingService",
+    );
     assert_eq!(methods.len(), 6, "{methods:?}");
     let outsiders = [
         (

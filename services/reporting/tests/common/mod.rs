@@ -223,21 +223,3 @@ pub async fn with_session(http: &reqwest::Client, url: &str, value: &str) -> req
         .await
         .unwrap()
 }
-
-/// The methods of a service as the compiled contract lists them, e.g. `GetForm06`: what a test
-/// that must walk every RPC compares its list with.
-pub fn methods(service: &str) -> Vec<String> {
-    use prost::Message;
-    let set = prost_types::FileDescriptorSet::decode(motcua_proto::FILE_DESCRIPTOR_SET).unwrap();
-    set.file
-        .iter()
-        .flat_map(|f| {
-            let package = f.package().to_owned();
-            f.service
-                .iter()
-                .filter(move |s| format!("{package}.{}", s.name()) == service)
-                .flat_map(|s| s.method.iter().map(|m| m.name().to_owned()))
-                .collect::<Vec<_>>()
-        })
-        .collect()
-}
