@@ -60,6 +60,7 @@ fn event(kind: &str, payload: Vec<u8>) -> Event {
         event_type: kind.into(),
         subject: format!("dossier.dat-dai.{kind}"),
         payload: payload.into(),
+        published: None,
     }
 }
 

@@ -57,6 +57,10 @@ pub struct Event {
     /// Subject without the bus prefix.
     pub subject: String,
     pub payload: Bytes,
+    /// When the stream stored it (JetStream's timestamp, the NATS server's clock): how old the
+    /// news is, whatever business time the payload names. A redelivery keeps the first time; a
+    /// replayed dead letter has its replay's. None when the message carries no JetStream info.
+    pub published: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -389,6 +393,11 @@ impl<H: Handler> Worker<'_, H> {
             event_type: header(message, headers::EVENT_TYPE).unwrap_or_default(),
             subject: self.ctx.bus.strip(message.subject.as_str()).to_owned(),
             payload: message.payload.clone(),
+            published: message.info().ok().and_then(|i| {
+                i64::try_from(i.published.unix_timestamp_nanos())
+                    .ok()
+                    .map(chrono::DateTime::from_timestamp_nanos)
+            }),
         })
     }
 

@@ -97,3 +97,24 @@ pub async fn wait_serving(addr: std::net::SocketAddr) {
     }
     panic!("not serving");
 }
+
+/// The methods of `service` (e.g. `motcua.reporting.v1.ReportingService`) as a compiled contract
+/// lists them (`motcua_proto::FILE_DESCRIPTOR_SET`), e.g. `GetForm06`: what a test that must walk
+/// every RPC compares its own list with, so a new RPC cannot go unwalked.
+pub fn methods(descriptor_set: &[u8], service: &str) -> Vec<String> {
+    use prost::Message;
+    let set = prost_types::FileDescriptorSet::decode(descriptor_set).unwrap();
+    let mut out = Vec::new();
+    for file in &set.file {
+        for s in &file.service {
+            if format!("{}.{}", file.package(), s.name()) == service {
+                out.extend(s.method.iter().map(|m| m.name().to_owned()));
+            }
+        }
+    }
+    assert!(
+        !out.is_empty(),
+        "no service {service} in the descriptor set"
+    );
+    out
+}

@@ -45,6 +45,8 @@ impl RecipientKind {
 pub struct NewDelivery {
     pub event_id: Uuid,
     pub dossier_code: String,
+    /// The agencies whose dossier it is about (receiving, competent): who may see and resend it.
+    pub agencies: Vec<String>,
     pub trigger: String,
     pub channel: Channel,
     pub kind: RecipientKind,
@@ -90,14 +92,17 @@ pub async fn insert(
     let parts: Vec<i32> = rows.iter().map(|r| r.sms_parts).collect();
     let quiet: Vec<bool> = rows.iter().map(|r| r.quiet_hours).collect();
     let due: Vec<DateTime<Utc>> = rows.iter().map(|r| r.not_before.max(now)).collect();
+    // One text per row (agency codes have no comma): unnest cannot take ragged arrays.
+    let agencies: Vec<String> = rows.iter().map(|r| r.agencies.join(",")).collect();
     let inserted = sqlx::query(
         "INSERT INTO deliveries (id, event_id, dossier_code, trigger, channel, recipient_kind, recipient_ref,
              recipient_masked, reply_to, template_version, subject, body, html_body, sms_parts, quiet_hours,
-             next_attempt_at, give_up_at, created_at)
-         SELECT i, e, c, t, ch, k, r, m, rt, v, su, b, h, p, q, d, d + $18::interval, $17
+             next_attempt_at, give_up_at, created_at, agencies)
+         SELECT i, e, c, t, ch, k, r, m, rt, v, su, b, h, p, q, d, d + $18::interval, $17,
+                coalesce(string_to_array(nullif(a, ''), ','), '{}')
          FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
              $8::text[], $9::text[], $10::int[], $11::text[], $12::text[], $13::text[], $14::int[],
-             $15::bool[], $16::timestamptz[]) AS u(i, e, c, t, ch, k, r, m, rt, v, su, b, h, p, q, d)
+             $15::bool[], $16::timestamptz[], $19::text[]) AS u(i, e, c, t, ch, k, r, m, rt, v, su, b, h, p, q, d, a)
          ON CONFLICT (event_id, recipient_kind, recipient_ref, channel) DO NOTHING",
     )
     .bind(&ids)
@@ -118,6 +123,7 @@ pub async fn insert(
     .bind(&due)
     .bind(now)
     .bind(retry_for)
+    .bind(&agencies)
     .execute(&mut *conn)
     .await?
     .rows_affected();
@@ -333,10 +339,28 @@ pub async fn receipt(
     Ok(done > 0)
 }
 
-/// A dossier's deliveries, newest first, after a page's last (created_at, id).
+/// Whose deliveries a caller sees: those about a dossier of an agency it covers
+/// (`motcua_covers`, the platform's Caller::covers in SQL).
+#[derive(Debug, Clone, Copy)]
+pub struct Seen<'a> {
+    pub agency: &'a str,
+    pub province: Option<&'a str>,
+}
+
+impl<'a> Seen<'a> {
+    pub fn by(caller: &'a motcua_platform::auth::Caller) -> Self {
+        Seen {
+            agency: &caller.agency,
+            province: caller.province_scope(),
+        }
+    }
+}
+
+/// A dossier's deliveries the caller sees, newest first, after a page's last (created_at, id).
 pub async fn of_dossier(
     pool: &PgPool,
     code: &str,
+    seen: Seen<'_>,
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> sqlx::Result<Vec<sqlx::postgres::PgRow>> {
@@ -344,33 +368,41 @@ pub async fn of_dossier(
     sqlx::query(
         "SELECT * FROM deliveries WHERE dossier_code = $1
            AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
+           AND EXISTS (SELECT 1 FROM unnest(agencies) a WHERE motcua_covers(a, $5, $6))
          ORDER BY created_at DESC, id DESC LIMIT $4",
     )
     .bind(code)
     .bind(at)
     .bind(id)
     .bind(limit)
+    .bind(seen.agency)
+    .bind(seen.province)
     .fetch_all(pool)
     .await
 }
 
 /// Queues a delivery again now (admin's resend), with a fresh retry window. Only a delivery that
 /// is done (sent, delivered or failed): a queued one is already on its way. None when there is
-/// no such delivery or it is queued.
+/// no such delivery the caller sees, or it is queued.
 pub async fn resend(
     pool: &PgPool,
     id: Uuid,
+    seen: Seen<'_>,
     now: DateTime<Utc>,
     retry_for: chrono::Duration,
 ) -> sqlx::Result<Option<sqlx::postgres::PgRow>> {
     let row = sqlx::query(
         "UPDATE deliveries SET status = 'queued', next_attempt_at = $2, give_up_at = $2::timestamptz + $3::interval,
              failed_at = NULL, attempts = 0
-         WHERE id = $1 AND status <> 'queued' RETURNING *",
+         WHERE id = $1 AND status <> 'queued'
+           AND EXISTS (SELECT 1 FROM unnest(agencies) a WHERE motcua_covers(a, $4, $5))
+         RETURNING *",
     )
     .bind(id)
     .bind(now)
     .bind(retry_for)
+    .bind(seen.agency)
+    .bind(seen.province)
     .fetch_optional(pool)
     .await?;
     if row.is_some() {

@@ -7,7 +7,7 @@ use crate::deliveries::{self, NewDelivery, RecipientKind};
 use crate::rules::{Audience, Channel, Rules};
 use crate::settings::{NotificationSettings, QuietHours};
 use crate::staff::Staff;
-use crate::templates;
+use crate::template_store;
 use crate::triggers::{self, Notice, Trigger};
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
@@ -17,6 +17,10 @@ use motcua_platform::bus::DOSSIERS;
 use motcua_platform::consumer::{ConsumerSpec, Event, HandleError, Handler};
 use sqlx::{PgConnection, Row};
 use std::sync::Arc;
+
+/// How long after its citizen submitted it a portal may sync a dossier (intake accepts a stated
+/// submission time up to 7 days back).
+const PORTAL_LATENESS: chrono::Duration = chrono::Duration::days(7);
 
 /// One durable consumer for the whole service: every field's events.
 pub fn consumer() -> ConsumerSpec {
@@ -36,8 +40,9 @@ pub struct Planner {
     pub retry_for: chrono::Duration,
     pub contact_retention: chrono::Duration,
     pub lookup_public_url: Option<String>,
-    /// Events older than this when handled notify no one (a new deployment reading the stream
-    /// from its start, a long outage): news that late misleads more than it helps.
+    /// Events published longer ago than this when handled notify no one (a new deployment
+    /// reading the stream from its start, a long outage): news that late misleads more than it
+    /// helps.
     pub max_event_age: chrono::Duration,
 }
 
@@ -107,7 +112,9 @@ impl Handler for Planner {
             else {
                 return Ok(());
             };
-            let rows = self.plan(tx, event.id, &notice, now).await?;
+            let rows = self
+                .plan(tx, event.id, &notice, now, event.published)
+                .await?;
             deliveries::insert(tx, &rows, now, self.retry_for).await?;
             metrics::counter!("motcua_notification_deliveries_planned_total")
                 .increment(rows.len() as u64);
@@ -117,13 +124,15 @@ impl Handler for Planner {
 }
 
 impl Planner {
-    /// The deliveries an event asks for (contact bookkeeping done on the way).
+    /// The deliveries an event published at `published` asks for (contact bookkeeping done on
+    /// the way).
     pub async fn plan(
         &self,
         tx: &mut PgConnection,
         event_id: uuid::Uuid,
         notice: &Notice,
         now: DateTime<Utc>,
+        published: Option<DateTime<Utc>>,
     ) -> Result<Vec<NewDelivery>, HandleError> {
         if let Some((phone, email)) = &notice.contact {
             contacts::record(tx, &notice.dossier_code, phone, email, now).await?;
@@ -138,11 +147,15 @@ impl Planner {
             .await?;
         }
         let mut rows = Vec::new();
-        if now - notice.at > self.max_event_age {
+        // How old the news is: since the stream stored it. Not the business time inside it: a
+        // portal may sync a dossier its citizen submitted days before, and that citizen is to be
+        // told now. (Without the stream's stamp the event is taken as fresh.)
+        let published = published.unwrap_or(now);
+        if now - published > self.max_event_age {
             tracing::info!(
                 dossier = %notice.dossier_code,
-                at = %notice.at,
-                "event older than MOTCUA_NOTIFICATION_MAX_EVENT_AGE_HOURS: nobody is told"
+                %published,
+                "event published longer ago than MOTCUA_NOTIFICATION_MAX_EVENT_AGE_HOURS: nobody is told"
             );
             metrics::counter!("motcua_notification_stale_events_total").increment(1);
             return Ok(rows);
@@ -193,6 +206,7 @@ impl Planner {
                     rows.push(NewDelivery {
                         event_id,
                         dossier_code: notice.dossier_code.clone(),
+                        agencies: notice.agencies.clone(),
                         trigger: trigger.as_str().into(),
                         channel,
                         kind: r.kind,
@@ -220,7 +234,8 @@ impl Planner {
         channel: Channel,
         notice: &Notice,
     ) -> Result<Option<Content>, HandleError> {
-        let Some(template) = templates::in_use(tx, trigger, channel).await? else {
+        let Some(template) = template_store::in_use(tx, trigger, channel, &notice.agency).await?
+        else {
             tracing::warn!(
                 trigger = trigger.as_str(),
                 channel = channel.as_str(),
@@ -263,10 +278,11 @@ impl Planner {
                     .filter(|c| c.submitted);
                 let Some(contact) = contact else {
                     // A later event before `submitted` (several relays): wait for it, bounded.
-                    // A dossier received before this service read the stream never gets one.
-                    let recent = notice
-                        .received_at
-                        .is_some_and(|r| self.clock.now() - r < self.max_event_age);
+                    // A dossier received before this service read the stream never gets one. A
+                    // portal may sync a dossier up to a week after its citizen submitted it.
+                    let recent = notice.received_at.is_some_and(|r| {
+                        self.clock.now() - r < self.max_event_age + PORTAL_LATENESS
+                    });
                     if recent {
                         return Err(HandleError::wait_for(format_args!(
                             "the submitted event of dossier {}",
@@ -312,12 +328,22 @@ impl Planner {
             Audience::Subscribers => {
                 let wanted: Vec<&str> = notice.triggers.iter().map(|t| t.as_str()).collect();
                 let _ = trigger;
+                // Only subscriptions whose scope covers one of the dossier's agencies: their
+                // agency's, or their province's (DESIGN.md "Identity").
+                let provinces: Vec<&str> = notice
+                    .agencies
+                    .iter()
+                    .map(|a| motcua_platform::auth::province_of(a))
+                    .collect();
                 sqlx::query(
                     "SELECT id::text AS id FROM subscriptions
                      WHERE deleted_at IS NULL AND (cardinality(triggers) = 0 OR triggers && $1)
+                       AND (agency = ANY($2) OR province = ANY($3))
                      ORDER BY id",
                 )
                 .bind(&wanted)
+                .bind(&notice.agencies)
+                .bind(&provinces)
                 .fetch_all(&mut *tx)
                 .await?
                 .iter()

@@ -1,16 +1,19 @@
 //! `motcua.notification.v1.NotificationService`: deliveries (officers, leaders, admins), resend,
-//! templates and webhook subscriptions (admins).
+//! templates and webhook subscriptions (admins). Every call is scoped to the caller: what lies
+//! outside its agency (or a province admin's province) is NOT_FOUND, an agency named outside it
+//! PERMISSION_DENIED.
 
-use crate::deliveries;
+use crate::deliveries::{self, Seen};
 use crate::rules::Channel;
 use crate::subscriptions;
+use crate::template_store;
 use crate::templates::{self, Template};
 use crate::triggers::Trigger;
 use chrono::{DateTime, Utc};
 use motcua_domain::time::ts;
 use motcua_platform::ServiceError;
 use motcua_platform::SharedClock;
-use motcua_platform::auth::{Role, caller};
+use motcua_platform::auth::{Caller, Role, caller};
 use motcua_proto::notification as pb;
 use motcua_proto::notification::notification_service_server::NotificationService;
 use sqlx::{PgPool, Row};
@@ -23,6 +26,23 @@ pub struct Api {
     pub clock: SharedClock,
     pub retry_for: chrono::Duration,
     pub sms: crate::events::SmsShape,
+    pub targets: std::sync::Arc<crate::targets::Targets>,
+}
+
+/// A subscription takes at most one of each trigger.
+const MAX_TRIGGERS: usize = crate::triggers::ALL.len();
+/// How long rotated secrets may keep signing.
+const MAX_OVERLAP_SECS: u32 = 30 * 24 * 3600;
+
+/// The agency a request names, checked against the caller's scope; none named is the caller's.
+fn asked_agency(who: &Caller, asked: &str) -> Result<String, ServiceError> {
+    match asked.trim() {
+        "" => Ok(who.agency.clone()),
+        a => {
+            who.require_scope(a)?;
+            Ok(a.to_owned())
+        }
+    }
 }
 
 const OFFICERS: &[Role] = &[Role::Desk, Role::Specialist, Role::Leader, Role::Admin];
@@ -60,6 +80,7 @@ fn template_pb(t: &Template) -> pb::Template {
         published_by: t.published_by.clone(),
         placeholders: offered.iter().map(|s| (*s).to_owned()).collect(),
         required: required.iter().map(|s| (*s).to_owned()).collect(),
+        agency: t.agency.clone(),
     }
 }
 
@@ -109,6 +130,14 @@ fn subscription_pb(s: &subscriptions::Subscription) -> pb::Subscription {
         triggers: s.triggers.clone(),
         secrets: s.secrets,
         created_at: Some(ts(s.created_at)),
+        agency: match &s.scope {
+            subscriptions::Scope::Agency(a) => a.clone(),
+            subscriptions::Scope::Province(_) => String::new(),
+        },
+        province: match &s.scope {
+            subscriptions::Scope::Province(p) => p.clone(),
+            subscriptions::Scope::Agency(_) => String::new(),
+        },
     }
 }
 
@@ -145,7 +174,8 @@ impl NotificationService for Api {
         &self,
         req: Request<pb::ListDeliveriesRequest>,
     ) -> Result<Response<pb::ListDeliveriesResponse>, Status> {
-        caller(&req)?.require(OFFICERS)?;
+        let who = caller(&req)?;
+        who.require(OFFICERS)?;
         let r = req.get_ref();
         let code = r.dossier_code.trim();
         if code.is_empty() {
@@ -159,9 +189,20 @@ impl NotificationService for Api {
         } else {
             r.page_size.min(200)
         } as i64;
-        let rows = deliveries::of_dossier(&self.pool, code, page_after(&r.page_token)?, size + 1)
+        let after = page_after(&r.page_token)?;
+        let rows = deliveries::of_dossier(&self.pool, code, Seen::by(&who), after, size + 1)
             .await
             .map_err(ServiceError::from)?;
+        // A dossier of an agency outside the scope is not there for this caller, whether or not
+        // anything was sent about it (its code names the agency that received it).
+        let of_code = code.split('-').next().unwrap_or_default();
+        if rows.is_empty() && after.is_none() && !who.covers(of_code) {
+            return Err(ServiceError::NotFound(format!(
+                "không có hồ sơ {} trong phạm vi của bạn (no such dossier in the caller's scope)",
+                motcua_platform::text::quote(code)
+            ))
+            .into());
+        }
         let more = rows.len() as i64 > size;
         let shown: Vec<_> = rows.iter().take(size as usize).collect();
         let next_page_token = match (more, shown.last()) {
@@ -183,14 +224,21 @@ impl NotificationService for Api {
         &self,
         req: Request<pb::ResendDeliveryRequest>,
     ) -> Result<Response<pb::ResendDeliveryResponse>, Status> {
-        caller(&req)?.require(&[Role::Admin])?;
+        let who = caller(&req)?;
+        who.require(&[Role::Admin])?;
         let id = uuid(&req.get_ref().delivery_id, "delivery_id")?;
-        let row = deliveries::resend(&self.pool, id, self.clock.now(), self.retry_for)
-            .await
-            .map_err(ServiceError::from)?
-            .ok_or_else(|| {
-                ServiceError::NotFound(format!("không có thông báo {id} (no such delivery)"))
-            })?;
+        let row = deliveries::resend(
+            &self.pool,
+            id,
+            Seen::by(&who),
+            self.clock.now(),
+            self.retry_for,
+        )
+        .await
+        .map_err(ServiceError::from)?
+        .ok_or_else(|| {
+            ServiceError::NotFound(format!("không có thông báo {id} (no such delivery)"))
+        })?;
         Ok(Response::new(pb::ResendDeliveryResponse {
             delivery: Some(delivery_pb(&row)),
         }))
@@ -200,13 +248,15 @@ impl NotificationService for Api {
         &self,
         req: Request<pb::ListTemplatesRequest>,
     ) -> Result<Response<pb::ListTemplatesResponse>, Status> {
-        caller(&req)?.require(&[Role::Admin])?;
+        let who = caller(&req)?;
+        who.require(&[Role::Admin])?;
+        let agency = asked_agency(&who, &req.get_ref().agency)?;
         let trigger = match req.get_ref().trigger.trim() {
             "" => None,
             t => Some(trigger(t)?),
         };
         let mut conn = self.pool.acquire().await.map_err(ServiceError::from)?;
-        let list = templates::list(&mut conn, trigger)
+        let list = template_store::list(&mut conn, trigger, &agency)
             .await
             .map_err(ServiceError::from)?;
         Ok(Response::new(pb::ListTemplatesResponse {
@@ -223,6 +273,7 @@ impl NotificationService for Api {
         let t = req.get_ref().template.clone().ok_or_else(|| {
             ServiceError::InvalidArgument("cần template (template is required)".into())
         })?;
+        let agency = asked_agency(&who, &t.agency)?;
         let tr = trigger(&t.trigger)?;
         let channel = channel_from_pb(t.channel)?;
         let language = if t.language.trim().is_empty() {
@@ -261,17 +312,16 @@ impl NotificationService for Api {
             }
         }
         let mut conn = self.pool.acquire().await.map_err(ServiceError::from)?;
-        let published = templates::publish(
-            &mut conn,
-            tr,
+        let draft = template_store::Draft {
+            trigger: tr,
             channel,
-            &language,
-            &t.subject,
-            &t.body,
-            &t.html_body,
-            &who.subject,
-            self.clock.now(),
-        )
+            language: &language,
+            subject: &t.subject,
+            body: &t.body,
+            html_body: &t.html_body,
+            agency: &agency,
+        };
+        let published = template_store::publish(&mut conn, &draft, &who.subject, self.clock.now())
         .await
         .map_err(|e| match &e {
             sqlx::Error::Database(d) if d.is_unique_violation() => ServiceError::Aborted {
@@ -300,11 +350,21 @@ impl NotificationService for Api {
         &self,
         req: Request<pb::ListSubscriptionsRequest>,
     ) -> Result<Response<pb::ListSubscriptionsResponse>, Status> {
-        caller(&req)?.require(&[Role::Admin])?;
+        let who = caller(&req)?;
+        who.require(&[Role::Admin])?;
+        let agency = match req.get_ref().agency.trim() {
+            "" => None,
+            a => Some(asked_agency(&who, a)?),
+        };
         let mut conn = self.pool.acquire().await.map_err(ServiceError::from)?;
-        let list = subscriptions::list(&mut conn, self.clock.now())
-            .await
-            .map_err(ServiceError::from)?;
+        let list = subscriptions::list(
+            &mut conn,
+            Seen::by(&who),
+            agency.as_deref(),
+            self.clock.now(),
+        )
+        .await
+        .map_err(ServiceError::from)?;
         Ok(Response::new(pb::ListSubscriptionsResponse {
             subscriptions: list.iter().map(subscription_pb).collect(),
         }))
@@ -314,20 +374,34 @@ impl NotificationService for Api {
         &self,
         req: Request<pb::CreateSubscriptionRequest>,
     ) -> Result<Response<pb::CreateSubscriptionResponse>, Status> {
-        caller(&req)?.require(&[Role::Admin])?;
+        let who = caller(&req)?;
+        who.require(&[Role::Admin])?;
         let r = req.get_ref();
-        subscriptions::check_url(r.url.trim()).map_err(|e| {
-            ServiceError::InvalidArgument(format!("địa chỉ nhận không hợp lệ: {e}"))
-        })?;
+        // Whose events: the agency named (in the caller's scope), else the caller's whole scope.
+        let scope = match (r.agency.trim(), who.province_scope()) {
+            ("", Some(p)) => subscriptions::Scope::Province(p.to_owned()),
+            (asked, _) => subscriptions::Scope::Agency(asked_agency(&who, asked)?),
+        };
+        if r.triggers.len() > MAX_TRIGGERS {
+            return Err(ServiceError::InvalidArgument(format!(
+                "triggers có tối đa {MAX_TRIGGERS} mục (triggers takes at most {MAX_TRIGGERS} items, one of each)"
+            ))
+            .into());
+        }
         for t in &r.triggers {
             trigger(t)?;
         }
+        let refused =
+            |e: String| ServiceError::InvalidArgument(format!("địa chỉ nhận không hợp lệ: {e}"));
+        let url = self.targets.check_url(r.url.trim()).map_err(refused)?;
+        self.targets.check_resolved(&url).await.map_err(refused)?;
         let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
         let (s, secret) = subscriptions::create(
             &mut tx,
             r.url.trim(),
             r.description.trim(),
             &r.triggers,
+            &scope,
             self.clock.now(),
         )
         .await
@@ -343,23 +417,30 @@ impl NotificationService for Api {
         &self,
         req: Request<pb::RotateSubscriptionSecretRequest>,
     ) -> Result<Response<pb::RotateSubscriptionSecretResponse>, Status> {
-        caller(&req)?.require(&[Role::Admin])?;
+        let who = caller(&req)?;
+        who.require(&[Role::Admin])?;
         let r = req.get_ref();
         let id = uuid(&r.id, "id")?;
-        let overlap = if r.overlap_seconds == 0 {
-            chrono::Duration::days(1)
-        } else {
-            chrono::Duration::seconds(i64::from(r.overlap_seconds))
+        let overlap = match r.overlap_seconds {
+            0 => chrono::Duration::days(1),
+            s if s <= MAX_OVERLAP_SECS => chrono::Duration::seconds(i64::from(s)),
+            _ => {
+                return Err(ServiceError::InvalidArgument(format!(
+                    "overlap_seconds tối đa {MAX_OVERLAP_SECS} (30 ngày) (overlap_seconds must be at most {MAX_OVERLAP_SECS}, 30 days)"
+                ))
+                .into());
+            }
         };
         let now = self.clock.now();
+        let seen = Seen::by(&who);
         let mut tx = self.pool.begin().await.map_err(ServiceError::from)?;
-        let secret = subscriptions::rotate(&mut tx, id, overlap, now)
+        let secret = subscriptions::rotate(&mut tx, id, seen, overlap, now)
             .await
             .map_err(ServiceError::from)?
             .ok_or_else(|| {
                 ServiceError::NotFound(format!("không có đăng ký {id} (no such subscription)"))
             })?;
-        let list = subscriptions::list(&mut tx, now)
+        let list = subscriptions::list(&mut tx, seen, None, now)
             .await
             .map_err(ServiceError::from)?;
         tx.commit().await.map_err(ServiceError::from)?;
@@ -373,9 +454,10 @@ impl NotificationService for Api {
         &self,
         req: Request<pb::DeleteSubscriptionRequest>,
     ) -> Result<Response<pb::DeleteSubscriptionResponse>, Status> {
-        caller(&req)?.require(&[Role::Admin])?;
+        let who = caller(&req)?;
+        who.require(&[Role::Admin])?;
         let id = uuid(&req.get_ref().id, "id")?;
-        if !subscriptions::delete(&self.pool, id, self.clock.now())
+        if !subscriptions::delete(&self.pool, id, Seen::by(&who), self.clock.now())
             .await
             .map_err(ServiceError::from)?
         {

@@ -4,19 +4,21 @@
 //!   (JSON, or the same fields form-encoded). The text is read by [`crate::keyword`]; lookup is
 //!   asked over gRPC; the answer goes back by SMS as a delivery like any other. A message id seen
 //!   before is answered once; one sender gets at most MOTCUA_SMS_REPLIES_PER_HOUR replies an hour.
-//!   When lookup cannot answer, the gateway gets 503 and nothing is recorded, so its retry (same
-//!   message id) is answered later.
+//!   The message's record and its reply are written in one transaction: when lookup cannot
+//!   answer (503) or the reply cannot be written (500), nothing is recorded, so the gateway's
+//!   retry (same message id) is answered in full, once.
 //! - `POST /sms/receipt` — `{"id": "<our delivery id or the gateway's message id>", "status":
 //!   "delivered" | "failed", "error": "…"}`.
 //!
 //! Both need the header `x-gateway-secret` equal to MOTCUA_SMS_INBOUND_SECRET (compared in
-//! constant time) and take at most 8 KiB. Errors are JSON `{"error": "…"}` saying what to fix.
+//! constant time, as digests of equal length: [`same_secret`]) and take at most 8 KiB. Errors are
+//! JSON `{"error": "…"}` saying what to fix.
 
 use crate::deliveries::{self, NewDelivery, RecipientKind};
 use crate::events::SmsShape;
 use crate::keyword::{self, Parsed};
 use crate::rules::Channel;
-use crate::templates;
+use crate::template_store;
 use crate::triggers::{Facts, Trigger};
 use axum::Json;
 use axum::body::Bytes;
@@ -74,7 +76,18 @@ fn refuse(status: StatusCode, message: &str) -> Response {
     Refusal(status, message.to_owned()).into_response()
 }
 
-/// Constant-time equality of the shared secret.
+/// Whether the secret the gateway sent is the one configured, in constant time. Both are digested
+/// first: the digests have one length whatever was sent, so neither a length check nor where the
+/// first difference lies can show in the time taken; `subtle` compares them without branching on
+/// their bytes. A missing header is compared like any wrong value.
+pub fn same_secret(given: &[u8], want: &[u8]) -> bool {
+    use sha2::{Digest, Sha256};
+    use subtle::ConstantTimeEq;
+    let (given, want) = (Sha256::digest(given), Sha256::digest(want));
+    given.as_slice().ct_eq(want.as_slice()).into()
+}
+
+/// The request carries the gateway's secret.
 fn authentic(gateway: &Gateway, headers: &HeaderMap) -> Result<(), Refusal> {
     let Some(secret) = &gateway.secret else {
         return Err(Refusal(
@@ -86,14 +99,7 @@ fn authentic(gateway: &Gateway, headers: &HeaderMap) -> Result<(), Refusal> {
         .get("x-gateway-secret")
         .map(|v| v.as_bytes())
         .unwrap_or_default();
-    let want = secret.expose_secret().as_bytes();
-    let same = given.len() == want.len()
-        && given
-            .iter()
-            .zip(want)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
-    if same {
+    if same_secret(given, secret.expose_secret().as_bytes()) {
         Ok(())
     } else {
         Err(Refusal(
@@ -239,9 +245,11 @@ async fn answer(
 ) -> Result<serde_json::Value, AnswerError> {
     let now = g.clock.now();
     let (_, sender_hmac) = g.hasher.hash("sms-sender", phone);
-    // 1. Reserve the message id and count the sender's replies under a lock on the sender, so
-    //    parallel messages from one number cannot all pass the limit, and a duplicate arriving
-    //    meanwhile does not ask lookup twice (each wrong secret costs the citizen a try).
+    // One transaction from the message's record to its reply: a step that fails (lookup away,
+    // the reply not written) leaves nothing behind, and the gateway's retry is answered in full.
+    // The sender's lock is held throughout, so parallel messages from one number cannot all pass
+    // the limit, and a duplicate arriving meanwhile waits and then finds the answer (never asking
+    // lookup twice: each wrong secret costs the citizen a try). Lookup's call is bounded (5 s).
     let mut tx = g.pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
         .bind(&sender_hmac)
@@ -262,23 +270,27 @@ async fn answer(
     .bind(now - chrono::Duration::hours(1))
     .fetch_one(&mut *tx)
     .await?;
-    let limited = replied >= g.replies_per_hour;
-    sqlx::query(
-        "INSERT INTO inbound_sms (provider_message_id, sender_hmac, received_at, outcome) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(message_id)
-    .bind(&sender_hmac)
-    .bind(now)
-    .bind(if limited { "limited" } else { "pending" })
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    if limited {
+    let record = async |tx: &mut sqlx::PgConnection, outcome: &str, delivery: Option<Uuid>| {
+        sqlx::query(
+            "INSERT INTO inbound_sms (provider_message_id, sender_hmac, received_at, outcome, delivery_id)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(message_id)
+        .bind(&sender_hmac)
+        .bind(now)
+        .bind(outcome)
+        .bind(delivery)
+        .execute(tx)
+        .await
+    };
+    if replied >= g.replies_per_hour {
+        record(&mut tx, "limited", None).await?;
+        tx.commit().await?;
         metrics::counter!("motcua_notification_inbound_sms_total", "outcome" => "limited")
             .increment(1);
         return Ok(serde_json::json!({ "status": "limited" }));
     }
-    // 2. Read it and ask lookup; if lookup cannot answer, give the id back for the retry.
+    // Read it, and ask lookup.
     let (trigger, facts, outcome) = match keyword::parse(text, &g.keywords) {
         Parsed::Help => {
             let keyword = g.keywords.first().cloned().unwrap_or_default();
@@ -289,22 +301,20 @@ async fn answer(
             };
             (Trigger::SmsHelp, facts, "help")
         }
-        Parsed::Lookup { code, secret } => match ask_lookup(g, &code, &secret).await {
-            Ok((facts, outcome)) => (Trigger::SmsReply, facts, outcome),
-            Err(e) => {
-                sqlx::query(
-                    "DELETE FROM inbound_sms WHERE provider_message_id = $1 AND outcome = 'pending'",
-                )
-                .bind(message_id)
-                .execute(&g.pool)
-                .await?;
-                return Err(e);
-            }
-        },
+        Parsed::Lookup { code, secret } => {
+            let (facts, outcome) = ask_lookup(g, &code, &secret).await?;
+            (Trigger::SmsReply, facts, outcome)
+        }
     };
-    // 3. The reply, as a delivery like any other.
-    let mut tx = g.pool.begin().await?;
-    let template = templates::in_use(&mut tx, trigger, Channel::Sms)
+    // The reply, as a delivery like any other, worded by the template of the agency the code
+    // names, and seen by that agency's officers.
+    let agencies = if facts.code.is_empty() {
+        Vec::new()
+    } else {
+        crate::triggers::dossier_agencies(&facts.code, &[])
+    };
+    let agency = agencies.first().map_or("", String::as_str);
+    let template = template_store::in_use(&mut tx, trigger, Channel::Sms, agency)
         .await?
         .ok_or_else(|| AnswerError::Internal(format!("no template for {}", trigger.as_str())))?;
     let rendered = template
@@ -317,6 +327,7 @@ async fn answer(
         &[NewDelivery {
             event_id,
             dossier_code: facts.code.clone(),
+            agencies: agencies.clone(),
             trigger: trigger.as_str().into(),
             channel: Channel::Sms,
             kind: RecipientKind::Sender,
@@ -340,14 +351,7 @@ async fn answer(
             .bind(event_id)
             .fetch_optional(&mut *tx)
             .await?;
-    sqlx::query(
-        "UPDATE inbound_sms SET outcome = $2, delivery_id = $3 WHERE provider_message_id = $1",
-    )
-    .bind(message_id)
-    .bind(outcome)
-    .bind(delivery_id)
-    .execute(&mut *tx)
-    .await?;
+    record(&mut tx, outcome, delivery_id).await?;
     tx.commit().await?;
     metrics::counter!("motcua_notification_inbound_sms_total", "outcome" => outcome).increment(1);
     Ok(serde_json::json!({
@@ -480,6 +484,23 @@ async fn receipt(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_gateway_secret_is_compared_as_equal_length_digests() {
+        let want = b"gateway-shared-secret-for-tests";
+        assert!(same_secret(want, want));
+        // Wrong at the first byte, at the last, a prefix, longer, empty (no header): all "no",
+        // by the same comparison of two 32-byte digests.
+        for given in [
+            &b"Xateway-shared-secret-for-tests"[..],
+            b"gateway-shared-secret-for-testX",
+            b"gateway-shared",
+            b"gateway-shared-secret-for-tests-and-more",
+            b"",
+        ] {
+            assert!(!same_secret(given, want), "{given:?}");
+        }
+    }
 
     #[test]
     fn senders_are_read_as_gateways_write_them() {

@@ -3,7 +3,8 @@
 //! - [`events`]: the consumer that turns intake's and workflow's events into deliveries;
 //!   [`triggers`]: what an event means (triggers, placeholders' facts); [`rules`]: who hears of
 //!   which trigger on which channel; [`staff`]: officers' and leaders' addresses.
-//! - [`templates`]: built-in and published templates, the check at publish time, rendering;
+//! - [`templates`]: built-in and published templates, the check at publish time, rendering
+//!   ([`template_store`]: published versions, per agency);
 //!   [`gsm`]: SMS text without diacritics and its parts.
 //! - [`deliveries`]: the table every message is written to before it is sent; [`dispatch`]: the
 //!   per-channel senders (leases, timeouts, retries, quiet hours, rate limits);
@@ -12,7 +13,8 @@
 //!   show instead.
 //! - [`inbound`]: the SMS gateway's HTTP side (inbound lookups via lookup's gRPC, receipts);
 //!   [`keyword`]: reading an inbound SMS.
-//! - [`grpc`]: `motcua.notification.v1`; [`settings`].
+//! - [`targets`]: where webhooks may go; [`retention`]: what is kept how long, and its pruning.
+//! - [`grpc`]: `motcua.notification.v1` and who sees what; [`settings`].
 
 pub mod contacts;
 pub mod deliveries;
@@ -24,10 +26,13 @@ pub mod inbound;
 pub mod keyword;
 pub mod mask;
 pub mod providers;
+pub mod retention;
 pub mod rules;
 pub mod settings;
 pub mod staff;
 pub mod subscriptions;
+pub mod targets;
+pub mod template_store;
 pub mod templates;
 pub mod triggers;
 pub mod webhook_sign;
@@ -77,9 +82,14 @@ pub async fn start(process: &Process, settings: NotificationSettings) -> anyhow:
             )?)
         }
     };
+    let targets = Arc::new(settings.webhook_targets.clone());
     let webhook: Arc<dyn Provider> = Arc::new(providers::webhook::Webhooks::new(
-        providers::webhook::client(settings.send_timeout + std::time::Duration::from_secs(5))?,
+        providers::webhook::client(
+            settings.send_timeout + std::time::Duration::from_secs(5),
+            targets.clone(),
+        )?,
         host.clock.clone(),
+        targets.clone(),
     ));
     let staff = Arc::new(settings.staff.clone());
     for (channel, provider, rate) in [
@@ -120,6 +130,19 @@ pub async fn start(process: &Process, settings: NotificationSettings) -> anyhow:
             dispatch::erase_contacts(pool, clock, stop).await;
         });
     }
+    {
+        let (pool, clock, stop, ready) = (
+            host.pool.clone(),
+            host.clock.clone(),
+            process.shutdown.clone(),
+            host.readiness(),
+        );
+        let kept = retention::Retention::from(&settings);
+        host.spawn(async move {
+            ready.wait().await;
+            retention::prune_forever(pool, clock, kept, stop).await;
+        });
+    }
     let lookup = tonic::transport::Endpoint::from_shared(settings.lookup_endpoint.clone())
         .map_err(|e| anyhow::anyhow!("MOTCUA_NOTIFICATION_LOOKUP_URL: {e}"))?
         .connect_timeout(std::time::Duration::from_secs(3))
@@ -151,6 +174,7 @@ pub async fn start(process: &Process, settings: NotificationSettings) -> anyhow:
         clock: host.clock.clone(),
         retry_for: settings.retry_for,
         sms: planner.sms,
+        targets,
     })
     .max_decoding_message_size(max_bytes)
     .max_encoding_message_size(max_bytes);

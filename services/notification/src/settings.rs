@@ -82,9 +82,21 @@ pub struct NotificationSettings {
     /// MOTCUA_CONTACT_RETENTION_DAYS (30): how long after a dossier ends its applicant's phone and
     /// e-mail are kept.
     pub contact_retention: chrono::Duration,
-    /// MOTCUA_NOTIFICATION_MAX_EVENT_AGE_HOURS (168): older events notify no one (a new
-    /// deployment reading the stream from its start); an outage shorter than this loses nothing.
+    /// MOTCUA_NOTIFICATION_MAX_EVENT_AGE_HOURS (168): events published longer ago than this when
+    /// read notify no one (a new deployment reading the stream from its start); an outage shorter
+    /// than this loses nothing. Judged by when the stream stored the event, not by the business
+    /// time inside it (a portal may sync a dossier submitted days before).
     pub max_event_age: chrono::Duration,
+    /// MOTCUA_WEBHOOK_ALLOWED_TARGETS (none): internal webhook targets allowed all the same
+    /// (development and tests), see [`crate::targets`].
+    pub webhook_targets: crate::targets::Targets,
+    /// MOTCUA_DELIVERY_RETENTION_DAYS (180): how long a delivery is kept after it ended (sent,
+    /// delivered or failed); also how long an erased contact's empty row and a deleted
+    /// subscription stay.
+    pub delivery_retention: chrono::Duration,
+    /// MOTCUA_INBOUND_SMS_RETENTION_DAYS (30): how long an inbound SMS's record (its message id,
+    /// for answering repeats once, and the sender's keyed hash, for the hourly limit) is kept.
+    pub inbound_retention: chrono::Duration,
     /// MOTCUA_NOTIFICATION_RULES_FILE: who hears of which trigger on which channel.
     pub rules: Rules,
     /// MOTCUA_STAFF_FILE: officers' and leaders' e-mail, for due-soon and overdue notices.
@@ -189,6 +201,22 @@ impl NotificationSettings {
                 "MOTCUA_NOTIFICATION_MAX_EVENT_AGE_HOURS",
                 168,
                 8760,
+            )?),
+            webhook_targets: crate::targets::Targets::parse(
+                &v.string("MOTCUA_WEBHOOK_ALLOWED_TARGETS", ""),
+            )
+            .map_err(|e| ConfigError::new("MOTCUA_WEBHOOK_ALLOWED_TARGETS", e))?,
+            delivery_retention: chrono::Duration::days(bounded(
+                v,
+                "MOTCUA_DELIVERY_RETENTION_DAYS",
+                180,
+                3650,
+            )?),
+            inbound_retention: chrono::Duration::days(bounded(
+                v,
+                "MOTCUA_INBOUND_SMS_RETENTION_DAYS",
+                30,
+                3650,
             )?),
             rules: match v.raw("MOTCUA_NOTIFICATION_RULES_FILE") {
                 None => Rules::default(),
@@ -366,6 +394,9 @@ mod tests {
             ("MOTCUA_EMAIL_FROM", "not an address"),
             ("MOTCUA_LOOKUP_PUBLIC_URL", "tracuu"),
             ("MOTCUA_STAFF_FILE", "/nonexistent/staff.toml"),
+            ("MOTCUA_WEBHOOK_ALLOWED_TARGETS", "no such host!"),
+            ("MOTCUA_DELIVERY_RETENTION_DAYS", "0"),
+            ("MOTCUA_INBOUND_SMS_RETENTION_DAYS", "99999"),
         ] {
             let err =
                 NotificationSettings::from_vars(&Vars::from_pairs([(var, value)])).unwrap_err();

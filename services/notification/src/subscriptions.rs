@@ -1,5 +1,9 @@
-//! Webhook subscriptions and their secrets.
+//! Webhook subscriptions and their secrets. A subscription belongs to a scope — one agency, or a
+//! province (made by a province admin) — and receives only the events of that scope's dossiers
+//! ([`crate::events`]); an admin sees, rotates and deletes only the subscriptions their own scope
+//! contains (a province's only its province's admin). Targets are checked by [`crate::targets`].
 
+use crate::deliveries::Seen;
 use crate::webhook_sign::Secret;
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool, Row};
@@ -13,24 +17,25 @@ pub struct Subscription {
     pub triggers: Vec<String>,
     pub secrets: u32,
     pub created_at: DateTime<Utc>,
+    pub scope: Scope,
 }
 
-/// Checks a receiver's URL: https, or http on loopback (development and tests).
-pub fn check_url(url: &str) -> Result<(), String> {
-    let parsed = url::Url::parse(url).map_err(|e| format!("url {url:?}: {e}"))?;
-    let loopback = match parsed.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d == "localhost",
-        None => false,
-    };
-    match parsed.scheme() {
-        "https" if parsed.host().is_some() => Ok(()),
-        "http" if loopback => Ok(()),
-        _ => Err(format!(
-            "url {url:?} must be https (http only on loopback, for development)"
-        )),
-    }
+/// Whose events a subscription receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    Agency(String),
+    Province(String),
+}
+
+/// `sql` with `{contains}` replaced by the condition "the caller (own agency `$a`, province
+/// `$p`, the parameters numbered `a` and `p`) contains the subscription `s`'s scope": an agency it
+/// covers, or the province it is the admin of. The text is this module's own, never input.
+fn contains(sql: &'static str, a: u8, p: u8) -> sqlx::AssertSqlSafe<String> {
+    let condition = format!(
+        "((s.agency IS NOT NULL AND motcua_covers(s.agency, ${a}, ${p}))
+          OR (s.province IS NOT NULL AND s.province = ${p}))"
+    );
+    sqlx::AssertSqlSafe(sql.replace("{contains}", &condition))
 }
 
 pub async fn create(
@@ -38,18 +43,26 @@ pub async fn create(
     url: &str,
     description: &str,
     triggers: &[String],
+    scope: &Scope,
     now: DateTime<Utc>,
 ) -> sqlx::Result<(Subscription, Secret)> {
     let id = Uuid::now_v7();
     let secret = Secret::generate();
+    let (agency, province) = match scope {
+        Scope::Agency(a) => (Some(a.as_str()), None),
+        Scope::Province(p) => (None, Some(p.as_str())),
+    };
     sqlx::query(
-        "INSERT INTO subscriptions (id, url, description, triggers, created_at) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO subscriptions (id, url, description, triggers, created_at, agency, province)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(id)
     .bind(url)
     .bind(description)
     .bind(triggers)
     .bind(now)
+    .bind(agency)
+    .bind(province)
     .execute(&mut *conn)
     .await?;
     sqlx::query(
@@ -68,22 +81,30 @@ pub async fn create(
             triggers: triggers.to_vec(),
             secrets: 1,
             created_at: now,
+            scope: scope.clone(),
         },
         secret,
     ))
 }
 
-/// A new secret; the ones in force keep signing until `now + overlap`.
+/// A new secret; the ones in force keep signing until `now + overlap`. None when the caller
+/// sees no such live subscription.
 pub async fn rotate(
     conn: &mut PgConnection,
     id: Uuid,
+    seen: Seen<'_>,
     overlap: chrono::Duration,
     now: DateTime<Utc>,
 ) -> sqlx::Result<Option<Secret>> {
-    let live: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM subscriptions WHERE id = $1 AND deleted_at IS NULL FOR UPDATE)",
-    )
+    let live: bool = sqlx::query_scalar(contains(
+        "SELECT EXISTS (SELECT 1 FROM subscriptions s
+         WHERE id = $1 AND deleted_at IS NULL AND {contains} FOR UPDATE)",
+        2,
+        3,
+    ))
     .bind(id)
+    .bind(seen.agency)
+    .bind(seen.province)
     .fetch_one(&mut *conn)
     .await?;
     if !live {
@@ -109,40 +130,84 @@ pub async fn rotate(
     Ok(Some(secret))
 }
 
-pub async fn delete(pool: &PgPool, id: Uuid, now: DateTime<Utc>) -> sqlx::Result<bool> {
-    Ok(
-        sqlx::query(
-            "UPDATE subscriptions SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL",
-        )
-        .bind(id)
-        .bind(now)
-        .execute(pool)
-        .await?
-        .rows_affected()
-            == 1,
-    )
+/// Deletes a subscription the caller sees; its secrets go at once (its row stays for the
+/// deliveries that name it, until the retention prunes it). Whether there was one.
+pub async fn delete(
+    pool: &PgPool,
+    id: Uuid,
+    seen: Seen<'_>,
+    now: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    let mut tx = pool.begin().await?;
+    let gone = sqlx::query(contains(
+        "UPDATE subscriptions s SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL AND {contains}",
+        3,
+        4,
+    ))
+    .bind(id)
+    .bind(now)
+    .bind(seen.agency)
+    .bind(seen.province)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if gone {
+        sqlx::query("DELETE FROM subscription_secrets WHERE subscription_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(gone)
 }
 
-/// Live subscriptions, with the number of secrets in force at `now`.
-pub async fn list(conn: &mut PgConnection, now: DateTime<Utc>) -> sqlx::Result<Vec<Subscription>> {
-    let rows = sqlx::query(
-        "SELECT s.id, s.url, s.description, s.triggers, s.created_at,
+/// Live subscriptions the caller sees (only those receiving `agency`'s events, when given), with
+/// the number of secrets in force at `now`.
+pub async fn list(
+    conn: &mut PgConnection,
+    seen: Seen<'_>,
+    agency: Option<&str>,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Vec<Subscription>> {
+    let rows = sqlx::query(contains(
+        "SELECT s.id, s.url, s.description, s.triggers, s.created_at, s.agency, s.province,
                 (SELECT count(*) FROM subscription_secrets k
                   WHERE k.subscription_id = s.id AND (k.expires_at IS NULL OR k.expires_at > $1)) AS secrets
-         FROM subscriptions s WHERE s.deleted_at IS NULL ORDER BY s.created_at",
-    )
+         FROM subscriptions s
+         WHERE s.deleted_at IS NULL AND {contains}
+           AND ($4::text IS NULL OR s.agency = $4 OR s.province = $5)
+         ORDER BY s.created_at",
+        2,
+        3,
+    ))
     .bind(now)
+    .bind(seen.agency)
+    .bind(seen.province)
+    .bind(agency)
+    .bind(agency.map(motcua_platform::auth::province_of))
     .fetch_all(conn)
     .await?;
     Ok(rows
         .iter()
-        .map(|r| Subscription {
-            id: r.get("id"),
-            url: r.get("url"),
-            description: r.get("description"),
-            triggers: r.get("triggers"),
-            secrets: u32::try_from(r.get::<i64, _>("secrets")).unwrap_or(0),
-            created_at: r.get("created_at"),
+        .filter_map(|r| {
+            let scope = match (
+                r.get::<Option<String>, _>("agency"),
+                r.get::<Option<String>, _>("province"),
+            ) {
+                (Some(a), _) => Scope::Agency(a),
+                (None, Some(p)) => Scope::Province(p),
+                (None, None) => return None,
+            };
+            Some(Subscription {
+                id: r.get("id"),
+                url: r.get("url"),
+                description: r.get("description"),
+                triggers: r.get("triggers"),
+                secrets: u32::try_from(r.get::<i64, _>("secrets")).unwrap_or(0),
+                created_at: r.get("created_at"),
+                scope,
+            })
         })
         .collect())
 }

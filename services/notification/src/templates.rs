@@ -8,14 +8,14 @@
 //! are written with diacritics like the rest; SMS are folded to GSM-7 when sent unless
 //! MOTCUA_SMS_UNICODE is set. An e-mail without its own HTML body gets the plain text as HTML.
 //!
-//! The version in use of (trigger, channel, language) is the newest published; with none
-//! published, the built-in default (version 0) is used.
+//! The version in use of (trigger, channel, language) for an agency is the newest that agency
+//! published, else the newest default, else the built-in text (version 0)
+//! ([`crate::template_store`]).
 
 use crate::rules::Channel;
 use crate::triggers::{Facts, Trigger};
 use chrono::{DateTime, Utc};
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
-use sqlx::{PgConnection, Row};
 use std::collections::BTreeSet;
 
 pub const LANGUAGE: &str = "vi";
@@ -31,6 +31,8 @@ pub struct Template {
     pub html_body: String,
     pub published_at: Option<DateTime<Utc>>,
     pub published_by: String,
+    /// Whose messages it words; empty for a default of every agency.
+    pub agency: String,
 }
 
 /// A rendered message.
@@ -291,6 +293,7 @@ impl Template {
             html_body: String::new(),
             published_at: None,
             published_by: "motcua".into(),
+            agency: String::new(),
         })
     }
 }
@@ -311,139 +314,6 @@ pub fn plain_to_html(text: &str) -> String {
         "<!doctype html><html lang=\"vi\"><head><meta charset=\"utf-8\"></head><body>{}</body></html>",
         paragraphs.join("")
     )
-}
-
-fn from_row(row: &sqlx::postgres::PgRow) -> Option<Template> {
-    Some(Template {
-        trigger: Trigger::parse(row.get::<&str, _>("trigger"))?,
-        channel: Channel::parse(row.get::<&str, _>("channel"))?,
-        language: row.get("language"),
-        version: row.get("version"),
-        subject: row.get("subject"),
-        body: row.get("body"),
-        html_body: row.get("html_body"),
-        published_at: row.get("published_at"),
-        published_by: row.get("published_by"),
-    })
-}
-
-/// The template in use for a trigger and channel (Vietnamese): the newest published, else the
-/// built-in one; None when there is neither.
-pub async fn in_use(
-    conn: &mut PgConnection,
-    trigger: Trigger,
-    channel: Channel,
-) -> sqlx::Result<Option<Template>> {
-    let row = sqlx::query(
-        "SELECT * FROM templates WHERE trigger = $1 AND channel = $2 AND language = $3
-         ORDER BY version DESC LIMIT 1",
-    )
-    .bind(trigger.as_str())
-    .bind(channel.as_str())
-    .bind(LANGUAGE)
-    .fetch_optional(&mut *conn)
-    .await?;
-    Ok(row
-        .as_ref()
-        .and_then(from_row)
-        .or_else(|| Template::builtin(trigger, channel)))
-}
-
-/// Every template in use (published or built-in), or every version of one trigger's templates.
-pub async fn list(
-    conn: &mut PgConnection,
-    trigger: Option<Trigger>,
-) -> sqlx::Result<Vec<Template>> {
-    let rows =
-        match trigger {
-            Some(t) => sqlx::query(
-                "SELECT * FROM templates WHERE trigger = $1 ORDER BY channel, language, version",
-            )
-            .bind(t.as_str())
-            .fetch_all(&mut *conn)
-            .await?,
-            None => {
-                sqlx::query(
-                    "SELECT DISTINCT ON (trigger, channel, language) * FROM templates
-                 ORDER BY trigger, channel, language, version DESC",
-                )
-                .fetch_all(&mut *conn)
-                .await?
-            }
-        };
-    let mut out: Vec<Template> = rows.iter().filter_map(from_row).collect();
-    for t in crate::triggers::ALL {
-        if trigger.is_some_and(|only| only != t) {
-            continue;
-        }
-        for c in [Channel::Sms, Channel::Email] {
-            let published = out
-                .iter()
-                .any(|p| p.trigger == t && p.channel == c && p.language == LANGUAGE);
-            if !published && let Some(b) = Template::builtin(t, c) {
-                out.push(b);
-            }
-        }
-    }
-    out.sort_by(|a, b| {
-        (
-            a.trigger.as_str(),
-            a.channel.as_str(),
-            &a.language,
-            a.version,
-        )
-            .cmp(&(
-                b.trigger.as_str(),
-                b.channel.as_str(),
-                &b.language,
-                b.version,
-            ))
-    });
-    Ok(out)
-}
-
-/// Publishes a new version after [`check`]; returns it.
-#[allow(clippy::too_many_arguments)]
-pub async fn publish(
-    conn: &mut PgConnection,
-    trigger: Trigger,
-    channel: Channel,
-    language: &str,
-    subject: &str,
-    body: &str,
-    html_body: &str,
-    by: &str,
-    now: DateTime<Utc>,
-) -> sqlx::Result<Template> {
-    // Two admins publishing at once: the primary key refuses the second's version number, and
-    // the caller retries; versions stay dense and ordered.
-    let version: i32 = sqlx::query_scalar(
-        "INSERT INTO templates (trigger, channel, language, version, subject, body, html_body, published_at, published_by)
-         SELECT $1, $2, $3, coalesce(max(version), 0) + 1, $4, $5, $6, $7, $8
-           FROM templates WHERE trigger = $1 AND channel = $2 AND language = $3
-         RETURNING version",
-    )
-    .bind(trigger.as_str())
-    .bind(channel.as_str())
-    .bind(language)
-    .bind(subject)
-    .bind(body)
-    .bind(html_body)
-    .bind(now)
-    .bind(by)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(Template {
-        trigger,
-        channel,
-        language: language.into(),
-        version,
-        subject: subject.into(),
-        body: body.into(),
-        html_body: html_body.into(),
-        published_at: Some(now),
-        published_by: by.into(),
-    })
 }
 
 #[cfg(test)]
@@ -531,6 +401,7 @@ mod tests {
             html_body: "<p>{{ reason }}</p>".into(),
             published_at: None,
             published_by: "x".into(),
+            agency: String::new(),
         };
         let facts = Facts {
             code: "C1".into(),

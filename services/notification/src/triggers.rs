@@ -171,7 +171,11 @@ pub struct Notice {
     pub facts: Facts,
     pub dossier_code: String,
     pub field: String,
+    /// The competent agency (whose leaders hear of deadlines).
     pub agency: String,
+    /// Every agency whose dossier it is (receiving, competent): whose officers may see its
+    /// deliveries and whose subscriptions hear of it.
+    pub agencies: Vec<String>,
     pub at: DateTime<Utc>,
     /// For due-soon and overdue: whom it is about.
     pub assignee: String,
@@ -185,6 +189,19 @@ pub struct Notice {
     pub received_at: Option<DateTime<Utc>>,
     /// For webhooks: the event as JSON (public state, no personal data).
     pub webhook: serde_json::Value,
+}
+
+/// The agencies of a dossier: the one its code names (it received it), and the others named.
+pub fn dossier_agencies(code: &str, named: &[&str]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let of_code = code.split('-').next().unwrap_or_default();
+    for a in std::iter::once(of_code).chain(named.iter().copied()) {
+        let a = a.trim();
+        if !a.is_empty() && !out.iter().any(|x| x == a) {
+            out.push(a.to_owned());
+        }
+    }
+    out
 }
 
 /// "05/03/2026" in Vietnam time (empty when unset).
@@ -290,6 +307,7 @@ pub fn notice(
         return Ok(Some(Notice {
             triggers: vec![trigger],
             facts,
+            agencies: dossier_agencies(&d.dossier_code, &[&d.competent_agency]),
             dossier_code: d.dossier_code,
             field: d.field,
             agency: d.competent_agency,
@@ -370,6 +388,10 @@ pub fn notice(
         dossier_code: state.dossier_code.clone(),
         field: state.field.clone(),
         agency: state.competent_agency.clone(),
+        agencies: dossier_agencies(
+            &state.dossier_code,
+            &[&state.receiving_agency, &state.competent_agency],
+        ),
         at,
         assignee: String::new(),
         department: state.current_department.clone(),

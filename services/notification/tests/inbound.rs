@@ -143,8 +143,14 @@ async fn a_citizen_texts_the_code_and_token_and_gets_the_status_by_sms_once() {
     )
     .await;
     assert_eq!((status, body["status"].as_str()), (200, Some("limited")));
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(app.stand.sms.lock().unwrap().len(), 4);
+    // A reply is a delivery written with the answer: none was, so none can be sent.
+    let replies: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM deliveries WHERE recipient_kind = 'sender' AND recipient_ref = 'm-5'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(replies, 0);
     // The sender's number is not stored in clear once the reply is sent.
     let clear: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM deliveries WHERE reply_to IS NOT NULL OR body LIKE '%0987654321%'",
@@ -203,5 +209,64 @@ async fn a_citizen_texts_the_code_and_token_and_gets_the_status_by_sms_once() {
         .await
         .unwrap();
     assert_eq!(recorded, 5);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_that_fails_to_be_written_is_answered_on_the_gateways_retry_once() {
+    let app = App::start(|_| {}).await.with_lookup().await;
+    // The third step (writing the reply) fails once: the first delivery insert raises. A
+    // sequence counts tries, since a failed transaction undoes everything else it wrote.
+    for sql in [
+        "CREATE SEQUENCE fail_once",
+        "CREATE FUNCTION fail_once() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             IF nextval('fail_once') = 1 THEN
+                 RAISE EXCEPTION 'injected: the reply cannot be written';
+             END IF;
+             RETURN NEW;
+         END $$",
+        "CREATE TRIGGER fail_once BEFORE INSERT ON deliveries FOR EACH ROW EXECUTE FUNCTION fail_once()",
+    ] {
+        sqlx::query(sql).execute(&app.db).await.unwrap();
+    }
+    let code = new_code();
+    let sms = serde_json::json!({
+        "from": "84987654321",
+        "text": format!("HS {code} K7Q2M9XA3B"),
+        "message_id": "gw-77",
+    });
+    let (status, body) = inbound(&app, sms.clone()).await;
+    assert_eq!(status, 500, "the gateway is told to retry: {body}");
+    // The gateway retries with the same message id: answered now, not "duplicate".
+    let (status, body) = inbound(&app, sms.clone()).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("not-found")),
+        "{body}"
+    );
+    // A third time is the duplicate.
+    let (status, body) = inbound(&app, sms).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("duplicate")),
+        "{body}"
+    );
+    app.wait_db(
+        "SELECT EXISTS (SELECT 1 FROM deliveries WHERE recipient_ref = $1 AND status = 'sent')",
+        "gw-77",
+        "the reply sent",
+    )
+    .await;
+    let replies: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM deliveries WHERE recipient_kind = 'sender' AND recipient_ref = 'gw-77'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(replies, 1);
+    let texts = app.stand.sms_texts();
+    assert_eq!(texts.len(), 1, "exactly one answer sent: {texts:?}");
+    assert!(texts[0].contains("khong tim thay ho so"), "{texts:?}");
     app.stop().await;
 }

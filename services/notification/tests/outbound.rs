@@ -253,8 +253,15 @@ async fn gateway_errors_and_timeouts_are_retried_with_backoff_then_failed_with_t
     let first = "SELECT EXISTS (SELECT 1 FROM deliveries WHERE dossier_code = $1 AND channel = 'sms' AND attempts = 1 AND status = 'queued' AND last_error LIKE 'HTTP 502%')";
     app.wait_db(first, &code, "first attempt failed with 502")
         .await;
-    // Nothing more happens until the backoff has passed on the clock.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Nothing more happens until the backoff has passed on the clock: the next attempt is due
+    // 60 s on, and the clock stands still.
+    let next: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT next_attempt_at FROM deliveries WHERE dossier_code = $1")
+            .bind(&code)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(next, now(&app) + chrono::Duration::seconds(60));
     assert_eq!(*app.stand.calls.lock().unwrap(), 1);
     // The gateway now hangs: the attempt times out (1 s) and is retried later.
     app.stand.mode.store(HANG, Ordering::SeqCst);
@@ -332,7 +339,7 @@ async fn a_hanging_webhook_receiver_blocks_nothing_and_signatures_verify_indepen
         .create_subscription(pb::CreateSubscriptionRequest {
             url: format!("{}/hook/hang", app.stand_url),
             description: "treo".into(),
-            triggers: vec![],
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -341,7 +348,7 @@ async fn a_hanging_webhook_receiver_blocks_nothing_and_signatures_verify_indepen
         .create_subscription(pb::CreateSubscriptionRequest {
             url: format!("{}/hook/ok", app.stand_url),
             description: "cổng dịch vụ công".into(),
-            triggers: vec![],
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -482,8 +489,6 @@ async fn quiet_hours_delay_citizens_sms_by_the_clock_and_contacts_are_erased_aft
         "the e-mail goes at night",
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(app.stand.sms.lock().unwrap().is_empty(), "no SMS at 22:00");
     let at: chrono::DateTime<chrono::Utc> = sqlx::query_scalar(
         "SELECT next_attempt_at FROM deliveries WHERE dossier_code = $1 AND channel = 'sms'",
     )
@@ -504,6 +509,8 @@ async fn quiet_hours_delay_citizens_sms_by_the_clock_and_contacts_are_erased_aft
     .await
     .unwrap();
     assert_eq!(attempts, 0, "waiting through quiet hours is not an attempt");
+    // Never claimed (no attempt), so never sent.
+    assert!(app.stand.sms.lock().unwrap().is_empty(), "no SMS at 22:00");
     assert_eq!(
         give_up,
         at + chrono::Duration::hours(2),
@@ -514,10 +521,39 @@ async fn quiet_hours_delay_citizens_sms_by_the_clock_and_contacts_are_erased_aft
         app.stand.sms.lock().unwrap().len() == 1
     })
     .await;
-    // The result is returned; 30 days later the phone and e-mail are gone.
+    // The result is returned; 30 days later the phone and e-mail are gone. Another dossier,
+    // returned two days earlier, shows when erasure has looked at a given time.
     s.version = 7;
     s.status = DossierStatus::Returned as i32;
     let returned_at = now(&app);
+    let earlier = new_code();
+    let mut e = state(&earlier, 1, DossierStatus::Received, "K7Q2M9XA3B");
+    app.publish(
+        "dossier.dat-dai.submitted",
+        SUBMITTED,
+        Uuid::now_v7(),
+        submitted(e.clone(), PHONE, EMAIL),
+    )
+    .await;
+    e.version = 7;
+    e.status = DossierStatus::Returned as i32;
+    app.publish(
+        "dossier.dat-dai.state-changed",
+        CHANGED,
+        Uuid::now_v7(),
+        changed(
+            e,
+            ChangeKind::ResultReturned,
+            returned_at - chrono::Duration::days(2),
+        ),
+    )
+    .await;
+    app.wait_db(
+        "SELECT EXISTS (SELECT 1 FROM contacts WHERE dossier_code = $1 AND submitted AND erase_after IS NOT NULL)",
+        &earlier,
+        "the earlier end recorded",
+    )
+    .await;
     app.publish(
         "dossier.dat-dai.state-changed",
         CHANGED,
@@ -532,7 +568,12 @@ async fn quiet_hours_delay_citizens_sms_by_the_clock_and_contacts_are_erased_aft
     )
     .await;
     app.clock.advance(chrono::Duration::days(29));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.wait_db(
+        "SELECT EXISTS (SELECT 1 FROM contacts WHERE dossier_code = $1 AND erased_at IS NOT NULL)",
+        &earlier,
+        "erasure has run at day 29: the earlier dossier's contact is gone",
+    )
+    .await;
     let kept: Option<String> =
         sqlx::query_scalar("SELECT phone FROM contacts WHERE dossier_code = $1")
             .bind(&code)
@@ -656,8 +697,14 @@ async fn two_replicas_share_the_work_and_send_each_delivery_once() {
             .await;
         codes.push(code);
     }
-    wait_until("30 SMS", async || app.stand.sms.lock().unwrap().len() >= 30).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Every row sent after one attempt: each send follows its one claim and is recorded after
+    // the gateway answered, so every send has happened, and no row was sent twice.
+    app.wait_db(
+        "SELECT count(*) = 30 FROM deliveries WHERE status = 'sent' AND attempts = 1 AND $1 <> ''",
+        "x",
+        "30 SMS sent once each",
+    )
+    .await;
     let texts = app.stand.sms_texts();
     assert_eq!(texts.len(), 30, "each SMS once");
     for code in &codes {
@@ -685,4 +732,132 @@ fn received_at(
     s.received_at = Some(motcua_domain::time::ts(at));
     s.due_at = Some(motcua_domain::time::ts(at + chrono::Duration::days(12)));
     s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staleness_is_judged_by_when_the_event_was_published_not_by_its_business_time() {
+    let app = App::start(|v| {
+        v.set("MOTCUA_NOTIFICATION_MAX_EVENT_AGE_HOURS", "24");
+        v.set("MOTCUA_SMS_QUIET_HOURS", "off");
+    })
+    .await;
+    // The service's clock at the wall's time, as in production (the stream stamps messages by
+    // the NATS server's clock).
+    let wall = chrono::Utc::now();
+    app.clock.set(wall);
+    // The portal syncs a dossier the citizen submitted five days ago: published now, so the
+    // applicant is told.
+    let synced = new_code();
+    let id = Uuid::now_v7();
+    app.publish(
+        "dossier.dat-dai.submitted",
+        SUBMITTED,
+        id,
+        submitted(
+            received_at(&synced, wall - chrono::Duration::days(5)),
+            PHONE,
+            "",
+        ),
+    )
+    .await;
+    app.wait_handled(id).await;
+    assert_eq!(
+        app.deliveries(&synced).await.len(),
+        1,
+        "the receipt's SMS is planned"
+    );
+    app.wait_db(
+        "SELECT EXISTS (SELECT 1 FROM deliveries WHERE dossier_code = $1 AND status = 'sent')",
+        &synced,
+        "the receipt's SMS sent",
+    )
+    .await;
+    // An event read two days after it was published (a consumer that was away), whatever the
+    // time inside it says, tells no one.
+    app.clock.set(wall + chrono::Duration::days(2));
+    let late = new_code();
+    let id = Uuid::now_v7();
+    app.publish(
+        "dossier.dat-dai.submitted",
+        SUBMITTED,
+        id,
+        submitted(received_at(&late, now(&app)), PHONE, ""),
+    )
+    .await;
+    app.wait_handled(id).await;
+    assert!(app.deliveries(&late).await.is_empty(), "nobody is told");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_table_has_a_retention_and_what_is_past_it_is_pruned_by_the_clock() {
+    let app = App::start(|v| {
+        v.set("MOTCUA_DELIVERY_RETENTION_DAYS", "30");
+        v.set("MOTCUA_INBOUND_SMS_RETENTION_DAYS", "7");
+        v.set("MOTCUA_SMS_QUIET_HOURS", "off");
+    })
+    .await;
+    // The registry names every table of notification's database.
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables
+         WHERE table_schema = 'public' AND table_name NOT LIKE '\\_%' ORDER BY 1",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    let mut registered: Vec<String> = motcua_notification::retention::TABLES
+        .iter()
+        .map(|k| k.table.to_owned())
+        .collect();
+    registered.sort();
+    assert_eq!(tables, registered);
+
+    // A dossier's two messages, and an inbound SMS with its reply.
+    let code = new_code();
+    let s = state(&code, 1, DossierStatus::Received, "K7Q2M9XA3B");
+    app.publish(
+        "dossier.dat-dai.submitted",
+        SUBMITTED,
+        Uuid::now_v7(),
+        submitted(s, PHONE, EMAIL),
+    )
+    .await;
+    let r = app
+        .http
+        .post(format!("{}/sms/inbound", app.web()))
+        .header("x-gateway-secret", GATEWAY_SECRET)
+        .header("content-type", "application/json")
+        .body(r#"{"from": "0987654321", "text": "xin chao", "message_id": "r-1"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    app.wait_db(
+        "SELECT count(*) = 3 AND bool_and(status = 'sent') FROM deliveries WHERE $1 <> ''",
+        "x",
+        "three messages sent",
+    )
+    .await;
+    // Eight days on: the inbound row is past its 7 days. The pass that removes it looked at the
+    // deliveries first (the registry's order) and kept them: 30 days have not passed.
+    app.clock.advance(chrono::Duration::days(8));
+    app.wait_db(
+        "SELECT NOT EXISTS (SELECT 1 FROM inbound_sms WHERE provider_message_id = $1)",
+        "r-1",
+        "the inbound SMS pruned after 7 days",
+    )
+    .await;
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(kept, 3, "deliveries are kept 30 days after they ended");
+    app.clock.advance(chrono::Duration::days(23));
+    app.wait_db(
+        "SELECT NOT EXISTS (SELECT 1 FROM deliveries WHERE $1 <> '')",
+        "x",
+        "the deliveries pruned after 30 days",
+    )
+    .await;
+    app.stop().await;
 }

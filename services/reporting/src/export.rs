@@ -63,11 +63,31 @@ pub const HEADER: &[(u32, u16, u32, u16, &str)] = &[
 const HEADER_ROW: u32 = 5;
 const COLUMNS: u16 = 13;
 
-/// The line under the table: resolved dossiers in none of (8)–(10).
+/// The line under the table: resolved dossiers in none of (8)–(10), and so in no percentage.
 pub fn unclassified_note(total: &Form06Row) -> String {
     format!(
-        "Ghi chú: cột (7) gồm {} hồ sơ từ chối giải quyết, rút hoặc dừng xử lý, không tính vào các cột (8), (9), (10).",
+        "Ghi chú: cột (7) gồm {} hồ sơ từ chối giải quyết, rút hoặc dừng xử lý, không tính vào các cột (8), (9), (10) và các tỷ lệ.",
         total.resolved_unclassified
+    )
+}
+
+/// The shares of early, on time and late as every output prints them (the dashboard, XLSX, CSV):
+/// of the classified resolved dossiers, columns (8) + (9) + (10), so the three make 100%
+/// ([`crate::form06::percentages`]).
+pub fn percentages_line(total: &Form06Row) -> String {
+    let (early, on_time, late, rate) = crate::form06::percentages(total);
+    let classified = total.resolved_early + total.resolved_on_time + total.resolved_late;
+    if classified == 0 {
+        return "Tỷ lệ: chưa có hồ sơ đã giải quyết được tính trước hạn, đúng hạn hay quá hạn."
+            .into();
+    }
+    let pct = |v: f64| format!("{v:.1}").replace('.', ",");
+    format!(
+        "Tỷ lệ trên {classified} hồ sơ đã giải quyết có tính hạn (cột (8) + (9) + (10)): trước hạn {}%, đúng hạn {}%, quá hạn {}%; trước hạn và đúng hạn {}%.",
+        pct(early),
+        pct(on_time),
+        pct(late),
+        pct(rate)
     )
 }
 
@@ -135,6 +155,7 @@ pub fn xlsx(
         sheet.write_number_with_format(row, 2 + j as u16, *n as f64, &total_cell)?;
     }
     sheet.write_string(row + 2, 0, unclassified_note(total))?;
+    sheet.write_string(row + 3, 0, percentages_line(total))?;
     sheet.set_column_width(0, 5)?;
     sheet.set_column_width(1, 40)?;
     for c in 2..COLUMNS {
@@ -177,6 +198,7 @@ pub fn csv(
         line.extend(crate::form06::columns(total).iter().map(u64::to_string));
         w.write_record(&line)?;
         w.write_record([unclassified_note(total)])?;
+        w.write_record([percentages_line(total)])?;
         w.flush()?;
     }
     Ok(out)

@@ -16,10 +16,33 @@ use chrono::{DateTime, Utc};
 use motcua_proto::reporting::Form06Row;
 use sqlx::{PgPool, Row};
 
-/// Which rows: one agency or all; per procedure or per field.
+/// Whose dossiers a report counts: the caller's scope (DESIGN.md "Identity"), never more.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Agencies {
+    /// One agency: its rows carry its code.
+    One(String),
+    /// Every agency of a province (the last group of their codes, e.g. `H56`): one row per
+    /// field, the agencies summed (agency empty in the rows).
+    Province(String),
+}
+
+impl Agencies {
+    /// The agency's code or the province's group: what the SQL filter is bound to.
+    pub fn code(&self) -> &str {
+        match self {
+            Agencies::One(c) | Agencies::Province(c) => c,
+        }
+    }
+
+    pub fn is_province(&self) -> bool {
+        matches!(self, Agencies::Province(_))
+    }
+}
+
+/// Which rows: whose dossiers; per procedure or per field.
 #[derive(Debug, Clone)]
 pub struct Scope {
-    pub agency: Option<String>,
+    pub agencies: Agencies,
     pub by_procedure: bool,
 }
 
@@ -66,11 +89,27 @@ fn row(
         resolved_early: early,
         resolved_on_time: on_time,
         resolved_late: late,
-        resolved_unclassified: resolved.saturating_sub(early + on_time + late),
+        resolved_unclassified: rest(resolved, early + on_time + late, "(7) - (8) - (9) - (10)"),
         in_progress_total: in_progress,
-        in_progress_within_deadline: in_progress.saturating_sub(overdue),
+        in_progress_within_deadline: rest(in_progress, overdue, "(11) - (13)"),
         in_progress_overdue: overdue,
     }
+}
+
+/// A count made as a difference of counts: never negative unless the counts are wrong. Tests
+/// (debug builds) stop here, so a wrong count cannot pass as zero; a release build reports zero
+/// and says so in the log.
+fn count(v: i64, what: &str) -> u64 {
+    debug_assert!(v >= 0, "{what} = {v}: the counts disagree");
+    u64::try_from(v).unwrap_or_else(|_| {
+        tracing::error!(what, value = v, "Biểu 06: a negative count, reported as 0");
+        0
+    })
+}
+
+/// `whole - part`, where the part is counted within the whole.
+fn rest(whole: u64, part: u64, what: &str) -> u64 {
+    count(whole as i64 - part as i64, what)
 }
 
 async fn from_daily(
@@ -83,7 +122,7 @@ async fn from_daily(
     let taken_at = end.min(now);
     let first = days.from;
     let after = days.to.succ_opt().unwrap_or(days.to);
-    let scope_agency = scope.agency.as_deref();
+    let agencies = &scope.agencies;
     // For a period not over yet: today's first instant (Vietnam), where the counts stop and the
     // direct reads begin.
     let today = motcua_domain::time::vietnam_day(taken_at);
@@ -113,11 +152,11 @@ async fn from_daily(
                 coalesce(sum(due_of_done) FILTER (WHERE day < $4), 0)::bigint AS due_of_done_t
          FROM daily WHERE day < $2 AND {agency}
          GROUP BY agency, field",
-        scope_agency,
+        agencies,
     ))
     .bind(first)
     .bind(after)
-    .bind(scope.agency.as_deref())
+    .bind(agencies.code())
     .bind(today)
     .fetch_all(pool)
     .await?;
@@ -132,7 +171,7 @@ async fn from_daily(
                AND received_at < $2 AND (done_at IS NULL OR done_at >= $2)
                AND {competent_agency}
              GROUP BY 1, 2",
-            scope_agency,
+            agencies,
         ))
     } else {
         sqlx::query(crate::sql::scoped(
@@ -153,12 +192,12 @@ async fn from_daily(
                    AND {competent_agency}
                  GROUP BY 1, 2) o
              GROUP BY 1, 2",
-            scope_agency,
+            agencies,
         ))
     }
     .bind(taken_at)
     .bind(end)
-    .bind(scope.agency.as_deref())
+    .bind(agencies.code())
     .bind(today_start)
     .fetch_all(pool)
     .await?;
@@ -181,31 +220,30 @@ async fn from_daily(
         } else {
             n("due_t") - n("due_of_done_t")
         } + overdue.remove(&key).unwrap_or(0);
-        let u = |v: i64| u64::try_from(v).unwrap_or(0);
         let built = row(
             agency,
             field,
             (String::new(), String::new()),
             (
-                u(n("online_e") - n("online_f")),
-                u(n("other_e") - n("other_f")),
+                count(n("online_e") - n("online_f"), "(4)"),
+                count(n("other_e") - n("other_f"), "(5)"),
             ),
-            u(carried),
+            count(carried, "(6)"),
             (
-                u(n("done_e") - n("done_f")),
-                u(n("early_e") - n("early_f")),
-                u(n("on_time_e") - n("on_time_f")),
-                u(n("late_e") - n("late_f")),
+                count(n("done_e") - n("done_f"), "(7)"),
+                count(n("early_e") - n("early_f"), "(8)"),
+                count(n("on_time_e") - n("on_time_f"), "(9)"),
+                count(n("late_e") - n("late_f"), "(10)"),
             ),
-            u(in_progress),
-            u(over),
+            count(in_progress, "(11)"),
+            count(over, "(13)"),
         );
         if built.received_total > 0 {
             out.push(built);
         }
     }
-    if scope.agency.is_none() {
-        // The whole province (or country): one row per field, agencies summed.
+    if agencies.is_province() {
+        // The whole province: one row per field, agencies summed.
         let mut by_field: std::collections::BTreeMap<String, Form06Row> = Default::default();
         for r in out {
             let merged = by_field
@@ -242,7 +280,7 @@ async fn from_facts(
     let (from, end) = days.instants();
     let taken_at = end.min(now);
     let rows = sqlx::query(crate::sql::scoped(
-        "SELECT CASE WHEN $5::text IS NULL THEN '' ELSE competent_agency END AS agency, field,
+        "SELECT CASE WHEN $6 THEN '' ELSE competent_agency END AS agency, field,
                 CASE WHEN $4 THEN procedure_code ELSE '' END AS procedure_code,
                 CASE WHEN $4 THEN max(procedure_name) ELSE '' END AS procedure_name,
                 count(*) FILTER (WHERE received_at >= $1 AND channel = 2) AS online,
@@ -260,13 +298,14 @@ async fn from_facts(
            AND {competent_agency_5}
          GROUP BY 1, 2, 3
          ORDER BY 1, 2, 3",
-        scope.agency.as_deref(),
+        &scope.agencies,
     ))
     .bind(from)
     .bind(end)
     .bind(taken_at)
     .bind(scope.by_procedure)
-    .bind(scope.agency.as_deref())
+    .bind(scope.agencies.code())
+    .bind(scope.agencies.is_province())
     .fetch_all(pool)
     .await?;
     let mut out = Vec::with_capacity(rows.len());
@@ -319,19 +358,80 @@ fn add(total: &mut Form06Row, r: &Form06Row) {
     total.in_progress_overdue += r.in_progress_overdue;
 }
 
-/// Percentages among the resolved dossiers (7), one decimal: early, on time, late, and the
-/// on-time rate ((early + on time) / resolved). Refused, withdrawn and stopped dossiers are in the
-/// denominator and in none of the three, so the three may add up to less than 100.
+/// The shares of early, on time and late among the classified resolved dossiers
+/// ((8) + (9) + (10)), in percent with one decimal, and the on-time rate (early + on time). The
+/// text of Thông tư 01/2020/TT-VPCP could not be consulted when this was written; this is the
+/// reading in which the form's three outcomes are shares of one whole: early + on time + late =
+/// 100.0 whenever a dossier was classified (the tenths are rounded by largest remainder, ties to
+/// the earlier column, so they add up exactly). Refused, withdrawn and stopped dossiers are in (7)
+/// but were never early, on time or late, so they are in neither the shares nor their whole.
+/// All 0 when none was classified.
 pub fn percentages(t: &Form06Row) -> (f64, f64, f64, f64) {
-    let resolved = t.resolved_total;
-    if resolved == 0 {
+    let counts = [t.resolved_early, t.resolved_on_time, t.resolved_late].map(u128::from);
+    let classified: u128 = counts.iter().sum();
+    if classified == 0 {
         return (0.0, 0.0, 0.0, 0.0);
     }
-    let pct = |n: u64| (n as f64 * 1000.0 / resolved as f64).round() / 10.0;
+    let mut tenths = counts.map(|c| c * 1000 / classified);
+    let mut order = [0usize, 1, 2];
+    order.sort_by_key(|&i| std::cmp::Reverse(counts[i] * 1000 % classified));
+    let left = 1000 - tenths.iter().sum::<u128>();
+    for &i in order.iter().take(left as usize) {
+        tenths[i] += 1;
+    }
+    let pct = |n: u128| n as f64 / 10.0;
     (
-        pct(t.resolved_early),
-        pct(t.resolved_on_time),
-        pct(t.resolved_late),
-        pct(t.resolved_early + t.resolved_on_time),
+        pct(tenths[0]),
+        pct(tenths[1]),
+        pct(tenths[2]),
+        pct(tenths[0] + tenths[1]),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn total(early: u64, on_time: u64, late: u64, unclassified: u64) -> Form06Row {
+        Form06Row {
+            resolved_total: early + on_time + late + unclassified,
+            resolved_early: early,
+            resolved_on_time: on_time,
+            resolved_late: late,
+            resolved_unclassified: unclassified,
+            ..Form06Row::default()
+        }
+    }
+
+    #[test]
+    fn a_refused_dossier_is_outside_the_shares_and_their_whole() {
+        // Two early of three resolved, the third refused: all the classified were early.
+        assert_eq!(percentages(&total(2, 0, 0, 1)), (100.0, 0.0, 0.0, 100.0));
+        // Thirds: the tenth left over goes to the first column, and they make 100.
+        assert_eq!(percentages(&total(1, 1, 1, 2)), (33.4, 33.3, 33.3, 66.7));
+        assert_eq!(percentages(&total(0, 0, 0, 4)), (0.0, 0.0, 0.0, 0.0));
+        assert_eq!(percentages(&total(1, 2, 3, 0)), (16.7, 33.3, 50.0, 50.0));
+    }
+
+    proptest! {
+        #[test]
+        fn the_shares_add_up_to_100_and_each_is_within_a_tenth(
+            early in 0u64..5000, on_time in 0u64..5000, late in 0u64..5000, unclassified in 0u64..50,
+        ) {
+            let (e, o, l, rate) = percentages(&total(early, on_time, late, unclassified));
+            let classified = early + on_time + late;
+            if classified == 0 {
+                prop_assert_eq!((e, o, l, rate), (0.0, 0.0, 0.0, 0.0));
+            } else {
+                let tenths = |p: f64| (p * 10.0).round() as i64;
+                prop_assert_eq!(tenths(e) + tenths(o) + tenths(l), 1000);
+                prop_assert_eq!(tenths(rate), tenths(e) + tenths(o));
+                for (share, n) in [(e, early), (o, on_time), (l, late)] {
+                    let exact = n as f64 * 100.0 / classified as f64;
+                    prop_assert!((share - exact).abs() < 0.1 + 1e-9, "{} vs {}", share, exact);
+                }
+            }
+        }
+    }
 }

@@ -1,7 +1,9 @@
-//! `motcua.reporting.v1.ReportingService`: leaders see their own agency, admins any or all.
+//! `motcua.reporting.v1.ReportingService`: leaders and agency admins see their own agency, a
+//! province admin any agency of the province or the whole province; nobody another province.
 
+use crate::agencies::Known;
 use crate::export;
-use crate::form06::{self, Scope};
+use crate::form06::{self, Agencies, Scope};
 use crate::periods;
 use crate::views;
 use motcua_platform::ServiceError;
@@ -10,15 +12,13 @@ use motcua_platform::auth::{Caller, Role, caller};
 use motcua_proto::reporting::reporting_service_server::ReportingService;
 use motcua_proto::reporting::*;
 use sqlx::PgPool;
-use std::collections::BTreeMap;
-use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 #[derive(Debug, Clone)]
 pub struct Api {
     pub pool: PgPool,
     pub clock: SharedClock,
-    pub agencies: Arc<BTreeMap<String, String>>,
+    pub agencies: Known,
 }
 
 /// A report's request, checked: its days, which rows, and the agency's name for titles.
@@ -32,57 +32,52 @@ pub(crate) struct Resolved {
 pub(crate) const REPORT_READERS: &[Role] = &[Role::Leader, Role::Admin];
 
 impl Api {
-    /// The agency a caller may report on: a leader their own (the request may name it or not),
-    /// an admin any known agency or, with none named, all. With the agency's name for titles.
-    pub(crate) fn agency(
+    /// Whose dossiers a caller's report counts, with a title for them. An agency named must be in
+    /// the caller's scope (PERMISSION_DENIED) and known (INVALID_ARGUMENT); none named is the
+    /// caller's whole scope: their agency, or a province admin's province.
+    pub(crate) async fn agency(
         &self,
         who: &Caller,
         asked: &str,
-    ) -> Result<(Option<String>, String), ServiceError> {
+    ) -> Result<(Agencies, String), ServiceError> {
         who.require(REPORT_READERS)?;
         let asked = asked.trim();
-        let agency = if who.has(Role::Admin) {
-            if !asked.is_empty() && !self.agencies.is_empty() && !self.agencies.contains_key(asked)
-            {
-                return Err(ServiceError::InvalidArgument(format!(
-                    "không có cơ quan {asked:?} (unknown agency; known: {})",
-                    self.agencies.keys().cloned().collect::<Vec<_>>().join(", ")
-                )));
-            }
-            (!asked.is_empty()).then(|| asked.to_owned())
-        } else {
-            // A leader reports on their own agency only.
-            if !asked.is_empty() && asked != who.agency {
-                return Err(ServiceError::PermissionDenied(format!(
-                    "lãnh đạo chỉ xem báo cáo của cơ quan mình ({}) (a leader sees their own agency only)",
-                    who.agency
-                )));
-            }
-            Some(who.agency.clone())
-        };
-        let name = match &agency {
-            None => "Tất cả các cơ quan".to_owned(),
-            Some(code) => self
-                .agencies
-                .get(code)
-                .map_or_else(|| code.clone(), |name| format!("{name} ({code})")),
-        };
-        Ok((agency, name))
+        if asked.is_empty() {
+            return Ok(match who.province_scope() {
+                Some(p) => (
+                    Agencies::Province(p.to_owned()),
+                    format!("Các cơ quan của tỉnh (mã {p})"),
+                ),
+                None => (
+                    Agencies::One(who.agency.clone()),
+                    self.agencies.title(&who.agency),
+                ),
+            });
+        }
+        who.require_scope(asked)?;
+        // The caller's own agency is known (its token says so); another must be in the catalog.
+        if asked != who.agency && !self.agencies.contains(asked).await? {
+            return Err(ServiceError::InvalidArgument(format!(
+                "không có cơ quan {} (unknown agency: neither the catalog file nor a published procedure names it)",
+                motcua_platform::text::quote(asked)
+            )));
+        }
+        Ok((Agencies::One(asked.to_owned()), self.agencies.title(asked)))
     }
 
-    pub(crate) fn resolve(
+    pub(crate) async fn resolve(
         &self,
         who: &Caller,
         period: Option<&Period>,
         asked: &str,
         by_procedure: bool,
     ) -> Result<Resolved, ServiceError> {
-        let (agency, agency_name) = self.agency(who, asked)?;
+        let (agencies, agency_name) = self.agency(who, asked).await?;
         let days = period_days(period)?;
         Ok(Resolved {
             days,
             scope: Scope {
-                agency,
+                agencies,
                 by_procedure,
             },
             agency_name,
@@ -111,7 +106,9 @@ impl ReportingService for Api {
     ) -> Result<Response<GetForm06Response>, Status> {
         let who = caller(&req)?;
         let r = req.get_ref();
-        let q = self.resolve(&who, r.period.as_ref(), &r.agency, r.by_procedure)?;
+        let q = self
+            .resolve(&who, r.period.as_ref(), &r.agency, r.by_procedure)
+            .await?;
         let (rows, total, taken_at) =
             form06::compute(&self.pool, q.days, self.clock.now(), &q.scope)
                 .await
@@ -143,7 +140,9 @@ impl ReportingService for Api {
             )
             .into());
         }
-        let q = self.resolve(&who, r.period.as_ref(), &r.agency, r.by_procedure)?;
+        let q = self
+            .resolve(&who, r.period.as_ref(), &r.agency, r.by_procedure)
+            .await?;
         let (rows, total, _) = form06::compute(&self.pool, q.days, self.clock.now(), &q.scope)
             .await
             .map_err(ServiceError::from)?;
@@ -178,12 +177,14 @@ impl ReportingService for Api {
     ) -> Result<Response<GetTrendResponse>, Status> {
         let who = caller(&req)?;
         let r = req.get_ref();
-        let q = self.resolve(&who, r.period.as_ref(), &r.agency, false)?;
+        let q = self
+            .resolve(&who, r.period.as_ref(), &r.agency, false)
+            .await?;
         let bucket = match TrendBucket::try_from(r.bucket).unwrap_or_default() {
             TrendBucket::Unspecified => TrendBucket::Month,
             b => b,
         };
-        let points = views::trend(&self.pool, q.days, q.scope.agency.as_deref(), bucket)
+        let points = views::trend(&self.pool, q.days, &q.scope.agencies, bucket)
             .await
             .map_err(ServiceError::from)?;
         Ok(Response::new(GetTrendResponse {
@@ -199,7 +200,7 @@ impl ReportingService for Api {
     ) -> Result<Response<GetBacklogResponse>, Status> {
         let who = caller(&req)?;
         let r = req.get_ref();
-        let (agency, _) = self.agency(&who, &r.agency)?;
+        let (agencies, _) = self.agency(&who, &r.agency).await?;
         let hours = match r.due_within_hours {
             0 => 24,
             h if h <= 24 * 60 => h,
@@ -214,7 +215,7 @@ impl ReportingService for Api {
         let now = self.clock.now();
         let (rows, total) = views::backlog(
             &self.pool,
-            agency.as_deref(),
+            &agencies,
             now,
             chrono::Duration::hours(i64::from(hours)),
         )
@@ -233,11 +234,12 @@ impl ReportingService for Api {
     ) -> Result<Response<ListRepeatedSupplementsResponse>, Status> {
         let who = caller(&req)?;
         let r = req.get_ref();
-        let q = self.resolve(&who, r.period.as_ref(), &r.agency, false)?;
-        let (dossiers, total) =
-            views::repeated_supplements(&self.pool, q.days, q.scope.agency.as_deref())
-                .await
-                .map_err(ServiceError::from)?;
+        let q = self
+            .resolve(&who, r.period.as_ref(), &r.agency, false)
+            .await?;
+        let (dossiers, total) = views::repeated_supplements(&self.pool, q.days, &q.scope.agencies)
+            .await
+            .map_err(ServiceError::from)?;
         Ok(Response::new(ListRepeatedSupplementsResponse {
             dossiers,
             total,
@@ -250,8 +252,10 @@ impl ReportingService for Api {
     ) -> Result<Response<GetOfficerPerformanceResponse>, Status> {
         let who = caller(&req)?;
         let r = req.get_ref();
-        let q = self.resolve(&who, r.period.as_ref(), &r.agency, false)?;
-        let officers = views::officers(&self.pool, q.days, q.scope.agency.as_deref())
+        let q = self
+            .resolve(&who, r.period.as_ref(), &r.agency, false)
+            .await?;
+        let officers = views::officers(&self.pool, q.days, &q.scope.agencies)
             .await
             .map_err(ServiceError::from)?;
         Ok(Response::new(GetOfficerPerformanceResponse { officers }))

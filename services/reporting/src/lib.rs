@@ -1,14 +1,18 @@
 //! Reporting: the official statistics from the events. Where to look:
 //!
 //! - [`facts`]: one fact row per dossier, built from intake's and workflow's events;
+//!   [`agencies`]: the agencies reports may name (catalog file and published catalog);
 //!   [`daily`]: the daily counts kept with them, which Biểu 06 reads; [`rebuild`]: both
 //!   from the stream (`motcua reporting rebuild`).
 //! - [`periods`]: reporting periods (the 15th-to-14th convention, or any range of days).
 //! - [`form06`]: Biểu 06/VPCP/KSTT and its column definitions; [`export`]: as XLSX and CSV laid
 //!   out like the official form.
 //! - [`views`]: leaders' views (trend, backlog now, repeated supplement requests).
-//! - [`grpc`]: `motcua.reporting.v1`; [`web`]: the leaders' dashboard; [`settings`].
+//! - [`grpc`]: `motcua.reporting.v1` and who sees what; [`web`]: the leaders' dashboard
+//!   ([`sessions`]: its sign-in); [`retention`]: what is kept how long; [`settings`].
 
+pub mod agencies;
+pub mod charts;
 pub mod daily;
 pub mod export;
 pub mod facts;
@@ -16,6 +20,7 @@ pub mod form06;
 pub mod grpc;
 pub mod periods;
 pub mod rebuild;
+pub mod retention;
 pub mod sessions;
 pub mod settings;
 mod sql;
@@ -33,15 +38,33 @@ pub const NAME: &str = "reporting";
 
 pub static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// Starts reporting: its consumer of dossier events, its gRPC API and the leaders' dashboard;
+/// Starts reporting: its consumers of dossier and catalog events, the pruning of what is kept no
+/// longer, its gRPC API and the leaders' dashboard;
 /// runs until the process shuts down.
 pub async fn start(process: &Process, settings: ReportingSettings) -> anyhow::Result<Running> {
     let mut host = ServiceHost::new(NAME, process, &MIGRATIONS).await?;
     host.spawn_consumer(facts::consumer(), Arc::new(facts::Facts));
+    host.spawn_consumer(agencies::consumer(), Arc::new(agencies::Learn));
+    {
+        let (pool, clock, stop, ready) = (
+            host.pool.clone(),
+            host.clock.clone(),
+            process.shutdown.clone(),
+            host.readiness(),
+        );
+        host.spawn(async move {
+            // The tables exist once the host is ready (migrations).
+            ready.wait().await;
+            retention::prune_forever(pool, clock, stop).await;
+        });
+    }
     let api = grpc::Api {
         pool: host.pool.clone(),
         clock: host.clock.clone(),
-        agencies: Arc::new(settings.agencies),
+        agencies: agencies::Known {
+            pool: host.pool.clone(),
+            named: Arc::new(settings.agencies),
+        },
     };
     let (public, private) = web::routes(web::Web {
         api: api.clone(),

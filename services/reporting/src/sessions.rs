@@ -1,5 +1,6 @@
-//! The dashboard's sessions (migration 0002): the cookie carries 32 random bytes, reporting's
-//! database the caller who signed in, under the bytes' SHA-256.
+//! The dashboard's sessions (migrations 0002, 0003): the cookie carries 32 random bytes,
+//! reporting's database the caller who signed in — with their scope: a province admin's province
+//! — under the bytes' SHA-256.
 //!
 //! The bearer token a leader signs in with is kept nowhere: it would open every API the token
 //! does for as long as it is valid, to whoever copied the cookie. A session opens only this
@@ -30,16 +31,11 @@ pub async fn open(
     let token_ends = DateTime::from_timestamp(caller.expires_at, 0).unwrap_or(now);
     let ends = (now + SESSION).min(token_ends);
     let roles: Vec<&str> = caller.roles.iter().map(|r| r.as_str()).collect();
-    let mut tx = pool.begin().await?;
-    // Ended sessions go as new ones begin: no job needed for a table of a few rows a day.
-    sqlx::query("DELETE FROM dashboard_sessions WHERE expires_at <= $1")
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+    // Ended sessions are pruned by crate::retention.
     sqlx::query(
         "INSERT INTO dashboard_sessions
-           (id_sha256, subject, name, agency, department, roles, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+           (id_sha256, subject, name, agency, department, roles, created_at, expires_at, province)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(digest(&id))
     .bind(&caller.subject)
@@ -49,9 +45,9 @@ pub async fn open(
     .bind(&roles)
     .bind(now)
     .bind(ends)
-    .execute(&mut *tx)
+    .bind(caller.province_scope())
+    .execute(pool)
     .await?;
-    tx.commit().await?;
     Ok((id, (ends - now).to_std().unwrap_or_default()))
 }
 
@@ -62,7 +58,7 @@ pub async fn find(pool: &PgPool, id: &str, now: DateTime<Utc>) -> sqlx::Result<O
         return Ok(None);
     }
     let row: Option<Stored> = sqlx::query_as(
-        "SELECT subject, name, agency, department, roles, expires_at
+        "SELECT subject, name, agency, department, roles, expires_at, province
          FROM dashboard_sessions WHERE id_sha256 = $1 AND expires_at > $2",
     )
     .bind(digest(id))
@@ -75,7 +71,8 @@ pub async fn find(pool: &PgPool, id: &str, now: DateTime<Utc>) -> sqlx::Result<O
         agency: r.agency,
         department: r.department,
         roles: r.roles.iter().filter_map(|x| Role::parse(x)).collect(),
-        province: None,
+        // A province admin's scope, as their token gave it (checked when they signed in).
+        province: r.province,
         expires_at: r.expires_at.timestamp(),
     }))
 }
@@ -89,6 +86,7 @@ struct Stored {
     department: String,
     roles: Vec<String>,
     expires_at: DateTime<Utc>,
+    province: Option<String>,
 }
 
 /// Ends the session `id` (nothing if there is none).

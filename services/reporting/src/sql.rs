@@ -1,30 +1,24 @@
-//! SQL with an optional agency filter, as two statements rather than one with
-//! `($3 IS NULL OR agency = $3)`: that form keeps PostgreSQL from using the agency's index, and a
-//! province's report would read the whole country's rows.
+//! SQL with the caller's agency filter. One agency is `agency = $3`; a province is its agencies'
+//! codes ending in `.<province>` (Caller::covers). The filter is spelled out per statement rather
+//! than `($3 IS NULL OR agency = $3)`: that form keeps PostgreSQL from using the agency's index.
+
+use crate::form06::Agencies;
 
 /// `text` with `{agency}`, `{competent_agency}` and `{s_agency}` (a filter on `$3`) and
-/// `{competent_agency_5}` (on `$5`) replaced by the filter when an agency is given, or by a
-/// condition that is always true (still naming the parameter, which is bound NULL). The text
-/// comes from this crate's own constants, never from input.
-pub fn scoped(text: &'static str, agency: Option<&str>) -> sqlx::AssertSqlSafe<String> {
-    let (a, ca, sa, ca5) = match agency {
-        Some(_) => (
-            "agency = $3",
-            "competent_agency = $3",
-            "s.competent_agency = $3",
-            "competent_agency = $5",
-        ),
-        None => (
-            "$3::text IS NULL",
-            "$3::text IS NULL",
-            "$3::text IS NULL",
-            "$5::text IS NULL",
-        ),
+/// `{competent_agency_5}` (on `$5`) replaced by the filter of `scope`. The parameter is bound to
+/// [`Agencies::code`]. The text comes from this crate's own constants, never from input.
+pub fn scoped(text: &'static str, scope: &Agencies) -> sqlx::AssertSqlSafe<String> {
+    let filter = |column: &str, p: &str| match scope {
+        Agencies::One(_) => format!("{column} = {p}"),
+        // The agency code's last group is the province (auth::province_of).
+        Agencies::Province(_) => {
+            format!("(right({column}, char_length({p}) + 1) = '.' || {p} OR {column} = {p})")
+        }
     };
     sqlx::AssertSqlSafe(
-        text.replace("{agency}", a)
-            .replace("{competent_agency}", ca)
-            .replace("{s_agency}", sa)
-            .replace("{competent_agency_5}", ca5),
+        text.replace("{agency}", &filter("agency", "$3"))
+            .replace("{competent_agency}", &filter("competent_agency", "$3"))
+            .replace("{s_agency}", &filter("s.competent_agency", "$3"))
+            .replace("{competent_agency_5}", &filter("competent_agency", "$5")),
     )
 }

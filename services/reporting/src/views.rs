@@ -1,6 +1,7 @@
 //! Leaders' views beside Biểu 06: the trend of received and resolved dossiers, the backlog now per
 //! department and officer, and the dossiers asked for supplements more than once (QĐ 766).
 
+use crate::form06::Agencies;
 use crate::periods::Days;
 use chrono::{DateTime, Utc};
 use motcua_proto::reporting::{
@@ -12,10 +13,9 @@ use sqlx::{PgPool, Row};
 pub async fn trend(
     pool: &PgPool,
     days: Days,
-    agency: Option<&str>,
+    agencies: &Agencies,
     bucket: TrendBucket,
 ) -> sqlx::Result<Vec<TrendPoint>> {
-    let scope_agency = agency;
     let unit = if bucket == TrendBucket::Week {
         "week"
     } else {
@@ -27,11 +27,11 @@ pub async fn trend(
                 sum(received_online + received_other)::bigint AS received, sum(done)::bigint AS resolved
          FROM daily WHERE day >= $1 AND day < $2 AND {agency}
          GROUP BY 1, 2 ORDER BY 1, 2",
-        scope_agency,
+        agencies,
     ))
     .bind(days.from)
     .bind(after)
-    .bind(agency)
+    .bind(agencies.code())
     .bind(unit)
     .fetch_all(pool)
     .await?;
@@ -53,11 +53,10 @@ pub async fn trend(
 /// Dossiers in progress now, per department and officer.
 pub async fn backlog(
     pool: &PgPool,
-    agency: Option<&str>,
+    agencies: &Agencies,
     now: DateTime<Utc>,
     soon: chrono::Duration,
 ) -> sqlx::Result<(Vec<BacklogRow>, BacklogRow)> {
-    let scope_agency = agency;
     let rows = sqlx::query(crate::sql::scoped(
         "SELECT current_department AS department, assignee AS officer,
                 count(*) AS in_progress,
@@ -68,11 +67,11 @@ pub async fn backlog(
          WHERE done_at IS NULL AND NOT rejected AND received_at <= $1
            AND {competent_agency}
          GROUP BY 1, 2 ORDER BY 4 DESC, 5 DESC, 1, 2",
-        scope_agency,
+        agencies,
     ))
     .bind(now)
     .bind(now + soon)
-    .bind(agency)
+    .bind(agencies.code())
     .fetch_all(pool)
     .await?;
     let mut total = BacklogRow::default();
@@ -103,10 +102,9 @@ pub async fn backlog(
 pub async fn repeated_supplements(
     pool: &PgPool,
     days: Days,
-    agency: Option<&str>,
+    agencies: &Agencies,
 ) -> sqlx::Result<(Vec<RepeatedSupplement>, u64)> {
     let (from, end) = days.instants();
-    let scope_agency = agency;
     let rows = sqlx::query(crate::sql::scoped(
         "SELECT dossier_code, procedure_code, procedure_name, field, current_department,
                 supplement_requests, received_at, count(*) OVER () AS total
@@ -114,11 +112,11 @@ pub async fn repeated_supplements(
          WHERE NOT rejected AND supplement_requests > 1 AND received_at >= $1 AND received_at < $2
            AND {competent_agency}
          ORDER BY supplement_requests DESC, received_at, dossier_code LIMIT 1000",
-        scope_agency,
+        agencies,
     ))
     .bind(from)
     .bind(end)
-    .bind(agency)
+    .bind(agencies.code())
     .fetch_all(pool)
     .await?;
     let total = rows
@@ -149,10 +147,9 @@ pub async fn repeated_supplements(
 pub async fn officers(
     pool: &PgPool,
     days: Days,
-    agency: Option<&str>,
+    agencies: &Agencies,
 ) -> sqlx::Result<Vec<OfficerPerformance>> {
     let (from, end) = days.instants();
-    let scope_agency = agency;
     let rows = sqlx::query(crate::sql::scoped(
         "SELECT s.actor, max(s.actor_name) AS name, count(*) AS completed,
                 count(*) FILTER (WHERE p.step_due_at IS NOT NULL AND s.at <= p.step_due_at) AS on_time,
@@ -161,11 +158,11 @@ pub async fn officers(
          WHERE s.kind IN (4, 11) AND s.at >= $1 AND s.at < $2 AND s.actor <> ''
            AND {s_agency}
          GROUP BY s.actor ORDER BY 3 DESC, 1",
-        scope_agency,
+        agencies,
     ))
     .bind(from)
     .bind(end)
-    .bind(agency)
+    .bind(agencies.code())
     .fetch_all(pool)
     .await?;
     Ok(rows

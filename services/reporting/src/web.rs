@@ -10,6 +10,7 @@
 //! nowhere. An identity provider's redirect sign-in ends the same way: with the token handed to
 //! this endpoint. `POST /dang-xuat` ends the session.
 
+use crate::charts;
 use crate::export;
 use crate::form06;
 use crate::grpc::{Api, REPORT_READERS, Resolved};
@@ -22,8 +23,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use motcua_platform::ServiceError;
-use motcua_platform::auth::{Caller, Role, Verifier};
-use motcua_proto::reporting::{BacklogRow, Form06Row, Period, PeriodKind, TrendBucket};
+use motcua_platform::auth::{Caller, Verifier};
+use motcua_proto::reporting::{BacklogRow, Period, PeriodKind, TrendBucket};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -270,7 +271,7 @@ impl Params {
     }
 
     /// The period and agency asked for, checked as a gRPC request's are.
-    fn resolve(&self, api: &Api, who: &Caller) -> Result<Resolved, ServiceError> {
+    async fn resolve(&self, api: &Api, who: &Caller) -> Result<Resolved, ServiceError> {
         let period = self.period().map_err(ServiceError::InvalidArgument)?;
         api.resolve(
             who,
@@ -278,6 +279,7 @@ impl Params {
             self.co_quan.as_deref().unwrap_or(""),
             false,
         )
+        .await
     }
 
     fn query(&self) -> String {
@@ -303,36 +305,13 @@ struct Line {
     cells: [u64; 11],
 }
 
-struct OutcomeBar {
-    label: String,
-    y: u32,
-    early: u64,
-    on_time: u64,
-    late: u64,
-    early_w: u32,
-    on_time_x: u32,
-    on_time_w: u32,
-    late_x: u32,
-    late_w: u32,
-    end_x: u32,
-}
-
-struct TrendBar {
-    label: String,
-    x: u32,
-    received: u64,
-    resolved: u64,
-    received_y: u32,
-    received_h: u32,
-    resolved_y: u32,
-    resolved_h: u32,
-}
-
 #[derive(Template, WebTemplate)]
 #[template(path = "dashboard.html")]
 struct Dashboard {
     who: String,
-    admin: bool,
+    /// A province admin chooses an agency of the province (empty: all of them); everyone else
+    /// sees their own agency.
+    choose_agency: bool,
     kinds: Vec<(&'static str, &'static str)>,
     kind: String,
     year: String,
@@ -347,37 +326,14 @@ struct Dashboard {
     query: String,
     rows: Vec<Line>,
     total: [u64; 11],
-    early: f64,
-    on_time: f64,
-    late: f64,
-    rate: f64,
+    percentages: String,
     unclassified: String,
     outcome_height: u32,
     outcome_desc: String,
-    outcome_bars: Vec<OutcomeBar>,
+    outcome_bars: Vec<charts::OutcomeBar>,
     trend_desc: String,
-    trend_bars: Vec<TrendBar>,
+    trend_bars: Vec<charts::TrendBar>,
     backlog: Vec<BacklogRow>,
-}
-
-fn scale(n: u64, max: u64, px: u32) -> u32 {
-    if max == 0 {
-        0
-    } else {
-        ((n as f64 / max as f64) * f64::from(px)).round() as u32
-    }
-}
-
-/// Rows of several agencies, summed per field (the charts are per field).
-fn per_field(rows: &[Form06Row]) -> Vec<(String, u64, u64, u64)> {
-    let mut by: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
-    for r in rows {
-        let e = by.entry(r.field_name.clone()).or_default();
-        e.0 += r.resolved_early;
-        e.1 += r.resolved_on_time;
-        e.2 += r.resolved_late;
-    }
-    by.into_iter().map(|(k, (a, b, c))| (k, a, b, c)).collect()
 }
 
 async fn dashboard(
@@ -390,10 +346,9 @@ async fn dashboard(
     };
     let now = web.api.clock.now();
     let params = params.filled(motcua_domain::time::vietnam_day(now));
-    let admin = who.has(Role::Admin);
     let mut page = Dashboard {
         who: format!("{} ({})", who.name, who.agency),
-        admin,
+        choose_agency: who.province_scope().is_some(),
         kinds: KINDS.to_vec(),
         kind: params.ky.clone().unwrap_or_default(),
         year: params.nam.clone().unwrap_or_default(),
@@ -408,10 +363,7 @@ async fn dashboard(
         query: params.query(),
         rows: Vec::new(),
         total: [0; 11],
-        early: 0.0,
-        on_time: 0.0,
-        late: 0.0,
-        rate: 0.0,
+        percentages: String::new(),
         unclassified: String::new(),
         outcome_height: 40,
         outcome_desc: String::new(),
@@ -420,7 +372,7 @@ async fn dashboard(
         trend_bars: Vec::new(),
         backlog: Vec::new(),
     };
-    let resolved = params.resolve(&web.api, &who);
+    let resolved = params.resolve(&web.api, &who).await;
     let q: Resolved = match resolved {
         Ok(q) => q,
         Err(ServiceError::InvalidArgument(m) | ServiceError::PermissionDenied(m)) => {
@@ -434,13 +386,13 @@ async fn dashboard(
         Ok(r) => r,
         Err(e) => return error_page(e.into()),
     };
-    let agency = q.scope.agency.as_deref();
-    let trend = match views::trend(&web.api.pool, q.days, agency, TrendBucket::Month).await {
+    let agencies = &q.scope.agencies;
+    let trend = match views::trend(&web.api.pool, q.days, agencies, TrendBucket::Month).await {
         Ok(t) => t,
         Err(e) => return error_page(e.into()),
     };
     let (backlog, _) =
-        match views::backlog(&web.api.pool, agency, now, chrono::Duration::hours(24)).await {
+        match views::backlog(&web.api.pool, agencies, now, chrono::Duration::hours(24)).await {
             Ok(b) => b,
             Err(e) => return error_page(e.into()),
         };
@@ -454,8 +406,7 @@ async fn dashboard(
         .with_timezone(&motcua_calendar::vietnam())
         .format("%H:%M ngày %d/%m/%Y")
         .to_string();
-    let (early, on_time, late, rate) = form06::percentages(&total);
-    (page.early, page.on_time, page.late, page.rate) = (early, on_time, late, rate);
+    page.percentages = export::percentages_line(&total);
     page.total = form06::columns(&total);
     page.unclassified = export::unclassified_note(&total);
     page.rows = rows
@@ -465,89 +416,8 @@ async fn dashboard(
             cells: form06::columns(r),
         })
         .collect();
-    // Early / on time / late per field: stacked bars, 360 px for the largest.
-    let fields = per_field(&rows);
-    let max = fields.iter().map(|f| f.1 + f.2 + f.3).max().unwrap_or(0);
-    page.outcome_bars = fields
-        .iter()
-        .enumerate()
-        .map(|(i, (label, e, o, l))| {
-            let (ew, ow, lw) = (
-                scale(*e, max, 360),
-                scale(*o, max, 360),
-                scale(*l, max, 360),
-            );
-            OutcomeBar {
-                label: label.clone(),
-                y: 10 + 30 * i as u32,
-                early: *e,
-                on_time: *o,
-                late: *l,
-                early_w: ew,
-                on_time_x: 180 + ew,
-                on_time_w: ow,
-                late_x: 180 + ew + ow,
-                late_w: lw,
-                end_x: 186 + ew + ow + lw,
-            }
-        })
-        .collect();
-    page.outcome_height = 20 + 30 * page.outcome_bars.len().max(1) as u32;
-    page.outcome_desc = if fields.is_empty() {
-        "Chưa có hồ sơ đã giải quyết trong kỳ.".into()
-    } else {
-        fields
-            .iter()
-            .map(|(l, e, o, la)| format!("{l}: trước hạn {e}, đúng hạn {o}, quá hạn {la}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    };
-    // Received and resolved per month (all fields).
-    let mut months: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    for p in &trend {
-        let e = months.entry(p.start.clone()).or_default();
-        e.0 += p.received;
-        e.1 += p.resolved;
-    }
-    let max = months
-        .values()
-        .map(|(a, b)| (*a).max(*b))
-        .max()
-        .unwrap_or(0);
-    page.trend_bars = months
-        .iter()
-        .enumerate()
-        .map(|(i, (start, (received, resolved)))| {
-            let label = chrono::NaiveDate::parse_from_str(start, "%Y-%m-%d")
-                .map(|d| d.format("%m/%Y").to_string())
-                .unwrap_or_else(|_| start.clone());
-            let (rh, sh) = (scale(*received, max, 180), scale(*resolved, max, 180));
-            TrendBar {
-                label,
-                x: 20 + 46 * i as u32,
-                received: *received,
-                resolved: *resolved,
-                received_y: 200 - rh,
-                received_h: rh,
-                resolved_y: 200 - sh,
-                resolved_h: sh,
-            }
-        })
-        .collect();
-    page.trend_desc = if page.trend_bars.is_empty() {
-        "Chưa có số liệu trong kỳ.".into()
-    } else {
-        page.trend_bars
-            .iter()
-            .map(|b| {
-                format!(
-                    "{}: tiếp nhận {}, đã giải quyết {}",
-                    b.label, b.received, b.resolved
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("; ")
-    };
+    (page.outcome_bars, page.outcome_height, page.outcome_desc) = charts::outcomes(&rows);
+    (page.trend_bars, page.trend_desc) = charts::trend(&trend);
     page.backlog = backlog
         .into_iter()
         .map(|mut b| {
@@ -581,7 +451,7 @@ async fn download(web: &Web, headers: &HeaderMap, params: Params, xlsx: bool) ->
     };
     let now = web.api.clock.now();
     let params = params.filled(motcua_domain::time::vietnam_day(now));
-    let resolved = params.resolve(&web.api, &who);
+    let resolved = params.resolve(&web.api, &who).await;
     let q = match resolved {
         Ok(q) => q,
         Err(ServiceError::InvalidArgument(m) | ServiceError::PermissionDenied(m)) => {

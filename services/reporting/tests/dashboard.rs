@@ -6,26 +6,18 @@
 
 #![allow(clippy::unwrap_used)] // a test's panic is its failure message
 
-use chrono::{DateTime, Utc};
+mod common;
+
+use common::*;
 use fantoccini::Locator;
 use motcua_domain::events::DossierEvent;
 use motcua_domain::time::ts;
-use motcua_platform::ManualClock;
 use motcua_platform::auth::Role;
-use motcua_platform::config::Vars;
-use motcua_platform::process::Process;
 use motcua_proto::common::{Channel, DossierStatus, Outcome};
 use motcua_proto::events::{ChangeKind, DossierState, DossierStateChanged};
+use motcua_reporting::form06::Agencies;
 use motcua_testkit::browser::{chromium, driver};
 use std::time::Duration;
-
-const A: &str = "000.00.06.H56";
-
-fn vn(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(&format!("{s}+07:00"))
-        .unwrap()
-        .with_timezone(&Utc)
-}
 
 fn token(roles: &[Role]) -> String {
     motcua_testkit::token(roles, A, "", "ld-1")
@@ -68,53 +60,8 @@ fn fact(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_signs_in_and_sees_form06_charts_backlog_and_downloads() {
-    let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
-    let vars = Vars::from_pairs([
-        ("MOTCUA_DATABASE_PREFIX", format!("t_{id}")),
-        ("MOTCUA_DEVELOPMENT", "true".to_owned()),
-        ("MOTCUA_BUS_PREFIX", format!("t{id}.")),
-        ("MOTCUA_REPORTING_GRPC_ADDR", "127.0.0.1:0".to_owned()),
-        ("MOTCUA_REPORTING_HTTP_ADDR", "127.0.0.1:0".to_owned()),
-        ("MOTCUA_METRICS_ADDR", "off".to_owned()),
-        (
-            "MOTCUA_CATALOG_FILE",
-            concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../deploy/catalog/tnmt.toml"
-            )
-            .to_owned(),
-        ),
-        ("MOTCUA_PUBLIC_RATE_PER_SECOND", "1000".to_owned()),
-        ("MOTCUA_PUBLIC_RATE_BURST", "1000".to_owned()),
-        ("MOTCUA_DOSSIER_EVENTS_MAX_BYTES", (64u64 << 20).to_string()),
-        ("MOTCUA_CATALOG_EVENTS_MAX_BYTES", (16u64 << 20).to_string()),
-        ("MOTCUA_DEAD_LETTERS_MAX_BYTES", (16u64 << 20).to_string()),
-    ]);
-    let clock = ManualClock::new(vn("2026-04-10T09:00:00"));
-    let process = Process::new(vars.clone(), clock.clone()).unwrap();
-    let settings = motcua_reporting::settings::ReportingSettings::from_vars(&vars).unwrap();
-    let running = motcua_reporting::start(&process, settings).await.unwrap();
-    let port = running.http_addr.unwrap().port();
-    // "localhost": a secure context for the browser, so the Secure session cookie is kept on
-    // plain http as it will be on https.
-    let web = format!("http://localhost:{port}");
-    let http = motcua_platform::http::client(Duration::from_secs(10)).unwrap();
-    for _ in 0..200 {
-        if http
-            .get(format!("{web}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let pool = sqlx::PgPool::connect_lazy_with(
-        motcua_platform::db::options(&process.settings.database_url)
-            .unwrap()
-            .database(&process.settings.database_name("reporting")),
-    );
+    let app = Reporting::start(vn("2026-04-10T09:00:00")).await;
+    let (web, http, pool) = (&app.web, &app.http, &app.pool);
     let mut tx = pool.begin().await.unwrap();
     for e in [
         fact(
@@ -177,7 +124,7 @@ async fn a_leader_signs_in_and_sees_form06_charts_backlog_and_downloads() {
 
     let driver = driver().await;
     let c = chromium(&driver, 1280, 1800, true).await;
-    c.goto(&web).await.unwrap();
+    c.goto(web).await.unwrap();
     assert!(
         c.current_url()
             .await
@@ -297,6 +244,18 @@ async fn a_leader_signs_in_and_sees_form06_charts_backlog_and_downloads() {
         .await
         .unwrap();
     assert_eq!(total, "Tổng cộng 5 0 5 0 3 1 1 1 2 2 0");
+    // The shares as gRPC and the files say them: of the three classified, making 100%.
+    let shares = c
+        .find(Locator::Css("p.percentages"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        shares,
+        "Tỷ lệ trên 3 hồ sơ đã giải quyết có tính hạn (cột (8) + (9) + (10)): trước hạn 33,4%, đúng hạn 33,3%, quá hạn 33,3%; trước hạn và đúng hạn 66,7%."
+    );
     // The charts say in words what they draw.
     let desc = c
         .find(Locator::Id("ket-qua-desc"))
@@ -356,7 +315,7 @@ async fn a_leader_signs_in_and_sees_form06_charts_backlog_and_downloads() {
         .await
         .unwrap()
         .unwrap();
-    let r = with_session(&http, &format!("{web}{link}"), session.value()).await;
+    let r = with_session(http, &format!("{web}{link}"), session.value()).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-frame-options"], "DENY");
     assert!(
@@ -388,7 +347,7 @@ async fn a_leader_signs_in_and_sees_form06_charts_backlog_and_downloads() {
     );
     c.close().await.unwrap();
     // Everywhere: the cookie's value, copied before, opens nothing any more.
-    let r = with_session(&http, &format!("{web}{link}"), session.value()).await;
+    let r = with_session(http, &format!("{web}{link}"), session.value()).await;
     assert_eq!(r.status(), 401, "a session signed out of is over");
 
     // Per officer: a step completed by its due time, and one after.
@@ -450,7 +409,7 @@ async fn a_leader_signs_in_and_sees_form06_charts_backlog_and_downloads() {
         from: chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
         to: chrono::NaiveDate::from_ymd_opt(2026, 3, 31).unwrap(),
     };
-    let officers = motcua_reporting::views::officers(&pool, march, Some(A))
+    let officers = motcua_reporting::views::officers(pool, march, &Agencies::One(A.into()))
         .await
         .unwrap();
     let got: Vec<(&str, u64, u64, u64, f64)> = officers
@@ -467,28 +426,5 @@ async fn a_leader_signs_in_and_sees_form06_charts_backlog_and_downloads() {
         .collect();
     assert_eq!(got, [("cv-1", 1, 1, 0, 100.0), ("ld-1", 1, 0, 1, 0.0)]);
 
-    process.shutdown.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(15), running.task).await;
-    pool.close().await;
-    let _ = motcua_platform::db::drop_database(
-        &process.settings.database_url,
-        &process.settings.database_name("reporting"),
-    )
-    .await;
-    let bus = motcua_platform::bus::Bus::connect(
-        &process.settings.nats_url,
-        &process.settings.bus_prefix,
-    )
-    .await
-    .unwrap();
-    bus.delete_streams().await;
-}
-
-/// GET `url` carrying the session cookie `value`, as a browser would.
-async fn with_session(http: &reqwest::Client, url: &str, value: &str) -> reqwest::Response {
-    http.get(url)
-        .header("cookie", format!("__Host-motcua_phien={value}"))
-        .send()
-        .await
-        .unwrap()
+    app.stop().await;
 }

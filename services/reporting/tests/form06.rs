@@ -7,34 +7,16 @@
 
 mod common;
 
-use chrono::{DateTime, Utc};
-use common::cells;
+use common::*;
 use motcua_domain::time::ts;
-use motcua_platform::ManualClock;
-use motcua_platform::auth::{Claims, Role, mint};
-use motcua_platform::bus::{Bus, headers};
-use motcua_platform::config::{DEV_JWT_SECRET, Vars};
-use motcua_platform::process::Process;
+use motcua_platform::auth::Role;
 use motcua_proto::common::{Channel, DossierStatus, Outcome, PauseReason, StopKind};
 use motcua_proto::events::{
     ChangeKind, DossierState, DossierStateChanged, DossierSubmitted, RejectedAtIntake,
 };
-use motcua_proto::reporting::reporting_service_client::ReportingServiceClient;
 use motcua_proto::reporting::*;
 use prost::Message;
 use std::time::Duration;
-use tonic::metadata::MetadataValue;
-use tonic::transport::Channel as GrpcChannel;
-
-const A: &str = "000.00.06.H56";
-const B: &str = "000.00.07.H56";
-
-/// An instant in Vietnam's time.
-fn vn(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(&format!("{s}+07:00"))
-        .unwrap()
-        .with_timezone(&Utc)
-}
 
 /// A dossier's final state, built field by field.
 struct D {
@@ -202,32 +184,11 @@ fn history() -> Vec<D> {
     v
 }
 
-fn token(roles: &[Role], agency: &str) -> MetadataValue<tonic::metadata::Ascii> {
-    let now = chrono::Utc::now().timestamp();
-    let t = mint(
-        DEV_JWT_SECRET,
-        &Claims {
-            sub: "ld-1".into(),
-            name: "Lãnh đạo".into(),
-            agency: agency.into(),
-            roles: roles.to_vec(),
-            exp: now + 3600,
-            iat: now,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    format!("Bearer {t}").parse().unwrap()
-}
-
 async fn form06(
-    client: &mut ReportingServiceClient<GrpcChannel>,
-    who: MetadataValue<tonic::metadata::Ascii>,
+    client: &mut Client,
     request: GetForm06Request,
 ) -> Result<GetForm06Response, tonic::Status> {
-    let mut req = tonic::Request::new(request);
-    req.metadata_mut().insert("authorization", who);
-    client.get_form06(req).await.map(|r| r.into_inner())
+    client.get_form06(request).await.map(|r| r.into_inner())
 }
 
 fn custom(from: &str, to: &str) -> Option<Period> {
@@ -241,49 +202,8 @@ fn custom(from: &str, to: &str) -> Option<Period> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn form06_on_a_known_history_cell_by_cell_for_several_periods() {
-    let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
-    let vars = Vars::from_pairs([
-        ("MOTCUA_DATABASE_PREFIX", format!("t_{id}")),
-        ("MOTCUA_DEVELOPMENT", "true".to_owned()),
-        ("MOTCUA_BUS_PREFIX", format!("t{id}.")),
-        ("MOTCUA_REPORTING_GRPC_ADDR", "127.0.0.1:0".to_owned()),
-        ("MOTCUA_REPORTING_HTTP_ADDR", "127.0.0.1:0".to_owned()),
-        ("MOTCUA_METRICS_ADDR", "off".to_owned()),
-        (
-            "MOTCUA_CATALOG_FILE",
-            concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../deploy/catalog/tnmt.toml"
-            )
-            .to_owned(),
-        ),
-        ("MOTCUA_DOSSIER_EVENTS_MAX_BYTES", (64u64 << 20).to_string()),
-        ("MOTCUA_CATALOG_EVENTS_MAX_BYTES", (16u64 << 20).to_string()),
-        ("MOTCUA_DEAD_LETTERS_MAX_BYTES", (16u64 << 20).to_string()),
-    ]);
-    let clock = ManualClock::new(vn("2026-05-01T09:00:00"));
-    let process = Process::new(vars.clone(), clock.clone()).unwrap();
-    let settings = motcua_reporting::settings::ReportingSettings::from_vars(&vars).unwrap();
-    let running = motcua_reporting::start(&process, settings).await.unwrap();
-    let channel = GrpcChannel::from_shared(format!("http://{}", running.addr))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
-    for _ in 0..300 {
-        if health
-            .check(tonic_health::pb::HealthCheckRequest::default())
-            .await
-            .is_ok_and(|r| r.into_inner().status == 1)
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let bus = Bus::connect(&process.settings.nats_url, &process.settings.bus_prefix)
-        .await
-        .unwrap();
+    let app = Reporting::start(vn("2026-05-01T09:00:00")).await;
+    let (bus, pool) = (&app.bus, &app.pool);
     // Every event twice: in order with fresh ids, then in reverse order with the same ids (a
     // redelivery, a second relay), so the newest state must win whatever the order.
     let mut events = Vec::new();
@@ -292,35 +212,20 @@ async fn form06_on_a_known_history_cell_by_cell_for_several_periods() {
             events.push((d.field, t, uuid::Uuid::now_v7(), p));
         }
     }
-    let send = |field: &str, t: &str, id: uuid::Uuid, p: Vec<u8>| {
-        let mut h = async_nats::HeaderMap::new();
-        h.insert(headers::EVENT_ID, id.to_string().as_str());
-        h.insert(headers::EVENT_TYPE, t);
-        h.insert("Nats-Msg-Id", uuid::Uuid::new_v4().to_string().as_str());
-        let m = async_nats::jetstream::message::PublishMessage::build()
-            .payload(p.into())
-            .headers(h);
-        let subject = bus.subject(&format!("dossier.{field}.{t}"));
-        let js = bus.js.clone();
-        async move { js.send_publish(subject, m).await.unwrap().await.unwrap() }
-    };
     // In order first (each dossier's counts move from its submitted state to its last), then
     // again in reverse with the same ids.
     for (f, t, id, p) in events.iter() {
-        send(f, t, *id, p.clone()).await;
+        app.publish_as(&format!("dossier.{f}.{t}"), t, *id, p.clone())
+            .await;
     }
     for (f, t, id, p) in events.iter().rev() {
-        send(f, t, *id, p.clone()).await;
+        app.publish_as(&format!("dossier.{f}.{t}"), t, *id, p.clone())
+            .await;
     }
-    let pool = sqlx::PgPool::connect_lazy_with(
-        motcua_platform::db::options(&process.settings.database_url)
-            .unwrap()
-            .database(&process.settings.database_name("reporting")),
-    );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM facts WHERE version = 5 OR rejected")
-            .fetch_one(&pool)
+            .fetch_one(pool)
             .await
             .unwrap_or(0);
         if n == 13 {
@@ -328,7 +233,7 @@ async fn form06_on_a_known_history_cell_by_cell_for_several_periods() {
             let pending: i64 = sqlx::query_scalar(
                 "SELECT count(*) FROM processed_events WHERE consumer = 'reporting-dossiers'",
             )
-            .fetch_one(&pool)
+            .fetch_one(pool)
             .await
             .unwrap_or(0);
             if pending as usize == events.len() {
@@ -342,14 +247,13 @@ async fn form06_on_a_known_history_cell_by_cell_for_several_periods() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    let mut client = ReportingServiceClient::new(channel);
-    let admin = token(&[Role::Admin], A);
-    let leader = token(&[Role::Leader], A);
+    // A's leader, and the admin of the province (A's and B's).
+    let mut leader = app.client(&motcua_testkit::token(&[Role::Leader], A, "", "ld-1"));
+    let mut admin = app.client(&motcua_testkit::province_admin_token(A, "qt-1"));
 
     // March 2026 as a range of days, agency A, asked by its leader.
     let march = form06(
-        &mut client,
-        leader.clone(),
+        &mut leader,
         GetForm06Request {
             period: custom("2026-03-01", "2026-03-31"),
             ..Default::default()
@@ -379,6 +283,8 @@ async fn form06_on_a_known_history_cell_by_cell_for_several_periods() {
         cells(march.total.as_ref().unwrap()),
         [9, 1, 5, 3, 5, 1, 1, 1, 2, 4, 2, 2]
     );
+    // Of the 5 resolved, 2 were refused or withdrawn: the shares are of the 3 classified, one
+    // early, one on time, one late, and make 100%.
     assert_eq!(
         (
             march.early_percent,
@@ -386,15 +292,17 @@ async fn form06_on_a_known_history_cell_by_cell_for_several_periods() {
             march.late_percent,
             march.on_time_rate_percent
         ),
-        (20.0, 20.0, 20.0, 40.0),
-        "among the 5 resolved, 2 of them refused or withdrawn"
+        (33.4, 33.3, 33.3, 66.7)
+    );
+    assert_eq!(
+        ((march.early_percent + march.on_time_percent + march.late_percent) * 10.0).round(),
+        1000.0
     );
     assert_eq!(march.in_progress_at, "2026-04-01T00:00:00+07:00");
 
     // Quarter 1 of 2026: 15/12/2025 to 14/3/2026.
     let q1 = form06(
-        &mut client,
-        leader.clone(),
+        &mut leader,
         GetForm06Request {
             period: Some(Period {
                 kind: PeriodKind::Quarter as i32,
@@ -425,17 +333,17 @@ async fn form06_on_a_known_history_cell_by_cell_for_several_periods() {
     );
 
     // The same as files laid out like the official form, read back with an independent reader.
-    let file = export(&mut client, leader.clone(), ExportFormat::Xlsx).await;
+    let file = export(&mut leader, ExportFormat::Xlsx).await;
     assert_eq!(file.file_name, "bieu-06_2026-03-01_2026-03-31.xlsx");
     check_xlsx(&file.content);
-    let file = export(&mut client, leader.clone(), ExportFormat::Csv).await;
+    let file = export(&mut leader, ExportFormat::Csv).await;
     assert_eq!(file.media_type, "text/csv; charset=utf-8");
     check_csv(&file.content);
 
-    // Per procedure, and every agency for an admin: agency B's dossier counts in the land row.
+    // Per procedure, and the whole province for its admin: agency B's dossier counts in the land
+    // row.
     let all = form06(
-        &mut client,
-        admin.clone(),
+        &mut admin,
         GetForm06Request {
             period: custom("2026-03-01", "2026-03-31"),
             by_procedure: true,
@@ -471,8 +379,7 @@ async fn form06_on_a_known_history_cell_by_cell_for_several_periods() {
 
     // A period not over yet: in-progress figures are taken now (by the clock), not at its end.
     let now = form06(
-        &mut client,
-        admin.clone(),
+        &mut admin,
         GetForm06Request {
             period: Some(Period {
                 kind: PeriodKind::Month as i32,
@@ -501,13 +408,15 @@ async fn form06_on_a_known_history_cell_by_cell_for_several_periods() {
     );
 
     // The trend of March by month, the backlog now (1 May) and the repeated supplement requests.
-    let mut req = tonic::Request::new(GetTrendRequest {
-        period: custom("2026-03-01", "2026-03-31"),
-        bucket: TrendBucket::Month as i32,
-        ..Default::default()
-    });
-    req.metadata_mut().insert("authorization", leader.clone());
-    let trend = client.get_trend(req).await.unwrap().into_inner();
+    let trend = leader
+        .get_trend(GetTrendRequest {
+            period: custom("2026-03-01", "2026-03-31"),
+            bucket: TrendBucket::Month as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
     let points: Vec<(&str, &str, u64, u64)> = trend
         .points
         .iter()
@@ -520,9 +429,11 @@ async fn form06_on_a_known_history_cell_by_cell_for_several_periods() {
             ("2026-03-01", "moi-truong", 1, 0)
         ]
     );
-    let mut req = tonic::Request::new(GetBacklogRequest::default());
-    req.metadata_mut().insert("authorization", leader.clone());
-    let backlog = client.get_backlog(req).await.unwrap().into_inner();
+    let backlog = leader
+        .get_backlog(GetBacklogRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
     let t = backlog.total.unwrap();
     assert_eq!(
         (t.in_progress, t.overdue, t.due_soon, t.paused),
@@ -530,13 +441,11 @@ async fn form06_on_a_known_history_cell_by_cell_for_several_periods() {
         "A-01, A-06, A-07 overdue; A-11 paused"
     );
     assert_eq!(backlog.at, "2026-05-01T09:00:00+07:00");
-    let mut req = tonic::Request::new(ListRepeatedSupplementsRequest {
-        period: custom("2026-03-01", "2026-03-31"),
-        ..Default::default()
-    });
-    req.metadata_mut().insert("authorization", leader.clone());
-    let repeated = client
-        .list_repeated_supplements(req)
+    let repeated = leader
+        .list_repeated_supplements(ListRepeatedSupplementsRequest {
+            period: custom("2026-03-01", "2026-03-31"),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -547,16 +456,17 @@ async fn form06_on_a_known_history_cell_by_cell_for_several_periods() {
     // Rebuilt from the stream, the model is the live one, and gives the same report.
     let connect = || async {
         use sqlx::ConnectOptions;
-        motcua_platform::db::options(&process.settings.database_url)
+        let settings = &app.process.settings;
+        motcua_platform::db::options(&settings.database_url)
             .unwrap()
-            .database(&process.settings.database_name("reporting"))
+            .database(&settings.database_name("reporting"))
             .connect()
             .await
             .unwrap()
     };
     let check = motcua_reporting::rebuild::run(
         connect().await,
-        &bus,
+        bus,
         motcua_reporting::rebuild::Mode::Check,
     )
     .await
@@ -568,15 +478,14 @@ async fn form06_on_a_known_history_cell_by_cell_for_several_periods() {
     );
     let replaced = motcua_reporting::rebuild::run(
         connect().await,
-        &bus,
+        bus,
         motcua_reporting::rebuild::Mode::Replace { force: false },
     )
     .await
     .unwrap();
     assert_eq!(replaced.dossiers, 13);
     let again = form06(
-        &mut client,
-        leader.clone(),
+        &mut leader,
         GetForm06Request {
             period: custom("2026-03-01", "2026-03-31"),
             ..Default::default()
@@ -586,30 +495,42 @@ async fn form06_on_a_known_history_cell_by_cell_for_several_periods() {
     .unwrap();
     assert_eq!(again, march, "the same report after a rebuild");
 
-    // Bad input.
+    // Bad input, and agencies outside the caller's scope.
+    let leader_token = motcua_testkit::token(&[Role::Leader], A, "", "ld-1");
+    let admin_token = motcua_testkit::province_admin_token(A, "qt-1");
     for (who, request, code, says) in [
         (
-            leader.clone(),
+            &leader_token,
             GetForm06Request {
                 period: custom("2026-03-01", "2026-03-31"),
                 agency: B.into(),
                 ..Default::default()
             },
             tonic::Code::PermissionDenied,
-            "own agency",
+            "outside the caller's scope",
         ),
         (
-            admin.clone(),
+            &admin_token,
             GetForm06Request {
                 period: custom("2026-03-01", "2026-03-31"),
-                agency: "000.00.99.X99".into(),
+                agency: "000.00.99.H56".into(),
                 ..Default::default()
             },
             tonic::Code::InvalidArgument,
             "unknown agency",
         ),
         (
-            admin.clone(),
+            &admin_token,
+            GetForm06Request {
+                period: custom("2026-03-01", "2026-03-31"),
+                agency: "000.00.99.X99".into(),
+                ..Default::default()
+            },
+            tonic::Code::PermissionDenied,
+            "outside the caller's scope",
+        ),
+        (
+            &admin_token,
             GetForm06Request {
                 period: custom("2026-03-31", "2026-03-01"),
                 ..Default::default()
@@ -618,7 +539,7 @@ async fn form06_on_a_known_history_cell_by_cell_for_several_periods() {
             "before it starts",
         ),
         (
-            admin.clone(),
+            &admin_token,
             GetForm06Request {
                 period: Some(Period {
                     kind: PeriodKind::Year as i32,
@@ -631,13 +552,13 @@ async fn form06_on_a_known_history_cell_by_cell_for_several_periods() {
             "year 3026",
         ),
         (
-            admin.clone(),
+            &admin_token,
             GetForm06Request::default(),
             tonic::Code::InvalidArgument,
             "period is required",
         ),
         (
-            token(&[Role::Desk], A),
+            &motcua_testkit::token(&[Role::Desk], A, "", "mc-1"),
             GetForm06Request {
                 period: custom("2026-03-01", "2026-03-31"),
                 ..Default::default()
@@ -646,34 +567,24 @@ async fn form06_on_a_known_history_cell_by_cell_for_several_periods() {
             "leader",
         ),
     ] {
-        let e = form06(&mut client, who, request).await.unwrap_err();
+        let e = form06(&mut app.client(who), request).await.unwrap_err();
         assert_eq!(e.code(), code, "{e:?}");
         assert!(e.message().contains(says), "{}", e.message());
     }
 
-    process.shutdown.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(15), running.task).await;
-    pool.close().await;
-    let _ = motcua_platform::db::drop_database(
-        &process.settings.database_url,
-        &process.settings.database_name("reporting"),
-    )
-    .await;
-    bus.delete_streams().await;
+    app.stop().await;
 }
 
-async fn export(
-    client: &mut ReportingServiceClient<GrpcChannel>,
-    who: MetadataValue<tonic::metadata::Ascii>,
-    format: ExportFormat,
-) -> ExportForm06Response {
-    let mut req = tonic::Request::new(ExportForm06Request {
-        period: custom("2026-03-01", "2026-03-31"),
-        format: format as i32,
-        ..Default::default()
-    });
-    req.metadata_mut().insert("authorization", who);
-    client.export_form06(req).await.unwrap().into_inner()
+async fn export(client: &mut Client, format: ExportFormat) -> ExportForm06Response {
+    client
+        .export_form06(ExportForm06Request {
+            period: custom("2026-03-01", "2026-03-31"),
+            format: format as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
 }
 
 /// March for agency A, as the XLSX says it: cells and merges, read with calamine.
@@ -769,6 +680,11 @@ fn check_xlsx(bytes: &[u8]) {
             "2"
         ]
     );
+    assert_eq!(
+        text(13, 0),
+        "Ghi chú: cột (7) gồm 2 hồ sơ từ chối giải quyết, rút hoặc dừng xử lý, không tính vào các cột (8), (9), (10) và các tỷ lệ."
+    );
+    assert_eq!(text(14, 0), PERCENTAGES);
     let mut merges: Vec<((u32, u32), (u32, u32))> = book
         .merge_cells_by_sheet_name("Biểu 06")
         .unwrap()
@@ -811,4 +727,9 @@ fn check_csv(bytes: &[u8]) {
     );
     assert_eq!(lines[8], "1,Đất đai,8,1,4,3,5,1,1,1,3,1,2");
     assert_eq!(lines[10], "Tổng cộng,,9,1,5,3,5,1,1,1,4,2,2");
+    assert_eq!(lines[12], format!("\"{PERCENTAGES}\""));
 }
+
+/// March's shares as the files print them: of the 3 classified (the refused and the withdrawn
+/// left out), adding up to 100.
+const PERCENTAGES: &str = "Tỷ lệ trên 3 hồ sơ đã giải quyết có tính hạn (cột (8) + (9) + (10)): trước hạn 33,4%, đúng hạn 33,3%, quá hạn 33,3%; trước hạn và đúng hạn 66,7%.";

@@ -1,7 +1,9 @@
-//! Property test: on random histories and random periods, Biểu 06 from PostgreSQL equals a plain
-//! reading of the definitions written again here (an independent oracle), and its invariants hold:
-//! (3) = (4) + (5) + (6), (3) = (7) + (11), (7) = (8) + (9) + (10) + unclassified,
-//! (11) = (12) + (13).
+//! Property test: on random histories (two agencies of one province, pauses included) and random
+//! periods, Biểu 06 from PostgreSQL equals a plain reading of the definitions written again here
+//! (an independent oracle, cell by cell), and properties that tie separate reads together hold:
+//! the counts kept event by event equal those recomputed from the facts; per procedure equals per
+//! field; the province equals its agencies added up; what is in progress at a period's end is what
+//! the next period carries over.
 
 #![allow(clippy::unwrap_used)] // a test's panic is its failure message
 
@@ -12,19 +14,22 @@ use common::cells;
 use motcua_domain::events::DossierEvent;
 use motcua_domain::time::ts;
 use motcua_platform::config::ServerUrl;
-use motcua_proto::common::{Channel, DossierStatus, Outcome, StopKind};
+use motcua_proto::common::{Channel, DossierStatus, Outcome, PauseReason, StopKind};
 use motcua_proto::events::{DossierState, DossierStateChanged};
-use motcua_reporting::form06::{self, Scope};
+use motcua_reporting::form06::{self, Agencies, Scope};
 use motcua_reporting::periods::Days;
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
 struct Fact {
+    agency: usize,
     field: usize,
     channel: Channel,
     received: i64,
     due: i64,
     done: Option<(i64, Option<Outcome>)>,
+    /// Paused (waiting for a supplement) since this minute, for a dossier not done.
+    paused_since: Option<i64>,
 }
 
 fn base() -> DateTime<Utc> {
@@ -32,29 +37,41 @@ fn base() -> DateTime<Utc> {
 }
 
 const FIELDS: [&str; 3] = ["dat-dai", "moi-truong", "khoang-san"];
+/// Two agencies of province P.
+const PROVINCE: &str = "P";
+const AGENCIES: [&str; 2] = ["000.00.01.P", "000.00.02.P"];
 
 fn fact() -> impl Strategy<Value = Fact> {
     // Minutes from 1 January 2026 over about four months; due 1–40 days later; done 0–60 days
-    // after receipt, as a result (with an outcome) or a stop.
+    // after receipt, as a result (with an outcome) or a stop; or not done, and perhaps paused
+    // since 0–60 days after receipt.
     (
-        0usize..3,
-        0usize..3,
+        (0usize..2, 0usize..3, 0usize..3),
         0i64..(120 * 1440),
         1i64..(40 * 1440),
         proptest::option::of((0i64..(60 * 1440), proptest::option::of(1i32..4))),
+        proptest::option::of(0i64..(60 * 1440)),
     )
-        .prop_map(|(field, channel, received, due, done)| Fact {
-            field,
-            channel: [Channel::Counter, Channel::Online, Channel::Postal][channel],
-            received,
-            due: received + due,
-            done: done.map(|(after, outcome)| {
-                (
-                    received + after,
-                    outcome.map(|o| Outcome::try_from(o).unwrap()),
-                )
-            }),
-        })
+        .prop_map(
+            |((agency, field, channel), received, due, done, pause)| Fact {
+                agency,
+                field,
+                channel: [Channel::Counter, Channel::Online, Channel::Postal][channel],
+                received,
+                due: received + due,
+                done: done.map(|(after, outcome)| {
+                    (
+                        received + after,
+                        outcome.map(|o| Outcome::try_from(o).unwrap()),
+                    )
+                }),
+                paused_since: if done.is_none() {
+                    pause.map(|after| received + after)
+                } else {
+                    None
+                },
+            },
+        )
 }
 
 fn at(minutes: i64) -> DateTime<Utc> {
@@ -70,8 +87,8 @@ fn state(i: usize, f: &Fact) -> DossierState {
         procedure_version: 1,
         procedure_name: "Thủ tục".into(),
         field: FIELDS[f.field].into(),
-        receiving_agency: "A".into(),
-        competent_agency: "A".into(),
+        receiving_agency: AGENCIES[f.agency].into(),
+        competent_agency: AGENCIES[f.agency].into(),
         channel: f.channel as i32,
         received_at: Some(ts(at(f.received))),
         due_at: Some(ts(at(f.due))),
@@ -88,21 +105,27 @@ fn state(i: usize, f: &Fact) -> DossierState {
         }
         None => {}
     }
+    if let Some(since) = f.paused_since {
+        s.status = DossierStatus::SupplementRequested as i32;
+        s.paused = PauseReason::Supplement as i32;
+        s.paused_since = Some(ts(at(since)));
+    }
     s
 }
 
-/// The definitions, read plainly (DESIGN.md §2), for one field.
+/// The definitions, read plainly (DESIGN.md §2, README "Reporting"), for the dossiers `of`.
 fn oracle(
     facts: &[Fact],
-    field: usize,
+    of: impl Fn(&Fact) -> bool,
     from: DateTime<Utc>,
     end: DateTime<Utc>,
     taken: DateTime<Utc>,
 ) -> [u64; 12] {
     let mut c = [0u64; 12];
-    for f in facts.iter().filter(|f| f.field == field) {
+    for f in facts.iter().filter(|f| of(f)) {
         let received = at(f.received);
         let done = f.done.map(|(t, o)| (at(t), o));
+        // Counted: received before the end, and not done before the start.
         if received >= end || done.is_some_and(|(d, _)| d < from) {
             continue;
         }
@@ -126,7 +149,14 @@ fn oracle(
             }
             _ => {
                 c[9] += 1;
-                if at(f.due) < taken {
+                // Overdue: its due time passed before the figures were taken — unless its clock
+                // stood still then: paused by that instant, with the due time not yet passed
+                // when the pause began (workflow moves the due time when it resumes).
+                let clock_stood_still = f
+                    .paused_since
+                    .map(at)
+                    .is_some_and(|since| since <= taken && at(f.due) >= since);
+                if at(f.due) < taken && !clock_stood_still {
                     c[11] += 1;
                 } else {
                     c[10] += 1;
@@ -135,6 +165,16 @@ fn oracle(
         }
     }
     c
+}
+
+fn sum(rows: &[[u64; 12]]) -> [u64; 12] {
+    let mut t = [0; 12];
+    for r in rows {
+        for (a, b) in t.iter_mut().zip(r) {
+            *a += b;
+        }
+    }
+    t
 }
 
 /// The daily counts, without zero rows.
@@ -202,9 +242,9 @@ fn form06_equals_its_definition_on_random_histories() {
             sqlx::query("TRUNCATE facts, daily").execute(&pool).await.unwrap();
             let mut tx = pool.begin().await.unwrap();
             for (i, f) in facts.iter().enumerate() {
-                // An earlier state (version 2: not done yet, due a week sooner, another field)
-                // and the last one (version 3), in either order: the counts must end as the last
-                // state alone says.
+                // An earlier state (version 2: not done yet, due a week sooner, another field
+                // and agency) and the last one (version 3), in either order: the counts must end
+                // as the last state alone says.
                 let last = state(i, f);
                 let mut earlier = last.clone();
                 earlier.version = 2;
@@ -213,6 +253,7 @@ fn form06_equals_its_definition_on_random_histories() {
                 earlier.outcome = 0;
                 earlier.due_at = Some(ts(at(f.due - 7 * 1440)));
                 earlier.field = FIELDS[(f.field + 1) % FIELDS.len()].into();
+                earlier.competent_agency = AGENCIES[(f.agency + 1) % AGENCIES.len()].into();
                 let mut states = vec![earlier, last];
                 if i % 2 == 1 {
                     states.reverse();
@@ -232,15 +273,28 @@ fn form06_equals_its_definition_on_random_histories() {
             motcua_reporting::daily::rebuild(&mut tx).await.unwrap();
             let rebuilt = daily_rows(&mut tx).await;
             tx.rollback().await.unwrap();
-            let by_field = form06::compute(&pool, days, now, &Scope { agency: None, by_procedure: false })
-                .await
-                .unwrap();
-            let by_procedure = form06::compute(&pool, days, now, &Scope { agency: None, by_procedure: true })
-                .await
-                .unwrap();
-            (kept, rebuilt, by_field, by_procedure)
+            let report = async |agencies: Agencies, by_procedure: bool, days: Days| {
+                form06::compute(&pool, days, now, &Scope { agencies, by_procedure })
+                    .await
+                    .unwrap()
+            };
+            let province = || Agencies::Province(PROVINCE.into());
+            let by_field = report(province(), false, days).await;
+            let by_procedure = report(province(), true, days).await;
+            let mut each = Vec::new();
+            for a in AGENCIES {
+                each.push(report(Agencies::One(a.into()), false, days).await);
+            }
+            // The period that follows this one, of the same length.
+            let next = Days {
+                from: days.to + Duration::days(1),
+                to: days.to + Duration::days(1) + (days.to - days.from),
+            };
+            let following = report(province(), false, next).await;
+            (kept, rebuilt, by_field, by_procedure, each, following)
         });
-        let (kept, rebuilt, (rows, total, taken_at), (procedure_rows, _, _)) = result;
+        let (kept, rebuilt, (rows, total, taken_at), (procedure_rows, _, _), each, following) =
+            result;
         prop_assert_eq!(kept, rebuilt);
         // Per procedure (one procedure here) reads the facts and must say the same.
         prop_assert_eq!(
@@ -248,24 +302,38 @@ fn form06_equals_its_definition_on_random_histories() {
             rows.iter().map(cells).collect::<Vec<_>>()
         );
         prop_assert_eq!(taken_at, taken);
-        for (i, _) in FIELDS.iter().enumerate() {
-            let expected = oracle(&facts, i, from, end, taken);
+        // Every cell of the province, per field, and of each agency, per field, as the oracle
+        // reads the definitions.
+        for (i, field) in FIELDS.iter().enumerate() {
+            let expected = oracle(&facts, |f| f.field == i, from, end, taken);
             let got = rows
                 .iter()
-                .find(|r| r.field == FIELDS[i])
+                .find(|r| r.field == *field)
                 .map(cells)
                 .unwrap_or([0; 12]);
-            prop_assert_eq!(got, expected, "field {}", FIELDS[i]);
+            prop_assert_eq!(got, expected, "province, field {}", field);
+            for (a, (agency_rows, _, _)) in each.iter().enumerate() {
+                let expected =
+                    oracle(&facts, |f| f.field == i && f.agency == a, from, end, taken);
+                let got = agency_rows
+                    .iter()
+                    .find(|r| r.field == *field)
+                    .map(cells)
+                    .unwrap_or([0; 12]);
+                prop_assert_eq!(got, expected, "agency {}, field {}", AGENCIES[a], field);
+                prop_assert!(
+                    agency_rows.iter().all(|r| r.agency == AGENCIES[a]),
+                    "an agency's report holds its rows only"
+                );
+            }
         }
-        for r in rows.iter().chain(std::iter::once(&total)) {
-            prop_assert_eq!(r.received_total, r.received_online + r.received_counter_postal + r.carried_over);
-            prop_assert_eq!(r.received_total, r.resolved_total + r.in_progress_total);
-            prop_assert_eq!(
-                r.resolved_total,
-                r.resolved_early + r.resolved_on_time + r.resolved_late + r.resolved_unclassified
-            );
-            prop_assert_eq!(r.in_progress_total, r.in_progress_within_deadline + r.in_progress_overdue);
-        }
+        // The province is its agencies added up (read by a different filter).
+        prop_assert_eq!(
+            cells(&total),
+            sum(&each.iter().map(|(_, t, _)| cells(t)).collect::<Vec<_>>())
+        );
+        // What is in progress at this period's end is what the next one carries over.
+        prop_assert_eq!(following.1.carried_over, total.in_progress_total);
     });
     runtime.block_on(async {
         pool.close().await;

@@ -164,6 +164,9 @@ async fn bench(args: ReportingArgs) -> anyhow::Result<()> {
                     name: "bench".into(),
                     agency: PROVINCE.into(),
                     roles: vec![Role::Admin],
+                    // A province admin: a report with no agency named covers every agency of
+                    // the province (reports never cross provinces), here all of the load's.
+                    province: motcua_platform::auth::province_of(PROVINCE).into(),
                     exp: now_s + 3600,
                     iat: now_s,
                     ..Default::default()
@@ -259,7 +262,7 @@ async fn load_year(pool: &PgPool, dossiers: u64, agencies: u64) -> anyhow::Resul
                     CASE WHEN i % 10 < 8 THEN 1 + i % 3 ELSE 0 END
              FROM (SELECT i,
                           CASE WHEN i <= $3 THEN '000.00.06.H56'
-                               ELSE '000.00.' || lpad((i % ($4 - 1))::text, 3, '0') || '.X99' END AS agency,
+                               ELSE '000.01.' || lpad((i % ($4 - 1))::text, 3, '0') || '.H56' END AS agency,
                           timestamptz '2025-12-15 00:00:00+07' + (i % 364) * interval '1 day' + (i % 600) * interval '1 minute' AS received
                    FROM generate_series($1::bigint, $2::bigint) AS i) g",
         )

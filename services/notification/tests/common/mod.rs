@@ -77,6 +77,7 @@ impl Stand {
             .route("/sms", post(sms))
             .route("/hook/ok", post(hook_ok))
             .route("/hook/hang", post(hook_hang))
+            .route("/hook/redirect", post(hook_redirect))
             .with_state(stand.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -115,6 +116,14 @@ async fn sms(State(s): State<Stand>, body: Bytes) -> (StatusCode, String) {
 async fn hook_ok(State(s): State<Stand>, headers: HeaderMap, body: Bytes) -> StatusCode {
     s.hooks.lock().unwrap().push((headers, body));
     StatusCode::NO_CONTENT
+}
+
+/// A receiver that sends its caller on to the cloud's metadata address.
+async fn hook_redirect() -> (StatusCode, [(&'static str, &'static str); 1]) {
+    (
+        StatusCode::FOUND,
+        [("location", "http://169.254.169.254/latest/meta-data/")],
+    )
 }
 
 async fn hook_hang() -> StatusCode {
@@ -191,6 +200,8 @@ pub fn vars(id: &str, stand: &str, smtp_port: u16) -> Vars {
         ("MOTCUA_EMAIL_PROVIDER", "smtp".to_owned()),
         ("MOTCUA_SMTP_URL", format!("smtp://127.0.0.1:{smtp_port}")),
         ("MOTCUA_SMS_INBOUND_SECRET", GATEWAY_SECRET.to_owned()),
+        // The stand-in receivers listen on loopback, which webhooks may reach only when named.
+        ("MOTCUA_WEBHOOK_ALLOWED_TARGETS", "127.0.0.1".to_owned()),
         ("MOTCUA_DELIVERY_TIMEOUT_SECS", "1".to_owned()),
         ("MOTCUA_DELIVERY_BACKOFF_SECS", "60".to_owned()),
         ("MOTCUA_DELIVERY_RETRY_HOURS", "2".to_owned()),
@@ -302,15 +313,7 @@ impl App {
             format!("http://{}", running.addr),
         );
         self.services.push(("lookup", process, running));
-        let i = self
-            .services
-            .iter()
-            .position(|(n, _, _)| *n == "notification")
-            .unwrap();
-        let (_, process, running) = self.services.remove(i);
-        process.shutdown.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(15), running.task).await;
-        self.start_notification().await;
+        self.restart_notification(|_| {}).await;
         self
     }
 
@@ -336,10 +339,51 @@ impl App {
     }
 
     pub async fn client_as(&self, roles: &[Role]) -> Client {
+        self.client_with(&token(roles, "someone")).await
+    }
+
+    pub async fn client_with(&self, token: &str) -> Client {
         NotificationServiceClient::with_interceptor(
             channel(self.running("notification").addr).await,
-            Bearer::new(&token(roles, "someone")),
+            Bearer::new(token),
         )
+    }
+
+    /// Waits until notification's consumer has handled event `id` (its effect is committed with
+    /// that record, so what it wrote — or did not write — is now there to read).
+    pub async fn wait_handled(&self, id: uuid::Uuid) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let done: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM processed_events WHERE event_id = $1)",
+            )
+            .bind(id)
+            .fetch_one(&self.db)
+            .await
+            .unwrap_or(false);
+            if done {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "event {id} never handled"
+            );
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+    }
+
+    /// Stops notification and starts it again with `change` applied to its settings.
+    pub async fn restart_notification(&mut self, change: impl Fn(&mut Vars)) {
+        let i = self
+            .services
+            .iter()
+            .position(|(n, _, _)| *n == "notification")
+            .unwrap();
+        let (_, process, running) = self.services.remove(i);
+        process.shutdown.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(15), running.task).await;
+        change(&mut self.vars);
+        self.start_notification().await;
     }
 
     /// Publishes an event as a producer's relay would; `id` is the event id (a redelivery or a
@@ -359,6 +403,40 @@ impl App {
             .unwrap()
             .await
             .unwrap();
+    }
+
+    /// A subscription made with `token` to the stand-in receiver at `path` (e.g. `/hook/ok`).
+    pub async fn subscribe(
+        &self,
+        token: &str,
+        path: &str,
+    ) -> motcua_proto::notification::Subscription {
+        self.client_with(token)
+            .await
+            .create_subscription(motcua_proto::notification::CreateSubscriptionRequest {
+                url: format!("{}{path}", self.stand_url),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .subscription
+            .unwrap()
+    }
+
+    /// Publishes the `submitted` event of dossier `code` (received now by its code's agency), as
+    /// intake would; its event id.
+    pub async fn receive(&self, code: &str, phone: &str, email: &str) -> uuid::Uuid {
+        let id = uuid::Uuid::now_v7();
+        let s = state(code, 1, DossierStatus::Received, "K7Q2M9XA3B");
+        self.publish(
+            "dossier.dat-dai.submitted",
+            "submitted",
+            id,
+            submitted(s, phone, email),
+        )
+        .await;
+        id
     }
 
     /// Waits until notification's database satisfies `sql` (a boolean query with `$1` = `arg`).
@@ -438,8 +516,19 @@ pub fn token(roles: &[Role], sub: &str) -> String {
     motcua_testkit::token(roles, AGENCY, "", sub)
 }
 
-/// A dossier's state as intake and workflow would publish it, hashed with the development key.
+/// Another agency of the same province, and one of another province.
+pub const OTHER_AGENCY: &str = "000.00.07.H56";
+pub const OTHER_PROVINCE: &str = "000.00.01.H57";
+
+/// A dossier code of `agency`, never the same twice in one test process.
+pub fn code_of(agency: &str) -> String {
+    new_code().replacen(AGENCY, agency, 1)
+}
+
+/// A dossier's state as intake and workflow would publish it, hashed with the development key;
+/// received by and routed to the agency its code names.
 pub fn state(code: &str, version: u64, status: DossierStatus, token: &str) -> DossierState {
+    let agency = code.split('-').next().unwrap();
     let hasher = SecretHasher::development();
     let (key, token_hash) = hasher.hash(code, token);
     DossierState {
@@ -451,8 +540,8 @@ pub fn state(code: &str, version: u64, status: DossierStatus, token: &str) -> Do
         procedure_version: 1,
         procedure_name: "Đăng ký biến động đất đai".into(),
         field: "dat-dai".into(),
-        receiving_agency: AGENCY.into(),
-        competent_agency: AGENCY.into(),
+        receiving_agency: agency.into(),
+        competent_agency: agency.into(),
         applicant_name_masked: "N***** V** A*".into(),
         received_at: Some(motcua_domain::time::ts(start_time())),
         due_at: Some(motcua_domain::time::ts(
