@@ -49,6 +49,8 @@ else
   # Notification records SMS and e-mails with the log provider here; a gateway (or curl) may post
   # inbound SMS to its HTTP port with this secret.
   export MOTCUA_SMS_INBOUND_SECRET="${MOTCUA_SMS_INBOUND_SECRET:-dev-gateway-secret}"
+  # Webhook receivers on this machine are allowed here (a deployment refuses internal targets).
+  export MOTCUA_WEBHOOK_ALLOWED_TARGETS="${MOTCUA_WEBHOOK_ALLOWED_TARGETS:-127.0.0.1,::1,localhost}"
   nohup "$bin" serve --target all >"$log.out" 2>"$log" &
   echo $! >"$pidfile"
   for _ in $(seq 1 120); do

@@ -74,11 +74,11 @@ pub fn builtin(trigger: Trigger, channel: Channel) -> Option<(&'static str, &'st
         ),
         (ApologyIssued, Sms) => (
             "",
-            "Xin lỗi ông/bà: hồ sơ {{ code }} chưa kịp trả đúng hẹn ({{ reason }}). Hẹn trả lại ngày {{ new_date }}.",
+            "Xin lỗi ông/bà: hồ sơ {{ code }} chưa kịp trả đúng hẹn ({{ reason }}). Hẹn trả kết quả vào {{ new_date }}.",
         ),
         (ApologyIssued, Email) => (
             "Thư xin lỗi và hẹn lại ngày trả kết quả hồ sơ {{ code }}",
-            "Kính gửi ông/bà,\n\nCơ quan chúng tôi xin lỗi vì hồ sơ {{ code }} ({{ procedure }}) chưa giải quyết kịp theo ngày hẹn.\nLý do: {{ reason }}\nNgày hẹn trả kết quả mới: {{ new_date }}.\n\nTheo dõi: {{ lookup_link }}\n\nBộ phận Một cửa",
+            "Kính gửi ông/bà,\n\nCơ quan chúng tôi xin lỗi vì hồ sơ {{ code }} ({{ procedure }}) chưa giải quyết kịp theo ngày hẹn.\nLý do: {{ reason }}\nHẹn trả kết quả vào {{ new_date }}.\n\nTheo dõi: {{ lookup_link }}\n\nBộ phận Một cửa",
         ),
         (Refused, Sms) => (
             "",

@@ -233,7 +233,12 @@ fn state_facts(s: &DossierState, lookup_base: Option<&str>) -> Facts {
         } else {
             s.apology_reason.clone()
         },
-        new_date: date(s.apology_due_at.as_ref()),
+        // The apology letter names the new date as the citizen reads it: hour, weekday and date
+        // ("14 giờ 30 phút, thứ Hai, ngày 16 tháng 3 năm 2026"); workflow keeps it to a working
+        // moment.
+        new_date: instant(s.apology_due_at.as_ref())
+            .map(motcua_domain::time::letter_date_time)
+            .unwrap_or_default(),
         step: s.current_step_name.clone(),
         department: s.current_department.clone(),
         assignee: s
@@ -400,4 +405,26 @@ pub fn notice(
         received_at: instant(state.received_at.as_ref()),
         webhook: webhook_json(event_type, &kind, state, at),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_apology_letter_names_the_new_hour_weekday_and_date() {
+        let s = DossierState {
+            dossier_code: "000.00.06.H56-260302-0001".into(),
+            // 07:30 UTC: 14:30 in Vietnam, Monday 16 March 2026.
+            apology_due_at: Some(prost_types::Timestamp {
+                seconds: 1_773_646_200,
+                nanos: 0,
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            state_facts(&s, None).new_date,
+            "14 giờ 30 phút, thứ Hai, ngày 16 tháng 3 năm 2026"
+        );
+    }
 }
