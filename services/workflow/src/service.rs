@@ -133,6 +133,11 @@ impl Workflow {
         let before = c.clone();
         let ctx = self.ctx(&c, &a.note);
         let mut change = change(&mut c, &ctx)?;
+        if c == before {
+            // Nothing changed (a step assigned to whom already has it): no version is spent, so
+            // nobody's next action on the version they saw is refused as stale.
+            return Ok((before, false));
+        }
         change.note = a.note.clone();
         let actor = case::actor(a.caller);
         let scope = a.scope();

@@ -693,3 +693,50 @@ async fn officers_find_a_dossier_by_code_name_or_phone_and_see_why_it_is_in_thei
     assert_eq!(codes(&by_code), vec![binh.dossier_code.clone()]);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_that_changes_nothing_spends_no_version() {
+    let app = spawn().await;
+    let mut leader = app
+        .officer(&[Role::Leader], "ban-giam-doc", "leader-1")
+        .await;
+    let c = app.submit_land("same-1").await;
+    let assign = |version: u64| AssignTaskRequest {
+        dossier_code: c.dossier_code.clone(),
+        action: act(version),
+        assignee: Some(Actor {
+            subject: "desk-1".into(),
+            name: "Cán bộ một cửa".into(),
+            agency: String::new(),
+        }),
+    };
+    let first = case_of(leader.assign_task(assign(c.version)).await, "assign")
+        .case
+        .unwrap();
+    assert_eq!(first.version, c.version + 1);
+    let again = case_of(leader.assign_task(assign(first.version)).await, "again")
+        .case
+        .unwrap();
+    assert_eq!(
+        again.version, first.version,
+        "the same assignee again is no change"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM history WHERE kind = 'assigned'")
+            .await,
+        1
+    );
+    // The desk's action on the version it saw goes through.
+    let mut desk = app
+        .officer(&[Role::Desk], "bo-phan-mot-cua", "desk-1")
+        .await;
+    case_of(
+        desk.forward_step(ForwardStepRequest {
+            dossier_code: c.dossier_code.clone(),
+            action: act(first.version),
+        })
+        .await,
+        "forward on the version seen",
+    );
+    app.stop().await;
+}
