@@ -227,6 +227,8 @@ pub struct Retention {
     pub processed_events: Duration,
     /// Published outbox rows (kept a while for inspection).
     pub published_outbox: Duration,
+    /// Jobs that failed for good (kept for an operator to look at).
+    pub failed_jobs: Duration,
 }
 
 /// Public (no-token) routes: per-client rate limits.
@@ -473,6 +475,7 @@ impl Settings {
             dead_letters_max_bytes: v.count("MOTCUA_DEAD_LETTERS_MAX_BYTES", GIB as u64)? as i64,
             processed_events: v.days("MOTCUA_PROCESSED_EVENTS_RETENTION_DAYS", 45)?,
             published_outbox: v.days("MOTCUA_PUBLISHED_OUTBOX_RETENTION_DAYS", 7)?,
+            failed_jobs: v.days("MOTCUA_FAILED_JOBS_RETENTION_DAYS", 90)?,
         };
         if retention.processed_events <= retention.dead_letters_max_age {
             return Err(ConfigError::new(

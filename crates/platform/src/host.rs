@@ -422,6 +422,29 @@ impl ServiceHost {
         });
     }
 
+    /// Prunes the service's own tables past their retention every hour of the service's clock
+    /// (its registry, see [`crate::retention`]), once the migrations have run.
+    pub fn spawn_retention(
+        &mut self,
+        tables: &'static [crate::retention::Kept],
+        vars: &crate::config::Vars,
+    ) {
+        let (pool, clock, ready, vars) = (
+            self.pool.clone(),
+            self.clock.clone(),
+            self.readiness(),
+            vars.clone(),
+        );
+        let token = self.background.clone();
+        self.spawn(async move {
+            tokio::select! {
+                _ = token.cancelled() => return,
+                _ = ready.wait() => {}
+            }
+            crate::retention::prune_hourly(pool, clock, tables, vars, token).await;
+        });
+    }
+
     /// Prunes what is kept only for a while, every hour: see [`housekeep`].
     fn spawn_housekeeping(&mut self) {
         let (pool, retention, limiter, ready, token) = (
@@ -446,9 +469,7 @@ impl ServiceHost {
                         _ = ready.wait() => {}
                     }
                     match housekeep(&pool, &retention).await {
-                        Ok((outbox, processed)) => {
-                            tracing::debug!(outbox, processed, "housekeeping: pruned")
-                        }
+                        Ok(rows) => tracing::debug!(rows, "housekeeping: pruned"),
                         Err(e) => {
                             tracing::warn!(error = %e, "housekeeping failed; next hour again")
                         }
@@ -789,13 +810,23 @@ fn capitalise(name: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Prunes what is kept only for a while: published outbox rows and processed event ids past their
-/// retention (in real time, by PostgreSQL's clock). Returns how many of each were removed.
-pub async fn housekeep(
-    pool: &PgPool,
-    retention: &crate::config::Retention,
-) -> sqlx::Result<(u64, u64)> {
+/// Prunes the platform's tables ([`crate::retention::PLATFORM`]) past their retention, in real
+/// time (PostgreSQL's clock: bookkeeping, not the rules' time): published outbox rows, processed
+/// event ids, failures of events that never came back, and jobs that failed for good. Returns
+/// how many rows went.
+pub async fn housekeep(pool: &PgPool, retention: &crate::config::Retention) -> sqlx::Result<u64> {
     let outbox = crate::outbox::prune(pool, retention.published_outbox).await?;
     let processed = consumer::prune(pool, retention.processed_events).await?;
-    Ok((outbox, processed))
+    let failures =
+        sqlx::query("DELETE FROM consumer_failures WHERE last_failed_at < now() - $1::interval")
+            .bind(retention.processed_events)
+            .execute(pool)
+            .await?
+            .rows_affected();
+    let jobs = sqlx::query("DELETE FROM jobs WHERE failed_at < now() - $1::interval")
+        .bind(retention.failed_jobs)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    Ok(outbox + processed + failures + jobs)
 }

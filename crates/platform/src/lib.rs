@@ -9,7 +9,8 @@
 //! - [`outbox`]: transactional outbox and its relay (nothing stuck: failing events are set aside).
 //! - [`consumer`]: idempotent consumers, batched mode, waiting out outages, dead letters;
 //!   [`deadletters`]: listing and replaying them; [`versions`]: "apply if newer".
-//! - [`jobs`]: durable jobs and timers driven by the clock.
+//! - [`jobs`]: durable jobs and timers driven by the clock; [`retention`]: what each table keeps,
+//!   how long, and the pruning.
 //! - [`auth`]: bearer JWT (static key, JWKS), roles, issuer and audience.
 //! - [`boundary`]: what every gRPC call passes first (text and enum checks, load shedding, rate
 //!   limits); [`limiter`]: per-client limits; [`http`]: the HTTP side.
@@ -42,6 +43,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod process;
 pub mod readiness;
+pub mod retention;
 pub mod shutdown;
 pub mod telemetry;
 pub mod text;

@@ -437,25 +437,62 @@ async fn a_changed_filter_is_applied_to_the_existing_durable_consumer() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn processed_ids_are_pruned_only_beyond_their_retention() {
+async fn the_platforms_tables_are_pruned_only_beyond_their_retention() {
     let f = fixture().await;
     for age_days in [40, 29] {
+        let id = uuid::Uuid::now_v7();
         sqlx::query(
             "INSERT INTO processed_events (consumer, event_id, processed_at)
              VALUES ('c', $1, now() - make_interval(days => $2))",
         )
-        .bind(uuid::Uuid::now_v7())
+        .bind(id)
+        .bind(age_days)
+        .execute(&f.pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO consumer_failures (consumer, event_id, tries, first_failed_at, last_failed_at, last_error)
+             VALUES ('c', $1, 1, now() - make_interval(days => $2), now() - make_interval(days => $2), 'x')",
+        )
+        .bind(id)
+        .bind(age_days)
+        .execute(&f.pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO jobs (queue, key, run_at, failed_at, created_at)
+             VALUES ('q', $1, now(), now() - make_interval(days => $2 * 3), now())",
+        )
+        .bind(id.to_string())
         .bind(age_days)
         .execute(&f.pool)
         .await
         .unwrap();
     }
-    // What the host's hourly housekeeping does, with a 30-day retention.
+    sqlx::query(
+        "INSERT INTO jobs (queue, key, run_at, created_at) VALUES ('q', 'due', now(), now())",
+    )
+    .execute(&f.pool)
+    .await
+    .unwrap();
+    // What the host's hourly housekeeping does, with 30 days for processed ids and failures and
+    // 100 for failed jobs (the 120-day-old one goes, the 87-day-old and the due one stay).
     let mut r = retention();
     r.processed_events = Duration::from_secs(30 * 86_400);
-    let (_, pruned) = motcua_platform::host::housekeep(&f.pool, &r).await.unwrap();
-    assert_eq!(pruned, 1);
+    r.failed_jobs = Duration::from_secs(100 * 86_400);
+    let pruned = motcua_platform::host::housekeep(&f.pool, &r).await.unwrap();
+    assert_eq!(pruned, 3);
     assert_eq!(f.count("SELECT count(*) FROM processed_events").await, 1);
+    assert_eq!(f.count("SELECT count(*) FROM consumer_failures").await, 1);
+    assert_eq!(f.count("SELECT count(*) FROM jobs").await, 2);
+    // The platform's registry names every table it creates.
+    let (missing, extra) = motcua_platform::retention::unlisted(&f.pool, &[])
+        .await
+        .unwrap();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{missing:?} {extra:?}"
+    );
     f.cleanup().await;
 }
 

@@ -17,6 +17,7 @@ pub mod catalog;
 pub mod changes;
 pub mod events;
 pub mod follow;
+pub mod retention;
 pub mod rules;
 pub mod service;
 pub mod settings;
@@ -86,6 +87,7 @@ pub async fn start(process: &Process, settings: IntakeSettings) -> anyhow::Resul
     }
     let max_bytes = process.settings.limits.max_message_bytes;
     let mut host = ServiceHost::new(NAME, process, &MIGRATIONS).await?;
+    host.spawn_retention(retention::TABLES, &process.vars);
     host.spawn_relay();
     host.spawn_consumer(follow::consumer(), Arc::new(follow::States));
     let (pool, ready, clock) = (host.pool.clone(), host.readiness(), host.clock.clone());

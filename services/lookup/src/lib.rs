@@ -18,6 +18,7 @@ pub mod model;
 pub mod queries;
 pub mod reads;
 pub mod rebuild;
+pub mod retention;
 pub mod settings;
 pub mod web;
 
@@ -42,6 +43,7 @@ pub async fn start(process: &Process, settings: LookupSettings) -> anyhow::Resul
         );
     }
     let mut host = ServiceHost::new(NAME, process, &MIGRATIONS).await?;
+    host.spawn_retention(retention::TABLES, &process.vars);
     host.spawn_consumer(
         model::dossier_consumer(),
         Arc::new(model::DossierEvents {

@@ -321,3 +321,18 @@ async fn the_catalog_shows_the_version_in_force_by_the_clock() {
     assert_eq!(get().await.procedure.unwrap().version, 2);
     app.stop().await;
 }
+
+/// Every table of lookup's database is in its retention registry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_table_has_a_retention() {
+    let app = lookup_only(|_| {}).await;
+    let (missing, extra) =
+        motcua_platform::retention::unlisted(&app.lookup_db, motcua_lookup::retention::TABLES)
+            .await
+            .unwrap();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{missing:?} {extra:?}"
+    );
+    app.stop().await;
+}

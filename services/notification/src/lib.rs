@@ -130,19 +130,7 @@ pub async fn start(process: &Process, settings: NotificationSettings) -> anyhow:
             dispatch::erase_contacts(pool, clock, stop).await;
         });
     }
-    {
-        let (pool, clock, stop, ready) = (
-            host.pool.clone(),
-            host.clock.clone(),
-            process.shutdown.clone(),
-            host.readiness(),
-        );
-        let kept = retention::Retention::from(&settings);
-        host.spawn(async move {
-            ready.wait().await;
-            retention::prune_forever(pool, clock, kept, stop).await;
-        });
-    }
+    host.spawn_retention(retention::TABLES, &process.vars);
     let lookup = tonic::transport::Endpoint::from_shared(settings.lookup_endpoint.clone())
         .map_err(|e| anyhow::anyhow!("MOTCUA_NOTIFICATION_LOOKUP_URL: {e}"))?
         .connect_timeout(std::time::Duration::from_secs(3))

@@ -156,7 +156,7 @@ async fn a_dossier_life_sends_each_default_notification_once_however_often_event
         "{texts:?}"
     );
     assert!(
-        texts.iter().any(|t| t.contains("22/03/2026")),
+        texts.iter().any(|t| t.contains("ngay 22 thang 3 nam 2026")),
         "the apology's new date: {texts:?}"
     );
     assert!(
@@ -798,19 +798,14 @@ async fn every_table_has_a_retention_and_what_is_past_it_is_pruned_by_the_clock(
     })
     .await;
     // The registry names every table of notification's database.
-    let tables: Vec<String> = sqlx::query_scalar(
-        "SELECT table_name::text FROM information_schema.tables
-         WHERE table_schema = 'public' AND table_name NOT LIKE '\\_%' ORDER BY 1",
-    )
-    .fetch_all(&app.db)
-    .await
-    .unwrap();
-    let mut registered: Vec<String> = motcua_notification::retention::TABLES
-        .iter()
-        .map(|k| k.table.to_owned())
-        .collect();
-    registered.sort();
-    assert_eq!(tables, registered);
+    let (missing, extra) =
+        motcua_platform::retention::unlisted(&app.db, motcua_notification::retention::TABLES)
+            .await
+            .unwrap();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{missing:?} {extra:?}"
+    );
 
     // A dossier's two messages, and an inbound SMS with its reply.
     let code = new_code();

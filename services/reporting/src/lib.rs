@@ -45,19 +45,7 @@ pub async fn start(process: &Process, settings: ReportingSettings) -> anyhow::Re
     let mut host = ServiceHost::new(NAME, process, &MIGRATIONS).await?;
     host.spawn_consumer(facts::consumer(), Arc::new(facts::Facts));
     host.spawn_consumer(agencies::consumer(), Arc::new(agencies::Learn));
-    {
-        let (pool, clock, stop, ready) = (
-            host.pool.clone(),
-            host.clock.clone(),
-            process.shutdown.clone(),
-            host.readiness(),
-        );
-        host.spawn(async move {
-            // The tables exist once the host is ready (migrations).
-            ready.wait().await;
-            retention::prune_forever(pool, clock, stop).await;
-        });
-    }
+    host.spawn_retention(retention::TABLES, &process.vars);
     let api = grpc::Api {
         pool: host.pool.clone(),
         clock: host.clock.clone(),

@@ -14,16 +14,13 @@ async fn every_table_has_a_retention_and_ended_sessions_are_pruned_by_the_clock(
     let app = Reporting::start(vn("2026-04-10T09:00:00")).await;
     // The registry names every table of reporting's database, so a table added without a
     // retention fails here.
-    let tables: Vec<String> = sqlx::query_scalar(
-        "SELECT table_name::text FROM information_schema.tables
-         WHERE table_schema = 'public' AND table_name NOT LIKE '\\_%' ORDER BY 1",
-    )
-    .fetch_all(&app.pool)
-    .await
-    .unwrap();
-    let mut registered: Vec<String> = TABLES.iter().map(|k| k.table.to_owned()).collect();
-    registered.sort();
-    assert_eq!(tables, registered);
+    let (missing, extra) = motcua_platform::retention::unlisted(&app.pool, TABLES)
+        .await
+        .unwrap();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{missing:?} {extra:?}"
+    );
 
     // A leader's session lasts 8 hours of the service's clock (the token outlives it).
     let ld = app

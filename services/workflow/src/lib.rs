@@ -18,6 +18,7 @@ pub mod case;
 pub mod events;
 pub mod intake_events;
 pub mod queue;
+pub mod retention;
 pub mod service;
 pub mod settings;
 pub mod store;
@@ -59,6 +60,7 @@ pub async fn start(process: &Process, settings: WorkflowSettings) -> anyhow::Res
     );
     let settings = Arc::new(settings);
     let mut host = ServiceHost::new(NAME, process, &MIGRATIONS).await?;
+    host.spawn_retention(retention::TABLES, &process.vars);
     host.spawn_relay();
     let handler = Arc::new(intake_events::IntakeEvents {
         clock: host.clock.clone(),

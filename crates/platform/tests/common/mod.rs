@@ -36,6 +36,7 @@ pub fn retention() -> Retention {
         dead_letters_max_bytes: 16 << 20,
         processed_events: Duration::from_secs(30 * 86_400),
         published_outbox: Duration::from_secs(7 * 86_400),
+        failed_jobs: Duration::from_secs(90 * 86_400),
     }
 }
 
