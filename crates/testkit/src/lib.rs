@@ -118,3 +118,37 @@ pub fn methods(descriptor_set: &[u8], service: &str) -> Vec<String> {
     );
     out
 }
+
+/// An intake client as the desk's tools hold one.
+pub type IntakeClient = motcua_proto::intake::intake_service_client::IntakeServiceClient<
+    tonic::service::interceptor::InterceptedService<Channel, Bearer>,
+>;
+
+/// Waits (up to 20 s) until intake shows dossier `code` in `status`. Intake learns workflow's
+/// states from the stream: a desk taking a supplement right after the officer asked for it looks
+/// at the dossier first, as this does (intake refuses a supplement nobody asked for yet).
+pub async fn until_intake_shows(
+    intake: &mut IntakeClient,
+    code: &str,
+    status: motcua_proto::common::DossierStatus,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = intake
+            .get_dossier(motcua_proto::intake::GetDossierRequest {
+                dossier_code: code.to_owned(),
+            })
+            .await
+            .ok()
+            .and_then(|r| r.into_inner().dossier)
+            .map(|d| d.status);
+        if now == Some(status as i32) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "intake never showed {code} as {status:?} (it shows {now:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+}

@@ -121,8 +121,14 @@ async fn a_dossier_moved_through_workflow_shows_each_state_in_lookup() {
 
     // The applicant hands it in at the desk; workflow resumes the case.
     app.clock.advance(chrono::Duration::days(2));
-    app.intake_client()
-        .await
+    let mut intake = app.intake_client().await;
+    motcua_testkit::until_intake_shows(
+        &mut intake,
+        &code,
+        motcua_proto::common::DossierStatus::SupplementRequested,
+    )
+    .await;
+    intake
         .submit_supplement(SubmitSupplementRequest {
             dossier_code: code.clone(),
             documents: vec![SubmittedDocument {

@@ -172,6 +172,12 @@ async fn a_dossier_through_intake_and_workflow_tells_the_applicant_each_step_onc
         .unwrap();
     wait_sent(&app, &code, "supplement-requested", 2).await;
     app.clock.advance(chrono::Duration::days(1));
+    motcua_testkit::until_intake_shows(
+        &mut intake,
+        &code,
+        motcua_proto::common::DossierStatus::SupplementRequested,
+    )
+    .await;
     intake
         .submit_supplement(SubmitSupplementRequest {
             dossier_code: code.clone(),

@@ -117,7 +117,7 @@ impl Workflow {
         a: Acting<'_>,
         change: impl FnOnce(&mut Case, &Ctx) -> Result<Change, ServiceError>,
     ) -> Result<(Case, bool), ServiceError> {
-        let Some((mut c, base)) = store::case(&self.pool, a.code, false).await? else {
+        let Some((mut c, base)) = store::case(&self.pool, a.code, store::Lock::No).await? else {
             return Err(not_found(a.code));
         };
         if !may_see(a.caller, &c) {
@@ -159,7 +159,7 @@ impl Workflow {
             if let Some(first) = self.first_answer(&a, key).await? {
                 return Ok((first, true));
             }
-            let current = store::case(&self.pool, a.code, false)
+            let current = store::case(&self.pool, a.code, store::Lock::No)
                 .await?
                 .map_or(0, |(c, _)| c.version);
             return Err(stale(current, a.action.expected_version));
@@ -194,7 +194,7 @@ impl Workflow {
         code: &str,
     ) -> Result<(Case, DossierState), ServiceError> {
         let code = checked_code(code)?;
-        match store::case(&self.pool, code, false).await? {
+        match store::case(&self.pool, code, store::Lock::No).await? {
             Some((c, base)) if may_see(caller, &c) => Ok((c, base)),
             _ => Err(not_found(code)),
         }

@@ -81,16 +81,28 @@ pub async fn insert_case(
     Ok(done.rows_affected() == 1)
 }
 
-/// The case and intake's state of a dossier, locked until the transaction ends when `lock`.
+/// How a read of a case locks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    No,
+    /// Until the transaction ends, waiting for a change in progress.
+    Wait,
+    /// The same, but failing at once (SQLSTATE 55P03) when a change holds it: for a deadline
+    /// timer, which already holds its job row while a change locks the case first and the job
+    /// rows after: waiting would be a deadlock, and the timer is retried instead.
+    NoWait,
+}
+
+/// The case and intake's state of a dossier, locked as `lock` says.
 pub async fn case(
     db: impl PgExecutor<'_>,
     code: &str,
-    lock: bool,
+    lock: Lock,
 ) -> Result<Option<(Case, DossierState)>, ServiceError> {
-    let sql = if lock {
-        "SELECT record, base FROM cases WHERE dossier_code = $1 FOR UPDATE"
-    } else {
-        "SELECT record, base FROM cases WHERE dossier_code = $1"
+    let sql = match lock {
+        Lock::No => "SELECT record, base FROM cases WHERE dossier_code = $1",
+        Lock::Wait => "SELECT record, base FROM cases WHERE dossier_code = $1 FOR UPDATE",
+        Lock::NoWait => "SELECT record, base FROM cases WHERE dossier_code = $1 FOR UPDATE NOWAIT",
     };
     let row = sqlx::query(sql).bind(code).fetch_optional(db).await?;
     row.map(|r| {

@@ -327,8 +327,14 @@ async fn a_supplement_pause_moves_the_due_time_across_the_april_holidays() {
     // count nothing: it held two working days (Wednesday 29 to Monday 4, Monday 4 to Tuesday 5),
     // so the due time moves two working days: Friday 8 May, 09:00.
     app.clock.set(t("2026-05-05T09:00:00+07:00"));
-    app.intake_client(&[Role::Desk])
-        .await
+    let mut intake = app.intake_client(&[Role::Desk]).await;
+    motcua_testkit::until_intake_shows(
+        &mut intake,
+        &code,
+        motcua_proto::common::DossierStatus::SupplementRequested,
+    )
+    .await;
+    intake
         .submit_supplement(SubmitSupplementRequest {
             dossier_code: code.clone(),
             documents: vec![SubmittedDocument {

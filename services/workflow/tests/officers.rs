@@ -323,8 +323,14 @@ async fn the_largest_request_of_each_rpc_is_published_and_one_beyond_is_refused_
         !e.summary.contains(&widest(500)),
         "the list travels once, in the state"
     );
-    app.intake_client(&[Role::Desk])
-        .await
+    let mut intake = app.intake_client(&[Role::Desk]).await;
+    motcua_testkit::until_intake_shows(
+        &mut intake,
+        &code,
+        motcua_proto::common::DossierStatus::SupplementRequested,
+    )
+    .await;
+    intake
         .submit_supplement(motcua_proto::intake::SubmitSupplementRequest {
             dossier_code: code.clone(),
             documents: vec![motcua_proto::intake::SubmittedDocument {
