@@ -488,7 +488,8 @@ async fn bad_settings_exit_64_naming_the_variable_and_sigterm_stops_cleanly() {
         assert!(err.contains(var), "{err}");
     }
 
-    let id = new_id();
+    let scratch = motcua_testkit::scratch::Scratch::new();
+    let id = scratch.id().to_owned();
     let vars = [
         ("MOTCUA_DATABASE_PREFIX", format!("t_{id}")),
         ("MOTCUA_DEVELOPMENT", "true".to_owned()),
@@ -529,17 +530,8 @@ async fn bad_settings_exit_64_naming_the_variable_and_sigterm_stops_cleanly() {
         .expect("exits after SIGTERM")
         .unwrap();
     assert!(status.success(), "{status}");
-    let settings = motcua_platform::config::Settings::from_vars(
-        &motcua_platform::config::Vars::from_pairs(vars),
-    )
-    .unwrap();
-    motcua_platform::db::drop_database(&settings.database_url, &settings.database_name("intake"))
-        .await
-        .unwrap();
-    let bus = motcua_platform::bus::Bus::connect(&settings.nats_url, &settings.bus_prefix)
-        .await
-        .unwrap();
-    bus.delete_streams().await;
+    scratch.remove().await.unwrap();
+    let _ = std::fs::remove_dir_all(std::env::temp_dir().join(format!("motcua-test-{id}")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
