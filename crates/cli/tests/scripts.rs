@@ -64,7 +64,8 @@ async fn up_after_a_crash_starts_motcua_and_keeps_the_crashed_log() {
         "panicked at the end of the world\n",
     )
     .unwrap();
-    let mut stranger = Command::new("sleep").arg("120").spawn().unwrap();
+    // Alive for the whole test, however slow the build up.sh starts with (it is killed at the end).
+    let mut stranger = Command::new("sleep").arg("3600").spawn().unwrap();
     std::fs::write(state.join("motcua.pid"), stranger.id().to_string()).unwrap();
 
     let up = script("up.sh", &state, &id);
