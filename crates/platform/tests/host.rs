@@ -228,7 +228,15 @@ async fn a_busy_pool_is_not_an_outage_but_a_database_that_is_down_is() {
         app.host_pool.acquire().await.unwrap(),
         app.host_pool.acquire().await.unwrap(),
     ];
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Saturated for longer than the pool's own wait for a connection, twice: a readiness check
+    // that asked the pool (rather than its own connection) would have timed out by then.
+    for _ in 0..2 {
+        let waited = app.host_pool.acquire().await;
+        assert!(
+            matches!(waited, Err(sqlx::Error::PoolTimedOut)),
+            "the pool was not saturated"
+        );
+    }
     assert_eq!(
         app.health().await,
         ServingStatus::Serving as i32,

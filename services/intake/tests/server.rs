@@ -419,20 +419,34 @@ async fn shutdown_lets_an_in_flight_submission_finish_and_flushes_its_event() {
     let mut desk = app.client(&[Role::Desk]).await;
     let in_flight =
         tokio::spawn(async move { desk.submit_dossier(counter_submission("in-flight")).await });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.wait_lock_waiters(1).await;
     assert!(
         !in_flight.is_finished(),
         "the submission waits on the held row"
     );
 
     app.shutdown.cancel(); // what SIGTERM does
-    tokio::time::sleep(Duration::from_millis(300)).await;
     // New connections are refused while the in-flight call drains.
-    let refused = tonic::transport::Channel::from_shared(format!("http://{}", app.addr))
-        .unwrap()
-        .connect()
-        .await;
-    assert!(refused.is_err(), "no new connections after shutdown began");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let refused = tonic::transport::Channel::from_shared(format!("http://{}", app.addr))
+            .unwrap()
+            .connect()
+            .await
+            .is_err();
+        if refused {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "new connections were still accepted after shutdown began"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        !in_flight.is_finished(),
+        "the in-flight call still waits while new ones are refused"
+    );
     blocker.commit().await.unwrap();
 
     let reply = in_flight
@@ -548,14 +562,8 @@ async fn a_request_past_its_deadline_is_cut_off_and_leaves_nothing_half_written(
         "{err:?}"
     );
     blocker.commit().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(app.count("SELECT count(*) FROM dossiers").await, 0);
-    assert_eq!(
-        app.count("SELECT count(*) FROM outbox WHERE subject LIKE 'dossier.%'")
-            .await,
-        0
-    );
-    // The abandoned transaction returned its number: the next dossier is 0001.
+    // The next submission takes the same sequence row, so it is answered only after the
+    // abandoned transaction has ended, however it ended: afterwards that one left nothing.
     let code = desk
         .submit_dossier(counter_submission("next"))
         .await
@@ -564,7 +572,19 @@ async fn a_request_past_its_deadline_is_cut_off_and_leaves_nothing_half_written(
         .receipt
         .unwrap()
         .dossier_code;
+    // The abandoned transaction returned its number: the next dossier is 0001.
     assert!(code.ends_with("-0001"), "{code}");
+    assert_eq!(
+        app.count("SELECT count(*) FROM dossiers").await,
+        1,
+        "only the next one"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM outbox WHERE subject LIKE 'dossier.%'")
+            .await,
+        1,
+        "only the next one's event"
+    );
     app.stop().await;
 }
 
@@ -758,7 +778,7 @@ async fn a_flood_is_shed_at_once_and_health_stays_up() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.wait_lock_waiters(3).await;
     assert_eq!(
         flood.iter().filter(|c| c.is_finished()).count(),
         9,
@@ -766,7 +786,7 @@ async fn a_flood_is_shed_at_once_and_health_stays_up() {
     );
     // One small call takes the fourth place and waits too; the next is shed at once.
     let waiting = spawn_call(counter_submission("small-1"));
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.wait_lock_waiters(4).await;
     assert!(!waiting.is_finished());
     let started = tokio::time::Instant::now();
     let shed = spawn_call(counter_submission("small-2"))

@@ -289,6 +289,30 @@ impl TestApp {
         blocker
     }
 
+    /// Waits until `n` calls of the service wait for a row lock in its database (submissions
+    /// blocked behind [`Self::hold_todays_sequence`]): the sign that they were let in and are
+    /// inside their transactions, not still on their way.
+    pub async fn wait_lock_waiters(&self, n: i64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                 WHERE NOT l.granted AND a.datname = current_database()",
+            )
+            .fetch_one(&self.pool)
+            .await
+            .expect("lock waiters");
+            if waiting == n {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{waiting} calls wait for a lock, not {n}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Stops the service and removes the test's database and streams.
     pub async fn stop(mut self) {
         self.shutdown.cancel();
