@@ -188,6 +188,15 @@ impl App {
         self.running(name).addr
     }
 
+    /// The gRPC addresses of every lookup replica running, in the order they started.
+    pub fn lookup_replicas(&self) -> Vec<std::net::SocketAddr> {
+        self.services
+            .iter()
+            .filter(|(n, _, _)| *n == "lookup")
+            .map(|(_, _, r)| r.addr)
+            .collect()
+    }
+
     /// `http://127.0.0.1:<port>` of lookup's HTTP side.
     pub fn web(&self) -> String {
         format!("http://{}", self.running("lookup").http_addr.unwrap())
