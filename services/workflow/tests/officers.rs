@@ -323,6 +323,23 @@ async fn the_largest_request_of_each_rpc_is_published_and_one_beyond_is_refused_
         !e.summary.contains(&widest(500)),
         "the list travels once, in the state"
     );
+    // Intake takes a supplement only once it has followed the request (the test raced it).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let status: i16 = sqlx::query_scalar("SELECT status FROM dossiers WHERE code = $1")
+            .bind(&code)
+            .fetch_one(&app.intake_db)
+            .await
+            .unwrap();
+        if status == motcua_proto::common::DossierStatus::SupplementRequested as i16 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "intake never followed the supplement request"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     app.intake_client(&[Role::Desk])
         .await
         .submit_supplement(motcua_proto::intake::SubmitSupplementRequest {
