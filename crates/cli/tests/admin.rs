@@ -6,6 +6,7 @@
 use motcua_platform::bus::{Bus, headers};
 use motcua_platform::config::{Retention, ServerUrl};
 use motcua_platform::outbox::{self, OutboxEvent};
+use motcua_testkit::scratch::Scratch;
 use std::process::Command;
 use std::time::Duration;
 
@@ -39,13 +40,10 @@ fn retention() -> Retention {
     }
 }
 
-fn id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letters_are_listed_and_replayed_from_the_command_line() {
-    let id = id();
+    let scratch = Scratch::new();
+    let id = scratch.id().to_owned();
     let bus = Bus::connect(&ServerUrl::new("nats://127.0.0.1:4222"), &format!("t{id}."))
         .await
         .unwrap();
@@ -112,12 +110,13 @@ async fn dead_letters_are_listed_and_replayed_from_the_command_line() {
     assert!(replayed.headers.get(headers::DEAD_REASON).is_none());
     let (_, out, _) = motcua(&id, &["deadletters", "list"]);
     assert!(out.contains("0 dead letter(s)"), "{out}");
-    bus.delete_streams().await;
+    scratch.remove().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parked_events_are_listed_and_put_back_in_line() {
-    let id = id();
+    let scratch = Scratch::new();
+    let id = scratch.id().to_owned();
     let url = ServerUrl::new("postgres://postgres@127.0.0.1:5432");
     let database = format!("t_{id}_intake");
     let pool = motcua_platform::db::connect(&url, &database, 2, &NO_MIGRATIONS)
@@ -158,7 +157,5 @@ async fn parked_events_are_listed_and_put_back_in_line() {
     assert!(out.contains("1 parked event(s) put back in line"), "{out}");
     assert_eq!(outbox::pending(&pool).await.unwrap(), 1);
     pool.close().await;
-    motcua_platform::db::drop_database(&url, &database)
-        .await
-        .unwrap();
+    scratch.remove().await.unwrap();
 }

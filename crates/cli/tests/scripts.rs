@@ -41,18 +41,31 @@ fn text(o: &Output) -> String {
     )
 }
 
+/// Stops what up.sh started when a test fails half-way (down.sh is idempotent).
+struct Down<'a>(&'a Path, &'a str);
+
+impl Drop for Down<'_> {
+    fn drop(&mut self) {
+        script("down.sh", self.0, self.1);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_after_a_crash_starts_motcua_and_keeps_the_crashed_log() {
-    let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+    // Every database up.sh's services make (all five) and every stream go, however the test ends.
+    let scratch = motcua_testkit::scratch::Scratch::new();
+    let id = scratch.id().to_owned();
     let state = std::env::temp_dir().join(format!("motcua-up-{id}"));
     std::fs::create_dir_all(&state).unwrap();
+    let _down = Down(&state, &id);
     // What a crash leaves: a log with its last words, and a pid file whose pid is now someone else's.
     std::fs::write(
         state.join("motcua.log"),
         "panicked at the end of the world\n",
     )
     .unwrap();
-    let mut stranger = Command::new("sleep").arg("120").spawn().unwrap();
+    // Alive for the whole test, however slow the build up.sh starts with (it is killed at the end).
+    let mut stranger = Command::new("sleep").arg("3600").spawn().unwrap();
     std::fs::write(state.join("motcua.pid"), stranger.id().to_string()).unwrap();
 
     let up = script("up.sh", &state, &id);
@@ -88,26 +101,7 @@ async fn up_after_a_crash_starts_motcua_and_keeps_the_crashed_log() {
     );
     let _ = stranger.kill();
     let _ = stranger.wait();
-
-    let settings =
-        motcua_platform::config::Settings::from_vars(&motcua_platform::config::Vars::from_pairs([
-            ("MOTCUA_DATABASE_PREFIX", format!("t_{id}")),
-            ("MOTCUA_DEVELOPMENT", "true".to_owned()),
-            ("MOTCUA_BUS_PREFIX", format!("t{id}.")),
-        ]))
-        .unwrap();
-    for service in ["intake", "workflow", "lookup"] {
-        let _ = motcua_platform::db::drop_database(
-            &settings.database_url,
-            &settings.database_name(service),
-        )
-        .await;
-    }
-    if let Ok(bus) =
-        motcua_platform::bus::Bus::connect(&settings.nats_url, &settings.bus_prefix).await
-    {
-        bus.delete_streams().await;
-    }
+    scratch.remove().await.unwrap();
     let _ = std::fs::remove_dir_all(&state);
 }
 

@@ -169,8 +169,29 @@ async fn redelivery_changes_nothing_and_what_never_succeeds_is_dead_lettered() {
     f.cleanup().await;
 }
 
+/// How many times consumer `name` (of this test process) waited for a dependency.
+fn outage_waits(name: &str) -> f64 {
+    motcua_platform::metrics::counter_value(
+        &motcua_platform::metrics::render(),
+        &format!("motcua_consumer_outage_waits_total{{consumer=\"{name}\"}}"),
+    )
+}
+
+/// The durable consumer `name`'s state on the server, once it is made.
+async fn consumer_info(f: &Fixture, name: &str) -> Option<async_nats::jetstream::consumer::Info> {
+    f.bus
+        .js
+        .get_stream(f.bus.stream_name("DOSSIERS"))
+        .await
+        .unwrap()
+        .consumer_info(name)
+        .await
+        .ok()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_outage_is_waited_out_and_dead_letters_nothing() {
+    motcua_platform::metrics::install();
     let f = fixture().await;
     tables(&f).await;
     // The consumer reaches PostgreSQL through a proxy the test can take down.
@@ -220,7 +241,15 @@ async fn a_database_outage_is_waited_out_and_dead_letters_nothing() {
         )
         .await;
     }
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The consumer met the outage: an event it took could not be handled and waits (counted as
+    // an outage wait, not as a failed try). A consumer that counted it as a failure could not
+    // even write the count down, and never gets here.
+    eventually(
+        Duration::from_secs(20),
+        "the consumer never waited out the outage",
+        || async { outage_waits("outage") >= 1.0 },
+    )
+    .await;
     assert!(
         f.dead_letters().await.is_empty(),
         "an outage dead-lettered events"
@@ -258,16 +287,19 @@ async fn a_dead_letter_that_cannot_be_stored_is_kept_until_it_can() {
     let mut s = spec("keeper");
     s.max_tries = 1;
     let (token, task) = start(f.consumer_ctx(), s);
-    // Long enough for many deliveries: the server would have dropped it at a delivery limit.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let stream = f
-        .bus
-        .js
-        .get_stream(f.bus.stream_name("DOSSIERS"))
-        .await
-        .unwrap();
-    let info = stream.consumer_info("keeper").await.unwrap();
-    assert!(info.delivered.stream_sequence >= 1);
+    // Delivered five times (the only message: four redeliveries after its copy could not be
+    // stored), where a delivery limit would have had the server drop it.
+    eventually(
+        Duration::from_secs(20),
+        "the message was not delivered again and again",
+        || async {
+            consumer_info(&f, "keeper")
+                .await
+                .is_some_and(|i| i.delivered.consumer_sequence >= 5)
+        },
+    )
+    .await;
+    let info = consumer_info(&f, "keeper").await.unwrap();
     assert_eq!(
         info.ack_floor.stream_sequence, 0,
         "not terminated while no copy is stored"
@@ -301,7 +333,11 @@ async fn a_missing_prerequisite_is_waited_for_within_a_bound() {
         b"needs-case",
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Tried, and waiting: one failed try counted.
+    eventually(Duration::from_secs(10), "the early event tried", || async {
+        f.count("SELECT count(*) FROM consumer_failures").await == 1
+    })
+    .await;
     assert!(effects(&f).await.is_empty());
     assert!(f.dead_letters().await.is_empty(), "waiting is not dying");
     sqlx::query("INSERT INTO cases VALUES ('X')")
@@ -425,11 +461,14 @@ async fn a_changed_filter_is_applied_to_the_existing_durable_consumer() {
     f.publish("dossier.dat-dai.submitted", land_event, "land", b"land")
         .await;
     let (token, task) = start(f.consumer_ctx(), land.clone());
-    eventually(Duration::from_secs(10), "the land event", || async {
-        !effects(&f).await.is_empty()
+    // The consumer has passed the whole stream: both messages are behind its acknowledged floor
+    // and none is out. Had the environment event matched, its effect would be written by now.
+    eventually(Duration::from_secs(10), "the stream consumed", || async {
+        consumer_info(&f, "workflow-dossiers")
+            .await
+            .is_some_and(|i| i.ack_floor.stream_sequence == 2 && i.num_ack_pending == 0)
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(effects(&f).await, vec![(land_event, b"land".to_vec())]);
     token.cancel();
     task.await.unwrap().unwrap();

@@ -59,6 +59,7 @@ struct Bare {
     host_pool: sqlx::PgPool,
     ready: motcua_platform::readiness::Readiness,
     id: String,
+    scratch: motcua_testkit::scratch::Scratch,
 }
 
 fn vars(id: &str, extra: &[(&str, String)]) -> Vars {
@@ -83,7 +84,8 @@ fn vars(id: &str, extra: &[(&str, String)]) -> Vars {
 /// A host named "lookup" with the stand-in public service, an HTTP side, the relay, and
 /// `prepare` run on it before it serves.
 async fn bare(extra: &[(&str, String)], prepare: impl FnOnce(&mut ServiceHost)) -> Bare {
-    let id = new_id();
+    let scratch = motcua_testkit::scratch::Scratch::new();
+    let id = scratch.id().to_owned();
     let process = Process::new(vars(&id, extra), motcua_platform::SystemClock::shared()).unwrap();
     let mut host = ServiceHost::new("lookup", &process, &NO_MIGRATIONS)
         .await
@@ -126,6 +128,7 @@ async fn bare(extra: &[(&str, String)], prepare: impl FnOnce(&mut ServiceHost)) 
         host_pool,
         ready,
         id,
+        scratch,
     }
 }
 
@@ -164,24 +167,15 @@ impl Bare {
         let _ = tokio::time::timeout(Duration::from_secs(15), self.running.task).await;
         self.pool.close().await;
         self.host_pool.close().await;
-        let _ = motcua_platform::db::drop_database(
-            &pg(),
-            &self.process.settings.database_name("lookup"),
-        )
-        .await;
-        let bus = motcua_platform::bus::Bus::connect(
-            &self.process.settings.nats_url,
-            &format!("t{}.", self.id),
-        )
-        .await
-        .unwrap();
-        bus.delete_streams().await;
+        self.scratch.remove().await.unwrap();
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_token_key_a_service_refuses_to_start_unless_development_is_explicit() {
-    let id = new_id();
+    // The host that starts makes its database (this test once left it behind).
+    let scratch = motcua_testkit::scratch::Scratch::new();
+    let id = scratch.id().to_owned();
     let mut v = vars(&id, &[]);
     v.set("MOTCUA_DEVELOPMENT", "");
     let process = Process::new(v, motcua_platform::SystemClock::shared()).unwrap();
@@ -194,7 +188,7 @@ async fn without_a_token_key_a_service_refuses_to_start_unless_development_is_ex
 
     // Explicitly on a developer's machine, it runs and says so in its health details.
     let process = Process::new(vars(&id, &[]), motcua_platform::SystemClock::shared()).unwrap();
-    let _host = ServiceHost::new("lookup", &process, &NO_MIGRATIONS)
+    let host = ServiceHost::new("lookup", &process, &NO_MIGRATIONS)
         .await
         .unwrap();
     let notes = process.status.notes("lookup");
@@ -208,6 +202,8 @@ async fn without_a_token_key_a_service_refuses_to_start_unless_development_is_ex
         process.status.render()["lookup"]["details"]["development-key"],
         notes["development-key"].as_str()
     );
+    drop(host);
+    scratch.remove().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -232,7 +228,15 @@ async fn a_busy_pool_is_not_an_outage_but_a_database_that_is_down_is() {
         app.host_pool.acquire().await.unwrap(),
         app.host_pool.acquire().await.unwrap(),
     ];
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Saturated for longer than the pool's own wait for a connection, twice: a readiness check
+    // that asked the pool (rather than its own connection) would have timed out by then.
+    for _ in 0..2 {
+        let waited = app.host_pool.acquire().await;
+        assert!(
+            matches!(waited, Err(sqlx::Error::PoolTimedOut)),
+            "the pool was not saturated"
+        );
+    }
     assert_eq!(
         app.health().await,
         ServingStatus::Serving as i32,

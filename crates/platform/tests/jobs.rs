@@ -80,11 +80,14 @@ async fn timers_fire_when_the_clock_reaches_them_in_order_even_across_a_jump_of_
     assert!(jobs::cancel(&mut tx, "sla", "cancelled").await.unwrap());
     tx.commit().await.unwrap();
 
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        ran(&f).await.is_empty(),
-        "nothing is due before the clock moves"
-    );
+    // A pass over the queue at the clock's time runs nothing (the clock is months behind the
+    // machine's: a runner that read the machine's time would run all four).
+    let pass = JobRunner::new(f.pool.clone(), f.clock(), "sla")
+        .run_due(&Writer)
+        .await
+        .unwrap();
+    assert_eq!(pass, 0, "nothing is due before the clock moves");
+    assert!(ran(&f).await.is_empty());
     f.clock.advance(chrono::Duration::hours(5));
     eventually(Duration::from_secs(10), "the 4-hour timer", || async {
         ran(&f).await == vec!["due-soon".to_owned()]
@@ -136,6 +139,9 @@ async fn a_failing_job_is_retried_with_backoff_then_kept_as_failed() {
     f.cleanup().await;
 }
 
+/// The advisory lock of two_runners_run_each_job_exactly_once's gate.
+const RAN_GATE: i64 = 4_242_003;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_runners_run_each_job_exactly_once() {
     let f = fixture().await;
@@ -154,10 +160,52 @@ async fn two_runners_run_each_job_exactly_once() {
         .unwrap();
     }
     tx.commit().await.unwrap();
+    // A gate in the test's database: a job's effect waits while the test holds the advisory
+    // lock. Both runners are seen waiting there at once, each with a job of its own: each did
+    // work, and neither waited for the job the other holds.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE FUNCTION ran_gate() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN PERFORM pg_advisory_xact_lock_shared({RAN_GATE}); RETURN NEW; END $$;
+         CREATE TRIGGER ran_gate BEFORE INSERT ON ran FOR EACH ROW EXECUTE FUNCTION ran_gate();"
+    )))
+    .execute(&f.pool)
+    .await
+    .unwrap();
+    let mut holder = f.pool.acquire().await.unwrap().detach();
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(RAN_GATE)
+        .execute(&mut holder)
+        .await
+        .unwrap();
     let a = JobRunner::new(f.pool.clone(), f.clock(), "sla");
     let b = a.clone();
-    let (ra, rb) = tokio::join!(a.run_due(&Writer), b.run_due(&Writer));
-    assert_eq!(ra.unwrap() + rb.unwrap(), 300);
+    let a = tokio::spawn(async move { a.run_due(&Writer).await.unwrap() });
+    let b = tokio::spawn(async move { b.run_due(&Writer).await.unwrap() });
+    eventually(
+        Duration::from_secs(10),
+        "both runners waiting at the gate with a job each",
+        || async {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+                   AND objid = $1::bigint::oid
+                   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            )
+            .bind(RAN_GATE)
+            .fetch_one(&f.pool)
+            .await
+            .unwrap();
+            waiting == 2
+        },
+    )
+    .await;
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(RAN_GATE)
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let (ra, rb) = (a.await.unwrap(), b.await.unwrap());
+    assert!(ra > 0 && rb > 0, "both ran jobs: {ra} and {rb}");
+    assert_eq!(ra + rb, 300);
     assert_eq!(f.count("SELECT count(DISTINCT key) FROM ran").await, 300);
     assert_eq!(f.count("SELECT count(*) FROM ran").await, 300);
     f.cleanup().await;

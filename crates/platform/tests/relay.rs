@@ -26,6 +26,66 @@ fn event(subject: &str, payload: Vec<u8>) -> OutboxEvent {
     OutboxEvent::new(subject.into(), "test", payload)
 }
 
+/// Where the test kills the relay: a trigger in the test's own database (not in the relay) makes
+/// the statement that marks rows published wait, once `hold_from` rows are marked, while the test
+/// holds advisory lock `GATE`. A relay stopped there has published its batch and not yet marked
+/// it: the one moment where a relay that trusted its own bookkeeping, or published without message
+/// ids, would lose or repeat events.
+const GATE: i64 = 4_242_001;
+
+async fn gate(f: &Fixture) {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE TABLE relay_gate (hold_from bigint NOT NULL);
+         INSERT INTO relay_gate VALUES (-1);
+         CREATE FUNCTION relay_gate() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           IF NEW.published_at IS NOT NULL AND OLD.published_at IS NULL
+              AND (SELECT hold_from FROM relay_gate) >= 0
+              AND (SELECT count(*) FROM outbox WHERE published_at IS NOT NULL)
+                  >= (SELECT hold_from FROM relay_gate) THEN
+             PERFORM pg_advisory_xact_lock_shared({GATE});
+           END IF;
+           RETURN NEW;
+         END $$;
+         CREATE TRIGGER relay_gate BEFORE UPDATE ON outbox
+           FOR EACH ROW EXECUTE FUNCTION relay_gate();"
+    )))
+    .execute(&f.pool)
+    .await
+    .unwrap();
+}
+
+/// The backend waiting at the gate, if one is.
+async fn at_the_gate(f: &Fixture) -> Option<i32> {
+    sqlx::query_scalar(
+        "SELECT l.pid FROM pg_locks l
+         WHERE l.locktype = 'advisory' AND NOT l.granted AND l.objid = $1::bigint::oid
+           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .bind(GATE)
+    .fetch_optional(&f.pool)
+    .await
+    .unwrap()
+}
+
+async fn stream_count(f: &Fixture) -> u64 {
+    f.bus
+        .js
+        .get_stream(f.bus.stream_name("DOSSIERS"))
+        .await
+        .unwrap()
+        .get_info()
+        .await
+        .unwrap()
+        .state
+        .messages
+}
+
+async fn marked(f: &Fixture) -> i64 {
+    f.count("SELECT count(*) FROM outbox WHERE published_at IS NOT NULL")
+        .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outbox_delivers_every_event_exactly_once_while_the_relay_is_killed_mid_stream() {
     let f = fixture().await;
@@ -34,34 +94,77 @@ async fn outbox_delivers_every_event_exactly_once_while_the_relay_is_killed_mid_
         .collect();
     let expected: HashSet<String> = events.iter().map(|e| e.id.to_string()).collect();
     enqueue_all(&f, &events).await;
+    gate(&f).await;
+    let mut holder = f.pool.acquire().await.unwrap().detach();
 
-    // Kill the relay again and again at arbitrary points of its batches. A kill counts as
-    // mid-stream when it left some events published and some not.
-    let mut mid_stream_kills = 0;
-    for round in 0..200u64 {
-        let before = outbox::pending(&f.pool).await.unwrap();
-        if before == 0 {
-            break;
-        }
+    // Killed in its first batch, then after 5, 15 and 26 batches of 40 went out and were marked.
+    for hold_from in [0i64, 200, 600, 1040] {
+        sqlx::query("UPDATE relay_gate SET hold_from = $1")
+            .bind(hold_from)
+            .execute(&f.pool)
+            .await
+            .unwrap();
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(GATE)
+            .execute(&mut holder)
+            .await
+            .unwrap();
         let task = tokio::spawn(relay(&f).with_batch(40).run(CancellationToken::new()));
-        tokio::time::sleep(Duration::from_millis(2 + (round * 7) % 25)).await;
+        eventually(
+            Duration::from_secs(30),
+            &format!("the relay never came to mark its batch after {hold_from} events"),
+            || async { at_the_gate(&f).await.is_some() },
+        )
+        .await;
+        let pid = at_the_gate(&f).await.unwrap();
+        // Stopped mid-stream: everything before is published and marked once, the batch it is in
+        // is on the stream but not marked.
+        assert_eq!(marked(&f).await, hold_from, "marked before the kill");
+        assert_eq!(
+            stream_count(&f).await,
+            hold_from as u64 + 40,
+            "on the stream at the kill (after {hold_from}): the marked events once each, and the batch being marked"
+        );
         task.abort();
         let _ = task.await;
-        let after = outbox::pending(&f.pool).await.unwrap();
-        if after > 0 && after < 1500 {
-            mid_stream_kills += 1;
-        }
-        if mid_stream_kills >= 3 {
-            break;
-        }
+        // The process dies with its connection: its transaction, and the marks in it, are gone.
+        sqlx::query("SELECT pg_terminate_backend($1)")
+            .bind(pid)
+            .execute(&f.pool)
+            .await
+            .unwrap();
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(GATE)
+            .execute(&mut holder)
+            .await
+            .unwrap();
+        eventually(
+            Duration::from_secs(10),
+            "the killed relay's backend ended",
+            || async {
+                let alive: i64 =
+                    sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE pid = $1")
+                        .bind(pid)
+                        .fetch_one(&f.pool)
+                        .await
+                        .unwrap();
+                alive == 0
+            },
+        )
+        .await;
+        assert_eq!(
+            marked(&f).await,
+            hold_from,
+            "the killed batch is not marked"
+        );
     }
-    assert!(
-        mid_stream_kills >= 3,
-        "the relay was killed mid-stream only {mid_stream_kills} times"
-    );
+
+    sqlx::query("UPDATE relay_gate SET hold_from = -1")
+        .execute(&f.pool)
+        .await
+        .unwrap();
     relay(&f).drain().await.unwrap();
     assert_eq!(outbox::pending(&f.pool).await.unwrap(), 0);
-
     let ids = f.stream_ids("DOSSIERS", "dossier.>").await;
     let unique: HashSet<String> = ids.iter().cloned().collect();
     assert_eq!(ids.len(), 1500, "no duplicates reached the stream");
@@ -151,12 +254,20 @@ async fn rows_nobody_announced_are_published_on_the_poll() {
     // A replica that crashed between its commit and its relay's drain told nobody.
     let f = fixture().await;
     let token = CancellationToken::new();
+    // A row there at the start goes out with the relay's first drain; once it is marked, that
+    // drain is over and the relay sleeps until something wakes it.
+    let first = event("dossier.dat-dai.x", b"first".to_vec());
+    enqueue_all(&f, std::slice::from_ref(&first)).await;
     let task = tokio::spawn(
         relay(&f)
             .with_poll(Duration::from_millis(200))
             .run(token.clone()),
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    eventually(Duration::from_secs(10), "the first drain", || async {
+        outbox::pending(&f.pool).await.unwrap() == 0
+    })
+    .await;
+    // Written without a wake or a NOTIFY: only the poll finds it.
     let orphan = event("dossier.dat-dai.x", b"orphan".to_vec());
     enqueue_all(&f, std::slice::from_ref(&orphan)).await;
     eventually(Duration::from_secs(10), "the orphan row", || async {
@@ -167,7 +278,7 @@ async fn rows_nobody_announced_are_published_on_the_poll() {
     task.await.unwrap();
     assert_eq!(
         f.stream_ids("DOSSIERS", "dossier.>").await,
-        vec![orphan.id.to_string()]
+        vec![first.id.to_string(), orphan.id.to_string()]
     );
     f.cleanup().await;
 }

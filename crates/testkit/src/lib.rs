@@ -1,11 +1,13 @@
 //! What the services' tests share, so each test harness holds only what is its own: development
 //! tokens, the bearer interceptor, gRPC channels and waiting for SERVING, and a headless Chromium
-//! driven through chromedriver (`deploy/test.sh` installs Debian's chromium and chromium-driver).
-//! Panics are a test's failure messages here.
+//! driven through chromedriver (`deploy/test.sh` installs Debian's chromium and chromium-driver),
+//! and [`scratch::Scratch`], the guard that removes a test's databases and streams however the test
+//! ends. Panics are a test's failure messages here.
 
 #![allow(clippy::unwrap_used)]
 
 pub mod browser;
+pub mod scratch;
 
 use motcua_platform::auth::{Claims, Role, mint};
 use motcua_platform::config::DEV_JWT_SECRET;

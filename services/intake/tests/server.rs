@@ -419,20 +419,34 @@ async fn shutdown_lets_an_in_flight_submission_finish_and_flushes_its_event() {
     let mut desk = app.client(&[Role::Desk]).await;
     let in_flight =
         tokio::spawn(async move { desk.submit_dossier(counter_submission("in-flight")).await });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.wait_lock_waiters(1).await;
     assert!(
         !in_flight.is_finished(),
         "the submission waits on the held row"
     );
 
     app.shutdown.cancel(); // what SIGTERM does
-    tokio::time::sleep(Duration::from_millis(300)).await;
     // New connections are refused while the in-flight call drains.
-    let refused = tonic::transport::Channel::from_shared(format!("http://{}", app.addr))
-        .unwrap()
-        .connect()
-        .await;
-    assert!(refused.is_err(), "no new connections after shutdown began");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let refused = tonic::transport::Channel::from_shared(format!("http://{}", app.addr))
+            .unwrap()
+            .connect()
+            .await
+            .is_err();
+        if refused {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "new connections were still accepted after shutdown began"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        !in_flight.is_finished(),
+        "the in-flight call still waits while new ones are refused"
+    );
     blocker.commit().await.unwrap();
 
     let reply = in_flight
@@ -488,7 +502,8 @@ async fn bad_settings_exit_64_naming_the_variable_and_sigterm_stops_cleanly() {
         assert!(err.contains(var), "{err}");
     }
 
-    let id = new_id();
+    let scratch = motcua_testkit::scratch::Scratch::new();
+    let id = scratch.id().to_owned();
     let vars = [
         ("MOTCUA_DATABASE_PREFIX", format!("t_{id}")),
         ("MOTCUA_DEVELOPMENT", "true".to_owned()),
@@ -529,17 +544,8 @@ async fn bad_settings_exit_64_naming_the_variable_and_sigterm_stops_cleanly() {
         .expect("exits after SIGTERM")
         .unwrap();
     assert!(status.success(), "{status}");
-    let settings = motcua_platform::config::Settings::from_vars(
-        &motcua_platform::config::Vars::from_pairs(vars),
-    )
-    .unwrap();
-    motcua_platform::db::drop_database(&settings.database_url, &settings.database_name("intake"))
-        .await
-        .unwrap();
-    let bus = motcua_platform::bus::Bus::connect(&settings.nats_url, &settings.bus_prefix)
-        .await
-        .unwrap();
-    bus.delete_streams().await;
+    scratch.remove().await.unwrap();
+    let _ = std::fs::remove_dir_all(std::env::temp_dir().join(format!("motcua-test-{id}")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -556,14 +562,8 @@ async fn a_request_past_its_deadline_is_cut_off_and_leaves_nothing_half_written(
         "{err:?}"
     );
     blocker.commit().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(app.count("SELECT count(*) FROM dossiers").await, 0);
-    assert_eq!(
-        app.count("SELECT count(*) FROM outbox WHERE subject LIKE 'dossier.%'")
-            .await,
-        0
-    );
-    // The abandoned transaction returned its number: the next dossier is 0001.
+    // The next submission takes the same sequence row, so it is answered only after the
+    // abandoned transaction has ended, however it ended: afterwards that one left nothing.
     let code = desk
         .submit_dossier(counter_submission("next"))
         .await
@@ -572,7 +572,19 @@ async fn a_request_past_its_deadline_is_cut_off_and_leaves_nothing_half_written(
         .receipt
         .unwrap()
         .dossier_code;
+    // The abandoned transaction returned its number: the next dossier is 0001.
     assert!(code.ends_with("-0001"), "{code}");
+    assert_eq!(
+        app.count("SELECT count(*) FROM dossiers").await,
+        1,
+        "only the next one"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM outbox WHERE subject LIKE 'dossier.%'")
+            .await,
+        1,
+        "only the next one's event"
+    );
     app.stop().await;
 }
 
@@ -766,7 +778,7 @@ async fn a_flood_is_shed_at_once_and_health_stays_up() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.wait_lock_waiters(3).await;
     assert_eq!(
         flood.iter().filter(|c| c.is_finished()).count(),
         9,
@@ -774,7 +786,7 @@ async fn a_flood_is_shed_at_once_and_health_stays_up() {
     );
     // One small call takes the fourth place and waits too; the next is shed at once.
     let waiting = spawn_call(counter_submission("small-1"));
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.wait_lock_waiters(4).await;
     assert!(!waiting.is_finished());
     let started = tokio::time::Instant::now();
     let shed = spawn_call(counter_submission("small-2"))

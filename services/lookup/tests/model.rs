@@ -16,6 +16,7 @@ use motcua_proto::common::{
 use motcua_proto::events::{ChangeKind, DossierState};
 use motcua_proto::lookup::{GetProcedureRequest, PublicDossier};
 use sqlx::ConnectOptions;
+use std::time::Duration;
 use uuid::Uuid;
 
 /// The life of a dossier as events: (subject event, type, payload), versions 1 to 5.
@@ -83,6 +84,20 @@ async fn shown(app: &App, code: &str, token: &str) -> PublicDossier {
     grpc_dossier(app, code, token).await.unwrap()
 }
 
+/// What the lookup replica at `addr` shows.
+async fn shown_at(addr: std::net::SocketAddr, code: &str, token: &str) -> PublicDossier {
+    motcua_proto::lookup::lookup_service_client::LookupServiceClient::new(channel(addr).await)
+        .lookup_dossier(motcua_proto::lookup::LookupDossierRequest {
+            dossier_code: code.into(),
+            secret: token.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .dossier
+        .unwrap()
+}
+
 async fn connection(app: &App) -> sqlx::PgConnection {
     let settings = motcua_platform::config::Settings::from_vars(&app.vars).unwrap();
     motcua_platform::db::options(&settings.database_url)
@@ -147,7 +162,11 @@ async fn duplicated_and_reordered_events_leave_the_newest_state_and_the_whole_hi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rebuild_from_the_streams_equals_the_live_model_and_replaces_a_damaged_one() {
-    let app = lookup_only(|_| {}).await;
+    // Two replicas, each keeping the rows it read in its own memory.
+    let mut app = lookup_only(|_| {}).await;
+    app.start_lookup().await;
+    let replicas = app.lookup_replicas();
+    assert_eq!(replicas.len(), 2);
     let at = start_time();
     let codes: Vec<String> = (1..=30)
         .map(|i| format!("{AGENCY}-260302-{i:04}"))
@@ -203,11 +222,15 @@ async fn a_rebuild_from_the_streams_equals_the_live_model_and_replaces_a_damaged
     .execute(&app.lookup_db)
     .await
     .unwrap();
-    // Read once, the damaged row is now also kept in lookup's memory.
-    assert_eq!(
-        shown(&app, &codes[1], "TOKENTOKEN").await.dossier_code,
-        codes[2]
-    );
+    // Read once from each replica, the damaged row is now also kept in each one's memory.
+    for &replica in &replicas {
+        assert_eq!(
+            shown_at(replica, &codes[1], "TOKENTOKEN")
+                .await
+                .dossier_code,
+            codes[2]
+        );
+    }
     sqlx::query("UPDATE procedures SET name = 'sai'")
         .execute(&app.lookup_db)
         .await
@@ -252,13 +275,26 @@ async fn a_rebuild_from_the_streams_equals_the_live_model_and_replaces_a_damaged
 
     let report = rebuild(&app, Mode::Replace { force: false }).await;
     assert_eq!(report.dossiers, 30);
-    let restored = shown(&app, &codes[0], "TOKENTOKEN").await;
-    assert_eq!(restored.version, 5);
-    // The replicas dropped what they kept: the mended row shows at once.
-    assert_eq!(
-        shown(&app, &codes[1], "TOKENTOKEN").await.dossier_code,
-        codes[1]
-    );
+    // Each replica drops what it kept when it hears the rebuild's announcement: the restored and
+    // the mended rows show from either, well within the 30 s a kept row may live (a replica that
+    // ignored the announcement would answer the damaged row until then).
+    for &replica in &replicas {
+        assert_eq!(shown_at(replica, &codes[0], "TOKENTOKEN").await.version, 5);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let shown = shown_at(replica, &codes[1], "TOKENTOKEN")
+                .await
+                .dossier_code;
+            if shown == codes[1] {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "replica {replica} still answers from the row it kept: {shown}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
     assert_eq!(
         rebuild(&app, Mode::Check).await.differences,
         [("dossiers".to_owned(), 0), ("procedures".to_owned(), 0)]

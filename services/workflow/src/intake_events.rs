@@ -100,7 +100,10 @@ impl IntakeEvents {
         actor: Actor,
         apply: impl FnOnce(&mut Case, &Ctx) -> Result<Option<Change>, motcua_platform::ServiceError>,
     ) -> Result<(), HandleError> {
-        let Some((mut c, base)) = store::case(&mut *tx, code, store::Lock::Wait).await.map_err(retry)? else {
+        let Some((mut c, base)) = store::case(&mut *tx, code, store::Lock::Wait)
+            .await
+            .map_err(retry)?
+        else {
             return Err(HandleError::wait_for(format!("the case of dossier {code}")));
         };
         let before = c.clone();

@@ -137,7 +137,9 @@ impl JobHandler for Deadlines {
             // Under the case's lock: a change committing meanwhile is seen, not raced (a notice for a
             // state that moved a moment before). NOWAIT: a change in progress holds the case and
             // then wants this job's row; this try fails instead and the job comes again later.
-            let Some((c, _)) = crate::store::case(&mut *tx, code, crate::store::Lock::NoWait).await? else {
+            let Some((c, _)) =
+                crate::store::case(&mut *tx, code, crate::store::Lock::NoWait).await?
+            else {
                 return Ok(());
             };
             let scope = if scope == "dossier" {

@@ -9,6 +9,7 @@ use common::*;
 use motcua_domain::events::{DEADLINE, SUBMITTED, SUPPLEMENT_SUBMITTED, WITHDRAWAL_REQUESTED};
 use motcua_platform::auth::Role;
 use motcua_platform::bus::headers;
+use motcua_platform::config::Vars;
 use motcua_proto::events::{
     DeadlineKind, DeadlineReached, DeadlineScope, DossierSubmitted, SupplementSubmitted,
     WithdrawalRequested,
@@ -33,13 +34,14 @@ async fn deadlines(app: &App, code: &str) -> Vec<(DeadlineScope, DeadlineKind)> 
         .collect()
 }
 
+/// The deadline events of `code` once at least `n` are out and every timer due by the clock has
+/// run and its event is published: what comes after that would be a timer that fired twice or
+/// early, and is in the answer.
 async fn wait_deadlines(app: &App, code: &str, n: usize) -> Vec<(DeadlineScope, DeadlineKind)> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let got = deadlines(app, code).await;
-        if got.len() >= n {
-            // Nothing more comes after the expected ones.
-            tokio::time::sleep(Duration::from_millis(700)).await;
+        if got.len() >= n && settled(app).await {
             return deadlines(app, code).await;
         }
         assert!(tokio::time::Instant::now() < deadline, "only {got:?}");
@@ -47,42 +49,170 @@ async fn wait_deadlines(app: &App, code: &str, n: usize) -> Vec<(DeadlineScope, 
     }
 }
 
+/// No timer is due by the clock (a running one is deleted when its transaction commits) and
+/// every event written is published.
+async fn settled(app: &App) -> bool {
+    let (due, unpublished): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM jobs WHERE run_at <= $1 AND failed_at IS NULL),
+                (SELECT count(*) FROM outbox WHERE published_at IS NULL AND parked_at IS NULL)",
+    )
+    .bind(now(app))
+    .fetch_one(&app.workflow_db)
+    .await
+    .unwrap();
+    (due, unpublished) == (0, 0)
+}
+
+/// A workflow instance's settings: its connections carry `application_name = name`, so the
+/// database can tell which instance did what.
+fn instance(vars: &Vars, name: &str) -> Vars {
+    let mut v = vars.clone();
+    v.set(
+        "MOTCUA_DATABASE_URL",
+        format!("postgres://postgres@127.0.0.1:5432/?application_name={name}"),
+    );
+    v
+}
+
+/// The advisory lock the test holds to stop writers of deadline events at the gate.
+const GATE: i64 = 4_242_002;
+
+/// From now on each deadline event records the instance whose transaction wrote it, and waits at
+/// the gate first while the test holds it (its timer stays taken meanwhile). In the test's own
+/// database, not in workflow.
+async fn watch_deadline_writers(app: &App) {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE TABLE written_by (event_id uuid NOT NULL, instance text NOT NULL);
+         CREATE FUNCTION deadline_written() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           PERFORM pg_advisory_xact_lock_shared({GATE});
+           INSERT INTO written_by VALUES (NEW.id, current_setting('application_name'));
+           RETURN NEW;
+         END $$;
+         CREATE TRIGGER deadline_written BEFORE INSERT ON outbox FOR EACH ROW
+           WHEN (NEW.event_type = '{DEADLINE}') EXECUTE FUNCTION deadline_written();"
+    )))
+    .execute(&app.workflow_db)
+    .await
+    .unwrap();
+}
+
+/// The instances waiting at the gate, sorted.
+async fn at_the_gate(app: &App) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT a.application_name::text FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+         WHERE l.locktype = 'advisory' AND NOT l.granted AND l.objid = $1::bigint::oid
+           AND a.datname = current_database() ORDER BY 1",
+    )
+    .bind(GATE)
+    .fetch_all(&app.workflow_db)
+    .await
+    .unwrap()
+}
+
+/// How many deadline events each instance wrote.
+async fn written_by(app: &App) -> Vec<(String, i64)> {
+    sqlx::query_as("SELECT instance, count(*) FROM written_by GROUP BY instance ORDER BY instance")
+        .fetch_all(&app.workflow_db)
+        .await
+        .unwrap()
+}
+
+/// Polls `check` for at most 20 s; the message says what never happened.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timers_fire_once_across_replicas_after_a_restart_and_a_jump_of_a_month() {
     // Reminders two working hours before a due time.
-    let mut app = spawn_with(|v| v.set("MOTCUA_WORKFLOW_DUE_SOON_HOURS", "2")).await;
-    let second = app.vars.clone();
-    app.start_workflow(second).await; // two replicas on one database
-    let c = app.submit_land("timer-1").await;
-    let code = c.dossier_code.clone();
+    let id = new_id();
+    let mut settings = vars(&id);
+    settings.set("MOTCUA_WORKFLOW_DUE_SOON_HOURS", "2");
+    let mut app = App::new(
+        id,
+        settings,
+        motcua_platform::ManualClock::new(start_time()),
+    )
+    .await;
+    app.start_intake().await;
+    // Two replicas on one database.
+    app.start_workflow(instance(&app.vars, "workflow-a")).await;
+    app.start_workflow(instance(&app.vars, "workflow-b")).await;
+    watch_deadline_writers(&app).await;
+    let code = app.submit_land("timer-1").await.dossier_code;
+    let other = app.submit_land("timer-2").await.dossier_code;
     // Received Monday 09:00, the desk's 4-hour step is due at 15:00 (2.5 h before lunch, 1.5 h
-    // after), its reminder at 11:00. At 12:00 the reminder has gone out, once, though two replicas
-    // run timers.
+    // after), its reminder at 11:00. At 12:00 both dossiers' reminders are due at once. The test
+    // holds every writer at the gate: each replica has taken one timer and waits there with it,
+    // so each did work, and neither took the timer the other holds.
     assert!(deadlines(&app, &code).await.is_empty());
+    let mut gate = app.workflow_db.acquire().await.unwrap().detach();
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(GATE)
+        .execute(&mut gate)
+        .await
+        .unwrap();
     app.clock.advance(chrono::Duration::hours(3));
+    eventually(
+        "each replica waiting at the gate with a reminder",
+        || async { at_the_gate(&app).await == ["workflow-a", "workflow-b"] },
+    )
+    .await;
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(GATE)
+        .execute(&mut gate)
+        .await
+        .unwrap();
     let got = wait_deadlines(&app, &code, 1).await;
     assert_eq!(got, [(DeadlineScope::Step, DeadlineKind::DueSoon)]);
-    // At 16:00 the step is overdue.
+    let got = wait_deadlines(&app, &other, 1).await;
+    assert_eq!(got, [(DeadlineScope::Step, DeadlineKind::DueSoon)]);
+    assert_eq!(
+        written_by(&app).await,
+        [("workflow-a".to_owned(), 1), ("workflow-b".to_owned(), 1)],
+        "one reminder each, written once"
+    );
+
+    // Replica a stops. At 16:00 the steps are overdue: b, alone now, fires both.
+    app.stop_workflow(0).await;
     app.clock.advance(chrono::Duration::hours(4));
     let got = wait_deadlines(&app, &code, 2).await;
     assert_eq!(got[1..], [(DeadlineScope::Step, DeadlineKind::Overdue)]);
+    assert_eq!(wait_deadlines(&app, &other, 2).await.len(), 2);
+    assert_eq!(
+        written_by(&app).await,
+        [("workflow-a".to_owned(), 1), ("workflow-b".to_owned(), 3)]
+    );
 
-    // Both replicas stop; a new one starts (the timers are in the database, not in memory).
-    app.stop_workflow(1).await;
+    // b stops too; a new one starts (the timers are in the database, not in memory).
     app.stop_workflow(0).await;
-    let again = app.vars.clone();
-    app.start_workflow(again).await;
-    // A month passes at once: the dossier's reminder and its overdue notice fire, in due order,
+    app.start_workflow(instance(&app.vars, "workflow-c")).await;
+    // A month passes at once: each dossier's reminder and its overdue notice fire, in due order,
     // once each.
     app.clock.advance(chrono::Duration::days(31));
-    let got = wait_deadlines(&app, &code, 4).await;
+    let whole = [
+        (DeadlineScope::Step, DeadlineKind::DueSoon),
+        (DeadlineScope::Step, DeadlineKind::Overdue),
+        (DeadlineScope::Dossier, DeadlineKind::DueSoon),
+        (DeadlineScope::Dossier, DeadlineKind::Overdue),
+    ];
+    assert_eq!(wait_deadlines(&app, &code, 4).await, whole);
+    assert_eq!(wait_deadlines(&app, &other, 4).await, whole);
     assert_eq!(
-        got,
+        written_by(&app).await,
         [
-            (DeadlineScope::Step, DeadlineKind::DueSoon),
-            (DeadlineScope::Step, DeadlineKind::Overdue),
-            (DeadlineScope::Dossier, DeadlineKind::DueSoon),
-            (DeadlineScope::Dossier, DeadlineKind::Overdue),
+            ("workflow-a".to_owned(), 1),
+            ("workflow-b".to_owned(), 3),
+            ("workflow-c".to_owned(), 4)
         ]
     );
     assert_eq!(
@@ -116,13 +246,17 @@ async fn a_forward_moves_the_step_timers_and_a_pause_holds_them() {
         })
         .await
         .unwrap();
-    assert_eq!(
-        app.count("SELECT count(*) FROM jobs").await,
-        0,
-        "no timer while paused"
-    );
+    let timers: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE key LIKE $1 || '|%'")
+        .bind(&code)
+        .fetch_one(&app.workflow_db)
+        .await
+        .unwrap();
+    assert_eq!(timers, 0, "no timer while paused");
+    // A dossier received at the same time and not paused: its four notices are the sign that
+    // the timers of those 40 days have run.
+    let marker = app.submit_land("timer-2-marker").await.dossier_code;
     app.clock.advance(chrono::Duration::days(40));
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(wait_deadlines(&app, &marker, 4).await.len(), 4);
     assert!(
         deadlines(&app, &code).await.is_empty(),
         "nothing fired while paused, and the desk step's timers were gone"
@@ -163,13 +297,14 @@ async fn redelivered_and_reordered_intake_events_change_nothing() {
     // Intake's own `submitted`, as it went out.
     let submitted = app.events(SUBMITTED).await.remove(0);
     let mut event = DossierSubmitted::decode(submitted.as_slice()).unwrap();
-    // Delivered again under the same event id, and once more as if a relay republished it late.
+    // Delivered again under other event ids, as if a relay republished it late.
     let subject = "dossier.dat-dai.submitted";
+    let again = [uuid::Uuid::now_v7(), uuid::Uuid::now_v7()];
     publish(
         &app,
         subject,
         SUBMITTED,
-        uuid::Uuid::now_v7(),
+        again[0],
         "again-1",
         submitted.clone(),
     )
@@ -178,7 +313,7 @@ async fn redelivered_and_reordered_intake_events_change_nothing() {
         &app,
         subject,
         SUBMITTED,
-        uuid::Uuid::now_v7(),
+        again[1],
         "again-2",
         submitted.clone(),
     )
@@ -192,16 +327,27 @@ async fn redelivered_and_reordered_intake_events_change_nothing() {
         reason: "Người nộp đổi ý".into(),
         ..Default::default()
     };
+    let early = uuid::Uuid::now_v7();
     publish(
         &app,
         "dossier.dat-dai.withdrawal-requested",
         WITHDRAWAL_REQUESTED,
-        uuid::Uuid::now_v7(),
+        early,
         "early",
         supplement.encode_to_vec(),
     )
     .await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // It was tried and waits for its case (one failed try counted), before its `submitted` comes.
+    eventually("the early request tried and waiting", || async {
+        let tries: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM consumer_failures WHERE event_id = $1")
+                .bind(early)
+                .fetch_one(&app.workflow_db)
+                .await
+                .unwrap();
+        tries >= 1
+    })
+    .await;
     event.state.as_mut().unwrap().dossier_code = other.clone();
     publish(
         &app,
@@ -217,8 +363,18 @@ async fn redelivered_and_reordered_intake_events_change_nothing() {
     let late = app.wait_case(&other, 3).await;
     assert_eq!(late.version, 3);
     assert!(late.withdrawal_requested);
-    // The first dossier opened once, whatever came again.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The first dossier opened once, whatever came again: both copies were taken and recorded.
+    eventually("the copies handled", || async {
+        let handled: i64 = sqlx::query_scalar(
+            "SELECT count(DISTINCT event_id) FROM processed_events WHERE event_id = ANY($1)",
+        )
+        .bind(&again[..])
+        .fetch_one(&app.workflow_db)
+        .await
+        .unwrap();
+        handled == 2
+    })
+    .await;
     let first = app.wait_case(&code, 2).await;
     assert_eq!(first.version, 2);
     assert_eq!(app.count("SELECT count(*) FROM cases").await, 2);
@@ -314,19 +470,60 @@ async fn submission(app: &App, procedure: &str, key: &str) -> SubmitDossierReque
     req
 }
 
+/// From now on each event a consumer takes records the consumer and the instance that took it.
+async fn watch_consumers(app: &App) {
+    sqlx::raw_sql(
+        "CREATE TABLE processed_by (consumer text NOT NULL, instance text NOT NULL);
+         CREATE FUNCTION processed_by() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           INSERT INTO processed_by VALUES (NEW.consumer, current_setting('application_name'));
+           RETURN NEW;
+         END $$;
+         CREATE TRIGGER processed_by AFTER INSERT ON processed_events FOR EACH ROW
+           EXECUTE FUNCTION processed_by();",
+    )
+    .execute(&app.workflow_db)
+    .await
+    .unwrap();
+}
+
+/// (consumer, instance, events) of what the consumers took.
+async fn processed_by(app: &App) -> Vec<(String, String, i64)> {
+    sqlx::query_as(
+        "SELECT consumer, instance, count(*) FROM processed_by
+         GROUP BY consumer, instance ORDER BY consumer, instance",
+    )
+    .fetch_all(&app.workflow_db)
+    .await
+    .unwrap()
+}
+
+async fn submit(app: &App, procedure: &str, key: &str) -> String {
+    let req = submission(app, procedure, key).await;
+    app.intake_client(&[Role::Desk])
+        .await
+        .submit_dossier(req)
+        .await
+        .unwrap()
+        .into_inner()
+        .receipt
+        .unwrap()
+        .dossier_code
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_land_instance_and_one_for_the_rest_take_every_dossier_exactly_once() {
     let id = new_id();
     let clock = motcua_platform::ManualClock::new(start_time());
     let mut app = App::new(id.clone(), vars(&id), clock).await;
     app.start_intake().await;
-    let mut land = app.vars.clone();
+    let mut land = instance(&app.vars, "workflow-land");
     land.set("MOTCUA_WORKFLOW_FIELDS", "dat-dai");
-    let mut rest = app.vars.clone();
+    let mut rest = instance(&app.vars, "workflow-rest");
     rest.set("MOTCUA_WORKFLOW_FIELDS", "all-except:dat-dai");
     app.start_workflow(land).await;
-    app.start_workflow(rest).await;
-    let mut intake = app.intake_client(&[Role::Desk]).await;
+    app.start_workflow(rest.clone()).await;
+    watch_consumers(&app).await;
     let mut codes = Vec::new();
     for (i, procedure) in [
         "1.013831",
@@ -337,22 +534,11 @@ async fn a_land_instance_and_one_for_the_rest_take_every_dossier_exactly_once() 
     .iter()
     .enumerate()
     {
-        let req = submission(&app, procedure, &format!("split-{i}")).await;
-        codes.push(
-            intake
-                .submit_dossier(req)
-                .await
-                .unwrap()
-                .into_inner()
-                .receipt
-                .unwrap()
-                .dossier_code,
-        );
+        codes.push(submit(&app, procedure, &format!("split-{i}")).await);
     }
     for code in &codes {
         app.wait_case(code, 2).await;
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(app.count("SELECT count(*) FROM cases").await, 4);
     assert_eq!(
         app.count("SELECT count(*) FROM history").await,
@@ -360,18 +546,37 @@ async fn a_land_instance_and_one_for_the_rest_take_every_dossier_exactly_once() 
         "each opened once"
     );
     // Each field's events went to that field's durable consumer, in the instance that holds it.
-    let by_consumer: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT consumer, count(*) FROM processed_events GROUP BY consumer ORDER BY consumer",
-    )
-    .fetch_all(&app.workflow_db)
-    .await
-    .unwrap();
+    let took =
+        |consumer: &str, instance: &str, n: i64| (consumer.to_owned(), instance.to_owned(), n);
     assert_eq!(
-        by_consumer,
+        processed_by(&app).await,
         [
-            ("workflow-dat-dai-submitted".to_owned(), 2),
-            ("workflow-moi-truong-submitted".to_owned(), 1),
-            ("workflow-tai-nguyen-nuoc-submitted".to_owned(), 1),
+            took("workflow-dat-dai-submitted", "workflow-land", 2),
+            took("workflow-moi-truong-submitted", "workflow-rest", 1),
+            took("workflow-tai-nguyen-nuoc-submitted", "workflow-rest", 1),
+        ]
+    );
+
+    // The instance for the rest stops. A land dossier still opens (the land instance works on);
+    // an environment dossier waits for an instance that holds its field, and opens once one
+    // starts again: the land instance never took it.
+    app.stop_workflow(1).await;
+    let environment = submit(&app, "mt-tham-dinh-dtm-nhom-2", "split-late-env").await;
+    let land_late = submit(&app, "1.013831", "split-late-land").await;
+    app.wait_case(&land_late, 2).await;
+    rest.set(
+        "MOTCUA_DATABASE_URL",
+        "postgres://postgres@127.0.0.1:5432/?application_name=workflow-rest-2",
+    );
+    app.start_workflow(rest).await;
+    app.wait_case(&environment, 2).await;
+    assert_eq!(
+        processed_by(&app).await,
+        [
+            took("workflow-dat-dai-submitted", "workflow-land", 3),
+            took("workflow-moi-truong-submitted", "workflow-rest", 1),
+            took("workflow-moi-truong-submitted", "workflow-rest-2", 1),
+            took("workflow-tai-nguyen-nuoc-submitted", "workflow-rest", 1),
         ]
     );
     app.stop().await;

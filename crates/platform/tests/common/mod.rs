@@ -11,6 +11,7 @@ use motcua_platform::config::{Retention, ServerUrl};
 use motcua_platform::consumer::ConsumerContext;
 use motcua_platform::readiness::Readiness;
 use motcua_platform::{ManualClock, SharedClock};
+use motcua_testkit::scratch::Scratch;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use std::sync::Arc;
@@ -41,7 +42,7 @@ pub fn retention() -> Retention {
 }
 
 pub fn new_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
+    motcua_testkit::scratch::new_id()
 }
 
 pub fn start_time() -> chrono::DateTime<chrono::Utc> {
@@ -56,10 +57,13 @@ pub struct Fixture {
     pub bus: Bus,
     pub database: String,
     pub clock: Arc<ManualClock>,
+    /// Removes the database and the streams however the test ends.
+    pub scratch: Scratch,
 }
 
 pub async fn fixture() -> Fixture {
-    let id = new_id();
+    let scratch = Scratch::new();
+    let id = scratch.id().to_owned();
     let database = format!("t_{id}_bus");
     let pool = motcua_platform::db::connect(&pg(), &database, 8, &NO_MIGRATIONS)
         .await
@@ -74,6 +78,7 @@ pub async fn fixture() -> Fixture {
         bus,
         database,
         clock: ManualClock::new(start_time()),
+        scratch,
     }
 }
 
@@ -91,12 +96,13 @@ impl Fixture {
         }
     }
 
+    /// Removes the test's database and every stream of its prefix (those a test made itself too).
     pub async fn cleanup(self) {
         self.pool.close().await;
-        motcua_platform::db::drop_database(&pg(), &self.database)
+        self.scratch
+            .remove()
             .await
-            .expect("drop");
-        self.bus.delete_streams().await;
+            .expect("removing the test's database and streams");
     }
 
     /// Messages of a stream matching `filter`, as (message id, event id, payload).

@@ -12,6 +12,7 @@ use motcua_platform::{CancellationToken, Clock, ManualClock};
 use motcua_proto::common::{ApplicantType, Channel, DocumentForm};
 use motcua_proto::intake::intake_service_client::IntakeServiceClient;
 use motcua_proto::intake::{Applicant, SubmitDossierRequest, SubmittedDocument};
+use motcua_testkit::scratch::Scratch;
 use sqlx::PgPool;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -43,6 +44,8 @@ pub struct TestApp {
     pub id: String,
     /// The process's readiness and health details (what `/status` on the metrics port shows).
     pub status: motcua_platform::readiness::StatusBoard,
+    /// Removes the test's database and streams however the test ends.
+    pub scratch: Scratch,
 }
 
 pub fn test_vars(id: &str) -> Vars {
@@ -72,7 +75,7 @@ pub fn test_vars(id: &str) -> Vars {
 pub const TEST_HASH_KEY: &str = "test-secret-hash-key-0123456789abcdef";
 
 pub fn new_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
+    motcua_testkit::scratch::new_id()
 }
 
 pub async fn spawn() -> TestApp {
@@ -88,7 +91,8 @@ pub async fn spawn_with(change: impl FnOnce(&mut Vars)) -> TestApp {
 
 /// Starts intake without waiting for it to become ready.
 pub async fn start_with(change: impl FnOnce(&mut Vars)) -> TestApp {
-    let id = new_id();
+    let scratch = Scratch::new();
+    let id = scratch.id().to_owned();
     let mut vars = test_vars(&id);
     change(&mut vars);
     let clock = ManualClock::new(start_time());
@@ -117,6 +121,7 @@ pub async fn start_with(change: impl FnOnce(&mut Vars)) -> TestApp {
         task: Some(running.task),
         id,
         status: process.status.clone(),
+        scratch,
     }
 }
 
@@ -292,6 +297,30 @@ impl TestApp {
         blocker
     }
 
+    /// Waits until `n` calls of the service wait for a row lock in its database (submissions
+    /// blocked behind [`Self::hold_todays_sequence`]): the sign that they were let in and are
+    /// inside their transactions, not still on their way.
+    pub async fn wait_lock_waiters(&self, n: i64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                 WHERE NOT l.granted AND a.datname = current_database()",
+            )
+            .fetch_one(&self.pool)
+            .await
+            .expect("lock waiters");
+            if waiting == n {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{waiting} calls wait for a lock, not {n}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Stops the service and removes the test's database and streams.
     pub async fn stop(mut self) {
         self.shutdown.cancel();
@@ -299,12 +328,19 @@ impl TestApp {
             let _ = tokio::time::timeout(Duration::from_secs(20), task).await;
         }
         self.pool.close().await;
-        let _ = motcua_platform::db::drop_database(
-            &self.settings.database_url,
-            &self.settings.database_name("intake"),
-        )
-        .await;
-        self.bus.delete_streams().await;
+        self.scratch
+            .remove()
+            .await
+            .expect("removing the test's database and streams");
+        let _ = std::fs::remove_dir_all(&self.intake.attachments_dir);
+    }
+}
+
+/// A test that fails before `stop`: the service stops, its files go, and `scratch` (dropped
+/// after this) removes the database and streams.
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
         let _ = std::fs::remove_dir_all(&self.intake.attachments_dir);
     }
 }

@@ -20,6 +20,7 @@ use motcua_proto::lookup::lookup_service_client::LookupServiceClient;
 use motcua_proto::lookup::{LookupDossierRequest, PublicDossier};
 use motcua_proto::workflow::Action;
 use motcua_proto::workflow::workflow_service_client::WorkflowServiceClient;
+use motcua_testkit::scratch::Scratch;
 use prost::Message;
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -41,7 +42,7 @@ pub fn start_time() -> chrono::DateTime<chrono::Utc> {
 }
 
 pub fn new_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
+    motcua_testkit::scratch::new_id()
 }
 
 pub fn catalog_file() -> &'static str {
@@ -88,6 +89,8 @@ pub struct App {
     pub bus: Bus,
     pub lookup_db: PgPool,
     pub http: reqwest::Client,
+    /// Removes the test's databases and streams however the test ends.
+    pub scratch: Scratch,
 }
 
 /// Lookup alone (events are published by the test).
@@ -128,6 +131,7 @@ impl App {
                 .unwrap(),
             lookup_db: pool(&process, "lookup"),
             http: motcua_platform::http::client(Duration::from_secs(10)).unwrap(),
+            scratch: Scratch::with_id(id.clone()),
             id,
             vars,
             clock,
@@ -182,6 +186,15 @@ impl App {
 
     pub fn addr(&self, name: &str) -> std::net::SocketAddr {
         self.running(name).addr
+    }
+
+    /// The gRPC addresses of every lookup replica running, in the order they started.
+    pub fn lookup_replicas(&self) -> Vec<std::net::SocketAddr> {
+        self.services
+            .iter()
+            .filter(|(n, _, _)| *n == "lookup")
+            .map(|(_, _, r)| r.addr)
+            .collect()
     }
 
     /// `http://127.0.0.1:<port>` of lookup's HTTP side.
@@ -274,15 +287,22 @@ impl App {
             let _ = tokio::time::timeout(Duration::from_secs(15), running.task).await;
         }
         self.lookup_db.close().await;
-        let settings = motcua_platform::config::Settings::from_vars(&self.vars).unwrap();
-        for service in ["intake", "workflow", "lookup"] {
-            let _ = motcua_platform::db::drop_database(
-                &settings.database_url,
-                &settings.database_name(service),
-            )
-            .await;
+        self.scratch
+            .remove()
+            .await
+            .expect("removing the test's databases and streams");
+        let _ =
+            std::fs::remove_dir_all(std::env::temp_dir().join(format!("motcua-lk-{}", self.id)));
+    }
+}
+
+/// A test that fails before `stop`: its services stop, its files go, and `scratch` (dropped
+/// after this) removes the databases and streams.
+impl Drop for App {
+    fn drop(&mut self) {
+        for (_, process, _) in &self.services {
+            process.shutdown.cancel();
         }
-        self.bus.delete_streams().await;
         let _ =
             std::fs::remove_dir_all(std::env::temp_dir().join(format!("motcua-lk-{}", self.id)));
     }

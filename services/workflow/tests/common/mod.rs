@@ -17,6 +17,7 @@ use motcua_proto::intake::intake_service_client::IntakeServiceClient;
 use motcua_proto::intake::{Applicant, SubmitDossierRequest, SubmittedDocument};
 use motcua_proto::workflow::workflow_service_client::WorkflowServiceClient;
 use motcua_proto::workflow::{Action, Case, GetCaseRequest};
+use motcua_testkit::scratch::Scratch;
 use motcua_workflow::settings::WorkflowSettings;
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -35,7 +36,7 @@ pub fn start_time() -> chrono::DateTime<chrono::Utc> {
 }
 
 pub fn new_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
+    motcua_testkit::scratch::new_id()
 }
 
 pub fn vars(id: &str) -> Vars {
@@ -74,6 +75,8 @@ pub struct App {
     pub bus: Bus,
     pub workflow_db: PgPool,
     pub intake_db: PgPool,
+    /// Removes the test's databases and streams however the test ends.
+    pub scratch: Scratch,
 }
 
 pub async fn spawn() -> App {
@@ -111,6 +114,7 @@ impl App {
                 .unwrap(),
             workflow_db: pool(&process, "workflow"),
             intake_db: pool(&process, "intake"),
+            scratch: Scratch::with_id(id.clone()),
             id,
             vars,
             clock,
@@ -297,15 +301,22 @@ impl App {
         }
         self.workflow_db.close().await;
         self.intake_db.close().await;
-        let settings = motcua_platform::config::Settings::from_vars(&self.vars).unwrap();
-        for service in ["intake", "workflow"] {
-            let _ = motcua_platform::db::drop_database(
-                &settings.database_url,
-                &settings.database_name(service),
-            )
-            .await;
+        self.scratch
+            .remove()
+            .await
+            .expect("removing the test's databases and streams");
+        let _ =
+            std::fs::remove_dir_all(std::env::temp_dir().join(format!("motcua-wf-{}", self.id)));
+    }
+}
+
+/// A test that fails before `stop`: its instances stop, its files go, and `scratch` (dropped
+/// after this) removes the databases and streams.
+impl Drop for App {
+    fn drop(&mut self) {
+        for (process, _) in self.intake.iter().chain(self.workflows.iter()) {
+            process.shutdown.cancel();
         }
-        self.bus.delete_streams().await;
         let _ =
             std::fs::remove_dir_all(std::env::temp_dir().join(format!("motcua-wf-{}", self.id)));
     }
