@@ -40,8 +40,12 @@ impl Handler for States {
             };
             let at = changed.at.as_ref().and_then(|t| from_ts(t, "at").ok());
             // A dossier intake does not know (another intake's database) is not ours to follow.
+            // A dossier that ended (stopped, finished, returned) starts the clock of its
+            // applicant's contacts (contacts.rs); the first end counts.
             sqlx::query(
-                "UPDATE dossiers SET status = $2, version = $3, updated_at = COALESCE($4, updated_at)
+                "UPDATE dossiers SET status = $2, version = $3, updated_at = COALESCE($4, updated_at),
+                    ended_at = CASE WHEN $2 IN (7, 8, 9) THEN COALESCE(ended_at, $4, updated_at)
+                                    ELSE ended_at END
                  WHERE code = $1 AND version < $3",
             )
             .bind(&state.dossier_code)

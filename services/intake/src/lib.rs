@@ -15,6 +15,7 @@ pub mod applicant;
 pub mod attachments;
 pub mod catalog;
 pub mod changes;
+pub mod contacts;
 pub mod events;
 pub mod follow;
 pub mod retention;
@@ -88,6 +89,14 @@ pub async fn start(process: &Process, settings: IntakeSettings) -> anyhow::Resul
     let max_bytes = process.settings.limits.max_message_bytes;
     let mut host = ServiceHost::new(NAME, process, &MIGRATIONS).await?;
     host.spawn_retention(retention::TABLES, &process.vars);
+    {
+        let (pool, clock, ready) = (host.pool.clone(), host.clock.clone(), host.readiness());
+        let (retention, stop) = (settings.contact_retention, process.shutdown.clone());
+        host.spawn(async move {
+            ready.wait().await;
+            contacts::erase_forever(pool, clock, retention, stop).await;
+        });
+    }
     host.spawn_relay();
     host.spawn_consumer(follow::consumer(), Arc::new(follow::States));
     let (pool, ready, clock) = (host.pool.clone(), host.readiness(), host.clock.clone());

@@ -11,7 +11,7 @@ use motcua_platform::retention::{Kept, Prune, Window};
 pub const TABLES: &[Kept] = &[
     Kept {
         table: "dossiers",
-        kept: "for good: the record of each dossier received (with its receipt and the idempotency key it was submitted under)",
+        kept: "for good: the record of each dossier received (with its receipt and the idempotency key it was submitted under); the applicant's phone and e-mail erased MOTCUA_CONTACT_RETENTION_DAYS (30) after it ended (contacts.rs)",
         prune: None,
     },
     Kept {

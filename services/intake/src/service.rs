@@ -346,6 +346,28 @@ impl IntakeService for Intake {
         }))
     }
 
+    async fn get_applicant_contacts(
+        &self,
+        req: Request<GetApplicantContactsRequest>,
+    ) -> Reply<GetApplicantContactsResponse> {
+        let who = caller(&req)?;
+        who.require(&[Role::Integration])?;
+        let r = req.into_inner();
+        let code = r.dossier_code.trim();
+        // The same wall as GetDossier: the dossier's agencies in the caller's scope.
+        let dossier = self.visible_dossier(&who, code).await?;
+        let erased = store::contacts_erased(&self.pool, code).await?;
+        let applicant = dossier
+            .receipt
+            .and_then(|r| r.applicant)
+            .unwrap_or_default();
+        Ok(Response::new(GetApplicantContactsResponse {
+            phone: applicant.phone,
+            email: applicant.email,
+            erased,
+        }))
+    }
+
     async fn request_withdrawal(
         &self,
         req: Request<RequestWithdrawalRequest>,

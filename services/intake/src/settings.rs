@@ -18,6 +18,9 @@ pub struct IntakeSettings {
     pub secrets: SecretHasher,
     /// Lookup's public address (MOTCUA_LOOKUP_PUBLIC_URL), for the QR link on each receipt.
     pub lookup_url: Option<String>,
+    /// How long after a dossier ends its applicant's phone and e-mail are kept
+    /// (MOTCUA_CONTACT_RETENTION_DAYS, 30: the same setting notification erases its copy by).
+    pub contact_retention: chrono::Duration,
 }
 
 impl IntakeSettings {
@@ -29,6 +32,9 @@ impl IntakeSettings {
             max_attachment_bytes: v.count("MOTCUA_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024)?
                 as usize,
             catalog_file: v.raw("MOTCUA_CATALOG_FILE").map(PathBuf::from),
+            contact_retention: chrono::Duration::days(
+                v.count("MOTCUA_CONTACT_RETENTION_DAYS", 30)? as i64,
+            ),
             calendar: CalendarSettings::from_vars(v)?,
             secrets: SecretHasher::from_vars(v)?,
             lookup_url: match v.raw("MOTCUA_LOOKUP_PUBLIC_URL") {

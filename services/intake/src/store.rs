@@ -200,8 +200,8 @@ pub async fn insert_dossier(
         "INSERT INTO dossiers (code, receiving_agency, competent_agency, field, procedure_code, procedure_version,
             channel, status, received_at, due_at, applicant_name, applicant_id_number, applicant_phone, receipt,
             rejection_reasons, idempotency_caller, idempotency_key, request_sha256, created_by, note, updated_at,
-            applicant_name_folded)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)",
+            applicant_name_folded, ended_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)",
     )
     .bind(&d.receipt.dossier_code)
     .bind(&d.receipt.receiving_agency)
@@ -225,6 +225,8 @@ pub async fn insert_dossier(
     .bind(d.note)
     .bind(d.stored_at)
     .bind(motcua_domain::text::fold(&applicant.name))
+    // Refused at the desk: it ended as it was received (its contacts' clock starts now).
+    .bind((d.status == DossierStatus::RejectedAtIntake).then_some(d.stored_at))
     .execute(conn)
     .await?;
     Ok(())
@@ -288,6 +290,17 @@ pub async fn get_dossier(
         ))
     })
     .transpose()
+}
+
+/// Whether a dossier's applicant contacts have been erased (see [`crate::contacts`]).
+pub async fn contacts_erased(db: impl PgExecutor<'_>, code: &str) -> Result<bool, ServiceError> {
+    Ok(sqlx::query_scalar::<_, bool>(
+        "SELECT contacts_erased_at IS NOT NULL FROM dossiers WHERE code = $1",
+    )
+    .bind(code)
+    .fetch_optional(db)
+    .await?
+    .unwrap_or(false))
 }
 
 pub async fn set_status(

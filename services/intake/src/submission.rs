@@ -499,15 +499,15 @@ impl Intake {
             };
             events::dossier_event(&c.procedure.field, events::REJECTED_AT_INTAKE, &msg)
         } else {
-            let applicant = receipt.applicant.clone().unwrap_or_default();
+            // No phone or e-mail: the stream keeps events longer than contacts may be kept;
+            // notification asks for them (GetApplicantContacts) while they exist.
             let msg = DossierSubmitted {
                 state: Some(state),
-                applicant_phone: applicant.phone,
-                applicant_email: applicant.email,
                 received_by: Some(actor(caller)),
                 processing_time: c.procedure.processing_time,
                 steps: c.procedure.steps.clone(),
                 cutoff: c.procedure.cutoff.clone(),
+                ..Default::default()
             };
             events::dossier_event(&c.procedure.field, events::SUBMITTED, &msg)
         };

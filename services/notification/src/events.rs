@@ -44,6 +44,8 @@ pub struct Planner {
     /// reading the stream from its start, a long outage): news that late misleads more than it
     /// helps.
     pub max_event_age: chrono::Duration,
+    /// Where applicants' phones and e-mails are asked for (None: only events that carry them).
+    pub applicants: Option<crate::applicants::IntakeContacts>,
 }
 
 impl Planner {
@@ -61,6 +63,7 @@ impl Planner {
             contact_retention: s.contact_retention,
             lookup_public_url: s.lookup_public_url.clone(),
             max_event_age: s.max_event_age,
+            applicants: None,
         }
     }
 }
@@ -134,7 +137,12 @@ impl Planner {
         now: DateTime<Utc>,
         published: Option<DateTime<Utc>>,
     ) -> Result<Vec<NewDelivery>, HandleError> {
-        if let Some((phone, email)) = &notice.contact {
+        if notice.contact_from_intake
+            && let Some(applicants) = &self.applicants
+        {
+            let (phone, email) = applicants.get(&notice.dossier_code).await?;
+            contacts::record(tx, &notice.dossier_code, &phone, &email, now).await?;
+        } else if let Some((phone, email)) = &notice.contact {
             contacts::record(tx, &notice.dossier_code, phone, email, now).await?;
         }
         if notice.ends {

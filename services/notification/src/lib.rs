@@ -16,6 +16,7 @@
 //! - [`targets`]: where webhooks may go; [`retention`]: what is kept how long, and its pruning.
 //! - [`grpc`]: `motcua.notification.v1` and who sees what; [`settings`].
 
+pub mod applicants;
 pub mod contacts;
 pub mod deliveries;
 pub mod dispatch;
@@ -56,7 +57,16 @@ pub static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// HTTP side and the gRPC API; runs until the process shuts down.
 pub async fn start(process: &Process, settings: NotificationSettings) -> anyhow::Result<Running> {
     let mut host = ServiceHost::new(NAME, process, &MIGRATIONS).await?;
-    let planner = events::Planner::new(host.clock.clone(), &settings);
+    let mut planner = events::Planner::new(host.clock.clone(), &settings);
+    if settings.intake_endpoint != "off" {
+        planner.applicants = Some(applicants::IntakeContacts::new(
+            &settings.intake_endpoint,
+            settings
+                .intake_token
+                .clone()
+                .or_else(|| development_token(process, Some(&settings.development_province))),
+        )?);
+    }
     if settings.staff.0.is_empty() {
         tracing::warn!(
             "no staff directory (MOTCUA_STAFF_FILE): due-soon and overdue notices reach no one"
@@ -146,7 +156,7 @@ pub async fn start(process: &Process, settings: NotificationSettings) -> anyhow:
         lookup_token: settings
             .lookup_token
             .clone()
-            .or_else(|| development_token(process)),
+            .or_else(|| development_token(process, None)),
         sms: planner.sms,
         retry_for: settings.retry_for,
     };
@@ -180,7 +190,9 @@ pub async fn start(process: &Process, settings: NotificationSettings) -> anyhow:
 /// With the development signing key, an integration token for lookup is minted here, so a
 /// developer's SMS lookups are not limited like a stranger's. Production sets
 /// MOTCUA_NOTIFICATION_LOOKUP_TOKEN.
-fn development_token(process: &Process) -> Option<secrecy::SecretString> {
+/// An integration token signed with the development key (only when the service runs on it):
+/// for lookup's SMS lookups, or, with a province, for intake's applicants' contacts.
+fn development_token(process: &Process, province: Option<&str>) -> Option<secrecy::SecretString> {
     use motcua_platform::config::KeySource;
     use secrecy::ExposeSecret;
     let KeySource::StaticKey { secret } = &process.settings.auth.keys else {
@@ -191,9 +203,10 @@ fn development_token(process: &Process) -> Option<secrecy::SecretString> {
     }
     let claims = motcua_platform::auth::Claims {
         sub: "notification".into(),
-        name: "Notification (SMS lookups)".into(),
-        agency: String::new(),
+        name: "Notification".into(),
+        agency: province.map_or_else(String::new, |p| format!("000.00.00.{p}")),
         roles: vec![motcua_platform::auth::Role::Integration],
+        province: province.unwrap_or_default().to_owned(),
         exp: process.clock.now().timestamp() + 10 * 365 * 24 * 3600,
         ..Default::default()
     };

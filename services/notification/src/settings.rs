@@ -109,6 +109,15 @@ pub struct NotificationSettings {
     /// MOTCUA_NOTIFICATION_LOOKUP_TOKEN: an integration token for lookup (exempts the SMS lookups
     /// from the public rate limit; development mints one with the development key).
     pub lookup_token: Option<SecretString>,
+    /// MOTCUA_NOTIFICATION_INTAKE_URL: intake's gRPC endpoint, asked for an applicant's phone and
+    /// e-mail (events carry none; default: intake's address in this process's settings). `off`:
+    /// applicants are reached only through contacts an event carries (notification's own tests).
+    pub intake_endpoint: String,
+    /// MOTCUA_NOTIFICATION_INTAKE_TOKEN: an integration token whose scope covers the dossiers'
+    /// agencies (a province's, claim `province`); development mints one with the development key
+    /// for MOTCUA_DEVELOPMENT_PROVINCE (H56, the sample catalog's province).
+    pub intake_token: Option<SecretString>,
+    pub development_province: String,
     /// MOTCUA_SMS_INBOUND_SECRET: what the gateway sends in `x-gateway-secret` with inbound SMS and
     /// delivery receipts. Unset: those endpoints answer 503.
     pub inbound_secret: Option<SecretString>,
@@ -169,6 +178,10 @@ impl NotificationSettings {
         let lookup_endpoint = v.string(
             "MOTCUA_NOTIFICATION_LOOKUP_URL",
             &format!("http://{}", platform.grpc_addr("lookup")),
+        );
+        let intake_endpoint = v.string(
+            "MOTCUA_NOTIFICATION_INTAKE_URL",
+            &format!("http://{}", platform.grpc_addr("intake")),
         );
         Ok(Self {
             sms,
@@ -232,6 +245,9 @@ impl NotificationSettings {
             lookup_public_url,
             lookup_endpoint,
             lookup_token: v.secret("MOTCUA_NOTIFICATION_LOOKUP_TOKEN"),
+            intake_endpoint,
+            intake_token: v.secret("MOTCUA_NOTIFICATION_INTAKE_TOKEN"),
+            development_province: v.string("MOTCUA_DEVELOPMENT_PROVINCE", "H56"),
             inbound_secret: v.secret("MOTCUA_SMS_INBOUND_SECRET"),
             sms_keywords: keywords,
             replies_per_hour: u32::try_from(v.count("MOTCUA_SMS_REPLIES_PER_HOUR", 5)?)

@@ -183,8 +183,11 @@ pub struct Notice {
     /// The dossier ended (result returned, refused, withdrawn, stopped, rejected at intake): its
     /// contact may be erased after the retention time.
     pub ends: bool,
-    /// `submitted` only: where to reach the applicant.
+    /// `submitted` only: where to reach the applicant, as an event published before contacts
+    /// left the events carried it.
     pub contact: Option<(String, String)>,
+    /// `submitted` without contacts (every one intake publishes now): ask intake for them.
+    pub contact_from_intake: bool,
     /// When the dossier was received (None for deadline notices).
     pub received_at: Option<DateTime<Utc>>,
     /// For webhooks: the event as JSON (public state, no personal data).
@@ -321,6 +324,7 @@ pub fn notice(
             department: d.department,
             ends: false,
             contact: None,
+            contact_from_intake: false,
             received_at: None,
             webhook: serde_json::Value::Null,
         }));
@@ -338,10 +342,12 @@ pub fn notice(
     let mut triggers = Vec::new();
     let mut ends = false;
     let mut contact = None;
+    let mut contact_from_intake = false;
     let (kind, at) = match &event {
         DossierEvent::Submitted(e) => {
             triggers.push(Trigger::Received);
             contact = Some((e.applicant_phone.clone(), e.applicant_email.clone()));
+            contact_from_intake = e.applicant_phone.is_empty() && e.applicant_email.is_empty();
             ("received".to_owned(), instant(state.received_at.as_ref()))
         }
         DossierEvent::RejectedAtIntake(_) => {
@@ -402,6 +408,7 @@ pub fn notice(
         department: state.current_department.clone(),
         ends,
         contact,
+        contact_from_intake,
         received_at: instant(state.received_at.as_ref()),
         webhook: webhook_json(event_type, &kind, state, at),
     }))

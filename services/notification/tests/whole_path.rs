@@ -356,3 +356,195 @@ async fn a_dossier_through_intake_and_workflow_tells_the_applicant_each_step_onc
     assert_eq!(erase_after, Some(now(&app) + chrono::Duration::days(30)));
     app.stop().await;
 }
+
+/// Every text column (and every bytea, in hex) of every table of `database`, searched for each of
+/// `needles`: the tables and columns that hold one.
+async fn holders(app: &App, database: &str, needles: &[&str]) -> Vec<String> {
+    let settings = motcua_platform::config::Settings::from_vars(&app.vars).unwrap();
+    let pool = sqlx::PgPool::connect_lazy_with(
+        motcua_platform::db::options(&settings.database_url)
+            .unwrap()
+            .database(&settings.database_name(database)),
+    );
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let mut found = Vec::new();
+    for table in tables {
+        for needle in needles {
+            let hex = hex::encode(needle.as_bytes());
+            // The row as text holds text columns as they are and bytea as hex: both forms.
+            let sql = format!(
+                "SELECT count(*) FROM \"{table}\" t WHERE t::text LIKE '%' || $1 || '%' OR t::text LIKE '%' || $2 || '%'"
+            );
+            let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .bind(needle)
+                .bind(&hex)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            if n > 0 {
+                found.push(format!("{database}.{table} holds {needle}"));
+            }
+        }
+    }
+    pool.close().await;
+    found
+}
+
+/// DESIGN.md "Secrets and personal data in events": phones and e-mails do not outlive their
+/// erasure anywhere. The applicant is told (notification asked intake for the contacts: no event
+/// carries them), the dossier ends, the retention passes, and then neither any table of intake,
+/// workflow or notification nor any message of the stream holds the phone or the e-mail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erased_contacts_leave_no_phone_or_email_in_any_table_or_stream_message() {
+    let mut app = App::start(whole_path_vars).await;
+    app.start_other("intake").await;
+    app.start_other("workflow").await;
+    let phone = "0987654321";
+    let email = "chi.ha@example.vn";
+    let mut intake = IntakeServiceClient::with_interceptor(
+        channel(app.addr("intake")).await,
+        Bearer::new(&token_in(&[Role::Desk], "", "desk-1")),
+    );
+    let doc = |key: &str| SubmittedDocument {
+        key: key.into(),
+        form: DocumentForm::Original as i32,
+        copies: 1,
+        ..Default::default()
+    };
+    let code = intake
+        .submit_dossier(SubmitDossierRequest {
+            idempotency_key: "erase-1".into(),
+            procedure_code: "1.013831".into(),
+            channel: Channel::Counter as i32,
+            applicant: Some(Applicant {
+                r#type: ApplicantType::Citizen as i32,
+                name: "Lê Thị Hà".into(),
+                id_number: "038085009876".into(),
+                phone: "0987 654 321".into(),
+                email: email.into(),
+                address: "Số 3 đường Trần Phú, tỉnh Khánh Hòa".into(),
+            }),
+            documents: vec![doc("don-dang-ky"), doc("giay-chung-nhan"), doc("hop-dong")],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .receipt
+        .unwrap()
+        .dossier_code;
+    // Told by SMS and e-mail: notification got the contacts from intake.
+    wait_sent(&app, &code, "received", 2).await;
+    assert!(
+        !holders(&app, "notification", &[phone, email])
+            .await
+            .is_empty(),
+        "notification keeps them while the dossier runs"
+    );
+    // The dossier ends (refused), and the retention (30 days by default) passes.
+    let mut leader = officer(&app, &[Role::Leader], "ban-giam-doc", "leader-1").await;
+    let version = leader
+        .get_case(GetCaseRequest {
+            dossier_code: code.clone(),
+            with_history: false,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap()
+        .version;
+    leader
+        .refuse_case(RefuseCaseRequest {
+            dossier_code: code.clone(),
+            action: act(version),
+            reason: "Thửa đất đang có tranh chấp".into(),
+        })
+        .await
+        .unwrap();
+    wait_sent(&app, &code, "refused", 1).await;
+    // Intake has followed the end before the clock moves.
+    let intake_pool = {
+        let settings = motcua_platform::config::Settings::from_vars(&app.vars).unwrap();
+        sqlx::PgPool::connect_lazy_with(
+            motcua_platform::db::options(&settings.database_url)
+                .unwrap()
+                .database(&settings.database_name("intake")),
+        )
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let ended: bool =
+            sqlx::query_scalar("SELECT ended_at IS NOT NULL FROM dossiers WHERE code = $1")
+                .bind(&code)
+                .fetch_one(&intake_pool)
+                .await
+                .unwrap();
+        if ended {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "intake never saw the end"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    app.clock.advance(chrono::Duration::days(31));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let erased: (bool, i64) = (
+            sqlx::query_scalar(
+                "SELECT contacts_erased_at IS NOT NULL FROM dossiers WHERE code = $1",
+            )
+            .bind(&code)
+            .fetch_one(&intake_pool)
+            .await
+            .unwrap(),
+            sqlx::query_scalar(
+                "SELECT count(*) FROM contacts WHERE dossier_code = $1 AND erased_at IS NOT NULL",
+            )
+            .bind(&code)
+            .fetch_one(&app.db)
+            .await
+            .unwrap(),
+        );
+        if erased == (true, 1) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not erased: {erased:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    intake_pool.close().await;
+    let mut found = Vec::new();
+    for database in ["intake", "workflow", "notification"] {
+        found.extend(holders(&app, database, &[phone, email]).await);
+    }
+    assert!(found.is_empty(), "{found:?}");
+    // And no message of the stream ever carried them.
+    let stream = app
+        .bus
+        .js
+        .get_stream(app.bus.stream_name("DOSSIERS"))
+        .await
+        .unwrap();
+    let total = stream.get_info().await.unwrap().state.messages;
+    assert!(total > 0);
+    for seq in 1..=total {
+        let m = stream.get_raw_message(seq).await.unwrap();
+        let text = String::from_utf8_lossy(&m.payload);
+        assert!(
+            !text.contains(phone) && !text.contains(email),
+            "message {seq} ({}) carries a contact",
+            m.subject
+        );
+    }
+    app.stop().await;
+}

@@ -111,6 +111,12 @@ async fn intake_call(c: &mut Intake, method: &str, code: &str) -> Seen {
             })
             .await,
         ),
+        "GetApplicantContacts" => refused(
+            c.get_applicant_contacts(GetApplicantContactsRequest {
+                dossier_code: code.into(),
+            })
+            .await,
+        ),
         "RequestWithdrawal" => refused(
             c.request_withdrawal(RequestWithdrawalRequest {
                 dossier_code: code.into(),
@@ -302,7 +308,7 @@ async fn every_rpc_of_intake_and_workflow_is_walled_off_from_another_agency() {
     );
     assert_eq!(
         (intake_methods.len(), workflow_methods.len()),
-        (10, 16),
+        (11, 16),
         "{intake_methods:?} {workflow_methods:?}"
     );
     for (who, t) in &outsiders {

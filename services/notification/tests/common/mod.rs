@@ -187,6 +187,9 @@ pub fn vars(id: &str, stand: &str, smtp_port: u16) -> Vars {
     Vars::from_pairs([
         ("MOTCUA_DATABASE_PREFIX", format!("t_{id}")),
         ("MOTCUA_DEVELOPMENT", "true".to_owned()),
+        // Notification alone: applicants are reached through the contacts the test's events carry
+        // (the whole path points it at a running intake).
+        ("MOTCUA_NOTIFICATION_INTAKE_URL", "off".to_owned()),
         ("MOTCUA_BUS_PREFIX", format!("t{id}.")),
         ("MOTCUA_NOTIFICATION_GRPC_ADDR", "127.0.0.1:0".to_owned()),
         ("MOTCUA_NOTIFICATION_HTTP_ADDR", "127.0.0.1:0".to_owned()),
@@ -295,7 +298,14 @@ impl App {
             other => panic!("no service {other}"),
         };
         wait_serving(running.addr).await;
+        let intake = (service == "intake").then_some(running.addr);
         self.services.push((service, process, running));
+        // Notification asks intake for applicants' contacts: point it at this one.
+        if let Some(addr) = intake {
+            self.vars
+                .set("MOTCUA_NOTIFICATION_INTAKE_URL", format!("http://{addr}"));
+            self.restart_notification(|_| {}).await;
+        }
     }
 
     pub fn addr(&self, name: &str) -> std::net::SocketAddr {

@@ -1,0 +1,64 @@
+//! Where notification learns an applicant's phone and e-mail: intake holds them, and events no
+//! longer carry them (DESIGN.md "Secrets and personal data in events"). On a dossier's
+//! `submitted`, notification asks intake's GetApplicantContacts with an integration token and
+//! keeps them ([`crate::contacts`]) until its own erasure, the same retention as intake's.
+
+use motcua_platform::consumer::HandleError;
+use motcua_proto::intake::GetApplicantContactsRequest;
+use motcua_proto::intake::intake_service_client::IntakeServiceClient;
+use secrecy::{ExposeSecret, SecretString};
+use tonic::transport::Channel;
+
+/// Intake's API, connected lazily, with the token notification calls it with.
+#[derive(Clone)]
+pub struct IntakeContacts {
+    client: IntakeServiceClient<Channel>,
+    token: Option<SecretString>,
+}
+
+impl std::fmt::Debug for IntakeContacts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntakeContacts").finish_non_exhaustive()
+    }
+}
+
+impl IntakeContacts {
+    pub fn new(endpoint: &str, token: Option<SecretString>) -> anyhow::Result<Self> {
+        let channel = tonic::transport::Endpoint::from_shared(endpoint.to_owned())
+            .map_err(|e| anyhow::anyhow!("MOTCUA_NOTIFICATION_INTAKE_URL {endpoint:?}: {e}"))?
+            .connect_timeout(std::time::Duration::from_secs(3))
+            .timeout(std::time::Duration::from_secs(5))
+            .connect_lazy();
+        Ok(Self {
+            client: IntakeServiceClient::new(channel),
+            token,
+        })
+    }
+
+    /// The applicant's phone and e-mail of `code` (empty once erased). Intake away or refusing is
+    /// a reason to try this event again later, never to drop the applicant's message nor to hold
+    /// up other dossiers'.
+    pub async fn get(&self, code: &str) -> Result<(String, String), HandleError> {
+        let mut req = tonic::Request::new(GetApplicantContactsRequest {
+            dossier_code: code.to_owned(),
+        });
+        if let Some(t) = &self.token
+            && let Ok(v) = format!("Bearer {}", t.expose_secret()).parse()
+        {
+            req.metadata_mut().insert("authorization", v);
+        }
+        match self.client.clone().get_applicant_contacts(req).await {
+            Ok(r) => {
+                let r = r.into_inner();
+                Ok((r.phone, r.email))
+            }
+            // This event waits (redelivered with backoff, dead-lettered after the consumer's wait
+            // limit, replayable), while every other dossier's notices go on.
+            Err(s) => Err(HandleError::wait_for(format!(
+                "intake's contacts of dossier {code} ({}: {})",
+                s.code(),
+                s.message()
+            ))),
+        }
+    }
+}
