@@ -214,7 +214,8 @@ pub struct Limits {
 /// How long events and their traces are kept (DESIGN.md "Secrets in events").
 #[derive(Debug, Clone)]
 pub struct Retention {
-    /// DOSSIERS stream: by age (the applicant's phone and e-mail travel in `submitted`) and size.
+    /// DOSSIERS stream: by age and size (no event carries a phone or an e-mail; full, it refuses
+    /// new events rather than drop old ones, see [`crate::bus`]).
     pub dossier_events_max_age: Duration,
     pub dossier_events_max_bytes: i64,
     /// CATALOG stream: every published procedure version, kept by size only (no personal data).
