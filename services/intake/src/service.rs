@@ -259,6 +259,12 @@ impl IntakeService for Intake {
         let who = caller(&req)?;
         who.require(&[Role::Desk])?;
         let r = req.get_ref();
+        if r.reasons.len() > MAX_REASONS {
+            return Err(Status::invalid_argument(format!(
+                "reasons: tối đa {MAX_REASONS} lý do, nhận {} (at most {MAX_REASONS})",
+                r.reasons.len()
+            )));
+        }
         let reasons: Vec<String> = r
             .reasons
             .iter()
@@ -416,6 +422,9 @@ impl IntakeService for Intake {
         }))
     }
 }
+
+/// Reasons one refusal at the desk lists (each at most 1,000 characters).
+const MAX_REASONS: usize = 50;
 
 /// A page token as `next_page_token` makes it: "<received_at in microseconds>|<code>". A forged
 /// one is refused before it reaches the database (an instant PostgreSQL cannot hold would come

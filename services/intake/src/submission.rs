@@ -58,6 +58,10 @@ async fn procedure_for(
 
 /// Copies a document may be handed in with.
 const COPIES: std::ops::RangeInclusive<u32> = 1..=20;
+/// Documents one submission or supplement lists, and scans one document carries: far above any
+/// procedure's list, and low enough that every event stays small (proto comments say the same).
+pub(crate) const MAX_DOCUMENTS: usize = 100;
+const MAX_ATTACHMENTS_PER_DOCUMENT: usize = 20;
 
 /// One document handed in, checked against the procedure's list: a keyed document takes the
 /// catalog's name (the receipt shows what the procedure calls it, whatever the client sent) and
@@ -67,6 +71,11 @@ fn check_document(
     i: usize,
     d: &SubmittedDocument,
 ) -> Result<SubmittedDocument, ServiceError> {
+    if d.attachment_ids.len() > MAX_ATTACHMENTS_PER_DOCUMENT {
+        return Err(invalid(format!(
+            "documents[{i}].attachment_ids: tối đa {MAX_ATTACHMENTS_PER_DOCUMENT} tệp cho một giấy tờ (at most {MAX_ATTACHMENTS_PER_DOCUMENT})"
+        )));
+    }
     let mut d = d.clone();
     if d.key.is_empty() {
         d.name = applicant::clean_text(&d.name, &format!("documents[{i}].name"), 300)?;
@@ -123,10 +132,21 @@ fn check_document(
 
 /// Documents listed without the procedure's requirements (a supplement, a rejection): each checked
 /// like a submission's, none mandatory.
+fn at_most_documents(docs: &[SubmittedDocument]) -> Result<(), ServiceError> {
+    if docs.len() > MAX_DOCUMENTS {
+        return Err(invalid(format!(
+            "documents: tối đa {MAX_DOCUMENTS} giấy tờ, nhận {} (at most {MAX_DOCUMENTS})",
+            docs.len()
+        )));
+    }
+    Ok(())
+}
+
 pub(crate) fn listed_documents(
     procedure: &Procedure,
     docs: &[SubmittedDocument],
 ) -> Result<Vec<SubmittedDocument>, ServiceError> {
+    at_most_documents(docs)?;
     docs.iter()
         .enumerate()
         .map(|(i, d)| check_document(procedure, i, d))
@@ -141,6 +161,7 @@ async fn check_documents(
     docs: &[SubmittedDocument],
     online: bool,
 ) -> Result<Vec<SubmittedDocument>, ServiceError> {
+    at_most_documents(docs)?;
     let mut seen = HashSet::new();
     let mut out = Vec::with_capacity(docs.len());
     let mut attachment_ids = Vec::new();

@@ -180,6 +180,31 @@ async fn values_that_make_no_sense_are_refused_with_what_to_fix() {
         change(&mut r);
         expect(desk.submit_dossier(r).await, code, words);
     }
+    // Lists beyond their bounds are refused naming the field, before anything is stored.
+    let mut r = counter_submission("");
+    let extra = r.documents[0].clone();
+    r.documents = vec![extra; 101];
+    expect(
+        desk.submit_dossier(r).await,
+        Code::InvalidArgument,
+        "documents: tối đa 100",
+    );
+    let mut r = counter_submission("");
+    r.documents[0].attachment_ids = vec![uuid::Uuid::now_v7().to_string(); 21];
+    expect(
+        desk.submit_dossier(r).await,
+        Code::InvalidArgument,
+        "documents[0].attachment_ids",
+    );
+    expect(
+        desk.reject_dossier(RejectDossierRequest {
+            submission: Some(counter_submission("")),
+            reasons: vec!["Thiếu bản vẽ".into(); 51],
+        })
+        .await,
+        Code::InvalidArgument,
+        "reasons: tối đa 50",
+    );
     // An integrating system may receive for any agency in the catalog — not for one in none.
     let mut r = counter_submission("");
     r.channel = Channel::Postal as i32;
