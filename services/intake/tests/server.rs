@@ -730,25 +730,29 @@ async fn tokens_from_an_identity_provider_are_checked_against_its_jwks_and_rotat
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_is_shed_at_once_and_health_stays_up() {
-    // Four calls at once; 8 MiB of request bodies at once; the flood sends 2.5 MB submissions.
+    // The flood sends the largest submissions the bounds allow: 100 documents, each named with
+    // 300 three-byte letters. Four calls at once; request memory for three and a half of them.
+    let big = |n: usize| {
+        let mut r = counter_submission(&format!("big-{n}"));
+        r.documents
+            .extend((0..100).map(|_| motcua_proto::intake::SubmittedDocument {
+                name: "ễ".repeat(300),
+                copies: 1,
+                ..Default::default()
+            }));
+        r.documents.truncate(100);
+        r
+    };
+    let size = prost::Message::encoded_len(&big(0));
+    assert!(size > 80_000, "a big submission is {size} bytes");
     let app = spawn_with(|v| {
         v.set("MOTCUA_MAX_IN_FLIGHT", "4");
-        v.set("MOTCUA_MAX_MESSAGE_BYTES", "4194304");
-        v.set("MOTCUA_REQUEST_MEMORY_BYTES", "8388608");
+        v.set("MOTCUA_MAX_MESSAGE_BYTES", &(size + 1024).to_string());
+        v.set("MOTCUA_REQUEST_MEMORY_BYTES", &(size * 7 / 2).to_string());
     })
     .await;
     // Every admitted submission blocks inside its transaction on the held sequence row.
     let blocker = app.hold_todays_sequence().await;
-    let big = |n: usize| {
-        let mut r = counter_submission(&format!("big-{n}"));
-        r.documents
-            .extend((0..9_000).map(|i| motcua_proto::intake::SubmittedDocument {
-                name: format!("Bản sao giấy tờ kèm theo số {i} {}", "x".repeat(250)),
-                copies: 1,
-                ..Default::default()
-            }));
-        r
-    };
     let spawn_call = |req: SubmitDossierRequest| {
         let addr = app.addr;
         let token = token(&[Role::Desk], AGENCY, "officer-1", 600);
@@ -767,7 +771,8 @@ async fn a_flood_is_shed_at_once_and_health_stays_up() {
         Ok(_) => Code::Ok,
         Err(s) => s.code(),
     };
-    // 12 × 2.5 MB against 8 MiB: three fit; the others are refused at once, not buffered.
+    // 12 big ones against memory for three and a half: three fit; the others are refused at
+    // once, not buffered.
     let flood: Vec<_> = (0..12).map(|n| spawn_call(big(n))).collect();
     // Nine are answered at once (refused); three wait on the held row.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
