@@ -43,11 +43,15 @@ pub const TOKEN_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
 /// Characters of a lookup token (~50 bits).
 pub const TOKEN_LENGTH: usize = 10;
 
-/// Whether a secret, as typed, has the shape of a lookup token (an ID number never does: it is 9
-/// or 12 digits).
+/// Whether a secret, as typed, has the shape of a lookup token: ten characters of its alphabet, at
+/// least one a letter. Tokens are not counted against lookup's hold-back (~50 bits are not
+/// guessed); every secret of digits only is (an ID number is 9 or 12 digits, a tax code 10 or 13,
+/// and a 10-digit number could otherwise pass as a token), so intake issues no all-digit token.
 pub fn is_token_shaped(secret: &str) -> bool {
     let s = normalise(secret);
-    s.len() == TOKEN_LENGTH && s.bytes().all(|b| TOKEN_ALPHABET.contains(&b))
+    s.len() == TOKEN_LENGTH
+        && s.bytes().all(|b| TOKEN_ALPHABET.contains(&b))
+        && s.bytes().any(|b| b.is_ascii_alphabetic())
 }
 
 /// How a secret is compared: spaces and case do not matter (a token read over the phone, an ID
@@ -64,14 +68,12 @@ impl SecretHasher {
     /// From MOTCUA_SECRET_HASH_KEYS (`id:key,id:key`, keys of at least 32 characters).
     pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
         let Some(list) = vars.raw(VAR) else {
-            // The public development key serves a developer's machine, not a deployment whose
-            // tokens come from an identity provider: that is production, and refuses to start.
-            if vars.raw("MOTCUA_JWT_JWKS_URL").is_some()
-                || vars.raw("MOTCUA_JWT_JWKS_FILE").is_some()
-            {
+            // The public development key serves a developer's machine or a test only: anywhere
+            // else anyone could hash every ID number and compare it with the stream's.
+            if !vars.parse("MOTCUA_DEVELOPMENT", false, "true or false")? {
                 return Err(ConfigError::new(
                     VAR,
-                    "must be set where tokens come from an identity provider (production): the development key is public",
+                    "must be set outside development (MOTCUA_DEVELOPMENT=true): the development key is public; write id:key with a key of 32+ random characters",
                 ));
             }
             return Ok(Self::development());
@@ -168,6 +170,16 @@ mod tests {
     }
 
     #[test]
+    fn only_secrets_with_a_letter_pass_as_tokens() {
+        assert!(is_token_shaped("K7M2P9Q4RX"));
+        assert!(is_token_shaped("k7m2 p9q4 rx"));
+        // A tax code of digits 2–9 has the token's length and alphabet: not a token.
+        assert!(!is_token_shaped("2345678923"));
+        assert!(!is_token_shaped("038085001234"));
+        assert!(!is_token_shaped("K7M2P9Q4R0"));
+    }
+
+    #[test]
     fn keyed_hashes_check_with_their_key_and_survive_rotation() {
         let code = "000.00.06.H56-261127-0001";
         let old = hasher("k1:0123456789abcdef0123456789abcdef");
@@ -216,12 +228,17 @@ mod tests {
         let debug = format!("{:?}", hasher("k1:0123456789abcdef0123456789abcdef"));
         assert!(!debug.contains("0123456789"), "{debug}");
         assert!(
-            SecretHasher::from_vars(&Vars::default())
+            SecretHasher::from_vars(&Vars::from_pairs([("MOTCUA_DEVELOPMENT", "true")]))
                 .unwrap()
                 .is_development()
         );
-        let production =
-            Vars::from_pairs([("MOTCUA_JWT_JWKS_URL", "https://sso.example.gov.vn/jwks")]);
-        assert_eq!(SecretHasher::from_vars(&production).unwrap_err().var, VAR);
+        // Outside development the public key is refused, whatever else is set.
+        for production in [
+            Vars::default(),
+            Vars::from_pairs([("MOTCUA_JWT_JWKS_URL", "https://sso.example.gov.vn/jwks")]),
+            Vars::from_pairs([("MOTCUA_DEVELOPMENT", "false")]),
+        ] {
+            assert_eq!(SecretHasher::from_vars(&production).unwrap_err().var, VAR);
+        }
     }
 }

@@ -61,7 +61,11 @@ mod tests {
             ("MOTCUA_SECRET_HASH_KEYS", "k1:short"),
             ("MOTCUA_LOOKUP_PUBLIC_URL", "tracuu.example.gov.vn"),
         ] {
-            let err = IntakeSettings::from_vars(&Vars::from_pairs([(var, value)])).unwrap_err();
+            let err = IntakeSettings::from_vars(&Vars::from_pairs([
+                (var, value),
+                ("MOTCUA_DEVELOPMENT", "true"),
+            ]))
+            .unwrap_err();
             assert_eq!(err.var, var, "{err}");
         }
     }

@@ -21,13 +21,20 @@ use sqlx::PgPool;
 use std::collections::HashSet;
 use uuid::Uuid;
 
-/// A lookup token: 10 characters from an alphabet without look-alikes (0/O, 1/I/L), ~50 bits.
+/// A lookup token: 10 characters from an alphabet without look-alikes (0/O, 1/I/L), ~50 bits, at
+/// least one a letter (one of digits only would look like a tax code to lookup's hold-back; about
+/// one draw in 750,000 is drawn again).
 fn lookup_token() -> String {
-    use motcua_domain::secrets::{TOKEN_ALPHABET, TOKEN_LENGTH};
+    use motcua_domain::secrets::{TOKEN_ALPHABET, TOKEN_LENGTH, is_token_shaped};
     let mut rng = rand::rng();
-    (0..TOKEN_LENGTH)
-        .map(|_| TOKEN_ALPHABET[rng.random_range(0..TOKEN_ALPHABET.len())] as char)
-        .collect()
+    loop {
+        let token: String = (0..TOKEN_LENGTH)
+            .map(|_| TOKEN_ALPHABET[rng.random_range(0..TOKEN_ALPHABET.len())] as char)
+            .collect();
+        if is_token_shaped(&token) {
+            return token;
+        }
+    }
 }
 
 pub(crate) fn check_key(key: &str) -> Result<(), ServiceError> {

@@ -361,7 +361,8 @@ mod tests {
     use motcua_platform::config::Vars;
 
     fn guard() -> (Guard, SecretHasher) {
-        let mut s = LookupSettings::from_vars(&Vars::default()).unwrap();
+        let mut s =
+            LookupSettings::from_vars(&Vars::from_pairs([("MOTCUA_DEVELOPMENT", "true")])).unwrap();
         s.failures_per_code = 3;
         s.failures_per_id_number = 4;
         s.failures_per_client = 6;

@@ -96,15 +96,22 @@ mod tests {
             ("MOTCUA_CATALOG_FILE", "/nonexistent/catalog.toml"),
             ("MOTCUA_SECRET_HASH_KEYS", "k1:short"),
         ] {
-            let err = LookupSettings::from_vars(&Vars::from_pairs([(var, value)])).unwrap_err();
+            let err = LookupSettings::from_vars(&Vars::from_pairs([
+                (var, value),
+                ("MOTCUA_DEVELOPMENT", "true"),
+            ]))
+            .unwrap_err();
             assert_eq!(err.var, var, "{err}");
         }
         let catalog = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../../deploy/catalog/tnmt.toml"
         );
-        let s = LookupSettings::from_vars(&Vars::from_pairs([("MOTCUA_CATALOG_FILE", catalog)]))
-            .unwrap();
+        let s = LookupSettings::from_vars(&Vars::from_pairs([
+            ("MOTCUA_CATALOG_FILE", catalog),
+            ("MOTCUA_DEVELOPMENT", "true"),
+        ]))
+        .unwrap();
         assert!(
             s.agency_names["000.00.06.H56"].starts_with("Sở Nông nghiệp và Môi trường"),
             "{:?}",

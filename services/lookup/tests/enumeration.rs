@@ -101,6 +101,48 @@ async fn sweeping_consecutive_codes_with_a_victims_id_number_is_held_back_before
     app.stop().await;
 }
 
+/// A company's tax code is 10 digits, and one made of 2–9 only has the length and alphabet of a
+/// receipt's token: it is still an identity someone else knows, and counted like an ID number.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sweeping_codes_with_a_companys_tax_code_of_token_length_is_held_back_too() {
+    const TAX_CODE: &str = "2345678923";
+    let app = lookup_only(|v| {
+        v.set("MOTCUA_LOOKUP_FAILURE_COOLDOWN_SECS", "600");
+    })
+    .await;
+    let mut victim = state(&code(30), 1, DossierStatus::Received, TOKEN);
+    victim.applicant_id_hmac = motcua_domain::secrets::SecretHasher::development()
+        .hash(&code(30), TAX_CODE)
+        .1;
+    app.publish(
+        "dossier.dat-dai.submitted",
+        "submitted",
+        Uuid::now_v7(),
+        submitted(victim),
+    )
+    .await;
+    app.wait_version(&code(30), TOKEN, 1).await;
+    let mut answers = Vec::new();
+    for n in 1..=40 {
+        answers.push(grpc(&app, &code(n), TAX_CODE).await.map_err(|s| s.code()));
+    }
+    assert!(
+        answers.iter().all(Result::is_err),
+        "the sweep found the dossier with the tax code: {answers:?}"
+    );
+    assert_eq!(
+        answers
+            .iter()
+            .filter(|a| **a == Err(Code::NotFound))
+            .count(),
+        5,
+        "five wrong tries per tax code, then held back: {answers:?}"
+    );
+    // The receipt's token is never held back.
+    grpc(&app, &code(30), TOKEN).await.unwrap();
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_hold_back_follows_the_id_number_across_clients_and_the_client_across_id_numbers() {
     let app = with_victim(|v| v.set("MOTCUA_TRUSTED_PROXIES", "127.0.0.1/32")).await;

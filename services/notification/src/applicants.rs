@@ -52,6 +52,26 @@ impl IntakeContacts {
                 let r = r.into_inner();
                 Ok((r.phone, r.email))
             }
+            // A token refused is the operator's to fix, not the network's: said loudly, counted.
+            Err(s)
+                if matches!(
+                    s.code(),
+                    tonic::Code::Unauthenticated | tonic::Code::PermissionDenied
+                ) =>
+            {
+                metrics::counter!("motcua_notification_intake_refused_total").increment(1);
+                tracing::error!(
+                    dossier = code,
+                    code = ?s.code(),
+                    message = s.message(),
+                    "intake refuses notification's token (MOTCUA_NOTIFICATION_INTAKE_TOKEN): applicants' notices wait until it is fixed"
+                );
+                Err(HandleError::wait_for(format!(
+                    "intake's contacts of dossier {code} ({:?}: {})",
+                    s.code(),
+                    s.message()
+                )))
+            }
             // This event waits (redelivered with backoff, dead-lettered after the consumer's wait
             // limit, replayable), while every other dossier's notices go on.
             Err(s) => Err(HandleError::wait_for(format!(

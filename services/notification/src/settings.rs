@@ -183,7 +183,8 @@ impl NotificationSettings {
             "MOTCUA_NOTIFICATION_INTAKE_URL",
             &format!("http://{}", platform.grpc_addr("intake")),
         );
-        Ok(Self {
+        let intake_token = v.secret("MOTCUA_NOTIFICATION_INTAKE_TOKEN");
+        let settings = Self {
             sms,
             email,
             email_from,
@@ -246,14 +247,26 @@ impl NotificationSettings {
             lookup_endpoint,
             lookup_token: v.secret("MOTCUA_NOTIFICATION_LOOKUP_TOKEN"),
             intake_endpoint,
-            intake_token: v.secret("MOTCUA_NOTIFICATION_INTAKE_TOKEN"),
+            intake_token,
             development_province: v.string("MOTCUA_DEVELOPMENT_PROVINCE", "H56"),
             inbound_secret: v.secret("MOTCUA_SMS_INBOUND_SECRET"),
             sms_keywords: keywords,
             replies_per_hour: u32::try_from(v.count("MOTCUA_SMS_REPLIES_PER_HOUR", 5)?)
                 .map_err(|_| ConfigError::new("MOTCUA_SMS_REPLIES_PER_HOUR", "is too large"))?,
             hasher: SecretHasher::from_vars(v)?,
-        })
+        };
+        // Fail closed: without a token every applicant's notice would wait on intake's refusal
+        // forever. Only development mints one itself (with the public development key).
+        if settings.intake_endpoint != "off"
+            && settings.intake_token.is_none()
+            && !(platform.development && platform.uses_development_key())
+        {
+            return Err(ConfigError::new(
+                "MOTCUA_NOTIFICATION_INTAKE_TOKEN",
+                "is required: an integration token whose scope covers the province's agencies (claim province), with which notification asks intake for applicants' contacts",
+            ));
+        }
+        Ok(settings)
     }
 }
 
@@ -414,19 +427,53 @@ mod tests {
             ("MOTCUA_DELIVERY_RETENTION_DAYS", "0"),
             ("MOTCUA_INBOUND_SMS_RETENTION_DAYS", "99999"),
         ] {
-            let err =
-                NotificationSettings::from_vars(&Vars::from_pairs([(var, value)])).unwrap_err();
+            let err = NotificationSettings::from_vars(&Vars::from_pairs([
+                (var, value),
+                ("MOTCUA_DEVELOPMENT", "true"),
+            ]))
+            .unwrap_err();
             assert_eq!(err.var, var, "{err}");
         }
         let err = NotificationSettings::from_vars(&Vars::from_pairs([
             ("MOTCUA_SMS_PROVIDER", "http"),
             ("MOTCUA_SMS_GATEWAY_URL", "https://sms.example.vn/send"),
             ("MOTCUA_SMS_GATEWAY_BODY", "{{ phone } }"),
+            ("MOTCUA_DEVELOPMENT", "true"),
         ]))
         .unwrap_err();
         assert_eq!(err.var, "MOTCUA_SMS_GATEWAY_BODY", "{err}");
-        let s = NotificationSettings::from_vars(&Vars::default()).unwrap();
+        let development = Vars::from_pairs([("MOTCUA_DEVELOPMENT", "true")]);
+        let s = NotificationSettings::from_vars(&development).unwrap();
         assert!(matches!(s.sms, SmsProvider::Log));
         assert!(matches!(s.email, EmailProvider::Log));
+    }
+
+    /// Fail closed: outside development notification needs a token to ask intake for contacts
+    /// (or says it reaches applicants only through contacts events carry: `off`).
+    #[test]
+    fn production_needs_a_token_for_intake() {
+        let production = [
+            (
+                "MOTCUA_JWT_SECRET",
+                "a-production-signing-secret-of-32-chars",
+            ),
+            (
+                "MOTCUA_SECRET_HASH_KEYS",
+                "k1:a-production-hash-key-of-32-characters",
+            ),
+        ];
+        let err = NotificationSettings::from_vars(&Vars::from_pairs(production)).unwrap_err();
+        assert_eq!(err.var, "MOTCUA_NOTIFICATION_INTAKE_TOKEN", "{err}");
+        // The development key is public: MOTCUA_DEVELOPMENT=true with a real key still needs one.
+        let mut v = Vars::from_pairs(production);
+        v.set("MOTCUA_DEVELOPMENT", "true");
+        let err = NotificationSettings::from_vars(&v).unwrap_err();
+        assert_eq!(err.var, "MOTCUA_NOTIFICATION_INTAKE_TOKEN", "{err}");
+        let mut v = Vars::from_pairs(production);
+        v.set("MOTCUA_NOTIFICATION_INTAKE_TOKEN", "eyJ.token.given");
+        assert!(NotificationSettings::from_vars(&v).is_ok());
+        let mut v = Vars::from_pairs(production);
+        v.set("MOTCUA_NOTIFICATION_INTAKE_URL", "off");
+        assert!(NotificationSettings::from_vars(&v).is_ok());
     }
 }

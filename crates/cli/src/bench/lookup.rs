@@ -100,17 +100,21 @@ fn secret(i: usize, n: usize) -> String {
     if n % 4 == 3 { id_number(i) } else { token(i) }
 }
 
-/// A receipt's lookup token as intake issues it (10 characters of its alphabet), one per dossier.
+/// A receipt's lookup token as intake issues it (10 characters of its alphabet, at least one a
+/// letter: here the last), one per dossier.
 fn token(i: usize) -> String {
     let alphabet = motcua_domain::secrets::TOKEN_ALPHABET;
+    let letters = &alphabet[8..];
     let mut n = i;
-    (0..motcua_domain::secrets::TOKEN_LENGTH)
+    let mut token: String = (1..motcua_domain::secrets::TOKEN_LENGTH)
         .map(|_| {
             let c = alphabet[n % alphabet.len()];
             n /= alphabet.len();
             char::from(c)
         })
-        .collect()
+        .collect();
+    token.push(char::from(letters[i % letters.len()]));
+    token
 }
 
 /// A received dossier's state as intake publishes it.
