@@ -747,8 +747,8 @@ async fn a_flood_is_shed_at_once_and_health_stays_up() {
     assert!(size > 80_000, "a big submission is {size} bytes");
     let app = spawn_with(|v| {
         v.set("MOTCUA_MAX_IN_FLIGHT", "4");
-        v.set("MOTCUA_MAX_MESSAGE_BYTES", &(size + 1024).to_string());
-        v.set("MOTCUA_REQUEST_MEMORY_BYTES", &(size * 7 / 2).to_string());
+        v.set("MOTCUA_MAX_MESSAGE_BYTES", (size + 1024).to_string());
+        v.set("MOTCUA_REQUEST_MEMORY_BYTES", (size * 7 / 2).to_string());
     })
     .await;
     // Every admitted submission blocks inside its transaction on the held sequence row.
