@@ -40,11 +40,12 @@ impl Handler for States {
             };
             let at = changed.at.as_ref().and_then(|t| from_ts(t, "at").ok());
             // A dossier intake does not know (another intake's database) is not ours to follow.
-            // A dossier that ended (stopped, finished, returned) starts the clock of its
-            // applicant's contacts (contacts.rs); the first end counts.
+            // A dossier that ended (stopped — refused and withdrawn included — or its result
+            // returned) starts the clock of its applicant's contacts (contacts.rs); the first end
+            // counts. A finished one is not over: the applicant is still to be told to collect.
             sqlx::query(
                 "UPDATE dossiers SET status = $2, version = $3, updated_at = COALESCE($4, updated_at),
-                    ended_at = CASE WHEN $2 IN (7, 8, 9) THEN COALESCE(ended_at, $4, updated_at)
+                    ended_at = CASE WHEN $2 IN (7, 9) THEN COALESCE(ended_at, $4, updated_at)
                                     ELSE ended_at END
                  WHERE code = $1 AND version < $3",
             )

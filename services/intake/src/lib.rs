@@ -9,10 +9,13 @@
 //! - [`applicant`]: applicant fields and their checks.
 //! - [`store`]: SQL; [`events`]: the events intake publishes; [`attachments`]: content storage.
 //! - [`follow`]: workflow's state events, followed to keep each dossier's status current.
+//! - [`contacts`]: applicants' phone and e-mail erased after retention; [`backfill`]: older rows
+//!   brought up to date at start; [`retention`]: what intake keeps how long.
 //! - [`settings`]: intake's own settings.
 
 pub mod applicant;
 pub mod attachments;
+pub mod backfill;
 pub mod catalog;
 pub mod changes;
 pub mod contacts;
@@ -95,6 +98,17 @@ pub async fn start(process: &Process, settings: IntakeSettings) -> anyhow::Resul
         host.spawn(async move {
             ready.wait().await;
             contacts::erase_forever(pool, clock, retention, stop).await;
+        });
+    }
+    {
+        let (pool, ready) = (host.pool.clone(), host.readiness());
+        host.spawn(async move {
+            ready.wait().await;
+            match backfill::fold_old_names(&pool).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(n, "older applicants' names folded for search"),
+                Err(e) => tracing::warn!(error = %e, "folding older applicants' names failed; retried at the next start"),
+            }
         });
     }
     host.spawn_relay();

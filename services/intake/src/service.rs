@@ -213,6 +213,7 @@ impl IntakeService for Intake {
             agency: who.agency.clone(),
             province: who.province_scope().map(str::to_owned),
             applicant: crate::applicant::search(&r.applicant)?,
+            open_only: r.open_only,
             receiving_agency: r.receiving_agency,
             field: r.field,
             status: r.status as i16,

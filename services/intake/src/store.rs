@@ -326,6 +326,8 @@ pub struct ListFilter {
     pub province: Option<String>,
     /// Only this applicant's dossiers.
     pub applicant: Option<crate::applicant::Search>,
+    /// Only dossiers not ended (`ended_at` unset).
+    pub open_only: bool,
     pub receiving_agency: String,
     pub field: String,
     pub status: i16,
@@ -348,6 +350,7 @@ pub async fn list_dossiers(pool: &PgPool, f: &ListFilter) -> Result<Vec<Dossier>
                     AND (receiving_agency LIKE '%.' || $10 OR competent_agency LIKE '%.' || $10)))
            AND ($11::text IS NULL OR applicant_phone = $11)
            AND ($12::text IS NULL OR strpos(applicant_name_folded, $12) > 0)
+           AND (NOT $13 OR ended_at IS NULL)
            AND ($2 = '' OR receiving_agency = $2)
            AND ($3 = '' OR field = $3)
            AND ($4 = 0 OR status = $4)
@@ -374,6 +377,7 @@ pub async fn list_dossiers(pool: &PgPool, f: &ListFilter) -> Result<Vec<Dossier>
         Some(crate::applicant::Search::Name(n)) => Some(n.as_str()),
         _ => None,
     })
+    .bind(f.open_only)
     .fetch_all(pool)
     .await?;
     rows.iter().map(dossier_from_row).collect()

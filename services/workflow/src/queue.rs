@@ -47,6 +47,9 @@ impl IntakeSearch {
     ) -> Result<Vec<String>, ServiceError> {
         let mut req = tonic::Request::new(ListDossiersRequest {
             applicant: applicant.to_owned(),
+            // A queue holds open cases only: an applicant's many old dossiers must not crowd the
+            // open ones out of the 500.
+            open_only: true,
             page_size: 500,
             ..Default::default()
         });

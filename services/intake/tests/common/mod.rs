@@ -185,6 +185,24 @@ impl TestApp {
     /// Workflow asks for a supplement: the state event it publishes (status SUPPLEMENT_REQUESTED,
     /// the given version), which intake follows; returns once intake shows that status.
     pub async fn asked_for_supplement(&self, code: &str, version: u64) {
+        self.followed(
+            code,
+            version,
+            motcua_proto::common::DossierStatus::SupplementRequested,
+            "supplement-requested",
+        )
+        .await;
+    }
+
+    /// Workflow's state event (`change` at `version`, now in `status`) published, and intake
+    /// following it.
+    pub async fn followed(
+        &self,
+        code: &str,
+        version: u64,
+        status: motcua_proto::common::DossierStatus,
+        change: &str,
+    ) {
         use motcua_proto::events::{DossierState, DossierStateChanged};
         use prost::Message;
         let field = code_field(&self.pool, code).await;
@@ -192,11 +210,12 @@ impl TestApp {
             state: Some(DossierState {
                 dossier_code: code.to_owned(),
                 version,
-                status: motcua_proto::common::DossierStatus::SupplementRequested as i32,
+                status: status as i32,
                 field: field.clone(),
                 ..Default::default()
             }),
-            change: "supplement-requested".into(),
+            change: change.into(),
+            at: Some(motcua_domain::time::ts(self.clock.now())),
             ..Default::default()
         };
         let mut h = async_nats::HeaderMap::new();
@@ -221,17 +240,18 @@ impl TestApp {
             .await
             .expect("ack");
         for _ in 0..200 {
-            let status: i16 = sqlx::query_scalar("SELECT status FROM dossiers WHERE code = $1")
-                .bind(code)
-                .fetch_one(&self.pool)
-                .await
-                .expect("status");
-            if status == motcua_proto::common::DossierStatus::SupplementRequested as i16 {
+            let version_held: i64 =
+                sqlx::query_scalar("SELECT version FROM dossiers WHERE code = $1")
+                    .bind(code)
+                    .fetch_one(&self.pool)
+                    .await
+                    .expect("version");
+            if version_held >= version as i64 {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("intake did not follow the supplement request of {code}");
+        panic!("intake did not follow {change} of {code}");
     }
 
     pub async fn client(
