@@ -8,7 +8,7 @@ use crate::{applicant, catalog, store};
 use chrono::{DateTime, Duration, Utc};
 use motcua_domain::time::{from_ts, ts, vietnam_day};
 use motcua_platform::ServiceError;
-use motcua_platform::auth::{Caller, Role};
+use motcua_platform::auth::{Caller, Role, province_of};
 use motcua_platform::outbox::enqueue;
 use motcua_platform::text::quote;
 use motcua_proto::common::{Channel, DocumentForm, DossierStatus, Procedure, ServiceLevel};
@@ -379,6 +379,20 @@ impl Intake {
         if !self.agency_known(&receiving_agency).await? {
             return Err(ServiceError::FailedPrecondition(format!(
                 "cơ quan {receiving_agency} không có trong danh mục cơ quan tiếp nhận (receiving agency is in no catalog)"
+            )));
+        }
+        // Each province processes its own dossiers: a desk (or portal) of one province does not
+        // put a dossier into another province's queues. (Receiving regardless of district
+        // boundaries happens inside a province; across provinces the applicant files with the
+        // competent province's desk or portal.)
+        let (receiving_province, competent_province) = (
+            province_of(&receiving_agency),
+            province_of(&procedure.competent_agency),
+        );
+        if receiving_province != competent_province {
+            return Err(ServiceError::PermissionDenied(format!(
+                "thủ tục {} do {} (tỉnh {competent_province}) giải quyết; {receiving_agency} (tỉnh {receiving_province}) không tiếp nhận hồ sơ cho tỉnh khác (a dossier is received in the competent agency's province)",
+                procedure.code, procedure.competent_agency
             )));
         }
         let result_delivery = check_result_delivery(&req.result_delivery, &procedure)?;

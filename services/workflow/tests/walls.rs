@@ -336,6 +336,31 @@ async fn every_rpc_of_intake_and_workflow_is_walled_off_from_another_agency() {
             );
         }
     }
+    // A desk of another province receiving for itself still cannot file into A's province: the
+    // procedure's competent agency is A's, and the dossier would land in A's queues.
+    sqlx::query(
+        "INSERT INTO agencies (code, name, updated_at) VALUES ($1, 'Sở TN&MT tỉnh khác', now())",
+    )
+    .bind(OTHER_PROVINCE)
+    .execute(&app.intake_db)
+    .await
+    .unwrap();
+    let mut other_desk = IntakeServiceClient::with_interceptor(
+        channel(app.intake_addr()).await,
+        Bearer::new(&token(&[Role::Desk], OTHER_PROVINCE, "", "h57-desk")),
+    );
+    let mut theirs = land_submission("wall-other-province");
+    theirs.receiving_agency = OTHER_PROVINCE.into();
+    let e = other_desk.submit_dossier(theirs).await.unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{}", e.message());
+    assert!(e.message().contains("tỉnh khác"), "{}", e.message());
+    let filed: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM dossiers WHERE receiving_agency = $1")
+            .bind(OTHER_PROVINCE)
+            .fetch_one(&app.intake_db)
+            .await
+            .unwrap();
+    assert_eq!(filed, 0);
     // Uploads are stored under the uploader's agency.
     let mut b_desk = IntakeServiceClient::with_interceptor(
         channel(app.intake_addr()).await,
