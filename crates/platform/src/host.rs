@@ -171,6 +171,12 @@ impl ServiceHost {
         self.readiness.handle()
     }
 
+    /// Where a service's own task sets a health detail that does not stop it serving (shown in
+    /// `/status` and the health RPC's details).
+    pub fn health_details(&self) -> ReadinessSource {
+        self.readiness.clone()
+    }
+
     /// Spawns a task that ends with the host (stopped after the gRPC server drains).
     pub fn spawn(&mut self, task: impl std::future::Future<Output = ()> + Send + 'static) {
         let token = self.background.clone();

@@ -73,6 +73,26 @@ pub async fn start(process: &Process, settings: NotificationSettings) -> anyhow:
         );
     }
     host.spawn_consumer(events::consumer(), Arc::new(planner.clone()));
+    {
+        let (pool, ready, details) = (host.pool.clone(), host.readiness(), host.health_details());
+        host.spawn(async move {
+            ready.wait().await;
+            match subscriptions::unscoped(&pool).await {
+                Ok(old) if !old.is_empty() => {
+                    let urls: Vec<&str> = old.iter().map(|(_, u)| u.as_str()).collect();
+                    let what = format!(
+                        "{} webhook subscription(s) made before scopes receive nothing and no admin sees them; have the integrator's agency admin create them again, then delete these rows: {}",
+                        old.len(),
+                        urls.join(", ")
+                    );
+                    tracing::warn!("{what}");
+                    details.note("subscriptions-unscoped", what);
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "counting unscoped subscriptions failed"),
+            }
+        });
+    }
     // The dispatcher's own limit (send_timeout) fires first and says so; this one is a backstop.
     let client =
         motcua_platform::http::client(settings.send_timeout + std::time::Duration::from_secs(5))?;

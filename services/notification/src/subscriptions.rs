@@ -212,6 +212,18 @@ pub async fn list(
         .collect())
 }
 
+/// Live subscriptions made before subscriptions had a scope (migration 0002): they name no agency,
+/// so they receive nothing and no admin sees them. Nothing says whose they were; the operator is
+/// told (a health detail and a warning at start) to have the integrator's admin create them again.
+pub async fn unscoped(pool: &PgPool) -> sqlx::Result<Vec<(Uuid, String)>> {
+    sqlx::query_as(
+        "SELECT id, url FROM subscriptions
+         WHERE deleted_at IS NULL AND agency IS NULL AND province IS NULL ORDER BY created_at",
+    )
+    .fetch_all(pool)
+    .await
+}
+
 /// A live subscription's URL and the secrets in force (oldest first), for sending.
 pub async fn for_sending(
     pool: &PgPool,

@@ -447,3 +447,47 @@ async fn webhook_targets_inside_the_cluster_are_refused_when_created_and_when_se
     );
     app.stop().await;
 }
+
+/// A subscription made before subscriptions had scopes names no agency: it hears nothing and no
+/// admin sees it, and nothing says whose it was. The operator is told at start, by URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_from_before_scopes_is_named_in_the_health_details() {
+    let mut app = App::start(|_| {}).await;
+    let process = |app: &App| {
+        app.services
+            .iter()
+            .find(|(n, _, _)| *n == "notification")
+            .unwrap()
+            .1
+            .status
+            .clone()
+    };
+    assert!(
+        !process(&app)
+            .notes("notification")
+            .contains_key("subscriptions-unscoped")
+    );
+    sqlx::query(
+        "INSERT INTO subscriptions (id, url, created_at) VALUES ($1, 'https://old.example.vn/hook', now())",
+    )
+    .bind(uuid::Uuid::now_v7())
+    .execute(&app.db)
+    .await
+    .unwrap();
+    app.restart_notification(|_| {}).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let said = loop {
+        if let Some(said) = process(&app)
+            .notes("notification")
+            .get("subscriptions-unscoped")
+            .cloned()
+        {
+            break said;
+        }
+        assert!(std::time::Instant::now() < deadline, "no health detail");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(said.contains("https://old.example.vn/hook"), "{said}");
+    assert!(said.starts_with("1 webhook subscription"), "{said}");
+    app.stop().await;
+}
