@@ -106,9 +106,25 @@ impl Vars {
         )?))
     }
 
+    /// A span of whole days, 1 to [`MAX_DAYS`].
     pub fn days(&self, var: &str, default: u64) -> Result<Duration, ConfigError> {
-        let days: u64 = self.parse(var, default, "a whole number of days")?;
-        Ok(Duration::from_secs(days * 86_400))
+        let days = self.days_at_least(var, default as i64, 1)?;
+        Ok(Duration::from_secs(days as u64 * 86_400))
+    }
+
+    /// Whole days from `at_least` to [`MAX_DAYS`] (beyond ten years is a typo, not a policy).
+    pub fn days_at_least(
+        &self,
+        var: &str,
+        default: i64,
+        at_least: i64,
+    ) -> Result<i64, ConfigError> {
+        let what = format!("a whole number of days from {at_least} to {MAX_DAYS}");
+        let days: i64 = self.parse(var, default, &what)?;
+        if !(at_least..=MAX_DAYS).contains(&days) {
+            return Err(ConfigError::new(var, format!("must be {what}, not {days}")));
+        }
+        Ok(days)
     }
 
     /// A positive whole number.
@@ -123,6 +139,9 @@ impl Vars {
         self.raw(var).map(|v| SecretString::from(v.to_owned()))
     }
 }
+
+/// The longest span a days setting takes: ten years.
+pub const MAX_DAYS: i64 = 3650;
 
 /// A server URL that may carry credentials (`postgres://user:password@host`,
 /// `nats://token@host`). Debug and Display hide the user info; [`ServerUrl::expose`] gives the
@@ -569,6 +588,9 @@ mod tests {
             ("MOTCUA_TRUSTED_PROXIES", "10.0.0.0/33"),
             ("MOTCUA_DOSSIER_EVENTS_MAX_AGE_DAYS", "forever"),
             ("MOTCUA_PROCESSED_EVENTS_RETENTION_DAYS", "20"),
+            ("MOTCUA_FAILED_JOBS_RETENTION_DAYS", "0"),
+            // Days × 86,400 would overflow: refused, not a panic.
+            ("MOTCUA_FAILED_JOBS_RETENTION_DAYS", "999999999999999999"),
         ] {
             let err = Settings::from_vars(&Vars::from_pairs([(var, value)])).unwrap_err();
             assert_eq!(err.var, var, "{err}");

@@ -8,7 +8,7 @@
 //! moves deadlines); the platform's bookkeeping tables by real time, in [`crate::host::housekeep`].
 
 use crate::clock::SharedClock;
-use crate::config::Vars;
+use crate::config::{ConfigError, Vars};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -33,26 +33,50 @@ pub struct Prune {
 /// How far back the cut-off lies.
 #[derive(Debug, Clone, Copy)]
 pub enum Window {
-    /// A setting in days, with its default (the service's settings check its bounds).
-    Days(&'static str, i64),
+    /// A setting in days: its default, and the least it may be (what still needs the rows says
+    /// why); at most [`crate::config::MAX_DAYS`]. [`check`] holds the setting to them at start.
+    Days {
+        var: &'static str,
+        default: i64,
+        at_least: i64,
+    },
     /// Now: rows that say when they stop being in force (`expires_at <= $1`).
     Expiry,
 }
 
 impl Window {
+    fn days(self, vars: &Vars) -> Result<Option<i64>, ConfigError> {
+        match self {
+            Window::Days {
+                var,
+                default,
+                at_least,
+            } => vars.days_at_least(var, default, at_least).map(Some),
+            Window::Expiry => Ok(None),
+        }
+    }
+
     fn cutoff(self, vars: &Vars, now: DateTime<Utc>) -> DateTime<Utc> {
         match self {
-            Window::Days(var, default) => {
-                let days = vars
-                    .raw(var)
-                    .and_then(|v| v.trim().parse::<i64>().ok())
-                    .filter(|d| *d > 0)
-                    .unwrap_or(default);
-                now - chrono::Duration::days(days)
+            // Checked at start (`check`); the default stands in only if it was not.
+            Window::Days { default, .. } => {
+                now - chrono::Duration::days(self.days(vars).ok().flatten().unwrap_or(default))
             }
             Window::Expiry => now,
         }
     }
+}
+
+/// Refuses a retention setting of `tables` that is not a whole number of days within its window's
+/// bounds: a service's settings call this, so a bad value stops the start (exit 64) instead of
+/// being pruned by a default no one chose.
+pub fn check(tables: &[Kept], vars: &Vars) -> Result<(), ConfigError> {
+    for k in tables {
+        if let Some(p) = k.prune {
+            p.window.days(vars)?;
+        }
+    }
+    Ok(())
 }
 
 /// The platform's tables in every service's database, pruned by [`crate::host::housekeep`].

@@ -36,9 +36,13 @@ pub const TABLES: &[Kept] = &[
     },
     Kept {
         table: "dossier_sequences",
-        kept: "a row per agency and day; MOTCUA_SEQUENCES_RETENTION_DAYS (7) after the day (a code's day is the day it was received, so an old day's counter is never needed again)",
+        kept: "a row per agency and day; MOTCUA_SEQUENCES_RETENTION_DAYS (10, at least 8) after the day (a code's day is the day it was received, which an integration may date up to 7 days back; older days' counters are never needed again)",
         prune: Some(Prune {
-            window: Window::Days("MOTCUA_SEQUENCES_RETENTION_DAYS", 7),
+            window: Window::Days {
+                var: "MOTCUA_SEQUENCES_RETENTION_DAYS",
+                default: 10,
+                at_least: 8,
+            },
             sql: "DELETE FROM dossier_sequences WHERE day < ($1 AT TIME ZONE 'Asia/Ho_Chi_Minh')::date",
         }),
     },

@@ -25,6 +25,7 @@ pub struct IntakeSettings {
 
 impl IntakeSettings {
     pub fn from_vars(v: &Vars) -> Result<Self, ConfigError> {
+        motcua_platform::retention::check(crate::retention::TABLES, v)?;
         Ok(Self {
             attachments_dir: v
                 .string("MOTCUA_ATTACHMENTS_DIR", ".local/attachments")
@@ -32,9 +33,11 @@ impl IntakeSettings {
             max_attachment_bytes: v.count("MOTCUA_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024)?
                 as usize,
             catalog_file: v.raw("MOTCUA_CATALOG_FILE").map(PathBuf::from),
-            contact_retention: chrono::Duration::days(
-                v.count("MOTCUA_CONTACT_RETENTION_DAYS", 30)? as i64,
-            ),
+            contact_retention: chrono::Duration::days(v.days_at_least(
+                "MOTCUA_CONTACT_RETENTION_DAYS",
+                30,
+                1,
+            )?),
             calendar: CalendarSettings::from_vars(v)?,
             secrets: SecretHasher::from_vars(v)?,
             lookup_url: match v.raw("MOTCUA_LOOKUP_PUBLIC_URL") {
@@ -60,6 +63,11 @@ mod tests {
             ("MOTCUA_WORKING_HOURS", "8-17"),
             ("MOTCUA_SECRET_HASH_KEYS", "k1:short"),
             ("MOTCUA_LOOKUP_PUBLIC_URL", "tracuu.example.gov.vn"),
+            // An integration may date a dossier 7 days back: that day's counter must still be there.
+            ("MOTCUA_SEQUENCES_RETENTION_DAYS", "7"),
+            ("MOTCUA_SEQUENCES_RETENTION_DAYS", "seven"),
+            ("MOTCUA_CONTACT_RETENTION_DAYS", "0"),
+            ("MOTCUA_CONTACT_RETENTION_DAYS", "99999999999999999"),
         ] {
             let err = IntakeSettings::from_vars(&Vars::from_pairs([
                 (var, value),

@@ -36,6 +36,7 @@ pub struct LookupSettings {
 
 impl LookupSettings {
     pub fn from_vars(v: &Vars) -> Result<Self, ConfigError> {
+        motcua_platform::retention::check(crate::retention::TABLES, v)?;
         let (agency_names, department_names) = match v.raw("MOTCUA_CATALOG_FILE") {
             None => (HashMap::new(), HashMap::new()),
             Some(path) => {

@@ -6,7 +6,11 @@
 
 use motcua_platform::retention::{Kept, Prune, Window};
 
-const DELIVERIES: Window = Window::Days("MOTCUA_DELIVERY_RETENTION_DAYS", 180);
+const DELIVERIES: Window = Window::Days {
+    var: "MOTCUA_DELIVERY_RETENTION_DAYS",
+    default: 180,
+    at_least: 1,
+};
 
 /// In the order the job prunes them. The platform's tables are in
 /// [`motcua_platform::retention::PLATFORM`].
@@ -48,7 +52,11 @@ pub const TABLES: &[Kept] = &[
         table: "inbound_sms",
         kept: "MOTCUA_INBOUND_SMS_RETENTION_DAYS (30) after it came (a repeat is answered once, one sender's replies are counted per hour)",
         prune: Some(Prune {
-            window: Window::Days("MOTCUA_INBOUND_SMS_RETENTION_DAYS", 30),
+            window: Window::Days {
+                var: "MOTCUA_INBOUND_SMS_RETENTION_DAYS",
+                default: 30,
+                at_least: 1,
+            },
             sql: "DELETE FROM inbound_sms WHERE received_at < $1",
         }),
     },

@@ -174,6 +174,7 @@ impl NotificationSettings {
             motcua_domain::links::check_base(base)
                 .map_err(|e| ConfigError::new("MOTCUA_LOOKUP_PUBLIC_URL", e))?;
         }
+        motcua_platform::retention::check(crate::retention::TABLES, v)?;
         let platform = motcua_platform::config::Settings::from_vars(v)?;
         let lookup_endpoint = v.string(
             "MOTCUA_NOTIFICATION_LOOKUP_URL",

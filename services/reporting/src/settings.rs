@@ -16,6 +16,7 @@ pub struct ReportingSettings {
 
 impl ReportingSettings {
     pub fn from_vars(v: &Vars) -> Result<Self, ConfigError> {
+        motcua_platform::retention::check(crate::retention::TABLES, v)?;
         let (agencies, departments) = match v.raw("MOTCUA_CATALOG_FILE") {
             None => (BTreeMap::new(), BTreeMap::new()),
             Some(path) => {

@@ -20,7 +20,12 @@ pub const TABLES: &[Kept] = &[
         table: "idempotency",
         kept: "MOTCUA_IDEMPOTENCY_RETENTION_DAYS (30): a client retries within minutes, a key older than that is answered as new",
         prune: Some(Prune {
-            window: Window::Days("MOTCUA_IDEMPOTENCY_RETENTION_DAYS", 30),
+            // A day at least: a client's retry comes within minutes.
+            window: Window::Days {
+                var: "MOTCUA_IDEMPOTENCY_RETENTION_DAYS",
+                default: 30,
+                at_least: 1,
+            },
             sql: "DELETE FROM idempotency WHERE created_at < $1",
         }),
     },

@@ -26,6 +26,7 @@ pub struct WorkflowSettings {
 
 impl WorkflowSettings {
     pub fn from_vars(v: &Vars) -> Result<Self, ConfigError> {
+        motcua_platform::retention::check(crate::retention::TABLES, v)?;
         let fields =
             motcua_domain::fields::parse_selection(&v.string("MOTCUA_WORKFLOW_FIELDS", "all"))
                 .map_err(|m| ConfigError::new("MOTCUA_WORKFLOW_FIELDS", m))?;
@@ -65,6 +66,8 @@ mod tests {
             ("MOTCUA_WORKFLOW_DUE_SOON_HOURS", "0"),
             ("MOTCUA_WORKFLOW_MAX_APOLOGY_DAYS", "soon"),
             ("MOTCUA_CATALOG_FILE", "/nonexistent/catalog.toml"),
+            ("MOTCUA_IDEMPOTENCY_RETENTION_DAYS", "0"),
+            ("MOTCUA_IDEMPOTENCY_RETENTION_DAYS", "36500"),
         ] {
             let err = WorkflowSettings::from_vars(&Vars::from_pairs([(var, value)])).unwrap_err();
             assert_eq!(err.var, var, "{err}");
