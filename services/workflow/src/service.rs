@@ -133,9 +133,10 @@ impl Workflow {
         let before = c.clone();
         let ctx = self.ctx(&c, &a.note);
         let mut change = change(&mut c, &ctx)?;
-        if c == before {
-            // Nothing changed (a step assigned to whom already has it): no version is spent, so
-            // nobody's next action on the version they saw is refused as stale.
+        if c == before && a.note.is_empty() && a.action.attachments.is_empty() {
+            // Nothing changed (a step assigned to whom already has it) and nothing was said: no
+            // version is spent, so nobody's next action on the version they saw is refused as
+            // stale. With a note or a file the officer said something: it is written.
             return Ok((before, false));
         }
         change.note = a.note.clone();

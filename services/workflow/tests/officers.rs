@@ -736,13 +736,35 @@ async fn a_change_that_changes_nothing_spends_no_version() {
     let mut desk = app
         .officer(&[Role::Desk], "bo-phan-mot-cua", "desk-1")
         .await;
-    case_of(
+    let forwarded = case_of(
         desk.forward_step(ForwardStepRequest {
             dossier_code: c.dossier_code.clone(),
             action: act(first.version),
         })
         .await,
         "forward on the version seen",
+    )
+    .case
+    .unwrap();
+    // The same assignee with a note is something said: written, with its note.
+    let mut with_note = assign(forwarded.version);
+    with_note.assignee.as_mut().unwrap().subject = "specialist-1".into();
+    let to_specialist = case_of(leader.assign_task(with_note.clone()).await, "assign")
+        .case
+        .unwrap();
+    with_note.action = act_keyed(to_specialist.version, "", "Đề nghị xử lý trước ngày 10");
+    let noted = case_of(leader.assign_task(with_note).await, "again, with a note")
+        .case
+        .unwrap();
+    assert_eq!(
+        noted.version,
+        to_specialist.version + 1,
+        "the note is written"
     );
+    let notes: Vec<String> = sqlx::query_scalar("SELECT note FROM history WHERE note <> ''")
+        .fetch_all(&app.workflow_db)
+        .await
+        .unwrap();
+    assert_eq!(notes, ["Đề nghị xử lý trước ngày 10"]);
     app.stop().await;
 }
