@@ -421,6 +421,85 @@ async fn the_largest_request_of_each_rpc_is_published_and_one_beyond_is_refused_
     .unwrap();
     v = c.version;
     versions.push(v);
+    let c = case_of(
+        desk.return_result(ReturnResultRequest {
+            dossier_code: code.clone(),
+            action: big_action(v),
+        })
+        .await,
+        "largest return",
+    )
+    .case
+    .unwrap();
+    versions.push(c.version);
+    // Claim, forward and send back, each with the largest action.
+    let mut specialist = app
+        .officer(&[Role::Specialist], LAND_DEPARTMENT, "cv-1")
+        .await;
+    let c = app.submit_land("big-3").await;
+    let other = c.dossier_code.clone();
+    let c = case_of(
+        desk.claim_task(ClaimTaskRequest {
+            dossier_code: other.clone(),
+            action: big_action(c.version),
+        })
+        .await,
+        "largest claim",
+    )
+    .case
+    .unwrap();
+    event(&app, &other, c.version).await;
+    let c = case_of(
+        desk.forward_step(ForwardStepRequest {
+            dossier_code: other.clone(),
+            action: big_action(c.version),
+        })
+        .await,
+        "largest forward",
+    )
+    .case
+    .unwrap();
+    event(&app, &other, c.version).await;
+    let c = claim(&mut specialist, &other, c.version).await;
+    let c = case_of(
+        specialist
+            .send_back(SendBackRequest {
+                dossier_code: other.clone(),
+                action: big_action(c.version),
+                to_step: "tiep-nhan".into(),
+                reason: widest(2000),
+            })
+            .await,
+        "largest send back",
+    )
+    .case
+    .unwrap();
+    event(&app, &other, c.version).await;
+    // A withdrawal decided with the largest action.
+    let c = app.submit_land("big-4").await;
+    let other = c.dossier_code.clone();
+    app.intake_client(&[Role::Desk])
+        .await
+        .request_withdrawal(motcua_proto::intake::RequestWithdrawalRequest {
+            dossier_code: other.clone(),
+            reason: widest(1000),
+            idempotency_key: "w".into(),
+        })
+        .await
+        .unwrap();
+    let c = app.wait_case(&other, c.version + 1).await;
+    let c = case_of(
+        desk.decide_withdrawal(DecideWithdrawalRequest {
+            dossier_code: other.clone(),
+            action: big_action(c.version),
+            approve: true,
+        })
+        .await,
+        "largest withdrawal decision",
+    )
+    .case
+    .unwrap();
+    event(&app, &other, c.version).await;
     for refuse in [false, true] {
         let c = app
             .submit_land(if refuse { "big-refuse" } else { "big-stop" })
