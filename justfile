@@ -26,23 +26,23 @@ fmt:
 # benchmarks: the calendar, intake's submissions, workflow's transitions and lookup's answers
 bench:
     cargo bench -p motcua-calendar
-    cargo run --release --bin motcua -- bench intake
-    cargo run --release --bin motcua -- bench workflow
-    cargo run --release --bin motcua -- bench lookup
-    cargo run --release --bin motcua -- bench notification
-    cargo run --release --bin motcua -- bench reporting
+    cargo run --release --bin motcua-bench -- intake
+    cargo run --release --bin motcua-bench -- workflow
+    cargo run --release --bin motcua-bench -- lookup
+    cargo run --release --bin motcua-bench -- notification
+    cargo run --release --bin motcua-bench -- reporting
 
 bench-intake *ARGS:
-    cargo run --release --bin motcua -- bench intake {{ARGS}}
+    cargo run --release --bin motcua-bench -- intake {{ARGS}}
 
 bench-workflow *ARGS:
-    cargo run --release --bin motcua -- bench workflow {{ARGS}}
+    cargo run --release --bin motcua-bench -- workflow {{ARGS}}
 
 bench-lookup *ARGS:
-    cargo run --release --bin motcua -- bench lookup {{ARGS}}
+    cargo run --release --bin motcua-bench -- lookup {{ARGS}}
 
 bench-notification *ARGS:
-    cargo run --release --bin motcua -- bench notification {{ARGS}}
+    cargo run --release --bin motcua-bench -- notification {{ARGS}}
 
 bench-reporting *ARGS:
-    cargo run --release --bin motcua -- bench reporting {{ARGS}}
+    cargo run --release --bin motcua-bench -- reporting {{ARGS}}

@@ -1,7 +1,6 @@
 //! `motcua`: one binary for every command. Parsing lives here; each command lives in its module.
 
 mod admin_cmd;
-mod bench;
 mod calendar_cmd;
 mod exit;
 mod lookup_cmd;
@@ -27,9 +26,6 @@ enum Command {
     /// Working-time calendar: lunar dates, holidays, due dates, classification.
     #[command(subcommand)]
     Calendar(calendar_cmd::CalendarCmd),
-    /// Benchmarks that print their figure beside this machine's own limit.
-    #[command(subcommand)]
-    Bench(bench::BenchCmd),
     /// Run services in this process: --target all, or a comma list.
     Serve(serve_cmd::ServeCmd),
     /// Mint a development bearer token.
@@ -55,7 +51,6 @@ fn main() {
     };
     let result = match cli.command {
         Command::Calendar(cmd) => calendar_cmd::run(cmd),
-        Command::Bench(cmd) => bench::run(cmd),
         Command::Serve(cmd) => serve_cmd::run(cmd),
         Command::Token(cmd) => token_cmd::run(cmd),
         Command::Deadletters(cmd) => admin_cmd::deadletters(cmd),

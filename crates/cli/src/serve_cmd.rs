@@ -6,7 +6,7 @@ use motcua_intake::settings::IntakeSettings;
 use motcua_lookup::settings::LookupSettings;
 use motcua_notification::settings::NotificationSettings;
 use motcua_platform::config::{Settings, Vars};
-use motcua_platform::process;
+use motcua_platform::{process, supervise};
 use motcua_reporting::settings::ReportingSettings;
 use motcua_workflow::settings::WorkflowSettings;
 
@@ -90,7 +90,7 @@ async fn serve(chosen: Vec<Chosen>, vars: Vars, settings: Settings) -> anyhow::R
     if let Some(bound) = started.metrics_addr {
         println!("metrics    http://{bound}/metrics");
     }
-    let mut tasks = Vec::new();
+    let mut services = Vec::new();
     for service in chosen {
         let (target, running) = match service {
             Chosen::Intake(s) => ("intake", motcua_intake::start(&started, s).await?),
@@ -106,9 +106,10 @@ async fn serve(chosen: Vec<Chosen>, vars: Vars, settings: Settings) -> anyhow::R
         if let Some(http) = running.http_addr {
             println!("{target:<10} http://{http}");
         }
-        tasks.push(running.task);
+        services.push((target, running));
     }
-    futures::future::join_all(tasks).await;
-    process::end();
+    // One service that dies stops the others and the process (exit 70, naming it): a process that
+    // stays up with a service gone would look healthy to whoever restarts it.
+    supervise::run_to_end("motcua", &started, services).await;
     Ok(())
 }

@@ -45,6 +45,7 @@ pub mod process;
 pub mod readiness;
 pub mod retention;
 pub mod shutdown;
+pub mod supervise;
 pub mod telemetry;
 pub mod text;
 pub mod versions;

@@ -12,6 +12,7 @@ use motcua_platform::config::Vars;
 use motcua_platform::host::{GrpcApi, Running, ServiceHost};
 use motcua_platform::outbox::{self, OutboxEvent};
 use motcua_platform::process::Process;
+use motcua_platform::supervise::{ServiceEnded, supervise};
 use motcua_proto::lookup::lookup_service_server::{
     LookupService, LookupServiceServer, SERVICE_NAME,
 };
@@ -263,6 +264,128 @@ async fn a_busy_pool_is_not_an_outage_but_a_database_that_is_down_is() {
     .await;
     assert_eq!(app.readyz().await.0, 200);
     app.stop().await;
+}
+
+/// A stand-in for a service of the same process: it ends when `run` does.
+fn service(run: impl std::future::Future<Output = Result<(), String>> + Send + 'static) -> Running {
+    Running {
+        addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        http_addr: None,
+        task: tokio::spawn(run),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// `motcua serve --target all` and each service's binary: a service that ends unexpectedly stops
+/// the others (they drain as on SIGTERM) and is named, so the process exits non-zero instead of
+/// staying up with a service gone.
+async fn a_service_that_ends_unexpectedly_stops_the_others_and_is_named() {
+    let app = bare(&[], |_| {}).await;
+    app.wait_health(
+        ServingStatus::Serving,
+        Duration::from_secs(30),
+        "never ready",
+    )
+    .await;
+    let Bare {
+        process,
+        running,
+        pool,
+        host_pool,
+        scratch,
+        ..
+    } = app;
+    let healthy_addr = running.addr;
+    let fragile = service(async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        Err("gRPC server failed: the listener closed".to_owned())
+    });
+    let ended = tokio::time::timeout(
+        Duration::from_secs(20),
+        supervise(&process, vec![("lookup", running), ("workflow", fragile)]),
+    )
+    .await
+    .expect("the healthy service was stopped too, within its grace period");
+    assert_eq!(
+        ended,
+        Err(ServiceEnded {
+            service: "workflow",
+            why: "gRPC server failed: the listener closed".into()
+        })
+    );
+    assert!(process.shutdown.is_cancelled());
+    assert!(
+        tokio::net::TcpStream::connect(healthy_addr).await.is_err(),
+        "the healthy service no longer listens"
+    );
+    pool.close().await;
+    host_pool.close().await;
+    scratch.remove().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// A panic and a quiet return are named too; a process asked to stop ends without a fault, and a
+/// service whose server failed during the drain is still named.
+async fn supervision_names_a_panic_and_a_quiet_return_and_is_silent_when_asked_to_stop() {
+    let fresh = || Process::new(vars("sup", &[]), motcua_platform::SystemClock::shared()).unwrap();
+    let until_stopped = |p: &Process| {
+        let stop = p.shutdown.clone();
+        service(async move {
+            stop.cancelled().await;
+            Ok(())
+        })
+    };
+
+    let process = fresh();
+    let panics = service(async { panic!("a bug") });
+    let ended = supervise(
+        &process,
+        vec![("intake", until_stopped(&process)), ("reporting", panics)],
+    )
+    .await;
+    assert_eq!(
+        ended.map_err(|e| (e.service, e.why)),
+        Err(("reporting", "it panicked".to_owned()))
+    );
+
+    let process = fresh();
+    let quits = service(async { Ok(()) });
+    let ended = supervise(
+        &process,
+        vec![("notification", quits), ("lookup", until_stopped(&process))],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(ended.service, "notification");
+    assert!(
+        ended
+            .to_string()
+            .contains("notification ended unexpectedly"),
+        "{ended}"
+    );
+
+    let process = fresh();
+    let stop = process.shutdown.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        stop.cancel();
+    });
+    let a = until_stopped(&process);
+    let b = until_stopped(&process);
+    assert_eq!(
+        supervise(&process, vec![("intake", a), ("workflow", b)]).await,
+        Ok(())
+    );
+
+    let process = fresh();
+    process.shutdown.cancel();
+    let failed_draining = service(async { Err("HTTP server failed: too many open files".into()) });
+    assert_eq!(
+        supervise(&process, vec![("lookup", failed_draining)])
+            .await
+            .map_err(|e| e.service),
+        Err("lookup")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

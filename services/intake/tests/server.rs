@@ -466,7 +466,8 @@ async fn shutdown_lets_an_in_flight_submission_finish_and_flushes_its_event() {
     tokio::time::timeout(Duration::from_secs(15), task)
         .await
         .expect("service stops within the grace period")
-        .unwrap();
+        .unwrap()
+        .expect("asked to stop, the service ends without a fault");
     // The relay flushed before stopping: the event is on the stream.
     assert_eq!(
         app.count("SELECT count(*) FROM outbox WHERE published_at IS NULL")

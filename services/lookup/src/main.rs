@@ -2,7 +2,7 @@
 
 use motcua_lookup::settings::LookupSettings;
 use motcua_platform::config::{Settings, Vars};
-use motcua_platform::process;
+use motcua_platform::{process, supervise};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -13,7 +13,7 @@ async fn main() -> anyhow::Result<()> {
     let started = process::begin(PROGRAM, vars, settings).await?;
     let running = motcua_lookup::start(&started, lookup).await?;
     tracing::info!(addr = %running.addr, http = ?running.http_addr, "lookup listening");
-    running.task.await?;
-    process::end();
+    // A server that fails stops the process with exit 70, naming the service.
+    supervise::run_to_end(PROGRAM, &started, vec![("lookup", running)]).await;
     Ok(())
 }

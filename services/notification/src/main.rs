@@ -3,7 +3,7 @@
 
 use motcua_notification::settings::NotificationSettings;
 use motcua_platform::config::{Settings, Vars};
-use motcua_platform::process;
+use motcua_platform::{process, supervise};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -14,7 +14,7 @@ async fn main() -> anyhow::Result<()> {
     let started = process::begin(PROGRAM, vars, settings).await?;
     let running = motcua_notification::start(&started, notification).await?;
     tracing::info!(addr = %running.addr, http = ?running.http_addr, "notification listening");
-    running.task.await?;
-    process::end();
+    // A server that fails stops the process with exit 70, naming the service.
+    supervise::run_to_end(PROGRAM, &started, vec![("notification", running)]).await;
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! cluster).
 
 use motcua_platform::config::{Settings, Vars};
-use motcua_platform::process;
+use motcua_platform::{process, supervise};
 use motcua_reporting::settings::ReportingSettings;
 
 #[tokio::main]
@@ -14,7 +14,7 @@ async fn main() -> anyhow::Result<()> {
     let started = process::begin(PROGRAM, vars, settings).await?;
     let running = motcua_reporting::start(&started, reporting).await?;
     tracing::info!(addr = %running.addr, "reporting listening");
-    running.task.await?;
-    process::end();
+    // A server that fails stops the process with exit 70, naming the service.
+    supervise::run_to_end(PROGRAM, &started, vec![("reporting", running)]).await;
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! `motcua-workflow`: the workflow service alone (the `motcua serve --target workflow` of a cluster).
 
 use motcua_platform::config::{Settings, Vars};
-use motcua_platform::process;
+use motcua_platform::{process, supervise};
 use motcua_workflow::settings::WorkflowSettings;
 
 #[tokio::main]
@@ -13,7 +13,7 @@ async fn main() -> anyhow::Result<()> {
     let started = process::begin(PROGRAM, vars, settings).await?;
     let running = motcua_workflow::start(&started, workflow).await?;
     tracing::info!(addr = %running.addr, "workflow listening");
-    running.task.await?;
-    process::end();
+    // A server that fails stops the process with exit 70, naming the service.
+    supervise::run_to_end(PROGRAM, &started, vec![("workflow", running)]).await;
     Ok(())
 }

@@ -38,7 +38,7 @@ pub struct TestApp {
     pub intake: IntakeSettings,
     pub clock: Arc<ManualClock>,
     pub shutdown: CancellationToken,
-    pub task: Option<JoinHandle<()>>,
+    pub task: Option<JoinHandle<Result<(), String>>>,
     pub pool: PgPool,
     pub bus: Bus,
     pub id: String,

@@ -1,4 +1,4 @@
-//! `motcua bench workflow`: ForwardStep transitions per second over gRPC from many concurrent
+//! `motcua-bench workflow`: ForwardStep transitions per second over gRPC from many concurrent
 //! clients, each a committed change whose state event JetStream has acknowledged, with p50 / p99
 //! latency of one call; beside the raw PostgreSQL rate of the same write (read the case locked,
 //! update it, a history row, an outbox row, in one transaction) with the same connections and

@@ -1,5 +1,6 @@
-//! `motcua bench …`: benchmarks that print their figure beside this machine's own limit measured
-//! in the same run (the raw PostgreSQL rate of the same durable write), and the ratio.
+//! `motcua-bench …`: benchmarks that print their figure beside this machine's own limit measured
+//! in the same run (the raw PostgreSQL rate of the same durable write), and the ratio. Run by
+//! `just bench`; a binary of its own so that the `motcua` binary operators run holds none of it.
 //!
 //! Each starts its service in this process on a fresh database and stream prefix, against the
 //! PostgreSQL and NATS of MOTCUA_DATABASE_URL / MOTCUA_NATS_URL, and removes both afterwards.
@@ -11,15 +12,34 @@ mod notification;
 mod reporting;
 mod workflow;
 
-use clap::Subcommand;
+use clap::{Parser, Subcommand};
 use motcua_platform::bus::Bus;
 use motcua_platform::config::Vars;
 use sqlx::PgPool;
 use std::time::Duration;
 use tonic::transport::Channel as GrpcChannel;
 
+#[derive(Debug, Parser)]
+#[command(
+    name = "motcua-bench",
+    version,
+    about = "motcua's benchmarks: each figure beside this machine's own limit, and the ratio"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: BenchCmd,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli.command) {
+        eprintln!("motcua-bench: {e}");
+        std::process::exit(1);
+    }
+}
+
 #[derive(Debug, Subcommand)]
-pub enum BenchCmd {
+enum BenchCmd {
     /// SubmitDossier throughput against the raw PostgreSQL write rate.
     Intake(intake::IntakeArgs),
     /// Forward-step transitions per second and their latency against the raw write rate.
@@ -35,7 +55,7 @@ pub enum BenchCmd {
     Reporting(reporting::ReportingArgs),
 }
 
-pub fn run(cmd: BenchCmd) -> Result<(), String> {
+fn run(cmd: BenchCmd) -> Result<(), String> {
     match cmd {
         BenchCmd::Intake(args) => intake::run(args),
         BenchCmd::Workflow(args) => workflow::run(args),

@@ -1,4 +1,4 @@
-//! `motcua bench notification`: deliveries per second from event to delivery recorded, through the
+//! `motcua-bench notification`: deliveries per second from event to delivery recorded, through the
 //! log provider and through an HTTP SMS gateway stand-in (a local server that answers at once),
 //! beside the raw PostgreSQL rate of writing a delivery row and marking it sent with the same
 //! connections; then the consumer's lag while events arrive at the workflow benchmark's
@@ -81,7 +81,7 @@ async fn publish(bus: &Bus, event_type: &str, payload: Vec<u8>) -> anyhow::Resul
 /// A running notification on a fresh database and prefix.
 struct Instance {
     process: Process,
-    task: tokio::task::JoinHandle<()>,
+    task: tokio::task::JoinHandle<Result<(), String>>,
     database: String,
     settings: motcua_platform::config::Settings,
     bus: Bus,

@@ -1,4 +1,4 @@
-//! `motcua bench intake`: submissions per second over gRPC, end to end (every event acknowledged
+//! `motcua-bench intake`: submissions per second over gRPC, end to end (every event acknowledged
 //! by JetStream), beside the raw PostgreSQL rate of the minimal durable write a submission needs
 //! (one dossier row and one outbox row in one transaction) measured in the same run.
 //!
@@ -30,7 +30,7 @@ use tokio::sync::Semaphore;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel as GrpcChannel;
 
-const CATALOG: &str = include_str!("../../../../deploy/catalog/tnmt.toml");
+const CATALOG: &str = include_str!("../../../deploy/catalog/tnmt.toml");
 
 #[derive(Debug, Args)]
 pub struct IntakeArgs {

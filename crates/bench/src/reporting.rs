@@ -1,4 +1,4 @@
-//! `motcua bench reporting`: the projection's events per second (state events on the stream, as
+//! `motcua-bench reporting`: the projection's events per second (state events on the stream, as
 //! intake's and workflow's relays publish them, each a fact upsert and its daily counts) beside the
 //! raw PostgreSQL rate of a plain upsert in the same batches; then Biểu 06 over a year at national scale (`--dossiers`, many agencies,
 //! loaded straight into PostgreSQL) and for one province-year (31,002 dossiers), each beside a

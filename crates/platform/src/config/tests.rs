@@ -1,0 +1,95 @@
+//! Unit tests of `config`.
+
+use super::*;
+
+#[test]
+fn defaults_suit_a_developer_machine() {
+    let s = Settings::from_vars(&Vars::default()).unwrap();
+    assert_eq!(s.database_name("intake"), "motcua_intake");
+    assert_eq!(s.grpc_addr("intake"), "127.0.0.1:50051".parse().unwrap());
+    assert_eq!(s.grpc_addr("reporting"), "127.0.0.1:50055".parse().unwrap());
+    assert_eq!(s.http_addr("lookup"), "127.0.0.1:8084".parse().unwrap());
+    assert!(
+        matches!(s.auth.keys, KeySource::StaticKey { ref secret } if secret.expose_secret() == DEV_JWT_SECRET)
+    );
+    assert_eq!(s.otlp_endpoint, None);
+    assert!(s.limits.request_memory_bytes >= s.limits.max_message_bytes);
+}
+
+#[test]
+fn bad_values_name_their_variable() {
+    for (var, value) in [
+        ("MOTCUA_INTAKE_GRPC_ADDR", "localhost"),
+        ("MOTCUA_LOOKUP_HTTP_ADDR", "8084"),
+        ("MOTCUA_SHUTDOWN_GRACE_SECS", "-1"),
+        ("MOTCUA_JWT_SECRET", "short"),
+        ("MOTCUA_DATABASE_PREFIX", "Bad-Prefix"),
+        ("MOTCUA_METRICS_ADDR", "nowhere"),
+        ("MOTCUA_JWT_JWKS_URL", "idp.example/jwks"),
+        ("MOTCUA_JWT_JWKS_URL", "http://idp.example/jwks"),
+        ("MOTCUA_MAX_IN_FLIGHT", "0"),
+        ("MOTCUA_REQUEST_MEMORY_BYTES", "1024"),
+        ("MOTCUA_TRUSTED_PROXIES", "10.0.0.0/33"),
+        ("MOTCUA_DOSSIER_EVENTS_MAX_AGE_DAYS", "forever"),
+        ("MOTCUA_PROCESSED_EVENTS_RETENTION_DAYS", "20"),
+        ("MOTCUA_FAILED_JOBS_RETENTION_DAYS", "0"),
+        // Days × 86,400 would overflow: refused, not a panic.
+        ("MOTCUA_FAILED_JOBS_RETENTION_DAYS", "999999999999999999"),
+    ] {
+        let err = Settings::from_vars(&Vars::from_pairs([(var, value)])).unwrap_err();
+        assert_eq!(err.var, var, "{err}");
+    }
+}
+
+#[test]
+fn a_jwks_url_needs_https_except_on_loopback() {
+    for (url, ok) in [
+        (
+            "https://sso.example.gov.vn/realms/motcua/protocol/openid-connect/certs",
+            true,
+        ),
+        ("http://127.0.0.1:8080/jwks.json", true),
+        ("http://localhost:8080/jwks.json", true),
+        ("http://[::1]:8080/jwks.json", true),
+        ("http://sso.example.gov.vn/jwks.json", false),
+        ("http://127.0.0.1.nip.io/jwks.json", false),
+        ("ftp://127.0.0.1/jwks.json", false),
+    ] {
+        let r = Settings::from_vars(&Vars::from_pairs([("MOTCUA_JWT_JWKS_URL", url)]));
+        assert_eq!(r.is_ok(), ok, "{url}: {r:?}");
+    }
+}
+
+#[test]
+fn secrets_never_print() {
+    let secret = "an-operators-secret-signing-key-0123456789";
+    let s = Settings::from_vars(&Vars::from_pairs([
+        ("MOTCUA_JWT_SECRET", secret),
+        (
+            "MOTCUA_DATABASE_URL",
+            "postgres://motcua:db-pass-42@db.internal:5432/x?sslmode=require&password=q-pass-42",
+        ),
+        (
+            "MOTCUA_NATS_URL",
+            "nats://bus-user:nats-pass-42@nats.internal:4222",
+        ),
+    ]))
+    .unwrap();
+    let printed = format!("{s:?} {} {}", s.database_url, s.nats_url);
+    for hidden in [
+        secret,
+        "db-pass-42",
+        "q-pass-42",
+        "nats-pass-42",
+        "bus-user",
+    ] {
+        assert!(!printed.contains(hidden), "{hidden} leaked: {printed}");
+    }
+    assert!(printed.contains("db.internal:5432"), "{printed}");
+    assert_eq!(
+        s.nats_url.expose(),
+        "nats://bus-user:nats-pass-42@nats.internal:4222"
+    );
+    let vars = Vars::from_pairs([("MOTCUA_JWT_SECRET", secret)]);
+    assert!(!format!("{vars:?}").contains(secret));
+}
