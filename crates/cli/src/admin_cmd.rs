@@ -4,7 +4,7 @@
 
 use clap::{Args, Subcommand};
 use motcua_platform::bus::Bus;
-use motcua_platform::config::{SERVICES, Settings};
+use motcua_platform::config::Settings;
 use motcua_platform::process;
 use std::str::FromStr;
 
@@ -122,8 +122,8 @@ pub fn deadletters(cmd: DeadLettersCmd) -> Result<(), String> {
 }
 
 fn service_database(s: &Settings, service: &str) -> Result<String, String> {
-    if !SERVICES.iter().any(|(name, _, _)| *name == service) {
-        let names: Vec<&str> = SERVICES.iter().map(|(n, _, _)| *n).collect();
+    if !crate::serve_cmd::SERVICES.iter().any(|s| s.name == service) {
+        let names: Vec<&str> = crate::serve_cmd::SERVICES.iter().map(|s| s.name).collect();
         return Err(format!(
             "--service: {service:?} is not one of {}",
             names.join(", ")

@@ -5,13 +5,19 @@ use clap::Args;
 use motcua_intake::settings::IntakeSettings;
 use motcua_lookup::settings::LookupSettings;
 use motcua_notification::settings::NotificationSettings;
-use motcua_platform::config::{Settings, Vars};
+use motcua_platform::config::{ServiceSpec, Settings, Vars};
 use motcua_platform::{process, supervise};
 use motcua_reporting::settings::ReportingSettings;
 use motcua_workflow::settings::WorkflowSettings;
 
-/// Services this build contains: the five of DESIGN.md.
-pub const AVAILABLE: &[&str] = &["intake", "workflow", "lookup", "notification", "reporting"];
+/// Services this build contains, as each declares itself: the five of DESIGN.md.
+pub const SERVICES: [ServiceSpec; 5] = [
+    motcua_intake::SERVICE,
+    motcua_workflow::SERVICE,
+    motcua_lookup::SERVICE,
+    motcua_notification::SERVICE,
+    motcua_reporting::SERVICE,
+];
 
 #[derive(Debug, Args)]
 pub struct ServeCmd {
@@ -21,18 +27,19 @@ pub struct ServeCmd {
 }
 
 fn targets(target: &str) -> Result<Vec<&'static str>, String> {
+    let available = SERVICES.map(|s| s.name);
     if target == "all" {
-        return Ok(AVAILABLE.to_vec());
+        return Ok(available.to_vec());
     }
     let mut out = Vec::new();
     for t in target.split(',').map(str::trim) {
-        match AVAILABLE.iter().find(|a| **a == t) {
+        match available.iter().find(|a| **a == t) {
             Some(a) if !out.contains(a) => out.push(*a),
             Some(_) => {}
             None => {
                 return Err(format!(
                     "--target: unknown service {t:?}; available: all, {}",
-                    AVAILABLE.join(", ")
+                    available.join(", ")
                 ));
             }
         }

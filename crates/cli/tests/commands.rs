@@ -85,3 +85,18 @@ fn serve_refuses_to_start_without_a_token_key_unless_development_is_explicit() {
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("MOTCUA_DEVELOPMENT=true"), "{said}");
 }
+
+#[test]
+/// Workflow and notification call intake and lookup at the addresses those declare, when no URL
+/// setting says otherwise: each service declares its ports once, in its own crate.
+fn a_service_calls_its_peers_where_they_declare_they_listen() {
+    assert_eq!(motcua_workflow::settings::INTAKE, motcua_intake::SERVICE);
+    assert_eq!(
+        motcua_notification::settings::INTAKE,
+        motcua_intake::SERVICE
+    );
+    assert_eq!(
+        motcua_notification::settings::LOOKUP,
+        motcua_lookup::SERVICE
+    );
+}

@@ -26,19 +26,13 @@ use prost_reflect::{
 };
 use std::collections::HashSet;
 use std::convert::Infallible;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::body::Body;
 use tonic::transport::server::TcpConnectInfo;
 use tonic::{Code, Status};
 use tower::{Layer, Service};
-
-/// Every motcua contract, for decoding requests by their method's input type.
-static POOL: LazyLock<DescriptorPool> = LazyLock::new(|| {
-    DescriptorPool::decode(motcua_proto::FILE_DESCRIPTOR_SET)
-        .unwrap_or_else(|e| panic!("the compiled descriptor set does not decode: {e}"))
-});
 
 const HEALTH: &str = "grpc.health.v1.Health";
 const REFLECTION: [&str; 2] = [
@@ -85,6 +79,8 @@ pub struct BoundaryConfig {
     /// Those of them that take no token.
     pub public: Vec<String>,
     pub rules: TextRules,
+    /// The contracts of the services served, for decoding requests by their method's input type.
+    pub contracts: DescriptorPool,
     pub max_message_bytes: usize,
     pub max_in_flight: usize,
     pub memory_bytes: usize,
@@ -99,6 +95,7 @@ struct Shared {
     served: HashSet<String>,
     public: HashSet<String>,
     rules: TextRules,
+    contracts: DescriptorPool,
     max_message_bytes: usize,
     in_flight: Arc<Semaphore>,
     memory: Arc<Semaphore>,
@@ -114,6 +111,7 @@ impl BoundaryLayer {
             served,
             public: config.public.into_iter().collect(),
             rules: config.rules,
+            contracts: config.contracts,
             max_message_bytes: config.max_message_bytes,
             in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
             memory: Arc::new(Semaphore::new(config.memory_bytes)),
@@ -240,7 +238,7 @@ where
             let Ok(call) = shared.in_flight.clone().try_acquire_owned() else {
                 return Ok(refuse(busy()));
             };
-            let input = match input_of(service, method) {
+            let input = match input_of(&shared.contracts, service, method) {
                 Input::Unary(input) => input,
                 // Streams are read by the service as they come (none of ours takes one yet).
                 Input::Streaming => {
@@ -281,8 +279,8 @@ enum Input {
     Missing,
 }
 
-fn input_of(service: &str, method: &str) -> Input {
-    let Some(m) = POOL
+fn input_of(contracts: &DescriptorPool, service: &str, method: &str) -> Input {
+    let Some(m) = contracts
         .get_service_by_name(service)
         .and_then(|s| s.methods().find(|m| m.name() == method))
     else {

@@ -71,6 +71,11 @@ impl Vars {
         )
     }
 
+    /// The names of the variables set.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+
     pub fn set(&mut self, key: &str, value: impl Into<String>) {
         self.0.insert(key.to_owned(), value.into());
     }
@@ -279,10 +284,11 @@ pub struct Settings {
     pub nats_url: ServerUrl,
     /// Prefix for JetStream stream names and subjects, so tests can share one NATS server.
     pub bus_prefix: String,
-    /// gRPC listen addresses per service; port 0 picks a free port.
-    pub grpc_addrs: HashMap<&'static str, SocketAddr>,
-    /// HTTP listen addresses per service, used by services that serve HTTP.
-    pub http_addrs: HashMap<&'static str, SocketAddr>,
+    /// Host of the default listen addresses (MOTCUA_HOST).
+    pub host: std::net::IpAddr,
+    /// Listen addresses set by `MOTCUA_<SERVICE>_GRPC_ADDR` / `_HTTP_ADDR` (port 0 picks a free
+    /// port), by variable name; a service not named here listens on its declared default port.
+    pub listen_addrs: HashMap<String, SocketAddr>,
     /// Prometheus metrics endpoint; None disables it.
     pub metrics_addr: Option<SocketAddr>,
     pub auth: AuthSettings,
@@ -305,14 +311,17 @@ pub struct Settings {
 /// The development signing key: public on purpose, never for production.
 pub const DEV_JWT_SECRET: &str = "motcua-development-key-do-not-use-in-production";
 
-/// Default gRPC and HTTP ports of the five services.
-pub const SERVICES: [(&str, u16, u16); 5] = [
-    ("intake", 50051, 8081),
-    ("workflow", 50052, 8082),
-    ("notification", 50053, 8083),
-    ("lookup", 50054, 8084),
-    ("reporting", 50055, 8085),
-];
+/// What a service tells the platform about itself, declared once in its own crate (`SERVICE` in
+/// its lib.rs): the platform knows no service by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceSpec {
+    /// Its name: the database `<prefix>_<name>`, the variables `MOTCUA_<NAME>_…`, the logs.
+    pub name: &'static str,
+    /// Its gRPC port unless `MOTCUA_<NAME>_GRPC_ADDR` says otherwise.
+    pub grpc_port: u16,
+    /// Its HTTP port (services with an HTTP side) unless `MOTCUA_<NAME>_HTTP_ADDR` says otherwise.
+    pub http_port: u16,
+}
 
 const GIB: i64 = 1024 * 1024 * 1024;
 
@@ -418,22 +427,20 @@ impl Settings {
                 "use lowercase letters, digits and _ only",
             ));
         }
-        let host = v.string("MOTCUA_HOST", "127.0.0.1");
-        let mut grpc_addrs = HashMap::new();
-        let mut http_addrs = HashMap::new();
-        for (name, grpc, http) in SERVICES {
-            for (kind, port, addrs) in [
-                ("GRPC", grpc, &mut grpc_addrs),
-                ("HTTP", http, &mut http_addrs),
-            ] {
-                let var = format!("MOTCUA_{}_{kind}_ADDR", name.to_uppercase());
-                let default = format!("{host}:{port}").parse().map_err(|_| {
-                    ConfigError::new("MOTCUA_HOST", format!("{host:?} is not an IP address"))
-                })?;
-                addrs.insert(
-                    name,
-                    v.parse(&var, default, "an address like 127.0.0.1:50051")?,
-                );
+        let host = v.parse("MOTCUA_HOST", [127, 0, 0, 1].into(), "an IP address")?;
+        // Every listen address set is checked here, whichever services this process runs.
+        let mut listen_addrs = HashMap::new();
+        for var in v
+            .names()
+            .filter(|n| n.ends_with("_GRPC_ADDR") || n.ends_with("_HTTP_ADDR"))
+        {
+            if v.raw(var).is_some() {
+                let addr = v.parse(
+                    var,
+                    SocketAddr::new(host, 0),
+                    "an address like 127.0.0.1:50051",
+                )?;
+                listen_addrs.insert(var.to_owned(), addr);
             }
         }
         let metrics_addr = match v.raw("MOTCUA_METRICS_ADDR") {
@@ -510,8 +517,8 @@ impl Settings {
             database_idle: v.seconds("MOTCUA_DATABASE_IDLE_SECS", 60)?,
             nats_url: ServerUrl::new(&v.string("MOTCUA_NATS_URL", "nats://127.0.0.1:4222")),
             bus_prefix: v.string("MOTCUA_BUS_PREFIX", ""),
-            grpc_addrs,
-            http_addrs,
+            host,
+            listen_addrs,
             metrics_addr,
             auth: auth(v)?,
             limits: Limits {
@@ -539,18 +546,22 @@ impl Settings {
         format!("{}_{service}", self.database_prefix)
     }
 
-    pub fn grpc_addr(&self, service: &str) -> SocketAddr {
-        self.grpc_addrs
-            .get(service)
-            .copied()
-            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))
+    /// Where `service` listens for gRPC: MOTCUA_<NAME>_GRPC_ADDR, or MOTCUA_HOST and its port.
+    pub fn grpc_addr(&self, service: &ServiceSpec) -> SocketAddr {
+        self.listen_addr(service.name, "GRPC", service.grpc_port)
     }
 
-    pub fn http_addr(&self, service: &str) -> SocketAddr {
-        self.http_addrs
-            .get(service)
+    /// Where `service` serves HTTP: MOTCUA_<NAME>_HTTP_ADDR, or MOTCUA_HOST and its port.
+    pub fn http_addr(&self, service: &ServiceSpec) -> SocketAddr {
+        self.listen_addr(service.name, "HTTP", service.http_port)
+    }
+
+    fn listen_addr(&self, name: &str, kind: &str, default_port: u16) -> SocketAddr {
+        let var = format!("MOTCUA_{}_{kind}_ADDR", name.to_uppercase());
+        self.listen_addrs
+            .get(&var)
             .copied()
-            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))
+            .unwrap_or(SocketAddr::new(self.host, default_port))
     }
 }
 

@@ -24,6 +24,13 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::{Code, Request, Response, Status};
 use tonic_health::pb::health_check_response::ServingStatus;
 
+/// The bare host stands where lookup would (its variables, its default ports).
+const LOOKUP: motcua_platform::config::ServiceSpec = motcua_platform::config::ServiceSpec {
+    name: "lookup",
+    grpc_port: 50054,
+    http_port: 8084,
+};
+
 fn client() -> reqwest::Client {
     motcua_platform::http::client(Duration::from_secs(10)).unwrap()
 }
@@ -88,7 +95,7 @@ async fn bare(extra: &[(&str, String)], prepare: impl FnOnce(&mut ServiceHost)) 
     let scratch = motcua_testkit::scratch::Scratch::new();
     let id = scratch.id().to_owned();
     let process = Process::new(vars(&id, extra), motcua_platform::SystemClock::shared()).unwrap();
-    let mut host = ServiceHost::new("lookup", &process, &NO_MIGRATIONS)
+    let mut host = ServiceHost::new(LOOKUP, &process, &NO_MIGRATIONS)
         .await
         .unwrap();
     host.spawn_relay();
@@ -105,6 +112,7 @@ async fn bare(extra: &[(&str, String)], prepare: impl FnOnce(&mut ServiceHost)) 
     host.serve_http(public, authenticated).await.unwrap();
     let router = host
         .router(GrpcApi {
+            contracts: motcua_proto::FILE_DESCRIPTOR_SET,
             private: vec![],
             public: vec![SERVICE_NAME],
             rules: Default::default(),
@@ -180,7 +188,7 @@ async fn without_a_token_key_a_service_refuses_to_start_unless_development_is_ex
     let mut v = vars(&id, &[]);
     v.set("MOTCUA_DEVELOPMENT", "");
     let process = Process::new(v, motcua_platform::SystemClock::shared()).unwrap();
-    let refused = ServiceHost::new("lookup", &process, &NO_MIGRATIONS)
+    let refused = ServiceHost::new(LOOKUP, &process, &NO_MIGRATIONS)
         .await
         .expect_err("fail closed");
     let why = format!("{refused:#}");
@@ -189,7 +197,7 @@ async fn without_a_token_key_a_service_refuses_to_start_unless_development_is_ex
 
     // Explicitly on a developer's machine, it runs and says so in its health details.
     let process = Process::new(vars(&id, &[]), motcua_platform::SystemClock::shared()).unwrap();
-    let host = ServiceHost::new("lookup", &process, &NO_MIGRATIONS)
+    let host = ServiceHost::new(LOOKUP, &process, &NO_MIGRATIONS)
         .await
         .unwrap();
     let notes = process.status.notes("lookup");

@@ -31,6 +31,7 @@ pub mod submission;
 use anyhow::Context;
 use motcua_domain::calendars::Calendars;
 use motcua_platform::SharedClock;
+use motcua_platform::config::ServiceSpec;
 use motcua_platform::host::{GrpcApi, Running, ServiceHost};
 use motcua_platform::process::Process;
 use motcua_proto::intake::intake_service_server::{IntakeServiceServer, SERVICE_NAME};
@@ -39,7 +40,14 @@ use sqlx::PgPool;
 use std::sync::Arc;
 use tonic::service::interceptor::InterceptedService;
 
-pub const NAME: &str = "intake";
+pub const NAME: &str = SERVICE.name;
+
+/// This service as the platform sees it: its name and default ports (README "Running and calling").
+pub const SERVICE: ServiceSpec = ServiceSpec {
+    name: "intake",
+    grpc_port: 50051,
+    http_port: 8081,
+};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -90,7 +98,7 @@ pub async fn start(process: &Process, settings: IntakeSettings) -> anyhow::Resul
         );
     }
     let max_bytes = process.settings.limits.max_message_bytes;
-    let mut host = ServiceHost::new(NAME, process, &MIGRATIONS).await?;
+    let mut host = ServiceHost::new(SERVICE, process, &MIGRATIONS).await?;
     host.spawn_retention(retention::TABLES, &process.vars);
     {
         let (pool, clock, ready) = (host.pool.clone(), host.clock.clone(), host.readiness());
@@ -138,6 +146,7 @@ pub async fn start(process: &Process, settings: IntakeSettings) -> anyhow::Resul
         .max_encoding_message_size(max_bytes);
     let router = host
         .router(GrpcApi {
+            contracts: motcua_proto::FILE_DESCRIPTOR_SET,
             private: vec![SERVICE_NAME],
             public: vec![],
             rules: rules::TEXT_RULES,

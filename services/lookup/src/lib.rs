@@ -22,6 +22,7 @@ pub mod retention;
 pub mod settings;
 pub mod web;
 
+use motcua_platform::config::ServiceSpec;
 use motcua_platform::host::{GrpcApi, Running, ServiceHost};
 use motcua_platform::process::Process;
 use motcua_proto::lookup::lookup_service_server::{LookupServiceServer, SERVICE_NAME};
@@ -30,7 +31,14 @@ use std::sync::Arc;
 use std::time::Duration;
 use tonic::service::interceptor::InterceptedService;
 
-pub const NAME: &str = "lookup";
+pub const NAME: &str = SERVICE.name;
+
+/// This service as the platform sees it: its name and default ports (README "Running and calling").
+pub const SERVICE: ServiceSpec = ServiceSpec {
+    name: "lookup",
+    grpc_port: 50054,
+    http_port: 8084,
+};
 
 pub static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -42,7 +50,7 @@ pub async fn start(process: &Process, settings: LookupSettings) -> anyhow::Resul
             "lookup secrets are checked with the public development key; set MOTCUA_SECRET_HASH_KEYS in production"
         );
     }
-    let mut host = ServiceHost::new(NAME, process, &MIGRATIONS).await?;
+    let mut host = ServiceHost::new(SERVICE, process, &MIGRATIONS).await?;
     host.spawn_retention(retention::TABLES, &process.vars);
     host.spawn_consumer(
         model::dossier_consumer(),
@@ -82,6 +90,7 @@ pub async fn start(process: &Process, settings: LookupSettings) -> anyhow::Resul
         .max_encoding_message_size(max_bytes);
     let router = host
         .router(GrpcApi {
+            contracts: motcua_proto::FILE_DESCRIPTOR_SET,
             private: vec![],
             public: vec![SERVICE_NAME],
             rules: rules(),

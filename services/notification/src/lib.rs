@@ -38,6 +38,7 @@ pub mod templates;
 pub mod triggers;
 pub mod webhook_sign;
 
+use motcua_platform::config::ServiceSpec;
 use motcua_platform::host::{GrpcApi, Running, ServiceHost};
 use motcua_platform::process::Process;
 use motcua_proto::notification::notification_service_server::{
@@ -49,14 +50,21 @@ use settings::{EmailProvider, NotificationSettings, SmsProvider};
 use std::sync::Arc;
 use tonic::service::interceptor::InterceptedService;
 
-pub const NAME: &str = "notification";
+pub const NAME: &str = SERVICE.name;
+
+/// This service as the platform sees it: its name and default ports (README "Running and calling").
+pub const SERVICE: ServiceSpec = ServiceSpec {
+    name: "notification",
+    grpc_port: 50053,
+    http_port: 8083,
+};
 
 pub static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Starts notification: its consumer, one dispatcher per channel, contact erasure, the gateway's
 /// HTTP side and the gRPC API; runs until the process shuts down.
 pub async fn start(process: &Process, settings: NotificationSettings) -> anyhow::Result<Running> {
-    let mut host = ServiceHost::new(NAME, process, &MIGRATIONS).await?;
+    let mut host = ServiceHost::new(SERVICE, process, &MIGRATIONS).await?;
     let mut planner = events::Planner::new(host.clock.clone(), &settings);
     if settings.intake_endpoint != "off" {
         planner.applicants = Some(applicants::IntakeContacts::new(
@@ -198,6 +206,7 @@ pub async fn start(process: &Process, settings: NotificationSettings) -> anyhow:
     .max_encoding_message_size(max_bytes);
     let router = host
         .router(GrpcApi {
+            contracts: motcua_proto::FILE_DESCRIPTOR_SET,
             private: vec![SERVICE_NAME],
             public: vec![],
             rules: rules(),

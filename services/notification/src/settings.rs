@@ -10,6 +10,20 @@ use motcua_platform::config::{ConfigError, Vars};
 use secrecy::SecretString;
 use std::time::Duration;
 
+/// Intake and lookup as notification finds them when their URL settings are unset: the names and
+/// ports they declare (`motcua_intake::SERVICE`, `motcua_lookup::SERVICE`; a test of crates/cli
+/// checks that they agree).
+pub const INTAKE: motcua_platform::config::ServiceSpec = motcua_platform::config::ServiceSpec {
+    name: "intake",
+    grpc_port: 50051,
+    http_port: 8081,
+};
+pub const LOOKUP: motcua_platform::config::ServiceSpec = motcua_platform::config::ServiceSpec {
+    name: "lookup",
+    grpc_port: 50054,
+    http_port: 8084,
+};
+
 #[derive(Debug, Clone)]
 pub enum SmsProvider {
     /// Records what would be sent (the default).
@@ -178,11 +192,11 @@ impl NotificationSettings {
         let platform = motcua_platform::config::Settings::from_vars(v)?;
         let lookup_endpoint = v.string(
             "MOTCUA_NOTIFICATION_LOOKUP_URL",
-            &format!("http://{}", platform.grpc_addr("lookup")),
+            &format!("http://{}", platform.grpc_addr(&LOOKUP)),
         );
         let intake_endpoint = v.string(
             "MOTCUA_NOTIFICATION_INTAKE_URL",
-            &format!("http://{}", platform.grpc_addr("intake")),
+            &format!("http://{}", platform.grpc_addr(&INTAKE)),
         );
         let intake_token = v.secret("MOTCUA_NOTIFICATION_INTAKE_TOKEN");
         let settings = Self {

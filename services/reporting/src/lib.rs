@@ -27,6 +27,7 @@ mod sql;
 pub mod views;
 pub mod web;
 
+use motcua_platform::config::ServiceSpec;
 use motcua_platform::host::{GrpcApi, Running, ServiceHost};
 use motcua_platform::process::Process;
 use motcua_proto::reporting::reporting_service_server::{ReportingServiceServer, SERVICE_NAME};
@@ -34,7 +35,14 @@ use settings::ReportingSettings;
 use std::sync::Arc;
 use tonic::service::interceptor::InterceptedService;
 
-pub const NAME: &str = "reporting";
+pub const NAME: &str = SERVICE.name;
+
+/// This service as the platform sees it: its name and default ports (README "Running and calling").
+pub const SERVICE: ServiceSpec = ServiceSpec {
+    name: "reporting",
+    grpc_port: 50055,
+    http_port: 8085,
+};
 
 pub static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -42,7 +50,7 @@ pub static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// longer, its gRPC API and the leaders' dashboard;
 /// runs until the process shuts down.
 pub async fn start(process: &Process, settings: ReportingSettings) -> anyhow::Result<Running> {
-    let mut host = ServiceHost::new(NAME, process, &MIGRATIONS).await?;
+    let mut host = ServiceHost::new(SERVICE, process, &MIGRATIONS).await?;
     host.spawn_consumer(facts::consumer(), Arc::new(facts::Facts));
     host.spawn_consumer(agencies::consumer(), Arc::new(agencies::Learn));
     host.spawn_retention(retention::TABLES, &process.vars);
@@ -67,6 +75,7 @@ pub async fn start(process: &Process, settings: ReportingSettings) -> anyhow::Re
         .max_encoding_message_size(max_bytes);
     let router = host
         .router(GrpcApi {
+            contracts: motcua_proto::FILE_DESCRIPTOR_SET,
             private: vec![SERVICE_NAME],
             public: vec![],
             rules: motcua_platform::boundary::TextRules {

@@ -27,6 +27,7 @@ pub mod timers;
 use anyhow::Context;
 use motcua_domain::calendars::Calendars;
 use motcua_platform::bus::DOSSIERS;
+use motcua_platform::config::ServiceSpec;
 use motcua_platform::consumer::ConsumerSpec;
 use motcua_platform::host::{GrpcApi, Running, ServiceHost};
 use motcua_platform::jobs::JobRunner;
@@ -36,7 +37,14 @@ use settings::WorkflowSettings;
 use std::sync::Arc;
 use tonic::service::interceptor::InterceptedService;
 
-pub const NAME: &str = "workflow";
+pub const NAME: &str = SERVICE.name;
+
+/// This service as the platform sees it: its name and default ports (README "Running and calling").
+pub const SERVICE: ServiceSpec = ServiceSpec {
+    name: "workflow",
+    grpc_port: 50052,
+    http_port: 8082,
+};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -59,7 +67,7 @@ pub async fn start(process: &Process, settings: WorkflowSettings) -> anyhow::Res
             .context("building the working-time calendars")?,
     );
     let settings = Arc::new(settings);
-    let mut host = ServiceHost::new(NAME, process, &MIGRATIONS).await?;
+    let mut host = ServiceHost::new(SERVICE, process, &MIGRATIONS).await?;
     host.spawn_retention(retention::TABLES, &process.vars);
     host.spawn_relay();
     let handler = Arc::new(intake_events::IntakeEvents {
@@ -93,6 +101,7 @@ pub async fn start(process: &Process, settings: WorkflowSettings) -> anyhow::Res
     .max_encoding_message_size(max_bytes);
     let router = host
         .router(GrpcApi {
+            contracts: motcua_proto::FILE_DESCRIPTOR_SET,
             private: vec![SERVICE_NAME],
             public: vec![],
             rules: rules(),

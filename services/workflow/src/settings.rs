@@ -4,6 +4,14 @@ use motcua_calendar::Span;
 use motcua_domain::calendars::CalendarSettings;
 use motcua_platform::config::{ConfigError, Vars};
 
+/// Intake as workflow finds it when MOTCUA_WORKFLOW_INTAKE_URL is unset: the name and ports intake
+/// declares (`motcua_intake::SERVICE`; a test of crates/cli checks that the two agree).
+pub const INTAKE: motcua_platform::config::ServiceSpec = motcua_platform::config::ServiceSpec {
+    name: "intake",
+    grpc_port: 50051,
+    http_port: 8081,
+};
+
 #[derive(Debug, Clone)]
 pub struct WorkflowSettings {
     /// The fields whose dossiers this instance takes from the stream (MOTCUA_WORKFLOW_FIELDS):
@@ -42,7 +50,7 @@ impl WorkflowSettings {
         let platform = motcua_platform::config::Settings::from_vars(v)?;
         let intake_endpoint = v.string(
             "MOTCUA_WORKFLOW_INTAKE_URL",
-            &format!("http://{}", platform.grpc_addr("intake")),
+            &format!("http://{}", platform.grpc_addr(&INTAKE)),
         );
         Ok(Self {
             intake_endpoint,

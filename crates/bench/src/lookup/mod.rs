@@ -184,7 +184,16 @@ async fn start_noop(
     process: &Process,
     answer: PublicDossier,
 ) -> anyhow::Result<(SocketAddr, SocketAddr, tokio::task::JoinHandle<()>)> {
-    let mut host = ServiceHost::new("lookupnoop", process, &NO_MIGRATIONS).await?;
+    let mut host = ServiceHost::new(
+        motcua_platform::config::ServiceSpec {
+            name: "lookupnoop",
+            grpc_port: 0,
+            http_port: 0,
+        },
+        process,
+        &NO_MIGRATIONS,
+    )
+    .await?;
     let json = serde_json::to_string(&serde_json::json!({
         "dossier_code": answer.dossier_code,
         "procedure_name": answer.procedure_name,
@@ -203,6 +212,7 @@ async fn start_noop(
     let http = host.serve_http(routes, axum::Router::new()).await?;
     let router = host
         .router(GrpcApi {
+            contracts: motcua_proto::FILE_DESCRIPTOR_SET,
             private: vec![],
             public: vec![SERVICE_NAME],
             rules: Default::default(),

@@ -2,6 +2,7 @@
 
 use super::*;
 use prost::Message;
+use std::sync::LazyLock;
 
 fn frame(m: &impl Message) -> Vec<u8> {
     let body = m.encode_to_vec();
@@ -10,6 +11,10 @@ fn frame(m: &impl Message) -> Vec<u8> {
     out.extend_from_slice(&body);
     out
 }
+
+/// Every motcua contract, as a service hands its own to the boundary.
+static POOL: LazyLock<DescriptorPool> =
+    LazyLock::new(|| DescriptorPool::decode(motcua_proto::FILE_DESCRIPTOR_SET).unwrap());
 
 fn input(name: &str) -> MessageDescriptor {
     POOL.get_message_by_name(name).unwrap()

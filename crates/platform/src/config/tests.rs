@@ -6,9 +6,20 @@ use super::*;
 fn defaults_suit_a_developer_machine() {
     let s = Settings::from_vars(&Vars::default()).unwrap();
     assert_eq!(s.database_name("intake"), "motcua_intake");
-    assert_eq!(s.grpc_addr("intake"), "127.0.0.1:50051".parse().unwrap());
-    assert_eq!(s.grpc_addr("reporting"), "127.0.0.1:50055".parse().unwrap());
-    assert_eq!(s.http_addr("lookup"), "127.0.0.1:8084".parse().unwrap());
+    let service = ServiceSpec {
+        name: "registry",
+        grpc_port: 50059,
+        http_port: 8089,
+    };
+    assert_eq!(s.grpc_addr(&service), "127.0.0.1:50059".parse().unwrap());
+    assert_eq!(s.http_addr(&service), "127.0.0.1:8089".parse().unwrap());
+    let set = Settings::from_vars(&Vars::from_pairs([
+        ("MOTCUA_HOST", "0.0.0.0"),
+        ("MOTCUA_REGISTRY_GRPC_ADDR", "127.0.0.1:0"),
+    ]))
+    .unwrap();
+    assert_eq!(set.grpc_addr(&service), "127.0.0.1:0".parse().unwrap());
+    assert_eq!(set.http_addr(&service), "0.0.0.0:8089".parse().unwrap());
     assert!(
         matches!(s.auth.keys, KeySource::StaticKey { ref secret } if secret.expose_secret() == DEV_JWT_SECRET)
     );

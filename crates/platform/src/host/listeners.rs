@@ -45,12 +45,12 @@ impl ServiceHost {
         self.grpc_names = names.clone();
         // Reflection lists exactly what this port serves, not every contract compiled in.
         let mut v1 = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(motcua_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(api.contracts)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .with_service_name("grpc.health.v1.Health")
             .with_service_name("grpc.reflection.v1.ServerReflection");
         let mut v1alpha = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(motcua_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(api.contracts)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .with_service_name("grpc.health.v1.Health")
             .with_service_name("grpc.reflection.v1alpha.ServerReflection");
@@ -63,6 +63,8 @@ impl ServiceHost {
             services: names.iter().map(|s| (*s).to_owned()).collect(),
             public: api.public.iter().map(|s| (*s).to_owned()).collect(),
             rules: api.rules,
+            contracts: prost_reflect::DescriptorPool::decode(api.contracts)
+                .context("the service's contracts (GrpcApi::contracts) do not decode")?,
             max_message_bytes: limits.max_message_bytes,
             max_in_flight: limits.max_in_flight,
             memory_bytes: limits.request_memory_bytes,
@@ -96,7 +98,7 @@ impl ServiceHost {
         authenticated: axum::Router,
         self_authenticated: axum::Router,
     ) -> anyhow::Result<SocketAddr> {
-        let addr = self.settings.http_addr(self.name);
+        let addr = self.settings.http_addr(&self.service);
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding {} HTTP address {addr}", self.name))?;
@@ -142,7 +144,7 @@ impl ServiceHost {
 
     /// Binds the service's gRPC address (port 0 picks a free one).
     pub async fn bind(&self) -> anyhow::Result<TcpListener> {
-        let addr = self.settings.grpc_addr(self.name);
+        let addr = self.settings.grpc_addr(&self.service);
         TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding {} gRPC address {addr}", self.name))

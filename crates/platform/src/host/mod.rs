@@ -22,7 +22,7 @@ use crate::auth::{Caller, Verifier};
 use crate::boundary::{BoundaryConfig, BoundaryLayer, TextRules};
 use crate::bus::Bus;
 use crate::clock::SharedClock;
-use crate::config::Settings;
+use crate::config::{ServiceSpec, Settings};
 use crate::consumer::{self, ConsumerContext, ConsumerSpec, Handler};
 use crate::jobs::{JobHandler, JobRunner};
 use crate::limiter::PublicLimiter;
@@ -63,11 +63,16 @@ pub struct GrpcApi {
     /// Services anyone may call (rate limited per client).
     pub public: Vec<&'static str>,
     pub rules: TextRules,
+    /// The encoded file descriptor set holding these services' contracts (the service's proto
+    /// crate's `FILE_DESCRIPTOR_SET`): the boundary decodes requests by it, reflection lists it.
+    pub contracts: &'static [u8],
 }
 
 #[derive(Debug)]
 pub struct ServiceHost {
     pub name: &'static str,
+    /// What the service declared: its name and default ports.
+    service: ServiceSpec,
     pub settings: Settings,
     pub clock: SharedClock,
     pub pool: PgPool,
@@ -97,10 +102,11 @@ pub struct ServiceHost {
 impl ServiceHost {
     /// Prepares the host; nothing here waits for PostgreSQL or NATS.
     pub async fn new(
-        name: &'static str,
+        service: ServiceSpec,
         process: &Process,
         migrator: &'static Migrator,
     ) -> anyhow::Result<Self> {
+        let name = service.name;
         let settings = process.settings.clone();
         let server = crate::db::options(&settings.database_url)?;
         let database = settings.database_name(name);
@@ -120,6 +126,7 @@ impl ServiceHost {
         );
         let mut host = Self {
             name,
+            service,
             limiter: PublicLimiter::new(&settings.public).with_verifier(verifier.clone()),
             refusal_page: None,
             clock: process.clock.clone(),
