@@ -49,3 +49,87 @@ fn readme_lists_every_table_as_the_registries_keep_it() {
         wanted.join("\n")
     );
 }
+
+/// The names in backticks of a table cell, without `.rs` or a trailing `/`.
+fn named(cell: &str) -> Vec<String> {
+    cell.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|n| n.trim_end_matches('/').trim_end_matches(".rs").to_owned())
+        .collect()
+}
+
+/// The rows of the table under `header`, split into trimmed cells.
+fn table<'a>(readme: &'a str, header: &str) -> Vec<Vec<&'a str>> {
+    let start = readme.find(header).expect(header);
+    readme[start..]
+        .lines()
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| l.trim_matches('|').split(" | ").map(str::trim).collect())
+        .collect()
+}
+
+#[test]
+fn readme_anatomy_of_a_service_matches_every_service_folder() {
+    let readme = include_str!("../../../README.md");
+    let parts: Vec<String> = table(readme, "| part | holds |")
+        .iter()
+        .map(|row| named(row[0])[0].clone())
+        .collect();
+    let services = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../services");
+    let mut folders: Vec<String> = std::fs::read_dir(&services)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    folders.sort();
+    let rows = table(readme, "| service | lacks, and why | also holds |");
+    let mut described: Vec<&str> = rows.iter().map(|r| r[0]).collect();
+    described.sort();
+    assert_eq!(
+        described, folders,
+        "README describes each service folder once"
+    );
+    for row in rows {
+        let (service, lacks, also) = (row[0], named(row[1]), named(row[2]));
+        let folder = services.join(service);
+        let mut entries: Vec<String> = std::fs::read_dir(folder.join("src"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .map(|n| n.trim_end_matches(".rs").to_owned())
+            .collect();
+        entries.sort();
+        entries.dedup(); // `gsm.rs` and its folder `gsm/` (its tests) are one module
+        for part in &parts {
+            let has = entries.contains(part);
+            let said_lacking = lacks.iter().any(|l| l == part);
+            assert!(
+                has != said_lacking,
+                "{service}: README says it {} `{part}`, the folder {} it",
+                if said_lacking { "lacks" } else { "has" },
+                if has { "has" } else { "lacks" }
+            );
+        }
+        for entry in &entries {
+            assert!(
+                parts.contains(entry) || also.contains(entry),
+                "{service}/src/{entry} is neither a part of the anatomy nor named in README"
+            );
+        }
+        for named in &also {
+            assert!(
+                entries.contains(named),
+                "README names {service}/src/{named}, which is not there"
+            );
+        }
+        for fixed in [
+            "migrations",
+            "build.rs",
+            "tests",
+            "src/main.rs",
+            "src/lib.rs",
+        ] {
+            assert!(folder.join(fixed).exists(), "{service} has no {fixed}");
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! Changes to a received dossier at intake (supplement, withdrawal request) and what a caller may
 //! see of a dossier.
 
-use crate::service::{Intake, invalid};
+use crate::grpc::{Intake, invalid};
 use crate::store;
 use crate::submission::check_key;
 use motcua_platform::ServiceError;

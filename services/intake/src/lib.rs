@@ -16,14 +16,14 @@
 pub mod applicant;
 pub mod attachments;
 pub mod backfill;
+pub mod bounds;
 pub mod catalog;
 pub mod changes;
+pub mod consume;
 pub mod contacts;
-pub mod events;
-pub mod follow;
+pub mod grpc;
+pub mod publish;
 pub mod retention;
-pub mod rules;
-pub mod service;
 pub mod settings;
 pub mod store;
 pub mod submission;
@@ -120,7 +120,7 @@ pub async fn start(process: &Process, settings: IntakeSettings) -> anyhow::Resul
         });
     }
     host.spawn_relay();
-    host.spawn_consumer(follow::consumer(), Arc::new(follow::States));
+    host.spawn_consumer(consume::consumer(), Arc::new(consume::States));
     let (pool, ready, clock) = (host.pool.clone(), host.readiness(), host.clock.clone());
     let outbox = host.outbox.clone();
     host.spawn(async move {
@@ -131,7 +131,7 @@ pub async fn start(process: &Process, settings: IntakeSettings) -> anyhow::Resul
             tracing::error!(error = ?e, "loading the catalog failed");
         }
     });
-    let intake = service::Intake {
+    let intake = grpc::Intake {
         pool: host.pool.clone(),
         clock: host.clock.clone(),
         calendars: Arc::new(calendars),
@@ -149,7 +149,7 @@ pub async fn start(process: &Process, settings: IntakeSettings) -> anyhow::Resul
             contracts: motcua_proto::FILE_DESCRIPTOR_SET,
             private: vec![SERVICE_NAME],
             public: vec![],
-            rules: rules::TEXT_RULES,
+            rules: bounds::TEXT_RULES,
         })?
         .add_service(InterceptedService::new(api, host.interceptor()));
     let listener = host.bind().await?;
@@ -173,7 +173,7 @@ pub async fn load_catalog(
         if store::procedure_exists(&mut tx, &p.code, effective).await? {
             continue;
         }
-        service::publish(&mut tx, &mut p, "catalog-file", clock.now()).await?;
+        grpc::publish(&mut tx, &mut p, "catalog-file", clock.now()).await?;
         tx.commit().await?;
         added += 1;
     }

@@ -4,7 +4,7 @@
 //! On results days the same dossiers are looked up again and again (a page reloaded, the QR code
 //! scanned, an SMS asked). A row read from the database is kept here. Every write of a row counts
 //! up its revision and, in the same transaction, announces it with NOTIFY (delivered at commit:
-//! [`crate::model::CHANGED`]); every replica LISTENs, records the newest revision announced per
+//! [`crate::consume::CHANGED`]); every replica LISTENs, records the newest revision announced per
 //! code, and drops a kept row that is older. A row read from the database is kept only if no newer
 //! revision has been announced meanwhile, so once a change is committed no replica answers from
 //! an older row — however far behind the consumer was, since the announcement is its commit.
@@ -17,7 +17,7 @@
 //! (see [`crate::queries::Queries::dossier`]), and a wrong secret always goes on to the database,
 //! so a kept row tells nothing about which codes exist.
 
-use crate::reads::Row;
+use crate::store::Row;
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -144,7 +144,7 @@ impl Cache {
                 _ = stop.cancelled() => return,
                 _ = ready.wait() => {}
             }
-            let mut listener = match motcua_platform::db::listener(&pool, crate::model::CHANGED)
+            let mut listener = match motcua_platform::db::listener(&pool, crate::consume::CHANGED)
                 .await
             {
                 Ok(l) => l,

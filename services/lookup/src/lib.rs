@@ -11,15 +11,15 @@
 //! serves the same public service to other systems (the SMS gateway of notification, portals).
 
 pub mod cache;
+pub mod consume;
 pub mod error;
 pub mod grpc;
 pub mod guard;
-pub mod model;
 pub mod queries;
-pub mod reads;
 pub mod rebuild;
 pub mod retention;
 pub mod settings;
+pub mod store;
 pub mod web;
 
 use motcua_platform::config::ServiceSpec;
@@ -53,12 +53,15 @@ pub async fn start(process: &Process, settings: LookupSettings) -> anyhow::Resul
     let mut host = ServiceHost::new(SERVICE, process, &MIGRATIONS).await?;
     host.spawn_retention(retention::TABLES, &process.vars);
     host.spawn_consumer(
-        model::dossier_consumer(),
-        Arc::new(model::DossierEvents {
+        consume::dossier_consumer(),
+        Arc::new(consume::DossierEvents {
             clock: host.clock.clone(),
         }),
     );
-    host.spawn_consumer(model::catalog_consumer(), Arc::new(model::CatalogEvents));
+    host.spawn_consumer(
+        consume::catalog_consumer(),
+        Arc::new(consume::CatalogEvents),
+    );
     let guard = Arc::new(guard::Guard::new(&settings));
     let cache = cache::Cache::new(settings.cache_rows);
     {
@@ -69,7 +72,7 @@ pub async fn start(process: &Process, settings: LookupSettings) -> anyhow::Resul
         pool: host.pool.clone(),
         clock: host.clock.clone(),
         guard: guard.clone(),
-        reader: reads::Reader::start(host.pool.clone(), settings.readers),
+        reader: store::Reader::start(host.pool.clone(), settings.readers),
         cache: cache.clone(),
         agency_names: Arc::new(settings.agency_names),
         department_names: Arc::new(settings.department_names),

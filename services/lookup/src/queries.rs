@@ -79,7 +79,7 @@ pub struct Queries {
     pub pool: PgPool,
     pub clock: SharedClock,
     pub guard: Arc<Guard>,
-    pub reader: crate::reads::Reader,
+    pub reader: crate::store::Reader,
     pub cache: crate::cache::Cache,
     pub agency_names: Arc<HashMap<String, String>>,
     pub department_names: Arc<HashMap<String, String>>,

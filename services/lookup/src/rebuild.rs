@@ -3,7 +3,7 @@
 //!
 //! The rebuild reads DOSSIERS and CATALOG from their first kept event, with an ordered consumer
 //! (ephemeral: it disturbs no durable consumer), through the same functions as the live consumers
-//! ([`crate::model`]), into tables of a separate schema (`lookup_rebuild`) of the same database.
+//! ([`crate::consume`]), into tables of a separate schema (`lookup_rebuild`) of the same database.
 //! Lookups keep being answered from the live tables meanwhile. Then:
 //!
 //! - `--check` compares the two models row by row and reports the differences (none expected);
@@ -19,7 +19,7 @@
 //! bounded time, MOTCUA_DOSSIER_EVENTS_MAX_AGE_DAYS): a dossier whose events have all expired is
 //! not in a rebuilt model, and `--check` lists it.
 
-use crate::model;
+use crate::consume;
 use anyhow::Context;
 use async_nats::jetstream::consumer::DeliverPolicy;
 use async_nats::jetstream::consumer::pull::OrderedConfig;
@@ -208,7 +208,7 @@ async fn replace(
     .execute(&mut *tx)
     .await?;
     sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(model::CHANGED)
+        .bind(consume::CHANGED)
         .bind(crate::cache::RESET)
         .execute(&mut *tx)
         .await?;
@@ -279,7 +279,7 @@ fn dossier_event<'a>(
         match DossierEvent::decode(event_type, payload)
             .map_err(|e| HandleError::Poison(e.to_string()))?
         {
-            Some(e) => model::apply_dossier(tx, &e, now, model::Announce::No).await,
+            Some(e) => consume::apply_dossier(tx, &e, now, consume::Announce::No).await,
             None => Ok(()),
         }
     })
@@ -297,7 +297,7 @@ fn catalog_event<'a>(
         }
         let published =
             ProcedurePublished::decode(payload).map_err(|e| HandleError::Poison(e.to_string()))?;
-        model::apply_procedure(tx, &published).await
+        consume::apply_procedure(tx, &published).await
     })
 }
 

@@ -24,7 +24,7 @@ pub struct LookupSettings {
     /// [`crate::guard`].
     pub failure_cooldown: Duration,
     /// Queries reading dossier rows at once (MOTCUA_LOOKUP_READERS, 1); each takes up to 64
-    /// waiting lookups (see [`crate::reads`]). One reader gathers the most lookups per query: on
+    /// waiting lookups (see [`crate::store`]). One reader gathers the most lookups per query: on
     /// two cores shared with PostgreSQL it answered 18780 fresh lookups/s against 14742 with two
     /// (bench lookup, 2026-11-27); raise it where PostgreSQL has cores of its own. Each reader
     /// keeps one connection of its own beside the pool.

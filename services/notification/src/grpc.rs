@@ -25,7 +25,7 @@ pub struct Api {
     pub pool: PgPool,
     pub clock: SharedClock,
     pub retry_for: chrono::Duration,
-    pub sms: crate::events::SmsShape,
+    pub sms: crate::consume::SmsShape,
     pub targets: std::sync::Arc<crate::targets::Targets>,
 }
 

@@ -14,8 +14,8 @@
 //! constant time, as digests of equal length: [`same_secret`]) and take at most 8 KiB. Errors are
 //! JSON `{"error": "…"}` saying what to fix.
 
+use crate::consume::SmsShape;
 use crate::deliveries::{self, NewDelivery, RecipientKind};
-use crate::events::SmsShape;
 use crate::keyword::{self, Parsed};
 use crate::rules::Channel;
 use crate::template_store;

@@ -1,6 +1,6 @@
 //! Notification: who hears of each dossier event, and what became of every message. Where to look:
 //!
-//! - [`events`]: the consumer that turns intake's and workflow's events into deliveries;
+//! - [`consume`]: the consumer that turns intake's and workflow's events into deliveries;
 //!   [`triggers`]: what an event means (triggers, placeholders' facts); [`rules`]: who hears of
 //!   which trigger on which channel; [`staff`]: officers' and leaders' addresses.
 //! - [`templates`]: built-in and published templates, the check at publish time, rendering
@@ -17,10 +17,10 @@
 //! - [`grpc`]: `motcua.notification.v1` and who sees what; [`settings`].
 
 pub mod applicants;
+pub mod consume;
 pub mod contacts;
 pub mod deliveries;
 pub mod dispatch;
-pub mod events;
 pub mod grpc;
 pub mod gsm;
 pub mod inbound;
@@ -65,7 +65,7 @@ pub static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// HTTP side and the gRPC API; runs until the process shuts down.
 pub async fn start(process: &Process, settings: NotificationSettings) -> anyhow::Result<Running> {
     let mut host = ServiceHost::new(SERVICE, process, &MIGRATIONS).await?;
-    let mut planner = events::Planner::new(host.clock.clone(), &settings);
+    let mut planner = consume::Planner::new(host.clock.clone(), &settings);
     if settings.intake_endpoint != "off" {
         planner.applicants = Some(applicants::IntakeContacts::new(
             &settings.intake_endpoint,
@@ -80,7 +80,7 @@ pub async fn start(process: &Process, settings: NotificationSettings) -> anyhow:
             "no staff directory (MOTCUA_STAFF_FILE): due-soon and overdue notices reach no one"
         );
     }
-    host.spawn_consumer(events::consumer(), Arc::new(planner.clone()));
+    host.spawn_consumer(consume::consumer(), Arc::new(planner.clone()));
     {
         let (pool, ready, details) = (host.pool.clone(), host.readiness(), host.health_details());
         host.spawn(async move {

@@ -1,6 +1,6 @@
 //! Webhook subscriptions and their secrets. A subscription belongs to a scope — one agency, or a
 //! province (made by a province admin) — and receives only the events of that scope's dossiers
-//! ([`crate::events`]); an admin sees, rotates and deletes only the subscriptions their own scope
+//! ([`crate::consume`]); an admin sees, rotates and deletes only the subscriptions their own scope
 //! contains (a province's only its province's admin). Targets are checked by [`crate::targets`].
 
 use crate::deliveries::Seen;

@@ -132,7 +132,7 @@ async fn from_daily(
     }
     .instants()
     .0;
-    let sums = sqlx::query(crate::sql::scoped(
+    let sums = sqlx::query(crate::store::scoped(
         "SELECT agency, field,
                 coalesce(sum(received_online) FILTER (WHERE day < $1), 0)::bigint AS online_f,
                 coalesce(sum(received_online), 0)::bigint AS online_e,
@@ -165,7 +165,7 @@ async fn from_daily(
     // those due today before now and not done by the end, and those due before today but done
     // only after the end (none outside tests), minus the dossiers paused now.
     let overdue_rows = if taken_at == end {
-        sqlx::query(crate::sql::scoped(
+        sqlx::query(crate::store::scoped(
             "SELECT competent_agency AS agency, field, -count(*) AS n FROM facts
              WHERE paused <> 0 AND NOT rejected AND paused_since <= $1 AND due_at < $1 AND due_at >= paused_since
                AND received_at < $2 AND (done_at IS NULL OR done_at >= $2)
@@ -174,7 +174,7 @@ async fn from_daily(
             agencies,
         ))
     } else {
-        sqlx::query(crate::sql::scoped(
+        sqlx::query(crate::store::scoped(
             "SELECT agency, field, sum(n)::bigint AS n FROM (
                  SELECT competent_agency AS agency, field, count(*) AS n FROM facts
                  WHERE NOT rejected AND due_at >= $4 AND due_at < $1 AND (done_at IS NULL OR done_at >= $2)
@@ -279,7 +279,7 @@ async fn from_facts(
 ) -> sqlx::Result<(Vec<Form06Row>, Form06Row, DateTime<Utc>)> {
     let (from, end) = days.instants();
     let taken_at = end.min(now);
-    let rows = sqlx::query(crate::sql::scoped(
+    let rows = sqlx::query(crate::store::scoped(
         "SELECT CASE WHEN $6 THEN '' ELSE competent_agency END AS agency, field,
                 CASE WHEN $4 THEN procedure_code ELSE '' END AS procedure_code,
                 CASE WHEN $4 THEN max(procedure_name) ELSE '' END AS procedure_name,

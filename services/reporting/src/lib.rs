@@ -13,9 +13,9 @@
 
 pub mod agencies;
 pub mod charts;
+pub mod consume;
 pub mod daily;
 pub mod export;
-pub mod facts;
 pub mod form06;
 pub mod grpc;
 pub mod periods;
@@ -23,7 +23,7 @@ pub mod rebuild;
 pub mod retention;
 pub mod sessions;
 pub mod settings;
-mod sql;
+mod store;
 pub mod views;
 pub mod web;
 
@@ -51,7 +51,7 @@ pub static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// runs until the process shuts down.
 pub async fn start(process: &Process, settings: ReportingSettings) -> anyhow::Result<Running> {
     let mut host = ServiceHost::new(SERVICE, process, &MIGRATIONS).await?;
-    host.spawn_consumer(facts::consumer(), Arc::new(facts::Facts));
+    host.spawn_consumer(consume::consumer(), Arc::new(consume::Facts));
     host.spawn_consumer(agencies::consumer(), Arc::new(agencies::Learn));
     host.spawn_retention(retention::TABLES, &process.vars);
     let api = grpc::Api {

@@ -1,5 +1,5 @@
 //! The fact rows, daily counts and steps rebuilt from the DOSSIERS stream (`motcua reporting rebuild`),
-//! through the same [`crate::facts::apply`] as the live consumer, so a rebuilt model gives the
+//! through the same [`crate::consume::apply`] as the live consumer, so a rebuilt model gives the
 //! same reports.
 //!
 //! - `--check` builds them in a schema of their own (`reporting_rebuild`, the live tables'
@@ -14,7 +14,7 @@
 //! The stream keeps events for MOTCUA_DOSSIER_EVENTS_MAX_AGE_DAYS: older dossiers cannot be
 //! rebuilt, and `--check` lists them.
 
-use crate::facts;
+use crate::consume;
 use anyhow::Context;
 use async_nats::jetstream::consumer::DeliverPolicy;
 use async_nats::jetstream::consumer::pull::OrderedConfig;
@@ -90,7 +90,7 @@ async fn replay(conn: &mut PgConnection, bus: &Bus, report: &mut Report) -> anyh
         // dead-letter it), without losing the others.
         sqlx::query("SAVEPOINT event").execute(&mut *conn).await?;
         let applied = match DossierEvent::decode(&event_type, &message.payload) {
-            Ok(Some(e)) => facts::apply(conn, &e).await.map_err(|e| e.to_string()),
+            Ok(Some(e)) => consume::apply(conn, &e).await.map_err(|e| e.to_string()),
             Ok(None) => Ok(()),
             Err(e) => Err(e.to_string()),
         };

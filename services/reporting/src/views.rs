@@ -22,7 +22,7 @@ pub async fn trend(
         "month"
     };
     let after = days.to.succ_opt().unwrap_or(days.to);
-    let rows = sqlx::query(crate::sql::scoped(
+    let rows = sqlx::query(crate::store::scoped(
         "SELECT greatest(date_trunc($4, day)::date, $1) AS start, field,
                 sum(received_online + received_other)::bigint AS received, sum(done)::bigint AS resolved
          FROM daily WHERE day >= $1 AND day < $2 AND {agency}
@@ -57,7 +57,7 @@ pub async fn backlog(
     now: DateTime<Utc>,
     soon: chrono::Duration,
 ) -> sqlx::Result<(Vec<BacklogRow>, BacklogRow)> {
-    let rows = sqlx::query(crate::sql::scoped(
+    let rows = sqlx::query(crate::store::scoped(
         "SELECT current_department AS department, assignee AS officer,
                 count(*) AS in_progress,
                 count(*) FILTER (WHERE due_at < $1 AND (paused = 0 OR due_at < paused_since)) AS overdue,
@@ -105,7 +105,7 @@ pub async fn repeated_supplements(
     agencies: &Agencies,
 ) -> sqlx::Result<(Vec<RepeatedSupplement>, u64)> {
     let (from, end) = days.instants();
-    let rows = sqlx::query(crate::sql::scoped(
+    let rows = sqlx::query(crate::store::scoped(
         "SELECT dossier_code, procedure_code, procedure_name, field, current_department,
                 supplement_requests, received_at, count(*) OVER () AS total
          FROM facts
@@ -150,7 +150,7 @@ pub async fn officers(
     agencies: &Agencies,
 ) -> sqlx::Result<Vec<OfficerPerformance>> {
     let (from, end) = days.instants();
-    let rows = sqlx::query(crate::sql::scoped(
+    let rows = sqlx::query(crate::store::scoped(
         "SELECT s.actor, max(s.actor_name) AS name, count(*) AS completed,
                 count(*) FILTER (WHERE p.step_due_at IS NOT NULL AND s.at <= p.step_due_at) AS on_time,
                 count(*) FILTER (WHERE p.step_due_at IS NOT NULL AND s.at > p.step_due_at) AS late

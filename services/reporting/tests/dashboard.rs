@@ -100,7 +100,7 @@ async fn a_leader_signs_in_and_sees_form06_charts_backlog_and_downloads() {
             None,
         ),
     ] {
-        motcua_reporting::facts::apply(&mut tx, &e).await.unwrap();
+        motcua_reporting::consume::apply(&mut tx, &e).await.unwrap();
     }
     tx.commit().await.unwrap();
 
@@ -402,7 +402,7 @@ async fn a_leader_signs_in_and_sees_form06_charts_backlog_and_downloads() {
             "2026-03-13T16:00:00",
         ),
     ] {
-        motcua_reporting::facts::apply(&mut tx, &e).await.unwrap();
+        motcua_reporting::consume::apply(&mut tx, &e).await.unwrap();
     }
     tx.commit().await.unwrap();
     let march = motcua_reporting::periods::Days {

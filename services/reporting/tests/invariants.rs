@@ -263,7 +263,7 @@ fn form06_equals_its_definition_on_random_histories() {
                         state: Some(s),
                         ..Default::default()
                     });
-                    motcua_reporting::facts::apply(&mut tx, &event).await.unwrap();
+                    motcua_reporting::consume::apply(&mut tx, &event).await.unwrap();
                 }
             }
             tx.commit().await.unwrap();

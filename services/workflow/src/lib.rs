@@ -1,9 +1,9 @@
 //! Workflow: a dossier's life after intake. Where to look:
 //!
 //! - [`case`]: the rules — who may do what, when, and what each change does (pure functions).
-//! - [`service`]: the gRPC API and the one way every change is stored ([`service::commit`]).
-//! - [`intake_events`]: cases opened, resumed and asked to withdraw by intake's events.
-//! - [`timers`]: due-soon and overdue timers; [`events`]: the events workflow publishes.
+//! - [`grpc`]: the gRPC API and the one way every change is stored ([`grpc::commit`]).
+//! - [`consume`]: cases opened, resumed and asked to withdraw by intake's events.
+//! - [`timers`]: due-soon and overdue timers; [`publish`]: the events workflow publishes.
 //! - [`queue`]: officers' queues; [`store`]: SQL; [`settings`]: workflow's own settings;
 //!   [`bounds`]: how long and how many each field of the API may be.
 //!
@@ -15,11 +15,11 @@
 
 pub mod bounds;
 pub mod case;
-pub mod events;
-pub mod intake_events;
+pub mod consume;
+pub mod grpc;
+pub mod publish;
 pub mod queue;
 pub mod retention;
-pub mod service;
 pub mod settings;
 pub mod store;
 pub mod timers;
@@ -70,13 +70,13 @@ pub async fn start(process: &Process, settings: WorkflowSettings) -> anyhow::Res
     let mut host = ServiceHost::new(SERVICE, process, &MIGRATIONS).await?;
     host.spawn_retention(retention::TABLES, &process.vars);
     host.spawn_relay();
-    let handler = Arc::new(intake_events::IntakeEvents {
+    let handler = Arc::new(consume::IntakeEvents {
         clock: host.clock.clone(),
         calendars: calendars.clone(),
         settings: settings.clone(),
     });
     for field in &settings.fields {
-        for event_type in intake_events::TYPES {
+        for event_type in consume::TYPES {
             host.spawn_consumer(consumer(field, event_type), handler.clone());
         }
     }
@@ -89,7 +89,7 @@ pub async fn start(process: &Process, settings: WorkflowSettings) -> anyhow::Res
     );
     tracing::info!(fields = ?settings.fields, "workflow takes these fields");
     let max_bytes = process.settings.limits.max_message_bytes;
-    let api = WorkflowServiceServer::new(service::Workflow {
+    let api = WorkflowServiceServer::new(grpc::Workflow {
         pool: host.pool.clone(),
         clock: host.clock.clone(),
         calendars,

@@ -160,7 +160,7 @@ impl JobHandler for Deadlines {
                 return Ok(());
             }
             let now = self.clock.now();
-            enqueue(tx, &crate::events::deadline(&c, kind, scope, due, now)).await?;
+            enqueue(tx, &crate::publish::deadline(&c, kind, scope, due, now)).await?;
             metrics::counter!("motcua_workflow_deadlines_total", "kind" => if kind == DeadlineKind::Overdue { "overdue" } else { "due-soon" }).increment(1);
             Ok(())
         })

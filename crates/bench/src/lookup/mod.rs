@@ -300,18 +300,18 @@ async fn measure(
                 state: Some(state(i, &hasher, now)),
                 ..Default::default()
             });
-            motcua_lookup::model::apply_dossier(
+            motcua_lookup::consume::apply_dossier(
                 &mut tx,
                 &event,
                 now,
-                motcua_lookup::model::Announce::No,
+                motcua_lookup::consume::Announce::No,
             )
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         }
         tx.commit().await?;
     }
-    let mut sample = motcua_lookup::model::view(&state(0, &hasher, now));
+    let mut sample = motcua_lookup::consume::view(&state(0, &hasher, now));
     sample.status_label = "Đã tiếp nhận".into();
     let (noop_grpc, noop_http, noop_task) = start_noop(process, sample).await?;
     wait_ready(GrpcChannel::from_shared(format!("http://{noop_grpc}"))?.connect_lazy()).await?;

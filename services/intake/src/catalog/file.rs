@@ -24,7 +24,7 @@ pub const UNKNOWN: &str = "unknown";
 /// The most characters PublishProcedure allows in a text field (rules::TEXT_RULES): the file is held
 /// to the same, so whatever it publishes could have been published through the API.
 fn max_chars(field: &str) -> usize {
-    let rules = &crate::rules::TEXT_RULES;
+    let rules = &crate::bounds::TEXT_RULES;
     rules
         .limits
         .iter()

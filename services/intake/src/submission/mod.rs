@@ -2,8 +2,8 @@
 //! list, the applicant, and storing the dossier with its code, receipt and event in one
 //! transaction (with idempotent retries).
 
-use crate::events::{self, actor};
-use crate::service::{Intake, invalid};
+use crate::grpc::{Intake, invalid};
+use crate::publish::{self, actor};
 use crate::{applicant, catalog, store};
 use chrono::{DateTime, Duration, Utc};
 use motcua_domain::time::{from_ts, ts, vietnam_day};
@@ -303,14 +303,14 @@ impl Intake {
             stored_at,
         )
         .await?;
-        let state = events::first_state(&receipt, &c.procedure, status, &self.secrets);
+        let state = publish::first_state(&receipt, &c.procedure, status, &self.secrets);
         let event = if rejecting {
             let msg = RejectedAtIntake {
                 state: Some(state),
                 reasons: reasons.to_vec(),
                 rejected_by: Some(actor(caller)),
             };
-            events::dossier_event(&c.procedure.field, events::REJECTED_AT_INTAKE, &msg)
+            publish::dossier_event(&c.procedure.field, publish::REJECTED_AT_INTAKE, &msg)
         } else {
             // No phone or e-mail: the stream keeps events longer than contacts may be kept;
             // notification asks for them (GetApplicantContacts) while they exist.
@@ -322,7 +322,7 @@ impl Intake {
                 cutoff: c.procedure.cutoff.clone(),
                 ..Default::default()
             };
-            events::dossier_event(&c.procedure.field, events::SUBMITTED, &msg)
+            publish::dossier_event(&c.procedure.field, publish::SUBMITTED, &msg)
         };
         enqueue(&mut tx, &event).await?;
         self.outbox.commit(tx).await?;

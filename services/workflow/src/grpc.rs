@@ -6,7 +6,7 @@
 use crate::bounds;
 use crate::case::{self, Change, Ctx, may_see};
 use crate::settings::WorkflowSettings;
-use crate::{events, queue, store, timers};
+use crate::{publish, queue, store, timers};
 use motcua_domain::calendars::Calendars;
 use motcua_domain::time::{from_ts, ts};
 use motcua_platform::auth::{Caller, caller};
@@ -166,7 +166,7 @@ impl Workflow {
             return Err(stale(current, a.action.expected_version));
         }
         self.outbox.wake();
-        metrics::counter!("motcua_workflow_changes_total", "kind" => events::slug(change.kind))
+        metrics::counter!("motcua_workflow_changes_total", "kind" => publish::slug(change.kind))
             .increment(1);
         Ok((c, false))
     }
@@ -229,7 +229,7 @@ pub(crate) async fn write(
 ) -> Result<bool, ServiceError> {
     c.version = before.version + 1;
     c.updated_at = Some(ts(ctx.now));
-    let event = events::changed(base, c, change, actor, ctx.now);
+    let event = publish::changed(base, c, change, actor, ctx.now);
     event.fits()?;
     store::write(
         db,
@@ -239,7 +239,7 @@ pub(crate) async fn write(
             history: store::HistoryRow {
                 code: &c.dossier_code,
                 version: c.version,
-                kind: events::slug(change.kind),
+                kind: publish::slug(change.kind),
                 actor,
                 at: ctx.now,
                 summary: &change.summary,

@@ -2,7 +2,7 @@
 //! [`crate::submission`] and [`crate::changes`].
 
 use crate::attachments::{ALLOWED_TYPES, Attachments};
-use crate::events::{self, actor};
+use crate::publish::{self, actor};
 use crate::{applicant, catalog, store};
 use chrono::{DateTime, NaiveDate, Utc};
 use motcua_domain::calendars::Calendars;
@@ -308,7 +308,7 @@ impl IntakeService for Intake {
             .dossier_action(
                 &who,
                 &r.dossier_code,
-                events::SUPPLEMENT_SUBMITTED,
+                publish::SUPPLEMENT_SUBMITTED,
                 &r.idempotency_key,
                 // A supplement nobody asked for would pause nothing and only confuse the case:
                 // refused, so the applicant's papers are not taken as if they answered a request.
@@ -339,9 +339,9 @@ impl IntakeService for Intake {
                     Ok(crate::changes::Change {
                         detail: serde_json::json!({ "documents": keys }),
                         status: None,
-                        event: events::dossier_event(
+                        event: publish::dossier_event(
                             &procedure.field,
-                            events::SUPPLEMENT_SUBMITTED,
+                            publish::SUPPLEMENT_SUBMITTED,
                             &msg,
                         ),
                     })
@@ -394,7 +394,7 @@ impl IntakeService for Intake {
             .dossier_action(
                 &who,
                 &r.dossier_code,
-                events::WITHDRAWAL_REQUESTED,
+                publish::WITHDRAWAL_REQUESTED,
                 &r.idempotency_key,
                 None,
                 |receipt, procedure| {
@@ -409,9 +409,9 @@ impl IntakeService for Intake {
                     Ok(crate::changes::Change {
                         detail: serde_json::json!({ "reason": reason }),
                         status: Some(DossierStatus::WithdrawalRequested),
-                        event: events::dossier_event(
+                        event: publish::dossier_event(
                             &procedure.field,
-                            events::WITHDRAWAL_REQUESTED,
+                            publish::WITHDRAWAL_REQUESTED,
                             &msg,
                         ),
                     })

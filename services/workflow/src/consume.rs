@@ -5,9 +5,9 @@
 //! waits for it (bounded, then dead-lettered) instead of being lost.
 
 use crate::case::{self, Change, Ctx};
-use crate::service::write;
+use crate::grpc::write;
 use crate::settings::WorkflowSettings;
-use crate::{events, store, timers};
+use crate::{publish, store, timers};
 use futures::future::BoxFuture;
 use motcua_domain::calendars::Calendars;
 use motcua_domain::events::{DossierEvent, SUBMITTED, SUPPLEMENT_SUBMITTED, WITHDRAWAL_REQUESTED};
@@ -76,7 +76,7 @@ impl IntakeEvents {
             &store::HistoryRow {
                 code: &c.dossier_code,
                 version: c.version,
-                kind: events::slug(change.kind),
+                kind: publish::slug(change.kind),
                 actor: &actor,
                 at: ctx.now,
                 summary: &change.summary,
@@ -87,7 +87,7 @@ impl IntakeEvents {
         .await
         .map_err(retry)?;
         timers::follow(tx, None, &c, &ctx).await?;
-        enqueue(tx, &events::changed(&base, &c, &change, &actor, ctx.now)).await?;
+        enqueue(tx, &publish::changed(&base, &c, &change, &actor, ctx.now)).await?;
         Ok(())
     }
 
