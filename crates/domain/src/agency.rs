@@ -14,7 +14,7 @@ pub fn check_agency_code(code: &str) -> Result<(), String> {
     } else {
         Err(format!(
             "mã cơ quan {} không hợp lệ, ví dụ 000.00.06.H56 (agency code like 000.00.06.H56)",
-            motcua_platform::text::quote(code)
+            crate::text::quote(code)
         ))
     }
 }

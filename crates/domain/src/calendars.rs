@@ -3,8 +3,8 @@
 //! (MOTCUA_WORKING_HOURS for the others). A due date runs on the hours of the competent agency,
 //! which does the work. Intake computes due dates with it; workflow moves them by pauses.
 
+use crate::settings::SettingError;
 use motcua_calendar::{Calendar, DayTable, Overrides, WorkingHours};
-use motcua_platform::config::{ConfigError, Vars};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -16,25 +16,25 @@ pub struct CalendarSettings {
 }
 
 impl CalendarSettings {
-    pub fn from_vars(v: &Vars) -> Result<Self, ConfigError> {
-        let holidays = match v.raw("MOTCUA_HOLIDAYS_FILE") {
+    pub fn from_vars<'a>(var: impl Fn(&str) -> Option<&'a str>) -> Result<Self, SettingError> {
+        let holidays = match var("MOTCUA_HOLIDAYS_FILE") {
             None => Overrides::shipped().map_err(|e| {
-                ConfigError::new(
+                SettingError::new(
                     "MOTCUA_HOLIDAYS_FILE",
                     format!("the built-in overrides do not parse: {e}"),
                 )
             })?,
             Some(path) => {
-                let err = |m: String| ConfigError::new("MOTCUA_HOLIDAYS_FILE", m);
+                let err = |m: String| SettingError::new("MOTCUA_HOLIDAYS_FILE", m);
                 let text =
                     std::fs::read_to_string(path).map_err(|e| err(format!("{path}: {e}")))?;
                 Overrides::parse(&text).map_err(|e| err(format!("{path}: {e}")))?
             }
         };
-        let working_hours = match v.raw("MOTCUA_WORKING_HOURS") {
+        let working_hours = match var("MOTCUA_WORKING_HOURS") {
             None => WorkingHours::default(),
             Some(text) => WorkingHours::parse(text)
-                .map_err(|e| ConfigError::new("MOTCUA_WORKING_HOURS", e.to_string()))?,
+                .map_err(|e| SettingError::new("MOTCUA_WORKING_HOURS", e.to_string()))?,
         };
         Ok(Self {
             holidays,
@@ -112,7 +112,7 @@ mod tests {
 
     #[test]
     fn an_agency_runs_on_its_own_hours_and_others_on_the_default() {
-        let settings = CalendarSettings::from_vars(&Vars::default()).unwrap();
+        let settings = CalendarSettings::from_vars(|_| None).unwrap();
         let own = [(
             "000.20.06.H56".to_owned(),
             "07:30-11:30,13:00-17:00".to_owned(),
@@ -145,11 +145,16 @@ mod tests {
             "[[day_off]]\ndate = \"2025-03-03\"\nreason = \"Nghỉ đột xuất\"\nsource = \"test\"\n",
         )
         .unwrap();
-        let vars = Vars::from_pairs([
-            ("MOTCUA_HOLIDAYS_FILE", file.display().to_string()),
-            ("MOTCUA_WORKING_HOURS", "08:00-12:00,13:00-17:00".to_owned()),
-        ]);
-        let cals = Calendars::new(&CalendarSettings::from_vars(&vars).unwrap(), &[]).unwrap();
+        let file = file.display().to_string();
+        let vars = [
+            ("MOTCUA_HOLIDAYS_FILE", file.as_str()),
+            ("MOTCUA_WORKING_HOURS", "08:00-12:00,13:00-17:00"),
+        ];
+        let cals = Calendars::new(
+            &CalendarSettings::from_vars(crate::settings::from_pairs(&vars)).unwrap(),
+            &[],
+        )
+        .unwrap();
         // Monday 3/3 is off: received that day, the clock starts Tuesday 08:00.
         assert_eq!(
             due(
@@ -165,7 +170,8 @@ mod tests {
             ("MOTCUA_WORKING_HOURS", "8-17"),
             ("MOTCUA_HOLIDAYS_FILE", "/nonexistent/holidays.toml"),
         ] {
-            let e = CalendarSettings::from_vars(&Vars::from_pairs([(var, value)])).unwrap_err();
+            let e = CalendarSettings::from_vars(crate::settings::from_pairs(&[(var, value)]))
+                .unwrap_err();
             assert_eq!(e.var, var);
         }
     }

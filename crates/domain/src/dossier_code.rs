@@ -26,7 +26,7 @@ pub fn check(code: &str) -> Result<(), String> {
     } else {
         Err(format!(
             "mã hồ sơ {} không đúng dạng {{mã cơ quan}}-{{yyMMdd}}-{{số thứ tự}}, ví dụ 000.00.06.H56-231027-0361 (malformed dossier code)",
-            motcua_platform::text::quote(code)
+            crate::text::quote(code)
         ))
     }
 }

@@ -4,10 +4,9 @@
 //! public state and its version; intake's later events (`supplement-submitted`,
 //! `withdrawal-requested`) are requests to workflow and carry no state.
 
-use motcua_platform::outbox::OutboxEvent;
 use motcua_proto::events::{
-    DossierState, DossierStateChanged, DossierSubmitted, ProcedurePublished, RejectedAtIntake,
-    SupplementSubmitted, WithdrawalRequested,
+    DossierState, DossierStateChanged, DossierSubmitted, RejectedAtIntake, SupplementSubmitted,
+    WithdrawalRequested,
 };
 use prost::Message;
 
@@ -26,22 +25,9 @@ pub fn dossier_subject(field: &str, event: &str) -> String {
     format!("dossier.{field}.{event}")
 }
 
-/// A dossier event ready for the outbox.
-pub fn dossier_event(field: &str, event: &str, message: &impl Message) -> OutboxEvent {
-    OutboxEvent::new(
-        dossier_subject(field, event),
-        event,
-        message.encode_to_vec(),
-    )
-}
-
-/// A catalog event ready for the outbox.
-pub fn procedure_published(message: &ProcedurePublished) -> OutboxEvent {
-    OutboxEvent::new(
-        format!("catalog.{PROCEDURE_PUBLISHED}"),
-        PROCEDURE_PUBLISHED,
-        message.encode_to_vec(),
-    )
+/// `catalog.<event>`: the catalog's events (one stream for every agency's procedures).
+pub fn catalog_subject(event: &str) -> String {
+    format!("catalog.{event}")
 }
 
 /// A decoded dossier event.

@@ -8,9 +8,9 @@
 //! - [`fields`]: the fields (lĩnh vực) of DESIGN.md §1.
 //! - [`links`]: the receipt's QR link to lookup's page.
 //! - [`events`]: event names, subjects and decoding a dossier event by its type.
-//! - [`projection`]: "decode by type, apply if the version is newer" for read models.
 //! - [`calendars`]: working-time calendars per agency from the holiday and hours settings.
 //! - [`time`]: protobuf timestamps and the Vietnam calendar day.
+//! - [`settings`]: reading the calendar's and the hash keys' settings from any variables.
 
 pub mod agency;
 pub mod calendars;
@@ -19,8 +19,8 @@ pub mod dossier_code;
 pub mod events;
 pub mod fields;
 pub mod links;
-pub mod projection;
 pub mod secrets;
+pub mod settings;
 pub mod status;
 pub mod text;
 pub mod time;

@@ -8,14 +8,14 @@
 //! checks hashes it made (each event names its key id). Drop an old key once no dossier hashed
 //! with it can still be looked up.
 
+use crate::settings::{SettingError, is_development};
 use hmac::{KeyInit, Mac};
-use motcua_platform::config::{ConfigError, Vars};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
 type HmacSha256 = hmac::Hmac<Sha256>;
 
-const VAR: &str = "MOTCUA_SECRET_HASH_KEYS";
+pub const VAR: &str = "MOTCUA_SECRET_HASH_KEYS";
 
 /// The public development key: used when MOTCUA_SECRET_HASH_KEYS is unset, with a warning.
 pub const DEV_KEY: (&str, &str) = (
@@ -66,12 +66,12 @@ pub fn normalise(secret: &str) -> String {
 
 impl SecretHasher {
     /// From MOTCUA_SECRET_HASH_KEYS (`id:key,id:key`, keys of at least 32 characters).
-    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
-        let Some(list) = vars.raw(VAR) else {
+    pub fn from_vars<'a>(var: impl Fn(&str) -> Option<&'a str>) -> Result<Self, SettingError> {
+        let Some(list) = var(VAR) else {
             // The public development key serves a developer's machine or a test only: anywhere
             // else anyone could hash every ID number and compare it with the stream's.
-            if !vars.parse("MOTCUA_DEVELOPMENT", false, "true or false")? {
-                return Err(ConfigError::new(
+            if !is_development(&var) {
+                return Err(SettingError::new(
                     VAR,
                     "must be set outside development (MOTCUA_DEVELOPMENT=true): the development key is public; write id:key with a key of 32+ random characters",
                 ));
@@ -81,26 +81,26 @@ impl SecretHasher {
         let mut keys = Vec::new();
         for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             let (id, key) = entry.split_once(':').ok_or_else(|| {
-                ConfigError::new(
+                SettingError::new(
                     VAR,
                     "write each key as id:key, e.g. k2026:<32+ random characters>",
                 )
             })?;
             let id = id.trim();
             if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-                return Err(ConfigError::new(
+                return Err(SettingError::new(
                     VAR,
                     "a key id is letters, digits and - only",
                 ));
             }
             if key.trim().len() < 32 {
-                return Err(ConfigError::new(
+                return Err(SettingError::new(
                     VAR,
                     format!("key {id} must be at least 32 characters"),
                 ));
             }
             if keys.iter().any(|(k, _): &(String, SecretString)| k == id) {
-                return Err(ConfigError::new(
+                return Err(SettingError::new(
                     VAR,
                     format!("key id {id} is listed twice"),
                 ));
@@ -108,7 +108,7 @@ impl SecretHasher {
             keys.push((id.to_owned(), SecretString::from(key.trim().to_owned())));
         }
         if keys.is_empty() {
-            return Err(ConfigError::new(VAR, "lists no key"));
+            return Err(SettingError::new(VAR, "lists no key"));
         }
         Ok(Self { keys })
     }
@@ -164,9 +164,10 @@ impl SecretHasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::from_pairs;
 
     fn hasher(list: &str) -> SecretHasher {
-        SecretHasher::from_vars(&Vars::from_pairs([(VAR, list)])).unwrap()
+        SecretHasher::from_vars(from_pairs(&[(VAR, list)])).unwrap()
     }
 
     #[test]
@@ -222,23 +223,28 @@ mod tests {
             "k1:0123456789abcdef0123456789abcdef,k1:0123456789abcdef0123456789abcdef",
             "bad id:0123456789abcdef0123456789abcdef",
         ] {
-            let e = SecretHasher::from_vars(&Vars::from_pairs([(VAR, bad)])).unwrap_err();
+            let e = SecretHasher::from_vars(from_pairs(&[(VAR, bad)])).unwrap_err();
             assert_eq!(e.var, VAR, "{bad}");
         }
         let debug = format!("{:?}", hasher("k1:0123456789abcdef0123456789abcdef"));
         assert!(!debug.contains("0123456789"), "{debug}");
         assert!(
-            SecretHasher::from_vars(&Vars::from_pairs([("MOTCUA_DEVELOPMENT", "true")]))
+            SecretHasher::from_vars(from_pairs(&[("MOTCUA_DEVELOPMENT", "true")]))
                 .unwrap()
                 .is_development()
         );
         // Outside development the public key is refused, whatever else is set.
         for production in [
-            Vars::default(),
-            Vars::from_pairs([("MOTCUA_JWT_JWKS_URL", "https://sso.example.gov.vn/jwks")]),
-            Vars::from_pairs([("MOTCUA_DEVELOPMENT", "false")]),
+            &[][..],
+            &[("MOTCUA_JWT_JWKS_URL", "https://sso.example.gov.vn/jwks")],
+            &[("MOTCUA_DEVELOPMENT", "false")],
         ] {
-            assert_eq!(SecretHasher::from_vars(&production).unwrap_err().var, VAR);
+            assert_eq!(
+                SecretHasher::from_vars(from_pairs(production))
+                    .unwrap_err()
+                    .var,
+                VAR
+            );
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Conversions between protobuf timestamps and chrono, and the Vietnam calendar day.
 
+use crate::text::Invalid;
 use chrono::{DateTime, NaiveDate, Utc};
-use motcua_platform::ServiceError;
 
 pub fn ts(t: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
@@ -10,12 +10,12 @@ pub fn ts(t: DateTime<Utc>) -> prost_types::Timestamp {
     }
 }
 
-pub fn from_ts(t: &prost_types::Timestamp, field: &str) -> Result<DateTime<Utc>, ServiceError> {
+pub fn from_ts(t: &prost_types::Timestamp, field: &str) -> Result<DateTime<Utc>, Invalid> {
     u32::try_from(t.nanos)
         .ok()
         .and_then(|nanos| DateTime::from_timestamp(t.seconds, nanos))
         .ok_or_else(|| {
-            ServiceError::InvalidArgument(format!(
+            Invalid(format!(
                 "{field}: thời điểm không hợp lệ (invalid timestamp)"
             ))
         })

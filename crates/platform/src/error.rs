@@ -76,6 +76,13 @@ impl From<ServiceError> for Status {
     }
 }
 
+/// A caller's value refused by the text rules (or any check that says what to fix).
+impl From<motcua_text::Invalid> for ServiceError {
+    fn from(e: motcua_text::Invalid) -> Self {
+        ServiceError::InvalidArgument(e.0)
+    }
+}
+
 impl From<sqlx::Error> for ServiceError {
     fn from(e: sqlx::Error) -> Self {
         if matches!(e, sqlx::Error::PoolTimedOut) {

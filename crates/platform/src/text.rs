@@ -1,30 +1,6 @@
 //! Small text helpers for messages that quote what a caller sent.
 
-/// At most this many characters of a caller's value appear in an error message: enough to
-/// recognise it, never so much that the error trailer outgrows what clients accept.
-pub const QUOTE_CHARS: usize = 40;
-
-/// A caller's value for an error message: quoted, control characters escaped, and cut to a short
-/// prefix with the full length said when it is long.
-pub fn quote(value: &str) -> String {
-    let count = value.chars().count();
-    let shown: String = value
-        .chars()
-        .take(QUOTE_CHARS)
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_unicode().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect();
-    if count > QUOTE_CHARS {
-        format!("\"{shown}…\" ({count} ký tự / characters)")
-    } else {
-        format!("\"{shown}\"")
-    }
-}
+pub use motcua_text::{QUOTE_CHARS, quote};
 
 /// A value fit for a NATS header: one line, bounded.
 pub fn header_value(text: &str) -> String {

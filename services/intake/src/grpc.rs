@@ -101,7 +101,8 @@ impl IntakeService for Intake {
             .ok_or_else(|| Status::invalid_argument("thiếu procedure"))?;
         // An agency admin publishes for its agency; a province admin for its province's.
         who.require_scope(p.competent_agency.trim())?;
-        p.name = applicant::clean_text(&p.name, "procedure.name", 500)?;
+        p.name =
+            applicant::clean_text(&p.name, "procedure.name", 500).map_err(ServiceError::from)?;
         let day = self
             .calendars
             .for_agency(&p.competent_agency)
@@ -139,7 +140,8 @@ impl IntakeService for Intake {
                 ALLOWED_TYPES.join(", ")
             )));
         }
-        let file_name = applicant::clean_text(&r.file_name, "file_name", 255)?;
+        let file_name =
+            applicant::clean_text(&r.file_name, "file_name", 255).map_err(ServiceError::from)?;
         if file_name.is_empty() || file_name.contains(['/', '\\']) {
             return Err(Status::invalid_argument(
                 "file_name phải là tên tệp, không chứa '/' (file_name is a bare name)",
@@ -221,12 +223,14 @@ impl IntakeService for Intake {
                 .received_from
                 .as_ref()
                 .map(|t| from_ts(t, "received_from"))
-                .transpose()?,
+                .transpose()
+                .map_err(ServiceError::from)?,
             to: r
                 .received_to
                 .as_ref()
                 .map(|t| from_ts(t, "received_to"))
-                .transpose()?,
+                .transpose()
+                .map_err(ServiceError::from)?,
             after,
             limit: i64::from(limit),
         };
@@ -270,7 +274,8 @@ impl IntakeService for Intake {
             .reasons
             .iter()
             .map(|s| motcua_domain::text::clean_multiline(s, "reasons", 1000))
-            .collect::<Result<Vec<_>, _>>()?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ServiceError::from)?
             .into_iter()
             .filter(|s| !s.is_empty())
             .collect();
@@ -382,7 +387,8 @@ impl IntakeService for Intake {
         let who = caller(&req)?;
         who.require(&[Role::Desk, Role::Integration])?;
         let r = req.into_inner();
-        let reason = motcua_domain::text::clean_multiline(&r.reason, "reason", 1000)?;
+        let reason = motcua_domain::text::clean_multiline(&r.reason, "reason", 1000)
+            .map_err(ServiceError::from)?;
         if reason.is_empty() {
             return Err(Status::invalid_argument(
                 "cần lý do rút hồ sơ (reason is required)",
@@ -466,7 +472,7 @@ pub async fn publish(
     now: DateTime<Utc>,
 ) -> Result<(), ServiceError> {
     store::insert_procedure(tx, p, by, now).await?;
-    let event = motcua_domain::events::procedure_published(&ProcedurePublished {
+    let event = publish::procedure_published(&ProcedurePublished {
         procedure: Some(p.clone()),
     });
     enqueue(tx, &event).await?;

@@ -9,12 +9,13 @@ use motcua_domain::secrets::SecretHasher;
 use motcua_domain::status::national_code;
 use motcua_domain::text::mask_name;
 use motcua_platform::auth::Caller;
+use motcua_platform::outbox::OutboxEvent;
 use motcua_proto::common::{Actor, DossierStatus, Procedure};
 use motcua_proto::events::DossierState;
 use motcua_proto::intake::Receipt;
 
 pub use motcua_domain::events::{
-    REJECTED_AT_INTAKE, SUBMITTED, SUPPLEMENT_SUBMITTED, WITHDRAWAL_REQUESTED, dossier_event,
+    REJECTED_AT_INTAKE, SUBMITTED, SUPPLEMENT_SUBMITTED, WITHDRAWAL_REQUESTED,
 };
 
 pub fn actor(c: &Caller) -> Actor {
@@ -72,4 +73,23 @@ pub fn first_state(
         // Workflow's part follows from version 2 on.
         ..Default::default()
     }
+}
+
+/// A dossier event ready for the outbox (`dossier.<field>.<event>`).
+pub fn dossier_event(field: &str, event: &str, message: &impl prost::Message) -> OutboxEvent {
+    OutboxEvent::encoded(
+        motcua_domain::events::dossier_subject(field, event),
+        event,
+        message,
+    )
+}
+
+/// A catalog event ready for the outbox.
+pub fn procedure_published(message: &motcua_proto::events::ProcedurePublished) -> OutboxEvent {
+    use motcua_domain::events::{PROCEDURE_PUBLISHED, catalog_subject};
+    OutboxEvent::encoded(
+        catalog_subject(PROCEDURE_PUBLISHED),
+        PROCEDURE_PUBLISHED,
+        message,
+    )
 }

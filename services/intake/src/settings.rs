@@ -38,8 +38,10 @@ impl IntakeSettings {
                 30,
                 1,
             )?),
-            calendar: CalendarSettings::from_vars(v)?,
-            secrets: SecretHasher::from_vars(v)?,
+            calendar: CalendarSettings::from_vars(|n| v.raw(n))
+                .map_err(|e| ConfigError::new(e.var, e.message))?,
+            secrets: SecretHasher::from_vars(|n| v.raw(n))
+                .map_err(|e| ConfigError::new(e.var, e.message))?,
             lookup_url: match v.raw("MOTCUA_LOOKUP_PUBLIC_URL") {
                 None => None,
                 Some(base) => {

@@ -9,8 +9,8 @@ use common::*;
 use futures::StreamExt;
 use motcua_domain::events::DossierEvent;
 use motcua_domain::secrets::SecretHasher;
+use motcua_domain::settings::from_pairs;
 use motcua_platform::auth::Role;
-use motcua_platform::config::Vars;
 use motcua_proto::common::DossierStatus;
 use motcua_proto::intake::*;
 use sha2::{Digest, Sha256};
@@ -138,11 +138,9 @@ async fn lookup_secrets_travel_only_as_keyed_hashes() {
     let event = DossierEvent::decode(&kind, &payload).unwrap().unwrap();
     let state = event.state().unwrap();
     // Lookup, holding the key, checks both secrets.
-    let lookup = SecretHasher::from_vars(&Vars::from_pairs([(
-        "MOTCUA_SECRET_HASH_KEYS",
-        format!("t1:{TEST_HASH_KEY}"),
-    )]))
-    .unwrap();
+    let keys = format!("t1:{TEST_HASH_KEY}");
+    let lookup =
+        SecretHasher::from_vars(from_pairs(&[("MOTCUA_SECRET_HASH_KEYS", keys.as_str())])).unwrap();
     assert_eq!(state.secret_key_id, "t1");
     assert!(lookup.verify(&code, &receipt.lookup_token, "t1", &state.lookup_token_hmac));
     assert!(lookup.verify(&code, &id_number, "t1", &state.applicant_id_hmac));
@@ -160,7 +158,7 @@ async fn lookup_secrets_travel_only_as_keyed_hashes() {
         );
     }
     assert!(!text.contains(&id_number) && !text.contains(&receipt.lookup_token));
-    let other = SecretHasher::from_vars(&Vars::from_pairs([(
+    let other = SecretHasher::from_vars(from_pairs(&[(
         "MOTCUA_SECRET_HASH_KEYS",
         "t1:someone-elses-key-0123456789abcdef0123",
     )]))

@@ -56,7 +56,8 @@ impl LookupSettings {
             }
         };
         Ok(Self {
-            secrets: SecretHasher::from_vars(v)?,
+            secrets: SecretHasher::from_vars(|n| v.raw(n))
+                .map_err(|e| ConfigError::new(e.var, e.message))?,
             agency_names,
             department_names,
             failures_per_code: failures(v, "MOTCUA_LOOKUP_FAILURES_PER_CODE", 5)?,

@@ -268,7 +268,8 @@ impl NotificationSettings {
             sms_keywords: keywords,
             replies_per_hour: u32::try_from(v.count("MOTCUA_SMS_REPLIES_PER_HOUR", 5)?)
                 .map_err(|_| ConfigError::new("MOTCUA_SMS_REPLIES_PER_HOUR", "is too large"))?,
-            hasher: SecretHasher::from_vars(v)?,
+            hasher: SecretHasher::from_vars(|n| v.raw(n))
+                .map_err(|e| ConfigError::new(e.var, e.message))?,
         };
         // Fail closed: without a token every applicant's notice would wait on intake's refusal
         // forever. Only development mints one itself (with the public development key).

@@ -40,7 +40,7 @@ fn invalid(m: String) -> ServiceError {
 
 /// Free text that may span lines, cleaned, at most [`LONG_TEXT`] characters.
 pub fn long_text(value: &str, field: &str) -> Result<String, ServiceError> {
-    clean_multiline(value, field, LONG_TEXT)
+    Ok(clean_multiline(value, field, LONG_TEXT)?)
 }
 
 /// A required [`long_text`].
@@ -54,7 +54,7 @@ pub fn required(value: &str, field: &str) -> Result<String, ServiceError> {
 
 /// One line of text, cleaned, at most `max` characters.
 pub fn line(value: &str, field: &str, max: usize) -> Result<String, ServiceError> {
-    clean_text(value, field, max)
+    Ok(clean_text(value, field, max)?)
 }
 
 /// A supplement request's list: at most [`MISSING_ITEMS`] items of [`MISSING_ITEM`]

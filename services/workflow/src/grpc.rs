@@ -431,7 +431,8 @@ impl WorkflowService for Workflow {
                 .as_ref()
                 .ok_or_else(|| invalid("thiếu ngày hẹn mới (new_due_at is required)"))?,
             "new_due_at",
-        )?;
+        )
+        .map_err(ServiceError::from)?;
         reply!(
             IssueApologyResponse,
             self.act(a, |c, ctx| case::apology(c, &who, &reason, new_due, ctx))

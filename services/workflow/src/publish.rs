@@ -4,7 +4,7 @@
 
 use crate::case::{self, Change};
 use chrono::{DateTime, Utc};
-use motcua_domain::events::{DEADLINE, STATE_CHANGED, dossier_event};
+use motcua_domain::events::{DEADLINE, STATE_CHANGED, dossier_subject};
 use motcua_domain::time::ts;
 use motcua_platform::outbox::OutboxEvent;
 use motcua_proto::common::{Actor, DossierStatus, PauseReason, StopKind};
@@ -147,4 +147,9 @@ pub fn deadline(
         state_version: c.version,
     };
     dossier_event(&c.field, DEADLINE, &message)
+}
+
+/// A dossier event ready for the outbox (`dossier.<field>.<event>`).
+fn dossier_event(field: &str, event: &str, message: &impl prost::Message) -> OutboxEvent {
+    OutboxEvent::encoded(dossier_subject(field, event), event, message)
 }

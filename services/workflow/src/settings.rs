@@ -57,7 +57,8 @@ impl WorkflowSettings {
             fields,
             due_soon: Span::Hours(v.count("MOTCUA_WORKFLOW_DUE_SOON_HOURS", 8)? as u32),
             max_apology_days: v.count("MOTCUA_WORKFLOW_MAX_APOLOGY_DAYS", 30)? as i64,
-            calendar: CalendarSettings::from_vars(v)?,
+            calendar: CalendarSettings::from_vars(|n| v.raw(n))
+                .map_err(|e| ConfigError::new(e.var, e.message))?,
             agency_hours,
         })
     }

@@ -17,11 +17,11 @@ fn decode<M: Message + Default>(bytes: &[u8]) -> Result<M, ServiceError> {
 }
 
 fn time(t: &Option<prost_types::Timestamp>, what: &str) -> Result<DateTime<Utc>, ServiceError> {
-    from_ts(
+    Ok(from_ts(
         t.as_ref()
             .ok_or_else(|| ServiceError::Internal(anyhow::anyhow!("case without {what}")))?,
         what,
-    )
+    )?)
 }
 
 /// The columns a case is found by.

@@ -288,7 +288,7 @@ async fn measure(
         .await?;
 
     // The model: dossiers put in through lookup's own projection.
-    let hasher = motcua_domain::secrets::SecretHasher::from_vars(vars)?;
+    let hasher = motcua_domain::secrets::SecretHasher::from_vars(|n| vars.raw(n))?;
     let now = clock.now();
     for chunk in (0..args.dossiers + args.fresh)
         .collect::<Vec<_>>()

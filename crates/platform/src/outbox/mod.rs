@@ -75,6 +75,11 @@ impl OutboxEvent {
         )))
     }
 
+    /// A protobuf message as a new event (see [`OutboxEvent::new`]).
+    pub fn encoded(subject: String, event_type: &str, message: &impl prost::Message) -> Self {
+        Self::new(subject, event_type, message.encode_to_vec())
+    }
+
     /// A new event with a time-ordered id.
     pub fn new(subject: String, event_type: &str, payload: Vec<u8>) -> Self {
         Self {

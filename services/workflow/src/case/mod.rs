@@ -74,7 +74,7 @@ fn at(t: &Option<prost_types::Timestamp>, what: &str) -> Result<DateTime<Utc>, S
     let t = t
         .as_ref()
         .ok_or_else(|| ServiceError::Internal(anyhow::anyhow!("case without {what}")))?;
-    from_ts(t, what)
+    Ok(from_ts(t, what)?)
 }
 
 fn calendar_error(e: motcua_calendar::CalendarError) -> ServiceError {
