@@ -1,13 +1,15 @@
 //! Each change an officer or an intake request makes to a case: the rule it checks and what it
-//! does. Each returns the change's summary (what the service writes of it, in Vietnamese); the
-//! officer's own note travels apart, verbatim (see [`super::Change`]).
+//! does. Whether the case's state and the caller's role allow it is the table's
+//! ([`super::table`]): each change asks it, in the order it always has, with its finer checks
+//! (agency, department, the step's holder, amounts, dates) around. Each returns the change's
+//! summary (what the service writes of it, in Vietnamese); the officer's own note travels apart,
+//! verbatim (see [`super::Change`]).
 
-use super::who::{
-    holds_step, is_desk, is_leader, must_be_workable, must_hold_or_lead, must_hold_step, take_step,
-};
+use super::table::{Action, Event, State, takes};
+use super::who::{holds_step, rule, take_step};
 use super::{
-    Change, Ctx, actor, at, begin_step, calendar_error, classify, current, denied, end_step,
-    invalid, is_open, paused, recompute_due, refused, set_status, step_label, vn, working_status,
+    Change, Ctx, actor, at, begin_step, calendar_error, classify, current, end_step, invalid,
+    paused, recompute_due, refused, set_status, step_label, vn, working_status,
 };
 pub use crate::bounds::MAX_AMOUNT_VND;
 use chrono::{DateTime, Utc};
@@ -20,8 +22,9 @@ use motcua_proto::events::ChangeKind;
 use motcua_proto::workflow::{Case, ControlSheetEntry, PausePeriod};
 
 pub fn claim(case: &mut Case, caller: &Caller) -> Result<Change, ServiceError> {
-    must_be_workable(case)?;
-    take_step(case, caller)?;
+    let r = rule(Action::Claim, case, caller);
+    r.state(case)?;
+    take_step(case, caller, &r)?;
     Ok(Change::new(
         ChangeKind::Claimed,
         format!("Nhận xử lý bước {}", step_label(case)),
@@ -29,16 +32,9 @@ pub fn claim(case: &mut Case, caller: &Caller) -> Result<Change, ServiceError> {
 }
 
 pub fn assign(case: &mut Case, caller: &Caller, assignee: &Actor) -> Result<Change, ServiceError> {
-    if !is_leader(caller, case) {
-        return Err(denied(
-            "chỉ lãnh đạo cơ quan giải quyết được phân công (assigning needs role leader of the competent agency)",
-        ));
-    }
-    if !is_open(case) {
-        return Err(refused(
-            "hồ sơ đã kết thúc (the case is finished or stopped)",
-        ));
-    }
+    let r = rule(Action::Assign, case, caller);
+    r.role(case)?;
+    r.state(case)?;
     if assignee.subject.trim().is_empty() {
         return Err(invalid(
             "thiếu người được phân công: assignee.subject (assignee is required)",
@@ -63,8 +59,10 @@ pub fn assign(case: &mut Case, caller: &Caller, assignee: &Actor) -> Result<Chan
 }
 
 pub fn forward(case: &mut Case, caller: &Caller, ctx: &Ctx) -> Result<Change, ServiceError> {
-    must_be_workable(case)?;
-    must_hold_step(case, caller)?;
+    let r = rule(Action::Forward, case, caller);
+    r.state(case)?;
+    r.role(case)?;
+    r.must_hold_step(case, caller)?;
     let next = case.current_step as usize + 1;
     if next >= case.steps.len() {
         return Err(refused(format!(
@@ -92,8 +90,10 @@ pub fn send_back(
     reason: &str,
     ctx: &Ctx,
 ) -> Result<Change, ServiceError> {
-    must_be_workable(case)?;
-    must_hold_step(case, caller)?;
+    let r = rule(Action::SendBack, case, caller);
+    r.state(case)?;
+    r.role(case)?;
+    r.must_hold_step(case, caller)?;
     let target = case
         .steps
         .iter()
@@ -153,8 +153,10 @@ pub fn request_supplement(
     missing: &[String],
     ctx: &Ctx,
 ) -> Result<Change, ServiceError> {
-    must_be_workable(case)?;
-    must_hold_or_lead(case, caller)?;
+    let r = rule(Action::RequestSupplement, case, caller);
+    r.state(case)?;
+    r.role(case)?;
+    r.must_hold_step(case, caller)?;
     if missing.is_empty() {
         return Err(invalid(
             "cần danh sách giấy tờ còn thiếu (missing: the one written list of what is missing)",
@@ -184,7 +186,7 @@ pub fn supplement_received(
     documents: &[String],
     ctx: &Ctx,
 ) -> Result<Option<Change>, ServiceError> {
-    if !is_open(case) || paused(case) != PauseReason::Supplement {
+    if !takes(State::of(case), Event::SupplementReceived) {
         return Ok(None);
     }
     resume(case, ctx)?;
@@ -202,8 +204,10 @@ pub fn request_obligation(
     description: &str,
     ctx: &Ctx,
 ) -> Result<Change, ServiceError> {
-    must_be_workable(case)?;
-    must_hold_or_lead(case, caller)?;
+    let r = rule(Action::RequestObligation, case, caller);
+    r.state(case)?;
+    r.role(case)?;
+    r.must_hold_step(case, caller)?;
     if amount <= 0 || amount > MAX_AMOUNT_VND {
         return Err(invalid(format!(
             "amount_vnd phải lớn hơn 0 và không quá {} (the amount in đồng must be more than 0 and at most {MAX_AMOUNT_VND})",
@@ -236,15 +240,11 @@ pub fn record_payment(
     reference: &str,
     ctx: &Ctx,
 ) -> Result<Change, ServiceError> {
-    if !is_open(case) || paused(case) != PauseReason::FinancialObligation {
-        return Err(refused(
-            "hồ sơ không chờ nghĩa vụ tài chính (the case is not waiting for a payment)",
-        ));
-    }
-    if !(is_desk(caller, case) || is_leader(caller, case) || holds_step(caller, case)) {
-        return Err(denied(
-            "ghi nhận thanh toán cần vai trò desk, lãnh đạo hoặc người đang giải quyết (recording a payment needs role desk, leader, or the step's assignee)",
-        ));
+    let r = rule(Action::RecordPayment, case, caller);
+    r.state(case)?;
+    r.role(case)?;
+    if !(r.free_as(|_| true) || holds_step(caller, case)) {
+        return Err(r.denied(case));
     }
     if reference.is_empty() {
         return Err(invalid(
@@ -270,24 +270,19 @@ pub fn apology(
     new_due: DateTime<Utc>,
     ctx: &Ctx,
 ) -> Result<Change, ServiceError> {
-    if !is_open(case) {
-        return Err(refused(
-            "hồ sơ đã kết thúc (the case is finished or stopped)",
-        ));
-    }
+    let r = rule(Action::Apology, case, caller);
+    r.state(case)?;
+    r.role(case)?;
     let department = current(case)
         .map(|s| s.department.clone())
         .unwrap_or_default();
+    // A specialist speaks for the unit at fault only from the current step's department.
+    let in_department = !department.is_empty() && caller.department == department;
     let at_fault = caller.agency == case.competent_agency
-        && (caller.has(Role::Leader)
-            || (caller.has(Role::Specialist)
-                && !department.is_empty()
-                && caller.department == department)
+        && (r.free_as(|role| role != Role::Specialist || in_department)
             || holds_step(caller, case));
     if !at_fault {
-        return Err(denied(
-            "phiếu xin lỗi do đơn vị làm chậm (lãnh đạo hoặc phòng đang giải quyết) phát hành (the apology is issued by the unit at fault: a leader or the department of the current step)",
-        ));
+        return Err(r.denied(case));
     }
     if reason.is_empty() {
         return Err(invalid("cần lý do xin lỗi (reason is required)"));
@@ -386,28 +381,23 @@ fn leader_stop(
     reason: &str,
     ctx: &Ctx,
 ) -> Result<Change, ServiceError> {
-    let (what, change, summary) = match kind {
+    let (action, what, change, summary) = match kind {
         StopKind::Refused => (
+            Action::Refuse,
             "từ chối giải quyết",
             ChangeKind::Refused,
             format!("Từ chối giải quyết: {reason}"),
         ),
         _ => (
+            Action::StopProcessing,
             "dừng xử lý",
             ChangeKind::Stopped,
             format!("Dừng xử lý: {reason}"),
         ),
     };
-    if !is_leader(caller, case) {
-        return Err(denied(format!(
-            "{what} cần lãnh đạo cơ quan giải quyết (needs role leader of the competent agency)"
-        )));
-    }
-    if !is_open(case) {
-        return Err(refused(
-            "hồ sơ đã kết thúc (the case is finished or stopped)",
-        ));
-    }
+    let r = rule(action, case, caller);
+    r.role(case)?;
+    r.state(case)?;
     if reason.is_empty() {
         return Err(invalid(format!("cần lý do {what} (reason is required)")));
     }
@@ -443,12 +433,15 @@ pub fn record_result(
     close_early: &str,
     ctx: &Ctx,
 ) -> Result<Change, ServiceError> {
-    must_be_workable(case)?;
+    let r = rule(Action::RecordResult, case, caller);
+    r.state(case)?;
+    r.role(case)?;
     let last = case.steps.len().saturating_sub(1);
     let at_last = case.current_step as usize == last;
-    let leader = is_leader(caller, case);
-    if !leader {
-        must_hold_step(case, caller)?;
+    // A role the table lets record without the step (a leader's) closes at any step; anyone
+    // else records as the holder of the last one.
+    if !r.free_as(|_| true) {
+        r.must_hold_step(case, caller)?;
         if !at_last {
             return Err(refused(format!(
                 "kết quả được ghi nhận ở bước cuối; hồ sơ đang ở bước {} (the result is recorded at the last step)",
@@ -518,16 +511,9 @@ pub fn record_result(
 }
 
 pub fn return_result(case: &mut Case, caller: &Caller, ctx: &Ctx) -> Result<Change, ServiceError> {
-    if !is_desk(caller, case) {
-        return Err(denied(
-            "trả kết quả là việc của bộ phận một cửa (returning the result needs role desk)",
-        ));
-    }
-    if super::status(case) != DossierStatus::Finished {
-        return Err(refused(
-            "hồ sơ chưa có kết quả, hoặc đã trả (there is no result to return)",
-        ));
-    }
+    let r = rule(Action::ReturnResult, case, caller);
+    r.role(case)?;
+    r.state(case)?;
     case.returned_at = Some(ts(ctx.now));
     set_status(case, DossierStatus::Returned);
     Ok(Change::new(ChangeKind::ResultReturned, "Đã trả kết quả"))
@@ -536,7 +522,7 @@ pub fn return_result(case: &mut Case, caller: &Caller, ctx: &Ctx) -> Result<Chan
 /// The applicant asks to withdraw: the latest request's reason is the one to decide on. None
 /// when the case has ended (nothing to withdraw; the version stays).
 pub fn withdrawal_requested(case: &mut Case, reason: &str) -> Option<Change> {
-    if !is_open(case) {
+    if !takes(State::of(case), Event::WithdrawalRequested) {
         return None;
     }
     case.withdrawal_requested = true;
@@ -556,16 +542,9 @@ pub fn decide_withdrawal(
     approve: bool,
     ctx: &Ctx,
 ) -> Result<Change, ServiceError> {
-    if !(is_desk(caller, case) || is_leader(caller, case)) {
-        return Err(denied(
-            "quyết định việc rút hồ sơ cần bộ phận một cửa hoặc lãnh đạo (needs role desk or leader)",
-        ));
-    }
-    if !case.withdrawal_requested || !is_open(case) {
-        return Err(refused(
-            "không có đề nghị rút hồ sơ (there is no withdrawal request)",
-        ));
-    }
+    let r = rule(Action::DecideWithdrawal, case, caller);
+    r.role(case)?;
+    r.state(case)?;
     let reason = case.withdrawal_reason.clone();
     if approve {
         let summary = format!("Chấp thuận rút hồ sơ theo đề nghị: {reason}");

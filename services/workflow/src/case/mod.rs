@@ -2,11 +2,14 @@
 //! the case record (`motcua.workflow.v1.Case`): no I/O, the time and the calendar are given. The
 //! service locks the case, calls one of these, bumps the version and stores what changed.
 //!
-//! - [`who`]: who may act on a case (roles, departments, the step's holder, the agency).
+//! - [`table`]: the one table of which state and role allow which change, and which error a
+//!   refusal is.
+//! - [`who`]: the finer checks of who may act (departments, the step's holder, the agency).
 //! - [`changes`]: each change an officer or intake's request makes.
 //! - this module: opening a case, steps and the control sheet, due times and pauses.
 
 mod changes;
+pub mod table;
 mod who;
 
 pub use changes::*;

@@ -1,10 +1,11 @@
-//! Who may act on a case: the step's role and department, the step's holder, the competent
-//! agency's leaders and desks, and who may see it at all.
+//! Who may act on a case: how the rules' table ([`super::table`]) judges a caller (each of its
+//! roles, in the agency that role acts in) and the words of each refusal; then what the table
+//! cannot know: the step's role and department, the step's holder, and who may see the case.
 
-use super::{actor, current, denied, is_open, paused, refused, step_label};
+use super::table::{Action, Gate, State, gate};
+use super::{actor, current, denied, refused, step_label};
 use motcua_platform::ServiceError;
 use motcua_platform::auth::{Caller, Role};
-use motcua_proto::common::PauseReason;
 use motcua_proto::workflow::{Case, CaseStep};
 
 /// The caller may see the case: its scope covers the competent or the receiving agency (an
@@ -23,20 +24,16 @@ pub(super) fn may_perform(caller: &Caller, step: &CaseStep, case: &Case) -> bool
     let Some(role) = role_of(step) else {
         return false;
     };
-    let agency_ok = caller.agency == case.competent_agency
-        || (role == Role::Desk && caller.agency == case.receiving_agency);
     caller.has(role)
-        && agency_ok
+        && in_agency(caller, case, role)
         && (step.department.is_empty() || caller.department == step.department)
 }
 
-pub(super) fn is_leader(caller: &Caller, case: &Case) -> bool {
-    caller.has(Role::Leader) && caller.agency == case.competent_agency
-}
-
-pub(super) fn is_desk(caller: &Caller, case: &Case) -> bool {
-    caller.has(Role::Desk)
-        && (caller.agency == case.receiving_agency || caller.agency == case.competent_agency)
+/// Whether the caller's agency is one where `role` acts on this case: the competent agency, and
+/// for the desk also the receiving one (which received the dossier and hands over its result).
+pub(super) fn in_agency(caller: &Caller, case: &Case, role: Role) -> bool {
+    caller.agency == case.competent_agency
+        || (role == Role::Desk && caller.agency == case.receiving_agency)
 }
 
 pub(super) fn holds_step(caller: &Caller, case: &Case) -> bool {
@@ -45,37 +42,9 @@ pub(super) fn holds_step(caller: &Caller, case: &Case) -> bool {
         .is_some_and(|a| a.subject == caller.subject && a.agency == caller.agency)
 }
 
-/// Refuses unless the case is open, not paused and not waiting on a withdrawal decision.
-pub(super) fn must_be_workable(case: &Case) -> Result<(), ServiceError> {
-    if !is_open(case) {
-        return Err(refused(format!(
-            "hồ sơ {} đã kết thúc, không thể thao tác (the case is finished or stopped)",
-            case.dossier_code
-        )));
-    }
-    match paused(case) {
-        PauseReason::Supplement => {
-            return Err(refused(
-                "hồ sơ đang chờ người nộp bổ sung; thao tác sau khi bộ phận một cửa nhận bổ sung (the clock is paused for a supplement)",
-            ));
-        }
-        PauseReason::FinancialObligation => {
-            return Err(refused(
-                "hồ sơ đang chờ thực hiện nghĩa vụ tài chính; ghi nhận thanh toán trước (the clock is paused for fees or taxes: record the payment first)",
-            ));
-        }
-        PauseReason::Unspecified => {}
-    }
-    if case.withdrawal_requested {
-        return Err(refused(
-            "người nộp đề nghị rút hồ sơ; chấp thuận hoặc từ chối đề nghị trước (decide the withdrawal request first)",
-        ));
-    }
-    Ok(())
-}
-
 /// Why the caller may not take the current step, in words an officer reads.
-fn needs_role(case: &Case, step: &CaseStep) -> ServiceError {
+pub(super) fn needs_role(case: &Case) -> ServiceError {
+    let step = current(case).cloned().unwrap_or_default();
     let (vi_department, en_department) = if step.department.is_empty() {
         (String::new(), String::new())
     } else {
@@ -92,8 +61,9 @@ fn needs_role(case: &Case, step: &CaseStep) -> ServiceError {
     ))
 }
 
-/// The caller takes the current step (ClaimTask): it is unassigned and theirs to perform.
-pub(super) fn take_step(case: &mut Case, caller: &Caller) -> Result<(), ServiceError> {
+/// The caller takes the current step (ClaimTask): it is unassigned, the table lets the caller's
+/// role take steps, and this step is theirs to perform (its role, department and agency).
+pub(super) fn take_step(case: &mut Case, caller: &Caller, r: &Ruling) -> Result<(), ServiceError> {
     let step = current(case).cloned().unwrap_or_default();
     if let Some(a) = &case.assignee {
         return Err(refused(format!(
@@ -102,8 +72,9 @@ pub(super) fn take_step(case: &mut Case, caller: &Caller) -> Result<(), ServiceE
             a.name
         )));
     }
+    r.role(case)?;
     if !may_perform(caller, &step, case) {
-        return Err(needs_role(case, &step));
+        return Err(needs_role(case));
     }
     case.assignee = Some(actor(caller));
     if let Some(entry) = case.control_sheet.last_mut() {
@@ -130,14 +101,164 @@ pub(super) fn must_hold_step(case: &Case, caller: &Caller) -> Result<(), Service
             "nhận xử lý bước {} trước (ClaimTask) rồi mới thao tác (claim the step first)",
             step_label(case)
         ))),
-        None => Err(needs_role(case, &step)),
+        None => Err(needs_role(case)),
     }
 }
 
-/// The caller holds the step, or is a leader of the competent agency.
-pub(super) fn must_hold_or_lead(case: &Case, caller: &Caller) -> Result<(), ServiceError> {
-    if is_leader(caller, case) {
-        return Ok(());
+/// The table's word on one caller doing one action on one case. A change asks it in the order
+/// it always has ([`Ruling::state`], [`Ruling::role`]), with its finer checks around them: that
+/// order decides which error a caller refused on both counts gets, and the table's cells follow it.
+#[derive(Debug, Clone)]
+pub(super) struct Ruling {
+    action: Action,
+    state: State,
+    /// The best cell of the caller's roles, at worst the no-role column's.
+    best: Gate,
+    /// A cell other than `R`: the no-role column's, or one of the caller's roles' in its agency.
+    admitted: bool,
+    /// The caller's roles that may act without holding the step (`Y`), each in its agency.
+    free: Vec<Role>,
+}
+
+/// Reads the table for each of the caller's roles; a role counts only in the agency it acts in.
+pub(super) fn rule(action: Action, case: &Case, caller: &Caller) -> Ruling {
+    let state = State::of(case);
+    let cell = |who| gate(state, action, who);
+    let mut best = cell(None);
+    let mut admitted = best != Gate::NotYourRole;
+    let mut free = Vec::new();
+    for &role in &caller.roles {
+        let g = cell(Some(role));
+        best = best.max(g);
+        let here = in_agency(caller, case, role);
+        admitted |= here && g != Gate::NotYourRole;
+        if here && g == Gate::Yes {
+            free.push(role);
+        }
     }
-    must_hold_step(case, caller)
+    Ruling {
+        action,
+        state,
+        best,
+        admitted,
+        free,
+    }
+}
+
+impl Ruling {
+    /// Refuses (FAILED_PRECONDITION) when the table says not in this state.
+    pub(super) fn state(&self, case: &Case) -> Result<(), ServiceError> {
+        if self.best == Gate::NotInState {
+            return Err(ServiceError::FailedPrecondition(self.not_now(case)));
+        }
+        Ok(())
+    }
+
+    /// Refuses (PERMISSION_DENIED) when the table says not the caller's role, or the role's
+    /// agency is not the caller's.
+    pub(super) fn role(&self, case: &Case) -> Result<(), ServiceError> {
+        if self.admitted {
+            return Ok(());
+        }
+        Err(self.denied(case))
+    }
+
+    /// One of the caller's roles may act without holding the step, and `also` holds for it (a
+    /// finer check of that role).
+    pub(super) fn free_as(&self, also: impl Fn(Role) -> bool) -> bool {
+        self.free.iter().any(|&r| also(r))
+    }
+
+    /// Refuses unless the caller holds the current step or one of its roles may act without.
+    pub(super) fn must_hold_step(&self, case: &Case, caller: &Caller) -> Result<(), ServiceError> {
+        if self.free_as(|_| true) {
+            return Ok(());
+        }
+        must_hold_step(case, caller)
+    }
+
+    /// The change's words for a caller whose role may not: who may.
+    pub(super) fn denied(&self, case: &Case) -> ServiceError {
+        let m = match self.action {
+            Action::Assign => {
+                "chỉ lãnh đạo cơ quan giải quyết được phân công (assigning needs role leader of the competent agency)"
+            }
+            Action::RecordPayment => {
+                "ghi nhận thanh toán cần vai trò desk, lãnh đạo hoặc người đang giải quyết (recording a payment needs role desk, leader, or the step's assignee)"
+            }
+            Action::Apology => {
+                "phiếu xin lỗi do đơn vị làm chậm (lãnh đạo hoặc phòng đang giải quyết) phát hành (the apology is issued by the unit at fault: a leader or the department of the current step)"
+            }
+            Action::Refuse => {
+                "từ chối giải quyết cần lãnh đạo cơ quan giải quyết (needs role leader of the competent agency)"
+            }
+            Action::StopProcessing => {
+                "dừng xử lý cần lãnh đạo cơ quan giải quyết (needs role leader of the competent agency)"
+            }
+            Action::ReturnResult => {
+                "trả kết quả là việc của bộ phận một cửa (returning the result needs role desk)"
+            }
+            Action::DecideWithdrawal => {
+                "quyết định việc rút hồ sơ cần bộ phận một cửa hoặc lãnh đạo (needs role desk or leader)"
+            }
+            // The step's own work: its role and department.
+            Action::Claim
+            | Action::Forward
+            | Action::SendBack
+            | Action::RequestSupplement
+            | Action::RequestObligation
+            | Action::RecordResult => return needs_role(case),
+        };
+        denied(m)
+    }
+
+    /// The change's words for a case not in a state for it: what it waits for.
+    fn not_now(&self, case: &Case) -> String {
+        let m = match self.action {
+            Action::Assign | Action::Apology | Action::Refuse | Action::StopProcessing => {
+                "hồ sơ đã kết thúc (the case is finished or stopped)"
+            }
+            Action::RecordPayment => {
+                "hồ sơ không chờ nghĩa vụ tài chính (the case is not waiting for a payment)"
+            }
+            Action::ReturnResult => {
+                "hồ sơ chưa có kết quả, hoặc đã trả (there is no result to return)"
+            }
+            Action::DecideWithdrawal => {
+                "không có đề nghị rút hồ sơ (there is no withdrawal request)"
+            }
+            Action::Claim
+            | Action::Forward
+            | Action::SendBack
+            | Action::RequestSupplement
+            | Action::RequestObligation
+            | Action::RecordResult => return not_workable(self.state, case),
+        };
+        m.to_owned()
+    }
+}
+
+/// Why the step's work cannot go on: the case ended, the clock is paused, or a withdrawal request
+/// waits for a decision (in this order: a paused case asked to withdraw says what pauses it).
+fn not_workable(state: State, case: &Case) -> String {
+    match state {
+        State::Finished | State::Returned | State::Stopped => format!(
+            "hồ sơ {} đã kết thúc, không thể thao tác (the case is finished or stopped)",
+            case.dossier_code
+        ),
+        State::SupplementRequested | State::WithdrawalRequestedPausedForSupplement => {
+            "hồ sơ đang chờ người nộp bổ sung; thao tác sau khi bộ phận một cửa nhận bổ sung (the clock is paused for a supplement)".into()
+        }
+        State::FinancialObligation | State::WithdrawalRequestedPausedForObligation => {
+            "hồ sơ đang chờ thực hiện nghĩa vụ tài chính; ghi nhận thanh toán trước (the clock is paused for fees or taxes: record the payment first)".into()
+        }
+        State::WithdrawalRequested => {
+            "người nộp đề nghị rút hồ sơ; chấp thuận hoặc từ chối đề nghị trước (decide the withdrawal request first)".into()
+        }
+        // Work goes on in these: no table row refuses them for the state.
+        State::Received | State::InProgress => format!(
+            "bước {} không thực hiện được lúc này (not in this state)",
+            step_label(case)
+        ),
+    }
 }
