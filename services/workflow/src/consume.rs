@@ -4,7 +4,7 @@
 //! records event ids; a second `submitted` finds its case). A request that arrives before its case
 //! waits for it (bounded, then dead-lettered) instead of being lost.
 
-use crate::case::{self, Change, Ctx};
+use crate::rules::{self, Change, Ctx};
 use crate::grpc::write;
 use crate::settings::WorkflowSettings;
 use crate::{publish, store, timers};
@@ -62,7 +62,7 @@ impl IntakeEvents {
             .clone()
             .ok_or_else(|| poison("submitted without a state"))?;
         let ctx = self.ctx(&base.competent_agency);
-        let mut c = case::open(e, &ctx).map_err(poison)?;
+        let mut c = rules::open(e, &ctx).map_err(poison)?;
         // Version 1 is intake's; opening the case is workflow's first state (version 2).
         c.version += 1;
         c.updated_at = Some(motcua_domain::time::ts(ctx.now));
@@ -154,7 +154,7 @@ impl Handler for IntakeEvents {
                     let actor = e.received_by.clone().unwrap_or_default();
                     let docs = e.document_keys.clone();
                     self.request(tx, &e.dossier_code, actor, |c, ctx| {
-                        case::supplement_received(c, &docs, ctx)
+                        rules::supplement_received(c, &docs, ctx)
                     })
                     .await
                 }
@@ -162,7 +162,7 @@ impl Handler for IntakeEvents {
                     let actor = e.received_by.clone().unwrap_or_default();
                     let reason = e.reason.clone();
                     self.request(tx, &e.dossier_code, actor, |c, _| {
-                        Ok(case::withdrawal_requested(c, &reason))
+                        Ok(rules::withdrawal_requested(c, &reason))
                     })
                     .await
                 }

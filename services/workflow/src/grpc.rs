@@ -1,10 +1,10 @@
-//! The WorkflowService gRPC API. The rules of each change live in [`crate::case`]; this module
+//! The WorkflowService gRPC API. The rules of each change live in [`crate::rules`]; this module
 //! takes the caller, checks the request, and runs the change through [`Workflow::act`]: lock the
 //! case, check the version the caller saw, apply, store the case, its history line, its timers,
 //! its event and the idempotent answer — all in one transaction, so nothing is half-applied.
 
 use crate::bounds;
-use crate::case::{self, Change, Ctx, may_see};
+use crate::rules::{self, Change, Ctx, may_see};
 use crate::settings::WorkflowSettings;
 use crate::{publish, queue, store, timers};
 use motcua_domain::calendars::Calendars;
@@ -140,7 +140,7 @@ impl Workflow {
             return Ok((before, false));
         }
         change.note = a.note.clone();
-        let actor = case::actor(a.caller);
+        let actor = rules::actor(a.caller);
         let scope = a.scope();
         let answer = (!key.is_empty()).then_some((scope.as_str(), key, a.request_sha.as_str()));
         let written = write(
@@ -324,7 +324,7 @@ impl WorkflowService for Workflow {
         let a = Acting::new(&who, &r.dossier_code, r.action.as_ref(), r)?;
         reply!(
             ClaimTaskResponse,
-            self.act(a, |c, _| case::claim(c, &who)).await?
+            self.act(a, |c, _| rules::claim(c, &who)).await?
         )
     }
 
@@ -340,7 +340,7 @@ impl WorkflowService for Workflow {
         };
         reply!(
             AssignTaskResponse,
-            self.act(a, |c, _| case::assign(c, &who, &assignee)).await?
+            self.act(a, |c, _| rules::assign(c, &who, &assignee)).await?
         )
     }
 
@@ -350,7 +350,7 @@ impl WorkflowService for Workflow {
         let a = Acting::new(&who, &r.dossier_code, r.action.as_ref(), r)?;
         reply!(
             ForwardStepResponse,
-            self.act(a, |c, ctx| case::forward(c, &who, ctx)).await?
+            self.act(a, |c, ctx| rules::forward(c, &who, ctx)).await?
         )
     }
 
@@ -362,7 +362,7 @@ impl WorkflowService for Workflow {
         let reason = required(&r.reason, "reason")?;
         reply!(
             SendBackResponse,
-            self.act(a, |c, ctx| case::send_back(c, &who, to_step, &reason, ctx))
+            self.act(a, |c, ctx| rules::send_back(c, &who, to_step, &reason, ctx))
                 .await?
         )
     }
@@ -377,7 +377,7 @@ impl WorkflowService for Workflow {
         let missing = bounds::missing(&r.missing)?;
         reply!(
             RequestSupplementResponse,
-            self.act(a, |c, ctx| case::request_supplement(c, &who, &missing, ctx))
+            self.act(a, |c, ctx| rules::request_supplement(c, &who, &missing, ctx))
                 .await?
         )
     }
@@ -392,7 +392,7 @@ impl WorkflowService for Workflow {
         let description = bounds::line(&r.description, "description", bounds::DESCRIPTION)?;
         reply!(
             RequestFinancialObligationResponse,
-            self.act(a, |c, ctx| case::request_obligation(
+            self.act(a, |c, ctx| rules::request_obligation(
                 c,
                 &who,
                 r.amount_vnd,
@@ -413,7 +413,7 @@ impl WorkflowService for Workflow {
         let reference = bounds::line(&r.reference, "reference", bounds::REFERENCE)?;
         reply!(
             RecordPaymentResponse,
-            self.act(a, |c, ctx| case::record_payment(c, &who, &reference, ctx))
+            self.act(a, |c, ctx| rules::record_payment(c, &who, &reference, ctx))
                 .await?
         )
     }
@@ -435,7 +435,7 @@ impl WorkflowService for Workflow {
         .map_err(ServiceError::from)?;
         reply!(
             IssueApologyResponse,
-            self.act(a, |c, ctx| case::apology(c, &who, &reason, new_due, ctx))
+            self.act(a, |c, ctx| rules::apology(c, &who, &reason, new_due, ctx))
                 .await?
         )
     }
@@ -447,7 +447,7 @@ impl WorkflowService for Workflow {
         let reason = required(&r.reason, "reason")?;
         reply!(
             RefuseCaseResponse,
-            self.act(a, |c, ctx| case::refuse(c, &who, &reason, ctx))
+            self.act(a, |c, ctx| rules::refuse(c, &who, &reason, ctx))
                 .await?
         )
     }
@@ -463,7 +463,7 @@ impl WorkflowService for Workflow {
         let close_early = bounds::long_text(&r.close_early_reason, "close_early_reason")?;
         reply!(
             RecordResultResponse,
-            self.act(a, |c, ctx| case::record_result(
+            self.act(a, |c, ctx| rules::record_result(
                 c,
                 &who,
                 &result,
@@ -483,7 +483,7 @@ impl WorkflowService for Workflow {
         let a = Acting::new(&who, &r.dossier_code, r.action.as_ref(), r)?;
         reply!(
             ReturnResultResponse,
-            self.act(a, |c, ctx| case::return_result(c, &who, ctx))
+            self.act(a, |c, ctx| rules::return_result(c, &who, ctx))
                 .await?
         )
     }
@@ -497,7 +497,7 @@ impl WorkflowService for Workflow {
         let a = Acting::new(&who, &r.dossier_code, r.action.as_ref(), r)?;
         reply!(
             DecideWithdrawalResponse,
-            self.act(a, |c, ctx| case::decide_withdrawal(c, &who, r.approve, ctx))
+            self.act(a, |c, ctx| rules::decide_withdrawal(c, &who, r.approve, ctx))
                 .await?
         )
     }
@@ -512,7 +512,7 @@ impl WorkflowService for Workflow {
         let reason = required(&r.reason, "reason")?;
         reply!(
             StopProcessingResponse,
-            self.act(a, |c, ctx| case::stop_processing(c, &who, &reason, ctx))
+            self.act(a, |c, ctx| rules::stop_processing(c, &who, &reason, ctx))
                 .await?
         )
     }

@@ -1,6 +1,6 @@
 //! Workflow: a dossier's life after intake. Where to look:
 //!
-//! - [`case`]: the rules — who may do what, when, and what each change does (pure functions).
+//! - [`rules`]: the rules — who may do what, when, and what each change does (pure functions).
 //! - [`grpc`]: the gRPC API and the one way every change is stored ([`grpc::commit`]).
 //! - [`consume`]: cases opened, resumed and asked to withdraw by intake's events.
 //! - [`timers`]: due-soon and overdue timers; [`publish`]: the events workflow publishes.
@@ -14,12 +14,12 @@
 //! table, each exactly once.
 
 pub mod bounds;
-pub mod case;
 pub mod consume;
 pub mod grpc;
 pub mod publish;
 pub mod queue;
 pub mod retention;
+pub mod rules;
 pub mod settings;
 pub mod store;
 pub mod timers;

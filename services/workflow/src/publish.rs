@@ -2,7 +2,7 @@
 //! full public state, so lookup, notification and reporting never call back; due times coming near
 //! or passing are `deadline` events.
 
-use crate::case::{self, Change};
+use crate::rules::{self, Change};
 use chrono::{DateTime, Utc};
 use motcua_domain::events::{DEADLINE, STATE_CHANGED, dossier_subject};
 use motcua_domain::time::ts;
@@ -39,8 +39,8 @@ pub fn slug(kind: ChangeKind) -> &'static str {
 
 /// A short public line for the citizen, in Vietnamese.
 fn public_note(c: &Case) -> String {
-    let step = case::current(c).map(|s| s.name.clone()).unwrap_or_default();
-    match case::status(c) {
+    let step = rules::current(c).map(|s| s.name.clone()).unwrap_or_default();
+    match rules::status(c) {
         DossierStatus::Received => "Hồ sơ đã được tiếp nhận".into(),
         DossierStatus::InProgress => format!("Đang giải quyết: {step}"),
         DossierStatus::SupplementRequested => {
@@ -64,8 +64,8 @@ fn public_note(c: &Case) -> String {
 
 /// The dossier's public state after a change: intake's part (`base`) and workflow's.
 pub fn state(base: &DossierState, c: &Case) -> DossierState {
-    let open = case::is_open(c);
-    let step = case::current(c).filter(|_| open);
+    let open = rules::is_open(c);
+    let step = rules::current(c).filter(|_| open);
     DossierState {
         version: c.version,
         status: c.status,
@@ -83,7 +83,7 @@ pub fn state(base: &DossierState, c: &Case) -> DossierState {
         step_due_at: if open { c.step_due_at } else { None },
         paused: c.paused,
         paused_since: c.paused_since,
-        missing_documents: if case::paused(c) == PauseReason::Supplement {
+        missing_documents: if rules::paused(c) == PauseReason::Supplement {
             c.missing_documents.clone()
         } else {
             Vec::new()
@@ -131,7 +131,7 @@ pub fn deadline(
     due: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> OutboxEvent {
-    let step = case::current(c);
+    let step = rules::current(c);
     let message = DeadlineReached {
         dossier_code: c.dossier_code.clone(),
         field: c.field.clone(),

@@ -154,7 +154,7 @@ fn reasons(
     {
         kinds.push(QueueReasonKind::AssignedToMe);
     }
-    let step = crate::case::current(c);
+    let step = crate::rules::current(c);
     if let Some(s) = step
         && Role::parse(&s.role).is_some_and(|r| who.has(r))
         && (s.department.is_empty() || s.department == who.department)

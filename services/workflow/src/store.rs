@@ -1,7 +1,7 @@
 //! Workflow's SQL. Every statement binds its values; the case is one encoded record beside the
 //! columns queues select on.
 
-use crate::case;
+use crate::rules;
 use chrono::{DateTime, Utc};
 use motcua_domain::time::from_ts;
 use motcua_platform::ServiceError;
@@ -36,9 +36,9 @@ struct Columns {
 }
 
 fn columns(c: &Case) -> Result<Columns, ServiceError> {
-    let step = case::current(c);
+    let step = rules::current(c);
     Ok(Columns {
-        open: case::is_open(c),
+        open: rules::is_open(c),
         role: step.map(|s| s.role.clone()).unwrap_or_default(),
         department: step.map(|s| s.department.clone()).unwrap_or_default(),
         assignee: c.assignee.as_ref().map(|a| a.subject.clone()),

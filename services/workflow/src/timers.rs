@@ -8,7 +8,7 @@
 //! (the job is moved in the same transaction, so only a race with that transaction could) finds
 //! the due time changed and publishes nothing.
 
-use crate::case::{self, Ctx};
+use crate::rules::{self, Ctx};
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use motcua_domain::time::from_ts;
@@ -37,7 +37,7 @@ const ALL: [(DeadlineScope, DeadlineKind, &str); 4] = [
 ];
 
 fn due_of(c: &Case, scope: DeadlineScope) -> Option<DateTime<Utc>> {
-    if !case::is_open(c) || case::paused(c) != PauseReason::Unspecified {
+    if !rules::is_open(c) || rules::paused(c) != PauseReason::Unspecified {
         return None;
     }
     let t = match scope {
