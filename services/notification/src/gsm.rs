@@ -8,8 +8,11 @@
 //! * [`is_gsm7`] tells whether one character is in the GSM-7 basic set or in
 //!   its extension table.
 //!
-//! Only the `deunicode` crate is used; this module does not reference any
-//! other module of the crate.
+//! Which characters are GSM-7 and how many septets they take come from the
+//! `gsm7-alt` crate; transliteration from `deunicode`. What neither crate
+//! does stays here: folding to text without diacritics (Vietnamese included)
+//! and splitting into SMS parts. This module references no other module of
+//! the crate.
 
 /// Characters per single (non-concatenated) SMS in GSM-7, in septets.
 const GSM7_SINGLE: usize = 160;
@@ -45,105 +48,24 @@ pub struct SmsSize {
     pub parts: usize,
 }
 
+/// Septets `c` takes in GSM-7 (1 for the basic set, 2 for the extension
+/// table, sent as escape 0x1B + code), or `None` if it is not GSM-7.
+///
+/// The tables are `gsm7-alt`'s: the default alphabet of 3GPP TS 23.038
+/// without national shift tables, 127 basic characters (the escape code has
+/// no character of its own) and 10 extension characters, FORM FEED (U+000C,
+/// "page break") among them, as the standard has it.
+fn gsm7_septets(c: char) -> Option<usize> {
+    let mut buf = [0u8; 4];
+    gsm7_alt::encoded_len(c.encode_utf8(&mut buf)).ok()
+}
+
 /// Returns `true` if `c` is in the GSM-7 basic character set or in its
 /// extension table (3GPP TS 23.038, default alphabet, no national shift
 /// tables).
-///
-/// The extension table includes FORM FEED (U+000C, "page break"), as the
-/// standard does; it counts 2 septets like the other extension characters.
 #[must_use]
-pub const fn is_gsm7(c: char) -> bool {
-    is_gsm7_basic(c) || is_gsm7_extension(c)
-}
-
-/// GSM-7 basic character set (one septet each). The escape code 0x1B has no
-/// character of its own and is therefore not listed.
-const fn is_gsm7_basic(c: char) -> bool {
-    matches!(
-        c,
-        '@' | '£'
-            | '$'
-            | '¥'
-            | 'è'
-            | 'é'
-            | 'ù'
-            | 'ì'
-            | 'ò'
-            | 'Ç'
-            | '\n'
-            | 'Ø'
-            | 'ø'
-            | '\r'
-            | 'Å'
-            | 'å'
-            | 'Δ'
-            | '_'
-            | 'Φ'
-            | 'Γ'
-            | 'Λ'
-            | 'Ω'
-            | 'Π'
-            | 'Ψ'
-            | 'Σ'
-            | 'Θ'
-            | 'Ξ'
-            | 'Æ'
-            | 'æ'
-            | 'ß'
-            | 'É'
-            | ' '
-            | '!'
-            | '"'
-            | '#'
-            | '¤'
-            | '%'
-            | '&'
-            | '\''
-            | '('
-            | ')'
-            | '*'
-            | '+'
-            | ','
-            | '-'
-            | '.'
-            | '/'
-            | '0'..='9'
-            | ':'
-            | ';'
-            | '<'
-            | '='
-            | '>'
-            | '?'
-            | '¡'
-            | 'A'..='Z'
-            | 'Ä'
-            | 'Ö'
-            | 'Ñ'
-            | 'Ü'
-            | '§'
-            | '¿'
-            | 'a'..='z'
-            | 'ä'
-            | 'ö'
-            | 'ñ'
-            | 'ü'
-            | 'à'
-    )
-}
-
-/// GSM-7 extension table: each of these is sent as escape (0x1B) + code,
-/// i.e. 2 septets.
-const fn is_gsm7_extension(c: char) -> bool {
-    matches!(
-        c,
-        '\u{000C}' | '^' | '{' | '}' | '\\' | '[' | '~' | ']' | '|' | '€'
-    )
-}
-
-/// Septets needed for `c` in GSM-7: 1 for the basic set, 2 for the
-/// extension table. Only meaningful when `is_gsm7(c)` holds.
-const fn gsm7_septets(c: char) -> usize {
-    if is_gsm7_extension(c) { 2 } else { 1 }
+pub fn is_gsm7(c: char) -> bool {
+    gsm7_septets(c).is_some()
 }
 
 /// Non-ASCII GSM-7 characters that [`fold_to_gsm7`] keeps as they are.
@@ -276,31 +198,24 @@ fn push_transliterated(out: &mut String, c: char) {
 /// * Empty text: GSM-7, 0 units, 0 parts.
 #[must_use]
 pub fn measure(text: &str) -> SmsSize {
-    if text.chars().all(is_gsm7) {
-        let units = text.chars().map(gsm7_septets).sum();
-        let parts = count_parts(
-            text.chars().map(gsm7_septets),
-            units,
-            GSM7_SINGLE,
-            GSM7_MULTI,
-        );
+    // `gsm7-alt` counts the septets (and refuses a text with any character
+    // outside GSM-7). It stops there: it has no UCS-2 and no concatenated-SMS
+    // parts (its README: a character mapper, "not a full GSM 7-bit encoder in
+    // the SMS sense"), so the part split below stays ours.
+    if let Ok(units) = gsm7_alt::encoded_len(text) {
+        let widths = text.chars().filter_map(gsm7_septets);
         SmsSize {
             encoding: Encoding::Gsm7,
             units,
-            parts,
+            parts: count_parts(widths, units, GSM7_SINGLE, GSM7_MULTI),
         }
     } else {
-        let units = text.chars().map(char::len_utf16).sum();
-        let parts = count_parts(
-            text.chars().map(char::len_utf16),
-            units,
-            UCS2_SINGLE,
-            UCS2_MULTI,
-        );
+        let units = text.encode_utf16().count();
+        let widths = text.chars().map(char::len_utf16);
         SmsSize {
             encoding: Encoding::Ucs2,
             units,
-            parts,
+            parts: count_parts(widths, units, UCS2_SINGLE, UCS2_MULTI),
         }
     }
 }

@@ -1,6 +1,7 @@
-//! Cross-checks `gsm` against the independent `gsm7-alt` crate: its
-//! character tables and septet counts, and part counts derived from its
-//! encoded output by a separate byte-level splitter.
+//! Cross-checks `gsm` against the `gsm7-alt` crate's encoder: `gsm` asks the
+//! crate one character at a time, so the table check guards that per-character
+//! use against the crate's whole-text answer; septet counts come from its
+//! encoded bytes, and part counts from a separate byte-level splitter over them.
 
 use motcua_notification::gsm::{Encoding, fold_to_gsm7, is_gsm7, measure};
 

@@ -1,5 +1,15 @@
 use super::*;
 
+/// In the GSM-7 basic set: one septet.
+fn is_gsm7_basic(c: char) -> bool {
+    gsm7_septets(c) == Some(1)
+}
+
+/// In the GSM-7 extension table: escape + code, two septets.
+fn is_gsm7_extension(c: char) -> bool {
+    gsm7_septets(c) == Some(2)
+}
+
 fn a(n: usize) -> String {
     "a".repeat(n)
 }
@@ -191,6 +201,23 @@ fn gsm7_table_has_127_basic_and_10_extension_characters() {
     assert!(is_gsm7('Ç'));
 }
 
+#[test]
+fn gsm7_tables_are_those_of_3gpp_ts_23_038() {
+    // The default alphabet written out, so that a `gsm7-alt` release that
+    // changed its tables fails here: with the counts above, these lists are
+    // exactly the sets.
+    let basic = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?\
+                 ¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+    assert_eq!(basic.chars().count(), 127);
+    for c in basic.chars() {
+        assert!(is_gsm7_basic(c), "{c:?}");
+    }
+    for c in "\u{000C}^{}\\[~]|€".chars() {
+        assert!(is_gsm7_extension(c), "{c:?}");
+    }
+    assert!(!is_gsm7('\u{001B}'));
+}
+
 // ---- measure: GSM-7 -----------------------------------------------
 
 #[test]
@@ -252,6 +279,34 @@ fn gsm7_extension_is_not_split_across_parts() {
 fn folded_vietnamese_is_gsm7() {
     let s = fold_to_gsm7("Hồ sơ của ông đã được tiếp nhận");
     assert_eq!(measure(&s).encoding, Encoding::Gsm7);
+}
+
+/// A receipt SMS as the service sends it, in Vietnamese.
+const RECEIPT: &str = "UBND phường Điện Biên: hồ sơ 000.00.06.H56-231027-0361 của ông \
+                       Nguyễn Văn Ánh đã được tiếp nhận, hẹn trả kết quả ngày 15/11/2023. \
+                       Tra cứu: gửi HS 000.00.06.H56-231027-0361 K7Q2M9XA đến 8xxx.";
+
+#[test]
+fn vietnamese_texts_segment_counts() {
+    // Folded: plain ASCII, one septet a character; 190 septets are two
+    // parts of 153.
+    let folded = fold_to_gsm7(RECEIPT);
+    let n = RECEIPT.chars().count();
+    assert_eq!(n, 190);
+    assert_eq!(folded.len(), n);
+    assert_eq!(measure(&folded), size(Encoding::Gsm7, n, 2));
+    // Sent with diacritics (MOTCUA_SMS_UNICODE): UCS-2, three parts of 67.
+    assert_eq!(measure(RECEIPT), size(Encoding::Ucs2, n, 3));
+    // One extension character (the euro sign) in folded text counts 2.
+    let fee = fold_to_gsm7("Phí thẩm định: 2 € (50.000 đồng).");
+    assert_eq!(fee, "Phi tham dinh: 2 € (50.000 dong).");
+    assert_eq!(measure(&fee), size(Encoding::Gsm7, 34, 1));
+    // Short Vietnamese: one part either way.
+    assert_eq!(measure("Hồ sơ đã có kết quả"), size(Encoding::Ucs2, 19, 1));
+    assert_eq!(
+        measure(&fold_to_gsm7("Hồ sơ đã có kết quả")),
+        size(Encoding::Gsm7, 19, 1)
+    );
 }
 
 // ---- measure: UCS-2 -----------------------------------------------

@@ -76,9 +76,7 @@ impl Provider for Webhooks {
                 .post(&m.to)
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(m.body.clone());
-            for (name, value) in
-                webhook_sign::headers(&m.secrets, &id, timestamp, m.body.as_bytes())
-            {
+            for (name, value) in webhook_sign::headers(&m.secrets, &id, timestamp, &m.body) {
                 request = request.header(name, value);
             }
             let response = request.send().await.map_err(transport)?;
