@@ -4,8 +4,8 @@
 //! records event ids; a second `submitted` finds its case). A request that arrives before its case
 //! waits for it (bounded, then dead-lettered) instead of being lost.
 
-use crate::rules::{self, Change, Ctx};
 use crate::grpc::write;
+use crate::rules::{self, Change, Ctx};
 use crate::settings::WorkflowSettings;
 use crate::{publish, store, timers};
 use futures::future::BoxFuture;

@@ -340,7 +340,8 @@ impl WorkflowService for Workflow {
         };
         reply!(
             AssignTaskResponse,
-            self.act(a, |c, _| rules::assign(c, &who, &assignee)).await?
+            self.act(a, |c, _| rules::assign(c, &who, &assignee))
+                .await?
         )
     }
 
@@ -377,8 +378,10 @@ impl WorkflowService for Workflow {
         let missing = bounds::missing(&r.missing)?;
         reply!(
             RequestSupplementResponse,
-            self.act(a, |c, ctx| rules::request_supplement(c, &who, &missing, ctx))
-                .await?
+            self.act(a, |c, ctx| rules::request_supplement(
+                c, &who, &missing, ctx
+            ))
+            .await?
         )
     }
 
@@ -497,8 +500,10 @@ impl WorkflowService for Workflow {
         let a = Acting::new(&who, &r.dossier_code, r.action.as_ref(), r)?;
         reply!(
             DecideWithdrawalResponse,
-            self.act(a, |c, ctx| rules::decide_withdrawal(c, &who, r.approve, ctx))
-                .await?
+            self.act(a, |c, ctx| rules::decide_withdrawal(
+                c, &who, r.approve, ctx
+            ))
+            .await?
         )
     }
 

@@ -39,7 +39,9 @@ pub fn slug(kind: ChangeKind) -> &'static str {
 
 /// A short public line for the citizen, in Vietnamese.
 fn public_note(c: &Case) -> String {
-    let step = rules::current(c).map(|s| s.name.clone()).unwrap_or_default();
+    let step = rules::current(c)
+        .map(|s| s.name.clone())
+        .unwrap_or_default();
     match rules::status(c) {
         DossierStatus::Received => "Hồ sơ đã được tiếp nhận".into(),
         DossierStatus::InProgress => format!("Đang giải quyết: {step}"),
