@@ -5,7 +5,7 @@
 //! (MOTCUA_BUS_PREFIX) namespaces subjects and stream names so that tests share one server.
 //!
 //! Retention (settings `MOTCUA_*_MAX_AGE_DAYS` / `_MAX_BYTES`): DOSSIERS keeps events for a
-//! bounded time (400 days by default: a reporting year, the longest procedures, a margin for
+//! bounded time (400 days by default: a statistics year, the longest procedures, a margin for
 //! rebuilding projections, and far above any outage a consumer could be stopped for). CATALOG is
 //! kept by size only, so the catalog can always be rebuilt. DEADLETTER keeps its age for an
 //! operator to inspect and replay (`motcua deadletters`).
@@ -17,7 +17,7 @@
 //! operator's alert (`motcua_stream_used_ratio` above 0.8), raising its `_MAX_BYTES` the remedy.
 //! (With `DiscardPolicy::Old`, the default, a full stream silently deleted its oldest events,
 //! whether every consumer had them or not.) The retention stays `Limits`, not interest or work
-//! queue: the lookup and reporting rebuilds replay the stream from its start.
+//! queue: read models are rebuilt by replaying the stream from its start.
 
 use crate::config::{Retention, ServerUrl};
 use anyhow::Context;

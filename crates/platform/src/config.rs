@@ -3,8 +3,8 @@
 //! names the variable.
 //!
 //! [`Settings`] holds what the platform itself needs (database, bus, listeners, identity, limits,
-//! retention). Each service parses its own settings from the same [`Vars`] (intake's catalog and
-//! attachments live in intake), so this module knows no service. Secrets ([`SecretString`],
+//! retention). Each service parses its own settings from the same [`Vars`] (a service's own files
+//! and peers live in its crate), so this module knows no service. Secrets ([`SecretString`],
 //! [`ServerUrl`]) never print: Debug shows them redacted, so a settings dump in a log is safe.
 
 use ipnet::IpNet;
@@ -272,11 +272,11 @@ pub struct PublicSettings {
 pub struct Settings {
     /// PostgreSQL server URL without a database name; each service appends its own database.
     pub database_url: ServerUrl,
-    /// Database name prefix: `<prefix>_intake`, … (tests use a fresh prefix each).
+    /// Database name prefix: `<prefix>_<service>` (tests use a fresh prefix each).
     pub database_prefix: String,
     /// The connection budget (README "Operating → Database connections"): each replica of a
     /// service pools at most this many (MOTCUA_DATABASE_MAX_CONNECTIONS, 10), plus the health
-    /// probe's and the relay's LISTEN connection (and lookup's readers).
+    /// probe's and the relay's LISTEN connection (and a service's own readers).
     pub database_max_connections: u32,
     /// A pooled connection idle this long is closed (MOTCUA_DATABASE_IDLE_SECS, 60): a service at
     /// rest holds only its probe and LISTEN connections.
@@ -541,7 +541,7 @@ impl Settings {
         })
     }
 
-    /// The database of one service, e.g. `motcua_intake`.
+    /// The database of one service, `<prefix>_<service>`.
     pub fn database_name(&self, service: &str) -> String {
         format!("{}_{service}", self.database_prefix)
     }

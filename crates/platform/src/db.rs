@@ -36,7 +36,7 @@ const IDLE_CHECK: Duration = Duration::from_secs(30);
 /// The pool settings every service (and every benchmark's baseline) uses.
 ///
 /// sqlx pings every connection it hands out by default: one more round trip per query, which
-/// halves the rate of short queries such as a lookup by key. Here only a connection that sat idle
+/// halves the rate of short queries such as a read by key. Here only a connection that sat idle
 /// longer than [`IDLE_CHECK`] is pinged first (a restart, a failover or a firewall may have cut
 /// it meanwhile). A busy connection that breaks fails the query it carries; sqlx then discards it,
 /// the caller answers UNAVAILABLE, and the retry gets a fresh connection.

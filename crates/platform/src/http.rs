@@ -1,5 +1,5 @@
-//! The HTTP side of a host (axum), for services that serve pages, JSON or webhooks: lookup's public
-//! page and API, notification's inbound SMS and delivery receipts, reporting's dashboard.
+//! The HTTP side of a host (axum), for services that serve pages, JSON or webhooks: public pages and
+//! APIs, a gateway's callbacks, a dashboard.
 //!
 //! Every HTTP side has `GET /healthz` (the process answers) and `GET /readyz` (200 when the host is
 //! ready, 503 naming the parts that are not — never their error texts, as the port may be public),

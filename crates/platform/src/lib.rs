@@ -20,7 +20,7 @@
 
 /// The allocator of every motcua binary (and test) that links the platform: mimalloc. A service
 /// allocates and frees small buffers for every request, message and row from many threads; with
-/// glibc's allocator that took about a sixth of all CPU time in the lookup benchmark
+/// glibc's allocator that took about a sixth of all CPU time in the public read benchmark
 /// (`_int_malloc`, `malloc_consolidate`, `unlink_chunk`, …).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

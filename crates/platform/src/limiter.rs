@@ -1,9 +1,9 @@
-//! Per-client rate limits for public routes (no token): lookup's page and API, the inbound SMS
-//! endpoint, public gRPC services. One limiter per host serves its gRPC and HTTP sides, so a
+//! Per-client rate limits for public routes (no token): public pages and APIs, a gateway's
+//! inbound endpoint, public gRPC services. One limiter per host serves its gRPC and HTTP sides, so a
 //! client's calls on both count together. Limits are per replica.
 //!
-//! Systems that call with a bearer token carrying the `integration` role (notification answering
-//! SMS lookups, a portal) are not counted: they act for many citizens from one address, and their
+//! Systems that call with a bearer token carrying the `integration` role (a service answering
+//! citizens' SMS on their behalf, a portal) are not counted: they act for many citizens from one address, and their
 //! token already says who they are.
 //!
 //! Who the client is: the TCP peer's address (IPv6 counted per /64, which one subscriber is
@@ -24,7 +24,7 @@ use std::time::Duration;
 
 /// Who called a public route, as the per-client limit counted them: put in the request's
 /// extensions (HTTP and gRPC alike) for a service that counts something of its own per client
-/// (lookup counts wrong secrets).
+/// (wrong secrets, for example).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PublicClient {
     /// The client's bucket (an IPv4 address, or an IPv6 /64); None without a TCP peer.

@@ -5,7 +5,7 @@ use super::*;
 #[test]
 fn defaults_suit_a_developer_machine() {
     let s = Settings::from_vars(&Vars::default()).unwrap();
-    assert_eq!(s.database_name("intake"), "motcua_intake");
+    assert_eq!(s.database_name("registry"), "motcua_registry");
     let service = ServiceSpec {
         name: "registry",
         grpc_port: 50059,
@@ -30,8 +30,8 @@ fn defaults_suit_a_developer_machine() {
 #[test]
 fn bad_values_name_their_variable() {
     for (var, value) in [
-        ("MOTCUA_INTAKE_GRPC_ADDR", "localhost"),
-        ("MOTCUA_LOOKUP_HTTP_ADDR", "8084"),
+        ("MOTCUA_REGISTRY_GRPC_ADDR", "localhost"),
+        ("MOTCUA_REGISTRY_HTTP_ADDR", "8089"),
         ("MOTCUA_SHUTDOWN_GRACE_SECS", "-1"),
         ("MOTCUA_JWT_SECRET", "short"),
         ("MOTCUA_DATABASE_PREFIX", "Bad-Prefix"),

@@ -110,7 +110,7 @@ pub trait Handler: Send + Sync + 'static {
 
 #[derive(Debug, Clone)]
 pub struct ConsumerSpec {
-    /// Durable name, unique per service and purpose, e.g. `lookup-dossiers`.
+    /// Durable name, unique per service and purpose, e.g. `<service>-dossiers`.
     pub name: String,
     /// Stream name without prefix (bus::DOSSIERS, …).
     pub stream: &'static str,
@@ -298,7 +298,7 @@ pub async fn run<H: Handler>(
             // Batched mode takes, beside the first, what has already arrived, without waiting for
             // more: under load events pile up while the previous batch commits, so batches fill by
             // themselves, and an event that comes alone is applied at once. (A linger of 10 ms
-            // here added those 10 ms to every change's way to the citizen's lookup page.)
+            // here added those 10 ms to every change's way to a read model.)
             let mut batch = vec![first];
             while batch.len() < spec.batch {
                 match messages.next().now_or_never() {
