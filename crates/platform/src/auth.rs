@@ -294,7 +294,7 @@ impl Verifier {
         let Some(url) = self.jwks_url.as_deref() else {
             return Ok(());
         };
-        let body = crate::http::client(std::time::Duration::from_secs(10))?
+        let body = crate::client::client(std::time::Duration::from_secs(10))?
             .get(url)
             .send()
             .await?

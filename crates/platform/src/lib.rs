@@ -29,6 +29,7 @@ pub mod accept;
 pub mod auth;
 pub mod boundary;
 pub mod bus;
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod consumer;

@@ -2,7 +2,7 @@
 //! with one of its services gone (an orchestrator sees a live process and restarts nothing), and a
 //! service's own binary must not exit 0 when its server failed.
 //!
-//! A host records why it ended unexpectedly in its [`Fault`] and cancels the process's shutdown
+//! A host records why it ended unexpectedly in its [`crate::host::Fault`] and cancels the process's shutdown
 //! token, so the other services in the process drain and stop as on SIGTERM; [`supervise`] then
 //! names the first service that ended without being asked, and [`run_to_end`] exits with
 //! [`EXIT_SERVICE_ENDED`].
@@ -11,8 +11,6 @@ use crate::host::Running;
 use crate::process::Process;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use std::sync::{Arc, Mutex, PoisonError};
-use tokio_util::sync::CancellationToken;
 
 /// Exit code of a process one of whose services ended unexpectedly (EX_SOFTWARE of sysexits.h).
 pub const EXIT_SERVICE_ENDED: i32 = 70;
@@ -23,37 +21,6 @@ pub const EXIT_SERVICE_ENDED: i32 = 70;
 pub struct ServiceEnded {
     pub service: &'static str,
     pub why: String,
-}
-
-/// Why a host's parts (its gRPC or HTTP server) ended before shutdown was asked for: the first
-/// reason is kept. Cheap to clone; every clone records into the same place.
-#[derive(Debug, Clone, Default)]
-pub struct Fault {
-    first: Arc<Mutex<Option<String>>>,
-}
-
-impl Fault {
-    /// Records `why` (unless a reason is already recorded), logs it and stops the process.
-    pub fn raise(&self, service: &'static str, why: String, process_shutdown: &CancellationToken) {
-        tracing::error!(
-            service,
-            why,
-            "service ended unexpectedly; stopping the process"
-        );
-        self.first
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get_or_insert(why);
-        process_shutdown.cancel();
-    }
-
-    /// The first recorded reason, if any.
-    pub fn reason(&self) -> Option<String> {
-        self.first
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
 }
 
 /// Waits for `services` until every one has ended. The first that ends while the process was not

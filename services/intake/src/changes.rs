@@ -1,9 +1,9 @@
 //! Changes to a received dossier at intake (supplement, withdrawal request) and what a caller may
 //! see of a dossier.
 
-use crate::grpc::{Intake, invalid};
 use crate::store;
 use crate::submission::check_key;
+use crate::{Intake, invalid};
 use motcua_platform::ServiceError;
 use motcua_platform::auth::Caller;
 use motcua_platform::outbox::{OutboxEvent, enqueue};

@@ -1,45 +1,23 @@
 //! The IntakeService gRPC API. Each RPC states the roles it accepts at its top; the rules live in
 //! [`crate::submission`] and [`crate::changes`].
 
-use crate::attachments::{ALLOWED_TYPES, Attachments};
+use crate::attachments::ALLOWED_TYPES;
 use crate::publish::{self, actor};
+use crate::{Intake, invalid};
 use crate::{applicant, catalog, store};
 use chrono::{DateTime, NaiveDate, Utc};
-use motcua_domain::calendars::Calendars;
-use motcua_domain::secrets::SecretHasher;
 use motcua_domain::time::{from_ts, ts, vietnam_day};
+use motcua_platform::ServiceError;
 use motcua_platform::auth::{Role, caller};
-use motcua_platform::outbox::{OutboxWake, enqueue};
+use motcua_platform::outbox::enqueue;
 use motcua_platform::text::quote;
-use motcua_platform::{ServiceError, SharedClock};
 use motcua_proto::common::{DossierStatus, Procedure};
 use motcua_proto::events::{ProcedurePublished, SupplementSubmitted, WithdrawalRequested};
 use motcua_proto::intake::intake_service_server::IntakeService;
 use motcua_proto::intake::*;
 use sha2::{Digest, Sha256};
-use sqlx::PgPool;
-use std::sync::Arc;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
-
-#[derive(Debug, Clone)]
-pub struct Intake {
-    pub pool: PgPool,
-    pub clock: SharedClock,
-    pub calendars: Arc<Calendars>,
-    pub secrets: SecretHasher,
-    /// Lookup's public address, for the receipt's QR link (None: no link printed).
-    pub lookup_url: Option<String>,
-    pub attachments: Attachments,
-    /// Receiving agencies found in the catalog so far (see `Intake::agency_known`).
-    pub known_agencies: Arc<std::sync::RwLock<std::collections::HashSet<String>>>,
-    /// Told after each commit that wrote events.
-    pub outbox: OutboxWake,
-}
-
-pub(crate) fn invalid(m: impl Into<String>) -> ServiceError {
-    ServiceError::InvalidArgument(m.into())
-}
 
 type Reply<T> = Result<Response<T>, Status>;
 

@@ -40,6 +40,26 @@ use sqlx::PgPool;
 use std::sync::Arc;
 use tonic::service::interceptor::InterceptedService;
 
+#[derive(Debug, Clone)]
+/// The intake service's state: what its gRPC API, its submissions and its changes share.
+pub struct Intake {
+    pub pool: sqlx::PgPool,
+    pub clock: SharedClock,
+    pub calendars: Arc<motcua_domain::calendars::Calendars>,
+    pub secrets: motcua_domain::secrets::SecretHasher,
+    /// Lookup's public address, for the receipt's QR link (None: no link printed).
+    pub lookup_url: Option<String>,
+    pub attachments: attachments::Attachments,
+    /// Receiving agencies found in the catalog so far (see `Intake::agency_known`).
+    pub known_agencies: Arc<std::sync::RwLock<std::collections::HashSet<String>>>,
+    /// Told after each commit that wrote events.
+    pub outbox: motcua_platform::outbox::OutboxWake,
+}
+
+pub(crate) fn invalid(m: impl Into<String>) -> motcua_platform::ServiceError {
+    motcua_platform::ServiceError::InvalidArgument(m.into())
+}
+
 pub const NAME: &str = SERVICE.name;
 
 /// This service as the platform sees it: its name and default ports (README "Running and calling").
@@ -131,7 +151,7 @@ pub async fn start(process: &Process, settings: IntakeSettings) -> anyhow::Resul
             tracing::error!(error = ?e, "loading the catalog failed");
         }
     });
-    let intake = grpc::Intake {
+    let intake = Intake {
         pool: host.pool.clone(),
         clock: host.clock.clone(),
         calendars: Arc::new(calendars),

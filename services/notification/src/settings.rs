@@ -31,23 +31,7 @@ pub enum SmsProvider {
     Http(HttpGateway),
 }
 
-/// An HTTP SMS gateway. Vietnamese brand-name gateways differ in URL, authentication and body, so
-/// all three are settings.
-#[derive(Debug, Clone)]
-pub struct HttpGateway {
-    /// MOTCUA_SMS_GATEWAY_URL: where to POST each message.
-    pub url: String,
-    /// MOTCUA_SMS_GATEWAY_AUTH: a header line sent with every call, e.g. `Authorization: Bearer x`.
-    pub auth: Option<(String, SecretString)>,
-    /// MOTCUA_SMS_GATEWAY_BODY: the request body, a template with `phone`, `text` and `id`
-    /// (the delivery's id, for receipts); JSON by default.
-    pub body: String,
-    /// MOTCUA_SMS_GATEWAY_CONTENT_TYPE (application/json).
-    pub content_type: String,
-    /// MOTCUA_SMS_GATEWAY_ID_POINTER: where the gateway's answer (JSON) holds its message id, as a
-    /// JSON pointer, e.g. `/messageId` (empty: the id is not read).
-    pub id_pointer: String,
-}
+pub use crate::providers::http_sms::HttpGateway;
 
 pub const DEFAULT_GATEWAY_BODY: &str =
     r#"{"to": {{ phone|tojson }}, "text": {{ text|tojson }}, "ref": {{ id|tojson }}}"#;

@@ -16,28 +16,7 @@ use chrono::{DateTime, Utc};
 use motcua_proto::reporting::Form06Row;
 use sqlx::{PgPool, Row};
 
-/// Whose dossiers a report counts: the caller's scope (DESIGN.md "Identity"), never more.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Agencies {
-    /// One agency: its rows carry its code.
-    One(String),
-    /// Every agency of a province (the last group of their codes, e.g. `H56`): one row per
-    /// field, the agencies summed (agency empty in the rows).
-    Province(String),
-}
-
-impl Agencies {
-    /// The agency's code or the province's group: what the SQL filter is bound to.
-    pub fn code(&self) -> &str {
-        match self {
-            Agencies::One(c) | Agencies::Province(c) => c,
-        }
-    }
-
-    pub fn is_province(&self) -> bool {
-        matches!(self, Agencies::Province(_))
-    }
-}
+pub use crate::store::Agencies;
 
 /// Which rows: whose dossiers; per procedure or per field.
 #[derive(Debug, Clone)]

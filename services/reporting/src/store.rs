@@ -2,7 +2,28 @@
 //! codes ending in `.<province>` (Caller::covers). The filter is spelled out per statement rather
 //! than `($3 IS NULL OR agency = $3)`: that form keeps PostgreSQL from using the agency's index.
 
-use crate::form06::Agencies;
+/// Whose dossiers a report counts: the caller's scope (DESIGN.md "Identity"), never more.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Agencies {
+    /// One agency: its rows carry its code.
+    One(String),
+    /// Every agency of a province (the last group of their codes, e.g. `H56`): one row per
+    /// field, the agencies summed (agency empty in the rows).
+    Province(String),
+}
+
+impl Agencies {
+    /// The agency's code or the province's group: what the SQL filter is bound to.
+    pub fn code(&self) -> &str {
+        match self {
+            Agencies::One(c) | Agencies::Province(c) => c,
+        }
+    }
+
+    pub fn is_province(&self) -> bool {
+        matches!(self, Agencies::Province(_))
+    }
+}
 
 /// `text` with `{agency}`, `{competent_agency}` and `{s_agency}` (a filter on `$3`) and
 /// `{competent_agency_5}` (on `$5`) replaced by the filter of `scope`. The parameter is bound to

@@ -11,6 +11,18 @@ use motcua_proto::workflow::{AttachmentRef, Case, CaseEvent};
 use prost::Message;
 use sqlx::{PgConnection, PgExecutor, Row};
 
+/// The job queue of the deadline timers (the timers module runs them); the timers' rows
+/// are written here with the change that moves them.
+pub const QUEUE: &str = "workflow-deadlines";
+
+/// How a change moves a case's timers: the jobs to set (key, when, the due time they watch) and
+/// the jobs to remove (the timers module works them out).
+#[derive(Debug, Default)]
+pub struct Moves {
+    pub schedule: Vec<(String, DateTime<Utc>, Vec<u8>)>,
+    pub cancel: Vec<String>,
+}
+
 fn decode<M: Message + Default>(bytes: &[u8]) -> Result<M, ServiceError> {
     M::decode(bytes)
         .map_err(|e| ServiceError::Internal(anyhow::anyhow!("stored message does not decode: {e}")))
@@ -206,7 +218,7 @@ pub struct Write<'a> {
     pub expected_version: u64,
     pub history: HistoryRow<'a>,
     pub event: &'a motcua_platform::outbox::OutboxEvent,
-    pub timers: crate::timers::Moves,
+    pub timers: Moves,
     /// (scope, key, request hash): the answer to remember for a retry.
     pub answer: Option<(&'a str, &'a str, &'a str)>,
 }
@@ -278,7 +290,7 @@ pub async fn write(db: impl PgExecutor<'_>, w: &Write<'_>) -> Result<bool, Servi
     .bind(&w.event.event_type)
     .bind(&w.event.payload)
     .bind(motcua_platform::outbox::trace_headers())
-    .bind(crate::timers::QUEUE)
+    .bind(QUEUE)
     .bind(&w.timers.cancel)
     .bind(&keys)
     .bind(&times)

@@ -19,7 +19,7 @@ use motcua_proto::events::{DeadlineKind, DeadlineScope};
 use motcua_proto::workflow::Case;
 use sqlx::PgConnection;
 
-pub const QUEUE: &str = "workflow-deadlines";
+pub use crate::store::{Moves, QUEUE};
 
 const ALL: [(DeadlineScope, DeadlineKind, &str); 4] = [
     (
@@ -45,14 +45,6 @@ fn due_of(c: &Case, scope: DeadlineScope) -> Option<DateTime<Utc>> {
         _ => c.step_due_at.as_ref(),
     }?;
     from_ts(t, "due").ok()
-}
-
-/// How a change moves a case's timers: the jobs to set (key, when, the due time they watch) and
-/// the jobs to remove.
-#[derive(Debug, Default)]
-pub struct Moves {
-    pub schedule: Vec<(String, DateTime<Utc>, Vec<u8>)>,
-    pub cancel: Vec<String>,
 }
 
 /// The timers of the case after a change: only those whose due time changed from `before` (the

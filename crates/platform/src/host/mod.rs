@@ -29,7 +29,6 @@ use crate::limiter::PublicLimiter;
 use crate::outbox::{OutboxWake, Relay, RelayHealth};
 use crate::process::Process;
 use crate::readiness::{Readiness, ReadinessSource};
-use crate::supervise::Fault;
 use anyhow::Context;
 use sqlx::migrate::Migrator;
 use sqlx::{Connection, PgConnection, PgPool};
@@ -45,10 +44,12 @@ use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use tower::layer::util::{Identity, Stack};
 
+mod fault;
 mod listeners;
 mod tasks;
 mod watch;
 
+pub use fault::Fault;
 pub use tasks::housekeep;
 use watch::Watch;
 

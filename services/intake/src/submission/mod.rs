@@ -2,8 +2,8 @@
 //! list, the applicant, and storing the dossier with its code, receipt and event in one
 //! transaction (with idempotent retries).
 
-use crate::grpc::{Intake, invalid};
 use crate::publish::{self, actor};
+use crate::{Intake, invalid};
 use crate::{applicant, catalog, store};
 use chrono::{DateTime, Duration, Utc};
 use motcua_domain::time::{from_ts, ts, vietnam_day};

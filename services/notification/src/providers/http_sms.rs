@@ -1,11 +1,29 @@
 //! An HTTP SMS gateway: the body is a template of the settings (see
-//! [`crate::settings::HttpGateway`]), so each gateway's shape is configuration, not code.
+//! [`HttpGateway`]), so each gateway's shape is configuration, not code.
 
 use super::{Accepted, Outgoing, Provider, SendError, http_outcome, transport};
-use crate::settings::HttpGateway;
 use futures::future::BoxFuture;
 use minijinja::Environment;
 use secrecy::ExposeSecret;
+use secrecy::SecretString;
+
+/// An HTTP SMS gateway. Vietnamese brand-name gateways differ in URL, authentication and body, so
+/// all three are settings.
+#[derive(Debug, Clone)]
+pub struct HttpGateway {
+    /// MOTCUA_SMS_GATEWAY_URL: where to POST each message.
+    pub url: String,
+    /// MOTCUA_SMS_GATEWAY_AUTH: a header line sent with every call, e.g. `Authorization: Bearer x`.
+    pub auth: Option<(String, SecretString)>,
+    /// MOTCUA_SMS_GATEWAY_BODY: the request body, a template with `phone`, `text` and `id`
+    /// (the delivery's id, for receipts); JSON by default.
+    pub body: String,
+    /// MOTCUA_SMS_GATEWAY_CONTENT_TYPE (application/json).
+    pub content_type: String,
+    /// MOTCUA_SMS_GATEWAY_ID_POINTER: where the gateway's answer (JSON) holds its message id, as a
+    /// JSON pointer, e.g. `/messageId` (empty: the id is not read).
+    pub id_pointer: String,
+}
 
 #[derive(Debug)]
 pub struct HttpSms {
