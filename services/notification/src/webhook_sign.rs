@@ -189,6 +189,8 @@ mod tests {
         Secret::parse(VECTOR_SECRET).expect("vector secret parses")
     }
 
+    /// The `standardwebhooks` verifier checks the timestamp against the system time (a test
+    /// helper; the provider passes the attempt's time from the service's clock).
     fn now() -> i64 {
         chrono::Utc::now().timestamp()
     }

@@ -35,6 +35,7 @@ fn verifier(issuer: Option<&str>, audience: Option<&str>) -> Verifier {
 }
 
 fn token(iss: Option<&str>, aud: Option<serde_json::Value>) -> String {
+    // jsonwebtoken checks exp and iat against the system time, not the platform clock.
     let now = chrono::Utc::now().timestamp();
     let claims = Claims {
         sub: "u".into(),
@@ -54,6 +55,7 @@ fn token(iss: Option<&str>, aud: Option<serde_json::Value>) -> String {
 }
 
 fn claims(agency: &str, roles: &[Role], province: &str) -> Claims {
+    // jsonwebtoken checks exp and iat against the system time, not the platform clock.
     let now = chrono::Utc::now().timestamp();
     Claims {
         sub: "u".into(),
