@@ -20,9 +20,8 @@ use motcua_platform::bus::Bus;
 use motcua_platform::config::DEV_JWT_SECRET;
 use motcua_platform::process::Process;
 use motcua_platform::{SharedClock, SystemClock};
-use motcua_proto::common::{ApplicantType, Channel, DocumentForm};
+use motcua_proto::intake::SubmitDossierRequest;
 use motcua_proto::intake::intake_service_client::IntakeServiceClient;
-use motcua_proto::intake::{Applicant, SubmitDossierRequest, SubmittedDocument};
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -60,28 +59,11 @@ fn agency(i: usize) -> String {
     format!("000.00.{:02}.H56", 10 + i)
 }
 
+/// The tests' land dossier, received at the desk of `agency`.
 fn submission(n: usize, agency: &str) -> SubmitDossierRequest {
-    let doc = |key: &str| SubmittedDocument {
-        key: key.into(),
-        form: DocumentForm::Original as i32,
-        copies: 1,
-        ..Default::default()
-    };
     SubmitDossierRequest {
-        idempotency_key: format!("bench-{n}"),
-        procedure_code: "1.013831".into(),
-        channel: Channel::Counter as i32,
-        applicant: Some(Applicant {
-            r#type: ApplicantType::Citizen as i32,
-            name: "Nguyễn Văn An".into(),
-            id_number: "038085001234".into(),
-            phone: "0912345678".into(),
-            email: String::new(),
-            address: "Số 12 đường Lê Lợi, phường Điện Biên, tỉnh Thanh Hóa".into(),
-        }),
-        documents: vec![doc("don-dang-ky"), doc("giay-chung-nhan"), doc("hop-dong")],
         receiving_agency: agency.into(),
-        ..Default::default()
+        ..motcua_testkit::dossiers::land_submission(&format!("bench-{n}"))
     }
 }
 

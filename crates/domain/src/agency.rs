@@ -19,8 +19,8 @@ pub fn check_agency_code(code: &str) -> Result<(), String> {
     }
 }
 
-/// The agencies a catalog file names (`[[agency]]` with `code` and `name`): lookup shows the name
-/// of a dossier's competent agency from the same file intake loads.
+/// The agencies a catalog file names (`[[agency]]` with `code` and `name`): the public page shows
+/// the name of a dossier's competent agency from the same file the desk loads its procedures from.
 pub fn names(catalog: &str) -> Result<Vec<(String, String)>, String> {
     #[derive(serde::Deserialize)]
     struct File {

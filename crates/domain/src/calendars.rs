@@ -1,7 +1,7 @@
 //! Working-time calendars per agency: one table of days for the province (the built-in yearly
 //! notices or MOTCUA_HOLIDAYS_FILE), and each agency's own hours where the catalog gives them
 //! (MOTCUA_WORKING_HOURS for the others). A due date runs on the hours of the competent agency,
-//! which does the work. Intake computes due dates with it; workflow moves them by pauses.
+//! which does the work. Due dates are computed with it at receipt and moved by pauses.
 
 use crate::settings::SettingError;
 use motcua_calendar::{Calendar, DayTable, Overrides, WorkingHours};

@@ -1,8 +1,8 @@
 //! Dossier and catalog events: their names, subjects, and decoding by type (DESIGN.md §3).
 //!
 //! State events (`submitted`, `rejected-at-intake`, `state-changed`) carry the dossier's full
-//! public state and its version; intake's later events (`supplement-submitted`,
-//! `withdrawal-requested`) are requests to workflow and carry no state.
+//! public state and its version; the desk's later events (`supplement-submitted`,
+//! `withdrawal-requested`) are requests to the processing side and carry no state.
 
 use motcua_proto::events::{
     DossierState, DossierStateChanged, DossierSubmitted, RejectedAtIntake, SupplementSubmitted,
@@ -14,7 +14,7 @@ pub const SUBMITTED: &str = "submitted";
 pub const SUPPLEMENT_SUBMITTED: &str = "supplement-submitted";
 pub const WITHDRAWAL_REQUESTED: &str = "withdrawal-requested";
 pub const REJECTED_AT_INTAKE: &str = "rejected-at-intake";
-/// Workflow's answer to everything: the dossier's new state.
+/// The processing side's answer to everything: the dossier's new state.
 pub const STATE_CHANGED: &str = "state-changed";
 /// A due time came near or passed (a reminder, not a state).
 pub const DEADLINE: &str = "deadline";

@@ -6,7 +6,7 @@
 //! - [`secrets`]: keyed hashes of the secrets an applicant looks a dossier up with.
 //! - [`catalog`]: levels and the channels they allow, document forms, processing times in words.
 //! - [`fields`]: the fields (lĩnh vực) of DESIGN.md §1.
-//! - [`links`]: the receipt's QR link to lookup's page.
+//! - [`links`]: the receipt's QR link to the public tracking page.
 //! - [`events`]: event names, subjects and decoding a dossier event by its type.
 //! - [`calendars`]: working-time calendars per agency from the holiday and hours settings.
 //! - [`time`]: protobuf timestamps and the Vietnam calendar day.

@@ -1,12 +1,13 @@
-//! The receipt's QR link to lookup's page (README "Lookup").
+//! The receipt's QR link to the public tracking page.
 //!
 //! `{base}/tra-cuu#ma={dossier code}&ma-tra-cuu={lookup token}`: the code and the token travel
 //! after "#", which browsers never send to a server nor put in a Referer, so the token ends up in
 //! no access log, proxy log or analytics; the page's script reads them, clears them from the
-//! address bar and posts the lookup form.
+//! address bar and posts the tracking form.
 
-/// The link for a dossier, given lookup's public address (e.g. `https://tracuu.example.gov.vn`).
-pub fn lookup_link(base: &str, code: &str, token: &str) -> String {
+/// The link for a dossier, given the tracking page's public address (e.g.
+/// `https://tracuu.example.gov.vn`).
+pub fn receipt_link(base: &str, code: &str, token: &str) -> String {
     let fragment: String = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("ma", code)
         .append_pair("ma-tra-cuu", token)
@@ -14,7 +15,7 @@ pub fn lookup_link(base: &str, code: &str, token: &str) -> String {
     format!("{}/tra-cuu#{fragment}", base.trim_end_matches('/'))
 }
 
-/// Checks lookup's public address: http(s), no query or fragment.
+/// Checks the tracking page's public address: http(s), no query or fragment.
 pub fn check_base(base: &str) -> Result<(), String> {
     let url = url::Url::parse(base).map_err(|e| format!("{base:?} is not a URL: {e}"))?;
     if !matches!(url.scheme(), "https" | "http")
@@ -35,7 +36,7 @@ mod tests {
     #[test]
     fn the_link_carries_code_and_token_after_the_hash() {
         assert_eq!(
-            lookup_link(
+            receipt_link(
                 "https://tracuu.example.gov.vn/",
                 "000.00.06.H56-261127-0001",
                 "K7M2P9Q4RX"

@@ -3,7 +3,8 @@
 //!
 //! A plain SHA-256 of "code:ID number" is brute-forced in seconds by anyone who reads the stream: a
 //! 12-digit citizen ID has a known structure (province, sex and century, birth year). So events
-//! carry HMAC-SHA256 under a key only intake and lookup hold (MOTCUA_SECRET_HASH_KEYS). Keys
+//! carry HMAC-SHA256 under a key only the services that issue and check the secrets hold
+//! (MOTCUA_SECRET_HASH_KEYS). Keys
 //! rotate: the setting lists `id:key` pairs, the first makes new hashes, and every listed key still
 //! checks hashes it made (each event names its key id). Drop an old key once no dossier hashed
 //! with it can still be looked up.
@@ -44,9 +45,9 @@ pub const TOKEN_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
 pub const TOKEN_LENGTH: usize = 10;
 
 /// Whether a secret, as typed, has the shape of a lookup token: ten characters of its alphabet, at
-/// least one a letter. Tokens are not counted against lookup's hold-back (~50 bits are not
+/// least one a letter. Tokens are not counted against the public page's hold-back (~50 bits are not
 /// guessed); every secret of digits only is (an ID number is 9 or 12 digits, a tax code 10 or 13,
-/// and a 10-digit number could otherwise pass as a token), so intake issues no all-digit token.
+/// and a 10-digit number could otherwise pass as a token), so no all-digit token is issued.
 pub fn is_token_shaped(secret: &str) -> bool {
     let s = normalise(secret);
     s.len() == TOKEN_LENGTH

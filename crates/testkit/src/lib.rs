@@ -1,12 +1,20 @@
-//! What the services' tests share, so each test harness holds only what is its own: development
-//! tokens, the bearer interceptor, gRPC channels and waiting for SERVING, and a headless Chromium
-//! driven through chromedriver (`deploy/test.sh` installs Debian's chromium and chromium-driver),
-//! and [`scratch::Scratch`], the guard that removes a test's databases and streams however the test
-//! ends. Panics are a test's failure messages here.
+//! The shared test floor, so each service's test harness holds only what is its own:
+//! - [`floor::Floor`]: one test's settings, clock, bus, databases and streams, and any set of the
+//!   five services started in-process on port 0, wired to each other;
+//! - [`dossiers`]: a land submission and the state events about it;
+//! - development tokens for every role, the bearer interceptor, gRPC channels and waiting for
+//!   SERVING (this file);
+//! - a headless Chromium driven through chromedriver (`deploy/test.sh` installs Debian's chromium
+//!   and chromium-driver);
+//! - [`scratch::Scratch`], the guard that removes a test's databases and streams however it ends.
+//!
+//! Panics are a test's failure messages here.
 
 #![allow(clippy::unwrap_used)]
 
 pub mod browser;
+pub mod dossiers;
+pub mod floor;
 pub mod scratch;
 
 use motcua_platform::auth::{Claims, Role, mint};

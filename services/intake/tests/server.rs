@@ -364,18 +364,7 @@ async fn submitted_code(
         .dossier_code
 }
 
-/// Polls `ready` every 100 ms for up to 30 s.
-async fn wait_until<F, Fut>(what: &str, ready: F)
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !ready().await {
-        assert!(tokio::time::Instant::now() < deadline, "waited for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+use motcua_testkit::floor::wait_until;
 
 /// The dossier codes of the `submitted` events on the stream, in stream order.
 async fn submitted_codes_in_stream_order(app: &TestApp) -> Vec<String> {

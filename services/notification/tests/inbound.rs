@@ -57,15 +57,7 @@ async fn a_citizen_texts_the_code_and_token_and_gets_the_status_by_sms_once() {
     .await;
     // Wait until lookup has it (the SMS answer depends on it).
     let mut client = motcua_proto::lookup::lookup_service_client::LookupServiceClient::new(
-        channel(
-            app.services
-                .iter()
-                .find(|(n, _, _)| *n == "lookup")
-                .unwrap()
-                .2
-                .addr,
-        )
-        .await,
+        channel(app.addr("lookup")).await,
     );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while let Err(e) = client

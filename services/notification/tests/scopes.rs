@@ -453,15 +453,7 @@ async fn webhook_targets_inside_the_cluster_are_refused_when_created_and_when_se
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscription_from_before_scopes_is_named_in_the_health_details() {
     let mut app = App::start(|_| {}).await;
-    let process = |app: &App| {
-        app.services
-            .iter()
-            .find(|(n, _, _)| *n == "notification")
-            .unwrap()
-            .1
-            .status
-            .clone()
-    };
+    let process = |app: &App| app.process_of("notification").status.clone();
     assert!(
         !process(&app)
             .notes("notification")

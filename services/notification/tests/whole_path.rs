@@ -66,7 +66,7 @@ async fn wait_sent(app: &App, code: &str, trigger: &str, n: i64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dossier_through_intake_and_workflow_tells_the_applicant_each_step_once() {
-    let mut app = App::start(whole_path_vars).await;
+    let mut app = App::start(|_| {}).await;
     app.start_other("intake").await;
     app.start_other("workflow").await;
     let doc = |key: &str| SubmittedDocument {
@@ -401,7 +401,7 @@ async fn holders(app: &App, database: &str, needles: &[&str]) -> Vec<String> {
 /// workflow or notification nor any message of the stream holds the phone or the e-mail.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn erased_contacts_leave_no_phone_or_email_in_any_table_or_stream_message() {
-    let mut app = App::start(whole_path_vars).await;
+    let mut app = App::start(|_| {}).await;
     app.start_other("intake").await;
     app.start_other("workflow").await;
     let phone = "0987654321";

@@ -456,7 +456,7 @@ async fn form06_on_a_known_history_cell_by_cell_for_several_periods() {
     // Rebuilt from the stream, the model is the live one, and gives the same report.
     let connect = || async {
         use sqlx::ConnectOptions;
-        let settings = &app.process.settings;
+        let settings = &app.process_of("reporting").settings;
         motcua_platform::db::options(&settings.database_url)
             .unwrap()
             .database(&settings.database_name("reporting"))

@@ -761,9 +761,7 @@ async fn officers_find_a_dossier_by_code_name_or_phone_and_see_why_it_is_in_thei
     );
 
     // Intake away: a name cannot be searched (UNAVAILABLE, saying so), a code still can.
-    let (process, running) = app.intake.take().unwrap();
-    process.shutdown.cancel();
-    let _ = running.task.await;
+    app.stop_service("intake").await;
     let e = desk
         .list_queue(search("Trần Thị Bình", QueueScope::Unassigned))
         .await

@@ -8,7 +8,6 @@ mod common;
 use common::*;
 use motcua_domain::events::{DEADLINE, SUBMITTED, SUPPLEMENT_SUBMITTED, WITHDRAWAL_REQUESTED};
 use motcua_platform::auth::Role;
-use motcua_platform::bus::headers;
 use motcua_platform::config::Vars;
 use motcua_proto::events::{
     DeadlineKind, DeadlineReached, DeadlineScope, DossierSubmitted, SupplementSubmitted,
@@ -134,15 +133,7 @@ where
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timers_fire_once_across_replicas_after_a_restart_and_a_jump_of_a_month() {
     // Reminders two working hours before a due time.
-    let id = new_id();
-    let mut settings = vars(&id);
-    settings.set("MOTCUA_WORKFLOW_DUE_SOON_HOURS", "2");
-    let mut app = App::new(
-        id,
-        settings,
-        motcua_platform::ManualClock::new(start_time()),
-    )
-    .await;
+    let mut app = App::new(|v| v.set("MOTCUA_WORKFLOW_DUE_SOON_HOURS", "2")).await;
     app.start_intake().await;
     // Two replicas on one database.
     app.start_workflow(instance(&app.vars, "workflow-a")).await;
@@ -273,20 +264,8 @@ async fn publish(
     msg_id: &str,
     payload: Vec<u8>,
 ) {
-    let mut h = async_nats::HeaderMap::new();
-    h.insert(headers::EVENT_ID, event_id.to_string().as_str());
-    h.insert(headers::EVENT_TYPE, event_type);
-    let m = async_nats::jetstream::message::PublishMessage::build()
-        .payload(payload.into())
-        .headers(h)
-        .message_id(msg_id);
-    app.bus
-        .js
-        .send_publish(app.bus.subject(subject), m)
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    app.publish_copy(subject, event_type, event_id, msg_id, payload)
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -513,9 +492,7 @@ async fn submit(app: &App, procedure: &str, key: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_land_instance_and_one_for_the_rest_take_every_dossier_exactly_once() {
-    let id = new_id();
-    let clock = motcua_platform::ManualClock::new(start_time());
-    let mut app = App::new(id.clone(), vars(&id), clock).await;
+    let mut app = App::new(|_| {}).await;
     app.start_intake().await;
     let mut land = instance(&app.vars, "workflow-land");
     land.set("MOTCUA_WORKFLOW_FIELDS", "dat-dai");

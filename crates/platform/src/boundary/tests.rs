@@ -1,4 +1,4 @@
-//! Unit tests of `boundary`.
+//! Unit tests of `boundary`, against a contract of their own (`example.proto`).
 
 use super::*;
 use prost::Message;
@@ -12,12 +12,29 @@ fn frame(m: &impl Message) -> Vec<u8> {
     out
 }
 
-/// Every motcua contract, as a service hands its own to the boundary.
-static POOL: LazyLock<DescriptorPool> =
-    LazyLock::new(|| DescriptorPool::decode(motcua_proto::FILE_DESCRIPTOR_SET).unwrap());
+/// The test contract, compiled as a service's build compiles its own and hands it to the boundary.
+static POOL: LazyLock<DescriptorPool> = LazyLock::new(|| {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/boundary");
+    let set = protox::compile(["example.proto"], [dir]).unwrap();
+    DescriptorPool::from_file_descriptor_set(set).unwrap()
+});
 
 fn input(name: &str) -> MessageDescriptor {
-    POOL.get_message_by_name(name).unwrap()
+    POOL.get_message_by_name(&format!("example.v1.{name}"))
+        .unwrap()
+}
+
+/// A message of `name` with these fields set.
+fn message(name: &str, fields: &[(&str, Value)]) -> DynamicMessage {
+    let mut m = DynamicMessage::new(input(name));
+    for (field, value) in fields {
+        m.set_field_by_name(field, value.clone());
+    }
+    m
+}
+
+fn text(s: &str) -> Value {
+    Value::String(s.to_owned())
 }
 
 const RULES: TextRules = TextRules {
@@ -28,33 +45,27 @@ const RULES: TextRules = TextRules {
 
 #[test]
 fn text_enum_and_timestamp_rules_name_the_field() {
-    use motcua_proto::intake::*;
-    let get = input("motcua.intake.v1.GetDossierRequest");
-    let ok = GetDossierRequest {
-        dossier_code: "H56-1".into(),
-    };
+    let get = input("GetRequest");
+    let ok = message("GetRequest", &[("dossier_code", text("H56-1"))]);
     assert!(check_frame(&RULES, &get, &frame(&ok)).is_ok());
     for (code, want) in [("a\0b", "U+0000"), ("01234567890", "tối đa 10")] {
-        let bad = GetDossierRequest {
-            dossier_code: code.into(),
-        };
+        let bad = message("GetRequest", &[("dossier_code", text(code))]);
         let e = check_frame(&RULES, &get, &frame(&bad)).unwrap_err();
         assert_eq!(e.code(), Code::InvalidArgument);
         assert!(e.message().starts_with("dossier_code:"), "{}", e.message());
         assert!(e.message().contains(want), "{}", e.message());
     }
-    let withdraw = input("motcua.intake.v1.RequestWithdrawalRequest");
-    let two_lines = RequestWithdrawalRequest {
-        dossier_code: "X".into(),
-        reason: "dòng một\ndòng hai".into(),
-        idempotency_key: String::new(),
-    };
+    let withdraw = input("WithdrawRequest");
+    let two_lines = message(
+        "WithdrawRequest",
+        &[
+            ("dossier_code", text("X")),
+            ("reason", text("dòng một\ndòng hai")),
+        ],
+    );
     assert!(check_frame(&RULES, &withdraw, &frame(&two_lines)).is_ok());
-    let submit = input("motcua.intake.v1.SubmitDossierRequest");
-    let bad_channel = SubmitDossierRequest {
-        channel: 7,
-        ..Default::default()
-    };
+    let submit = input("SubmitRequest");
+    let bad_channel = message("SubmitRequest", &[("channel", Value::EnumNumber(7))]);
     let e = check_frame(&RULES, &submit, &frame(&bad_channel)).unwrap_err();
     assert!(
         e.message().starts_with("channel: giá trị 7"),
@@ -66,36 +77,45 @@ fn text_enum_and_timestamp_rules_name_the_field() {
         "{}",
         e.message()
     );
-    let nested = SubmitDossierRequest {
-        documents: vec![
-            SubmittedDocument::default(),
-            SubmittedDocument {
-                name: "bản\u{7}".into(),
-                ..Default::default()
-            },
-        ],
-        ..Default::default()
-    };
+    let document = |name: &str| Value::Message(message("Document", &[("name", text(name))]));
+    let nested = message(
+        "SubmitRequest",
+        &[(
+            "documents",
+            Value::List(vec![document(""), document("bản\u{7}")]),
+        )],
+    );
     let e = check_frame(&RULES, &submit, &frame(&nested)).unwrap_err();
     assert!(
         e.message().starts_with("documents[1].name:"),
         "{}",
         e.message()
     );
-    let far = SubmitDossierRequest {
-        submitted_at: Some(prost_types::Timestamp {
-            seconds: i64::MAX,
-            nanos: 0,
-        }),
-        ..Default::default()
+    let far = prost_types::Timestamp {
+        seconds: i64::MAX,
+        nanos: 0,
     };
-    let e = check_frame(&RULES, &submit, &frame(&far)).unwrap_err();
+    let mut far_message = message("SubmitRequest", &[]);
+    far_message
+        .try_set_field_by_name(
+            "submitted_at",
+            Value::Message(
+                DynamicMessage::decode(
+                    POOL.get_message_by_name("google.protobuf.Timestamp")
+                        .unwrap(),
+                    far.encode_to_vec().as_slice(),
+                )
+                .unwrap(),
+            ),
+        )
+        .unwrap();
+    let e = check_frame(&RULES, &submit, &frame(&far_message)).unwrap_err();
     assert!(e.message().starts_with("submitted_at:"), "{}", e.message());
 }
 
 #[test]
 fn unreadable_frames_are_invalid_arguments() {
-    let get = input("motcua.intake.v1.GetDossierRequest");
+    let get = input("GetRequest");
     for bytes in [
         vec![],
         vec![0, 0, 0],

@@ -169,20 +169,15 @@ impl Fixture {
 
     /// Publishes a test event straight to the stream.
     pub async fn publish(&self, subject: &str, event_id: uuid::Uuid, msg_id: &str, payload: &[u8]) {
-        let mut h = async_nats::HeaderMap::new();
-        h.insert(headers::EVENT_ID, event_id.to_string().as_str());
-        h.insert(headers::EVENT_TYPE, "test");
-        let m = async_nats::jetstream::message::PublishMessage::build()
-            .payload(payload.to_vec().into())
-            .headers(h)
-            .message_id(msg_id);
-        self.bus
-            .js
-            .send_publish(self.bus.subject(subject), m)
-            .await
-            .unwrap()
-            .await
-            .unwrap();
+        motcua_testkit::floor::publish_event(
+            &self.bus,
+            subject,
+            "test",
+            event_id,
+            msg_id,
+            payload.to_vec(),
+        )
+        .await;
     }
 
     pub async fn count(&self, sql: &'static str) -> i64 {

@@ -242,7 +242,7 @@ impl Intake {
             lookup_link: self
                 .lookup_url
                 .as_deref()
-                .map(|base| motcua_domain::links::lookup_link(base, &code, &token))
+                .map(|base| motcua_domain::links::receipt_link(base, &code, &token))
                 .unwrap_or_default(),
             dossier_code: code.clone(),
             procedure_code: c.procedure.code.clone(),

@@ -1,21 +1,19 @@
-//! Test harness: a real intake on port 0 against the real PostgreSQL (a fresh database per test)
-//! and the real NATS (a fresh stream and subject prefix per test), with typed gRPC clients.
+//! Test harness: a real intake on the shared test floor (`motcua_testkit::floor`): on port 0,
+//! against the real PostgreSQL (a fresh database per test) and the real NATS (a fresh stream and
+//! subject prefix per test), with typed gRPC clients.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use motcua_intake::settings::IntakeSettings;
 use motcua_platform::auth::{Claims, Role, mint};
-use motcua_platform::bus::Bus;
 use motcua_platform::config::{DEV_JWT_SECRET, Settings, Vars};
-use motcua_platform::process::Process;
-use motcua_platform::{CancellationToken, Clock, ManualClock};
-use motcua_proto::common::{ApplicantType, Channel, DocumentForm};
+use motcua_platform::{CancellationToken, Clock};
+use motcua_proto::common::ApplicantType;
 use motcua_proto::intake::intake_service_client::IntakeServiceClient;
-use motcua_proto::intake::{Applicant, SubmitDossierRequest, SubmittedDocument};
-use motcua_testkit::scratch::Scratch;
+use motcua_proto::intake::{Applicant, SubmitDossierRequest};
+use motcua_testkit::floor::Floor;
 use sqlx::PgPool;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tonic::metadata::{Ascii, MetadataValue};
@@ -23,53 +21,22 @@ use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel as GrpcChannel;
 
-pub const AGENCY: &str = "000.00.06.H56";
+pub use motcua_testkit::floor::{AGENCY, start_time};
 
-/// Where every test's clock starts: a Monday morning, a working day (2026-03-02 09:00 in Vietnam).
-pub fn start_time() -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::parse_from_rfc3339("2026-03-02T09:00:00+07:00")
-        .expect("time")
-        .with_timezone(&chrono::Utc)
-}
-
+/// Intake on the floor; the floor's fields (clock, bus, id, scratch) are the app's.
 pub struct TestApp {
+    pub floor: Floor,
     pub addr: SocketAddr,
     pub settings: Settings,
     pub intake: IntakeSettings,
-    pub clock: Arc<ManualClock>,
     pub shutdown: CancellationToken,
     pub task: Option<JoinHandle<Result<(), String>>>,
     pub pool: PgPool,
-    pub bus: Bus,
-    pub id: String,
     /// The process's readiness and health details (what `/status` on the metrics port shows).
     pub status: motcua_platform::readiness::StatusBoard,
-    /// Removes the test's database and streams however the test ends.
-    pub scratch: Scratch,
 }
 
-pub fn test_vars(id: &str) -> Vars {
-    let catalog = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../deploy/catalog/tnmt.toml"
-    );
-    let attachments = std::env::temp_dir().join(format!("motcua-test-{id}"));
-    Vars::from_pairs([
-        ("MOTCUA_DATABASE_PREFIX", format!("t_{id}")),
-        ("MOTCUA_DEVELOPMENT", "true".to_owned()),
-        ("MOTCUA_BUS_PREFIX", format!("t{id}.")),
-        ("MOTCUA_INTAKE_GRPC_ADDR", "127.0.0.1:0".to_owned()),
-        ("MOTCUA_METRICS_ADDR", "off".to_owned()),
-        ("MOTCUA_CATALOG_FILE", catalog.to_owned()),
-        ("MOTCUA_ATTACHMENTS_DIR", attachments.display().to_string()),
-        ("MOTCUA_SHUTDOWN_GRACE_SECS", "10".to_owned()),
-        // Tests make many streams and delete them; JetStream reserves max_bytes up front.
-        ("MOTCUA_DOSSIER_EVENTS_MAX_BYTES", (64u64 << 20).to_string()),
-        ("MOTCUA_CATALOG_EVENTS_MAX_BYTES", (16u64 << 20).to_string()),
-        ("MOTCUA_DEAD_LETTERS_MAX_BYTES", (16u64 << 20).to_string()),
-        ("MOTCUA_SECRET_HASH_KEYS", format!("t1:{TEST_HASH_KEY}")),
-    ])
-}
+motcua_testkit::on_the_floor!(TestApp);
 
 /// The secret-hash key of the tests' intake (what lookup would hold).
 pub const TEST_HASH_KEY: &str = "test-secret-hash-key-0123456789abcdef";
@@ -91,15 +58,15 @@ pub async fn spawn_with(change: impl FnOnce(&mut Vars)) -> TestApp {
 
 /// Starts intake without waiting for it to become ready.
 pub async fn start_with(change: impl FnOnce(&mut Vars)) -> TestApp {
-    let scratch = Scratch::new();
-    let id = scratch.id().to_owned();
-    let mut vars = test_vars(&id);
-    change(&mut vars);
-    let clock = ManualClock::new(start_time());
-    let process = Process::new(vars.clone(), clock.clone()).expect("test settings");
+    let floor = Floor::new(|v| {
+        v.set("MOTCUA_SHUTDOWN_GRACE_SECS", "10");
+        v.set("MOTCUA_SECRET_HASH_KEYS", format!("t1:{TEST_HASH_KEY}"));
+        change(v);
+    })
+    .await;
+    let process = floor.process("intake", &floor.vars);
     let settings = process.settings.clone();
-    let intake = IntakeSettings::from_vars(&vars).expect("intake settings");
-    motcua_platform::telemetry::init("intake-test", &settings).expect("telemetry");
+    let intake = IntakeSettings::from_vars(&floor.vars).expect("intake settings");
     let shutdown = process.shutdown.clone();
     let running = motcua_intake::start(&process, intake.clone())
         .await
@@ -107,21 +74,12 @@ pub async fn start_with(change: impl FnOnce(&mut Vars)) -> TestApp {
     TestApp {
         addr: running.addr,
         intake,
-        clock,
-        bus: Bus::connect(&settings.nats_url, &settings.bus_prefix)
-            .await
-            .expect("nats"),
-        pool: PgPool::connect_lazy_with(
-            motcua_platform::db::options(&settings.database_url)
-                .expect("url")
-                .database(&settings.database_name("intake")),
-        ),
+        pool: floor.pool("intake"),
         settings,
         shutdown,
         task: Some(running.task),
-        id,
         status: process.status.clone(),
-        scratch,
+        floor,
     }
 }
 
@@ -168,18 +126,14 @@ impl TestApp {
         ))
         .expect("the shipped catalog loads")
         .procedures
-        .len();
-        for _ in 0..100 {
-            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM procedures")
+        .len() as i64;
+        motcua_testkit::floor::wait_until("intake publishes its catalog", || async {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM procedures")
                 .fetch_one(&self.pool)
                 .await
-                .unwrap_or(0);
-            if usize::try_from(n).unwrap_or(0) >= shipped {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("catalog not loaded");
+                .is_ok_and(|n| n >= shipped)
+        })
+        .await;
     }
 
     /// Workflow asks for a supplement: the state event it publishes (status SUPPLEMENT_REQUESTED,
@@ -218,27 +172,14 @@ impl TestApp {
             at: Some(motcua_domain::time::ts(self.clock.now())),
             ..Default::default()
         };
-        let mut h = async_nats::HeaderMap::new();
-        let id = uuid::Uuid::now_v7().to_string();
-        h.insert(motcua_platform::bus::headers::EVENT_ID, id.as_str());
-        h.insert(
-            motcua_platform::bus::headers::EVENT_TYPE,
-            motcua_domain::events::STATE_CHANGED,
-        );
-        let m = async_nats::jetstream::message::PublishMessage::build()
-            .payload(event.encode_to_vec().into())
-            .headers(h)
-            .message_id(id.as_str());
-        self.bus
-            .js
-            .send_publish(
-                self.bus.subject(&format!("dossier.{field}.state-changed")),
-                m,
+        self.floor
+            .publish(
+                &format!("dossier.{field}.state-changed"),
+                motcua_domain::events::STATE_CHANGED,
+                uuid::Uuid::now_v7(),
+                event.encode_to_vec(),
             )
-            .await
-            .expect("publish")
-            .await
-            .expect("ack");
+            .await;
         for _ in 0..200 {
             let version_held: i64 =
                 sqlx::query_scalar("SELECT version FROM dossiers WHERE code = $1")
@@ -341,27 +282,14 @@ impl TestApp {
         }
     }
 
-    /// Stops the service and removes the test's database and streams.
+    /// Stops the service and removes the test's database, streams and files.
     pub async fn stop(mut self) {
         self.shutdown.cancel();
         if let Some(task) = self.task.take() {
             let _ = tokio::time::timeout(Duration::from_secs(20), task).await;
         }
         self.pool.close().await;
-        self.scratch
-            .remove()
-            .await
-            .expect("removing the test's database and streams");
-        let _ = std::fs::remove_dir_all(&self.intake.attachments_dir);
-    }
-}
-
-/// A test that fails before `stop`: the service stops, its files go, and `scratch` (dropped
-/// after this) removes the database and streams.
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-        let _ = std::fs::remove_dir_all(&self.intake.attachments_dir);
+        self.floor.stop().await;
     }
 }
 
@@ -411,28 +339,13 @@ pub fn citizen() -> Applicant {
     }
 }
 
-fn doc(key: &str) -> SubmittedDocument {
-    SubmittedDocument {
-        key: key.into(),
-        name: String::new(),
-        form: DocumentForm::Original as i32,
-        copies: 1,
-        attachment_ids: vec![],
-    }
-}
-
-/// A complete counter submission of 1.013831 (land change registration, 8 working days).
+/// A complete counter submission of 1.013831 (land change registration, 8 working days), the
+/// applicant with a phone written as people write it and an e-mail, the result at the desk.
 pub fn counter_submission(key: &str) -> SubmitDossierRequest {
     SubmitDossierRequest {
-        idempotency_key: key.into(),
-        procedure_code: "1.013831".into(),
-        channel: Channel::Counter as i32,
         applicant: Some(citizen()),
-        documents: vec![doc("don-dang-ky"), doc("giay-chung-nhan"), doc("hop-dong")],
-        receiving_agency: String::new(),
         result_delivery: "tai-quay".into(),
-        note: String::new(),
-        submitted_at: None,
+        ..motcua_testkit::dossiers::land_submission(key)
     }
 }
 

@@ -1,9 +1,9 @@
-//! Test harness: notification (and lookup, for SMS lookups) in one process on port 0, against the
-//! real PostgreSQL (a fresh database each) and NATS (a fresh prefix), on a clock the test moves;
-//! a local HTTP server stands in for the SMS gateway and webhook receivers, and a local SMTP
-//! server (mailin-embedded) for the mail relay.
+//! Test harness: notification (and lookup, for SMS lookups; intake and workflow for the whole
+//! path) on the shared test floor (`motcua_testkit::floor`): in one process on port 0, against the
+//! real PostgreSQL and NATS, on a clock the test moves; a local HTTP server stands in for the SMS
+//! gateway and webhook receivers, and a local SMTP server (mailin-embedded) for the mail relay.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -30,17 +30,13 @@ use std::time::Duration;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel as GrpcChannel;
 
-pub const AGENCY: &str = "000.00.06.H56";
+pub use motcua_testkit::dossiers::{changed, state, submitted};
+use motcua_testkit::floor::Floor;
+pub use motcua_testkit::floor::{AGENCY, start_time};
+
 pub const PHONE: &str = "0912345678";
 pub const EMAIL: &str = "an.nv@example.vn";
 pub const GATEWAY_SECRET: &str = "gateway-shared-secret-for-tests";
-
-/// Monday 2 March 2026, 09:00 in Vietnam: a working morning, outside quiet hours.
-pub fn start_time() -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::parse_from_rfc3339("2026-03-02T09:00:00+07:00")
-        .unwrap()
-        .with_timezone(&chrono::Utc)
-}
 
 /// A fresh, well-formed dossier code of the agency, never the same twice in one test process
 /// (random four digits collided now and then among a test's thirty dossiers).
@@ -52,7 +48,7 @@ pub fn new_code() -> String {
 }
 
 pub fn new_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
+    motcua_testkit::scratch::new_id()
 }
 
 /// What the stand-in gateway does with the next requests.
@@ -183,20 +179,12 @@ impl Mailbox {
     }
 }
 
-pub fn vars(id: &str, stand: &str, smtp_port: u16) -> Vars {
-    Vars::from_pairs([
-        ("MOTCUA_DATABASE_PREFIX", format!("t_{id}")),
-        ("MOTCUA_DEVELOPMENT", "true".to_owned()),
-        // Notification alone: applicants are reached through the contacts the test's events carry
-        // (the whole path points it at a running intake).
+/// Notification's settings on the floor: the stand-ins for the gateway and the mail relay.
+pub fn notification_vars(v: &mut Vars, stand: &str, smtp_port: u16) {
+    for (key, value) in [
+        // Notification alone: applicants are reached through the contacts the test's events
+        // carry (the whole path points it at a running intake).
         ("MOTCUA_NOTIFICATION_INTAKE_URL", "off".to_owned()),
-        ("MOTCUA_BUS_PREFIX", format!("t{id}.")),
-        ("MOTCUA_NOTIFICATION_GRPC_ADDR", "127.0.0.1:0".to_owned()),
-        ("MOTCUA_NOTIFICATION_HTTP_ADDR", "127.0.0.1:0".to_owned()),
-        ("MOTCUA_LOOKUP_GRPC_ADDR", "127.0.0.1:0".to_owned()),
-        ("MOTCUA_LOOKUP_HTTP_ADDR", "127.0.0.1:0".to_owned()),
-        ("MOTCUA_METRICS_ADDR", "off".to_owned()),
-        ("MOTCUA_SHUTDOWN_GRACE_SECS", "5".to_owned()),
         ("MOTCUA_SMS_PROVIDER", "http".to_owned()),
         ("MOTCUA_SMS_GATEWAY_URL", format!("{stand}/sms")),
         ("MOTCUA_SMS_GATEWAY_ID_POINTER", "/messageId".to_owned()),
@@ -216,53 +204,36 @@ pub fn vars(id: &str, stand: &str, smtp_port: u16) -> Vars {
             "MOTCUA_STAFF_FILE",
             concat!(env!("CARGO_MANIFEST_DIR"), "/tests/staff.toml").to_owned(),
         ),
-        ("MOTCUA_PUBLIC_RATE_PER_SECOND", "10000".to_owned()),
-        ("MOTCUA_PUBLIC_RATE_BURST", "10000".to_owned()),
-        ("MOTCUA_DOSSIER_EVENTS_MAX_BYTES", (64u64 << 20).to_string()),
-        ("MOTCUA_CATALOG_EVENTS_MAX_BYTES", (16u64 << 20).to_string()),
-        ("MOTCUA_DEAD_LETTERS_MAX_BYTES", (16u64 << 20).to_string()),
-    ])
+    ] {
+        v.set(key, value);
+    }
 }
 
+/// The floor, notification's database and the stand-ins; the floor's fields and methods (clock,
+/// bus, vars, services, addr, …) are the app's.
 pub struct App {
-    pub id: String,
-    pub vars: Vars,
-    pub clock: Arc<ManualClock>,
-    pub services: Vec<(&'static str, Process, Running)>,
-    pub bus: Bus,
+    pub floor: Floor,
     pub db: PgPool,
-    pub http: reqwest::Client,
     pub stand: Stand,
     pub stand_url: String,
     pub mailbox: Mailbox,
 }
 
+motcua_testkit::on_the_floor!(App);
+
 impl App {
     /// Notification alone (the test publishes the events), with `change` applied to its settings.
     pub async fn start(change: impl Fn(&mut Vars)) -> Self {
-        let id = new_id();
         let (stand, stand_url) = Stand::start().await;
         let (mailbox, smtp_port) = Mailbox::start();
-        let mut vars = vars(&id, &stand_url, smtp_port);
-        change(&mut vars);
-        let clock = ManualClock::new(start_time());
-        let process = Process::new(vars.clone(), clock.clone()).unwrap();
-        motcua_platform::telemetry::init("notification-test", &process.settings).unwrap();
-        let db = PgPool::connect_lazy_with(
-            motcua_platform::db::options(&process.settings.database_url)
-                .unwrap()
-                .database(&process.settings.database_name("notification")),
-        );
+        let floor = Floor::new(|v| {
+            notification_vars(v, &stand_url, smtp_port);
+            change(v);
+        })
+        .await;
         let mut app = Self {
-            bus: Bus::connect(&process.settings.nats_url, &process.settings.bus_prefix)
-                .await
-                .unwrap(),
-            db,
-            http: motcua_platform::http::client(Duration::from_secs(10)).unwrap(),
-            id,
-            vars,
-            clock,
-            services: Vec::new(),
+            db: floor.pool("notification"),
+            floor,
             stand,
             stand_url,
             mailbox,
@@ -272,73 +243,32 @@ impl App {
     }
 
     pub async fn start_notification(&mut self) {
-        let process = Process::new(self.vars.clone(), self.clock.clone()).unwrap();
-        let settings =
-            motcua_notification::settings::NotificationSettings::from_vars(&self.vars).unwrap();
-        let running = motcua_notification::start(&process, settings)
-            .await
-            .unwrap();
-        wait_serving(running.addr).await;
-        self.services.push(("notification", process, running));
+        self.floor.start("notification").await;
     }
 
-    /// Intake or workflow beside notification (the whole path; the test's settings must give
-    /// them a catalog and addresses: see [`whole_path_vars`]).
+    /// Intake or workflow beside notification (the whole path); notification, which asks intake
+    /// for applicants' contacts, is restarted pointed at this intake.
     pub async fn start_other(&mut self, service: &'static str) {
-        let process = Process::new(self.vars.clone(), self.clock.clone()).unwrap();
-        let running = match service {
-            "intake" => {
-                let s = motcua_intake::settings::IntakeSettings::from_vars(&self.vars).unwrap();
-                motcua_intake::start(&process, s).await.unwrap()
-            }
-            "workflow" => {
-                let s = motcua_workflow::settings::WorkflowSettings::from_vars(&self.vars).unwrap();
-                motcua_workflow::start(&process, s).await.unwrap()
-            }
-            other => panic!("no service {other}"),
-        };
-        wait_serving(running.addr).await;
-        let intake = (service == "intake").then_some(running.addr);
-        self.services.push((service, process, running));
-        // Notification asks intake for applicants' contacts: point it at this one.
-        if let Some(addr) = intake {
+        let addr = self.floor.start(service).await.addr;
+        if service == "intake" {
             self.vars
                 .set("MOTCUA_NOTIFICATION_INTAKE_URL", format!("http://{addr}"));
             self.restart_notification(|_| {}).await;
         }
     }
 
-    pub fn addr(&self, name: &str) -> std::net::SocketAddr {
-        self.running(name).addr
-    }
-
     /// Lookup beside notification, and notification pointed at it (restarted).
     pub async fn with_lookup(mut self) -> Self {
-        let process = Process::new(self.vars.clone(), self.clock.clone()).unwrap();
-        let settings = motcua_lookup::settings::LookupSettings::from_vars(&self.vars).unwrap();
-        let running = motcua_lookup::start(&process, settings).await.unwrap();
-        wait_serving(running.addr).await;
-        self.vars.set(
-            "MOTCUA_NOTIFICATION_LOOKUP_URL",
-            format!("http://{}", running.addr),
-        );
-        self.services.push(("lookup", process, running));
+        let addr = self.floor.start("lookup").await.addr;
+        self.vars
+            .set("MOTCUA_NOTIFICATION_LOOKUP_URL", format!("http://{addr}"));
         self.restart_notification(|_| {}).await;
         self
     }
 
-    fn running(&self, name: &str) -> &Running {
-        &self
-            .services
-            .iter()
-            .find(|(n, _, _)| *n == name)
-            .unwrap_or_else(|| panic!("{name} is not running"))
-            .2
-    }
-
     /// `http://127.0.0.1:<port>` of notification's HTTP side.
     pub fn web(&self) -> String {
-        format!("http://{}", self.running("notification").http_addr.unwrap())
+        self.floor.web("notification")
     }
 
     pub async fn admin(&self) -> Client {
@@ -362,36 +292,21 @@ impl App {
     /// Waits until notification's consumer has handled event `id` (its effect is committed with
     /// that record, so what it wrote — or did not write — is now there to read).
     pub async fn wait_handled(&self, id: uuid::Uuid) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let done: bool = sqlx::query_scalar(
+        motcua_testkit::floor::wait_until(&format!("event {id} handled"), || async {
+            sqlx::query_scalar::<_, bool>(
                 "SELECT EXISTS (SELECT 1 FROM processed_events WHERE event_id = $1)",
             )
             .bind(id)
             .fetch_one(&self.db)
             .await
-            .unwrap_or(false);
-            if done {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "event {id} never handled"
-            );
-            tokio::time::sleep(Duration::from_millis(30)).await;
-        }
+            .unwrap_or(false)
+        })
+        .await;
     }
 
     /// Stops notification and starts it again with `change` applied to its settings.
     pub async fn restart_notification(&mut self, change: impl Fn(&mut Vars)) {
-        let i = self
-            .services
-            .iter()
-            .position(|(n, _, _)| *n == "notification")
-            .unwrap();
-        let (_, process, running) = self.services.remove(i);
-        process.shutdown.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(15), running.task).await;
+        self.stop_service("notification").await;
         change(&mut self.vars);
         self.start_notification().await;
     }
@@ -399,20 +314,10 @@ impl App {
     /// Publishes an event as a producer's relay would; `id` is the event id (a redelivery or a
     /// second relay's copy reuses it with another NATS message id).
     pub async fn publish(&self, subject: &str, event_type: &str, id: uuid::Uuid, payload: Vec<u8>) {
-        let mut h = async_nats::HeaderMap::new();
-        h.insert(headers::EVENT_ID, id.to_string().as_str());
-        h.insert(headers::EVENT_TYPE, event_type);
-        h.insert("Nats-Msg-Id", uuid::Uuid::new_v4().to_string().as_str());
-        let m = async_nats::jetstream::message::PublishMessage::build()
-            .payload(payload.into())
-            .headers(h);
-        self.bus
-            .js
-            .send_publish(self.bus.subject(subject), m)
-            .await
-            .unwrap()
-            .await
-            .unwrap();
+        let copy = uuid::Uuid::new_v4().to_string();
+        self.floor
+            .publish_copy(subject, event_type, id, &copy, payload)
+            .await;
     }
 
     /// A subscription made with `token` to the stand-in receiver at `path` (e.g. `/hook/ok`).
@@ -451,19 +356,14 @@ impl App {
 
     /// Waits until notification's database satisfies `sql` (a boolean query with `$1` = `arg`).
     pub async fn wait_db(&self, sql: &'static str, arg: &str, what: &str) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let ok: bool = sqlx::query_scalar(sql)
+        motcua_testkit::floor::wait_until(what, || async {
+            sqlx::query_scalar::<_, bool>(sql)
                 .bind(arg)
                 .fetch_one(&self.db)
                 .await
-                .unwrap_or(false);
-            if ok {
-                return;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "never: {what}");
-            tokio::time::sleep(Duration::from_millis(30)).await;
-        }
+                .unwrap_or(false)
+        })
+        .await;
     }
 
     /// (trigger, channel, recipient_kind, status) of a dossier's deliveries, sorted.
@@ -479,42 +379,10 @@ impl App {
         rows
     }
 
-    pub async fn stop(mut self) {
-        while let Some((_, process, running)) = self.services.pop() {
-            process.shutdown.cancel();
-            let _ = tokio::time::timeout(Duration::from_secs(15), running.task).await;
-        }
+    pub async fn stop(self) {
         self.db.close().await;
-        let settings = motcua_platform::config::Settings::from_vars(&self.vars).unwrap();
-        for service in ["notification", "lookup", "intake", "workflow"] {
-            let _ = motcua_platform::db::drop_database(
-                &settings.database_url,
-                &settings.database_name(service),
-            )
-            .await;
-        }
-        self.bus.delete_streams().await;
+        self.floor.stop().await;
     }
-}
-
-/// What intake and workflow need beside notification.
-pub fn whole_path_vars(v: &mut Vars) {
-    v.set("MOTCUA_INTAKE_GRPC_ADDR", "127.0.0.1:0");
-    v.set("MOTCUA_WORKFLOW_GRPC_ADDR", "127.0.0.1:0");
-    v.set(
-        "MOTCUA_CATALOG_FILE",
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../deploy/catalog/tnmt.toml"
-        ),
-    );
-    v.set(
-        "MOTCUA_ATTACHMENTS_DIR",
-        std::env::temp_dir()
-            .join(format!("motcua-nt-{}", new_id()))
-            .display()
-            .to_string(),
-    );
 }
 
 pub type Client = NotificationServiceClient<InterceptedService<GrpcChannel, Bearer>>;
@@ -533,60 +401,6 @@ pub const OTHER_PROVINCE: &str = "000.00.01.H57";
 /// A dossier code of `agency`, never the same twice in one test process.
 pub fn code_of(agency: &str) -> String {
     new_code().replacen(AGENCY, agency, 1)
-}
-
-/// A dossier's state as intake and workflow would publish it, hashed with the development key;
-/// received by and routed to the agency its code names.
-pub fn state(code: &str, version: u64, status: DossierStatus, token: &str) -> DossierState {
-    let agency = code.split('-').next().unwrap();
-    let hasher = SecretHasher::development();
-    let (key, token_hash) = hasher.hash(code, token);
-    DossierState {
-        dossier_code: code.to_owned(),
-        version,
-        status: status as i32,
-        national_code: motcua_domain::status::national_code(status),
-        procedure_code: "1.013831".into(),
-        procedure_version: 1,
-        procedure_name: "Đăng ký biến động đất đai".into(),
-        field: "dat-dai".into(),
-        receiving_agency: agency.into(),
-        competent_agency: agency.into(),
-        applicant_name_masked: "N***** V** A*".into(),
-        received_at: Some(motcua_domain::time::ts(start_time())),
-        due_at: Some(motcua_domain::time::ts(
-            start_time() + chrono::Duration::days(12),
-        )),
-        lookup_token_hmac: token_hash,
-        applicant_id_hmac: hasher.hash(code, "038085001234").1,
-        secret_key_id: key,
-        current_department: "van-phong-dang-ky-dat-dai".into(),
-        ..Default::default()
-    }
-}
-
-pub fn submitted(state: DossierState, phone: &str, email: &str) -> Vec<u8> {
-    DossierSubmitted {
-        state: Some(state),
-        applicant_phone: phone.into(),
-        applicant_email: email.into(),
-        ..Default::default()
-    }
-    .encode_to_vec()
-}
-
-pub fn changed(
-    state: DossierState,
-    kind: ChangeKind,
-    at: chrono::DateTime<chrono::Utc>,
-) -> Vec<u8> {
-    DossierStateChanged {
-        state: Some(state),
-        kind: kind as i32,
-        at: Some(motcua_domain::time::ts(at)),
-        ..Default::default()
-    }
-    .encode_to_vec()
 }
 
 pub fn deadline(
@@ -617,5 +431,5 @@ pub fn deadline(
 }
 
 pub fn now(app: &App) -> chrono::DateTime<chrono::Utc> {
-    app.clock.now()
+    app.floor.now()
 }

@@ -1,19 +1,14 @@
-//! What the reporting tests share: reporting started on port 0 against the real PostgreSQL (a
-//! fresh database) and NATS (a fresh prefix) on a clock the test moves, typed clients, and the
-//! cells the tests compare.
+//! What the reporting tests share: reporting on the shared test floor (`motcua_testkit::floor`),
+//! on port 0 against the real PostgreSQL and NATS, on a clock the test moves; typed clients, and
+//! the cells the tests compare.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use chrono::{DateTime, Utc};
-use motcua_platform::ManualClock;
-use motcua_platform::bus::{Bus, headers};
-use motcua_platform::config::Vars;
-use motcua_platform::host::Running;
-use motcua_platform::process::Process;
 use motcua_proto::reporting::Form06Row;
 use motcua_proto::reporting::reporting_service_client::ReportingServiceClient;
 use motcua_testkit::Bearer;
-use std::sync::Arc;
+use motcua_testkit::floor::Floor;
 use std::time::Duration;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel as GrpcChannel;
@@ -43,83 +38,45 @@ pub fn cells(r: &Form06Row) -> [u64; 12] {
     ]
 }
 
-/// An instant in Vietnam's time.
-pub fn vn(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(&format!("{s}+07:00"))
-        .unwrap()
-        .with_timezone(&Utc)
-}
+pub use motcua_testkit::floor::vn;
 
 pub type Client = ReportingServiceClient<InterceptedService<GrpcChannel, Bearer>>;
 
 /// Reporting in this process, with the sample catalog (agency A only).
+/// The floor with reporting running; the floor's fields (clock, bus, …) are the app's.
 pub struct Reporting {
-    pub clock: Arc<ManualClock>,
-    pub process: Process,
-    pub running: Running,
+    pub floor: Floor,
     pub pool: sqlx::PgPool,
-    pub bus: Bus,
     pub channel: GrpcChannel,
     /// `http://localhost:<port>` of the dashboard.
     pub web: String,
+    /// A client that follows no redirect, so a test sees the dashboard's own answers.
     pub http: reqwest::Client,
 }
 
+motcua_testkit::on_the_floor!(Reporting);
+
 impl Reporting {
+    /// Reporting alone, its clock at `at` (the test publishes the events).
     pub async fn start(at: DateTime<Utc>) -> Self {
-        let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
-        let vars = Vars::from_pairs([
-            ("MOTCUA_DATABASE_PREFIX", format!("t_{id}")),
-            ("MOTCUA_DEVELOPMENT", "true".to_owned()),
-            ("MOTCUA_BUS_PREFIX", format!("t{id}.")),
-            ("MOTCUA_REPORTING_GRPC_ADDR", "127.0.0.1:0".to_owned()),
-            ("MOTCUA_REPORTING_HTTP_ADDR", "127.0.0.1:0".to_owned()),
-            ("MOTCUA_METRICS_ADDR", "off".to_owned()),
-            (
-                "MOTCUA_CATALOG_FILE",
-                concat!(
-                    env!("CARGO_MANIFEST_DIR"),
-                    "/../../deploy/catalog/tnmt.toml"
-                )
-                .to_owned(),
-            ),
-            ("MOTCUA_PUBLIC_RATE_PER_SECOND", "1000".to_owned()),
-            ("MOTCUA_PUBLIC_RATE_BURST", "1000".to_owned()),
-            ("MOTCUA_DOSSIER_EVENTS_MAX_BYTES", (64u64 << 20).to_string()),
-            ("MOTCUA_CATALOG_EVENTS_MAX_BYTES", (16u64 << 20).to_string()),
-            ("MOTCUA_DEAD_LETTERS_MAX_BYTES", (16u64 << 20).to_string()),
-        ]);
-        let clock = ManualClock::new(at);
-        let process = Process::new(vars.clone(), clock.clone()).unwrap();
-        let settings = motcua_reporting::settings::ReportingSettings::from_vars(&vars).unwrap();
-        let running = motcua_reporting::start(&process, settings).await.unwrap();
-        motcua_testkit::wait_serving(running.addr).await;
-        let channel = motcua_testkit::channel(running.addr).await;
-        let pool = sqlx::PgPool::connect_lazy_with(
-            motcua_platform::db::options(&process.settings.database_url)
-                .unwrap()
-                .database(&process.settings.database_name("reporting")),
-        );
-        let bus = Bus::connect(&process.settings.nats_url, &process.settings.bus_prefix)
-            .await
-            .unwrap();
+        let mut floor = Floor::at(at, |v| {
+            v.set("MOTCUA_PUBLIC_RATE_PER_SECOND", "1000");
+            v.set("MOTCUA_PUBLIC_RATE_BURST", "1000");
+        })
+        .await;
+        let running = floor.start("reporting").await;
         // "localhost": a secure context for a browser, so the Secure session cookie is kept on
         // plain http as it will be on https.
         let web = format!("http://localhost:{}", running.http_addr.unwrap().port());
-        // Installs the process's crypto provider; this client follows no redirect, so a test sees
-        // the dashboard's own answers.
-        let _ = motcua_platform::http::client(Duration::from_secs(10)).unwrap();
+        let channel = motcua_testkit::channel(running.addr).await;
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(10))
             .build()
             .unwrap();
         Self {
-            clock,
-            process,
-            running,
-            pool,
-            bus,
+            pool: floor.pool("reporting"),
+            floor,
             channel,
             web,
             http,
@@ -145,36 +102,15 @@ impl Reporting {
         id: uuid::Uuid,
         payload: Vec<u8>,
     ) {
-        let mut h = async_nats::HeaderMap::new();
-        h.insert(headers::EVENT_ID, id.to_string().as_str());
-        h.insert(headers::EVENT_TYPE, event_type);
-        h.insert("Nats-Msg-Id", uuid::Uuid::new_v4().to_string().as_str());
-        let m = async_nats::jetstream::message::PublishMessage::build()
-            .payload(payload.into())
-            .headers(h);
-        self.bus
-            .js
-            .send_publish(self.bus.subject(subject), m)
-            .await
-            .unwrap()
-            .await
-            .unwrap();
+        let copy = uuid::Uuid::new_v4().to_string();
+        self.floor
+            .publish_copy(subject, event_type, id, &copy, payload)
+            .await;
     }
 
     /// Waits until reporting's database satisfies `sql` (a boolean query).
     pub async fn wait_db(&self, sql: &'static str, what: &str) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let ok: bool = sqlx::query_scalar(sql)
-                .fetch_one(&self.pool)
-                .await
-                .unwrap_or(false);
-            if ok {
-                return;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "never: {what}");
-            tokio::time::sleep(Duration::from_millis(30)).await;
-        }
+        motcua_testkit::floor::wait_db(&self.pool, sql, what).await;
     }
 
     /// Signs in to the dashboard with `token` as a browser on this site would; the session
@@ -204,15 +140,8 @@ impl Reporting {
     }
 
     pub async fn stop(self) {
-        self.process.shutdown.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(15), self.running.task).await;
         self.pool.close().await;
-        let _ = motcua_platform::db::drop_database(
-            &self.process.settings.database_url,
-            &self.process.settings.database_name("reporting"),
-        )
-        .await;
-        self.bus.delete_streams().await;
+        self.floor.stop().await;
     }
 }
 

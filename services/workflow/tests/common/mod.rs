@@ -1,83 +1,38 @@
-//! Test harness: intake and workflow in one process on port 0, against the real PostgreSQL (a
-//! fresh database each) and NATS (a fresh prefix), on a clock the test moves; typed gRPC clients
-//! with tokens carrying roles and departments.
+//! Test harness: intake and workflow on the shared test floor (`motcua_testkit::floor`): in one
+//! process on port 0, against the real PostgreSQL and NATS, on a clock the test moves; typed gRPC
+//! clients with tokens carrying roles and departments.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use futures::StreamExt;
-use motcua_intake::settings::IntakeSettings;
+use motcua_platform::Clock;
 use motcua_platform::auth::Role;
-use motcua_platform::bus::Bus;
 use motcua_platform::config::Vars;
-use motcua_platform::host::Running;
-use motcua_platform::process::Process;
-use motcua_platform::{Clock, ManualClock};
-use motcua_proto::common::{ApplicantType, Channel, DocumentForm};
 use motcua_proto::intake::intake_service_client::IntakeServiceClient;
-use motcua_proto::intake::{Applicant, SubmitDossierRequest, SubmittedDocument};
 use motcua_proto::workflow::workflow_service_client::WorkflowServiceClient;
 use motcua_proto::workflow::{Action, Case, GetCaseRequest};
-use motcua_testkit::scratch::Scratch;
-use motcua_workflow::settings::WorkflowSettings;
+use motcua_testkit::floor::Floor;
 use sqlx::PgPool;
-use std::sync::Arc;
 use std::time::Duration;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel as GrpcChannel;
 
-pub const AGENCY: &str = "000.00.06.H56";
-pub const LAND_DEPARTMENT: &str = "van-phong-dang-ky-dat-dai";
-
-/// Monday 2 March 2026, 09:00 in Vietnam: a working morning.
-pub fn start_time() -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::parse_from_rfc3339("2026-03-02T09:00:00+07:00")
-        .unwrap()
-        .with_timezone(&chrono::Utc)
-}
+pub use motcua_testkit::dossiers::{act, land_submission};
+pub use motcua_testkit::floor::{AGENCY, LAND_DEPARTMENT, start_time};
 
 pub fn new_id() -> String {
     motcua_testkit::scratch::new_id()
 }
 
-pub fn vars(id: &str) -> Vars {
-    let catalog = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../deploy/catalog/tnmt.toml"
-    );
-    Vars::from_pairs([
-        ("MOTCUA_DATABASE_PREFIX", format!("t_{id}")),
-        ("MOTCUA_DEVELOPMENT", "true".to_owned()),
-        ("MOTCUA_BUS_PREFIX", format!("t{id}.")),
-        ("MOTCUA_INTAKE_GRPC_ADDR", "127.0.0.1:0".to_owned()),
-        ("MOTCUA_WORKFLOW_GRPC_ADDR", "127.0.0.1:0".to_owned()),
-        ("MOTCUA_METRICS_ADDR", "off".to_owned()),
-        ("MOTCUA_CATALOG_FILE", catalog.to_owned()),
-        (
-            "MOTCUA_ATTACHMENTS_DIR",
-            std::env::temp_dir()
-                .join(format!("motcua-wf-{id}"))
-                .display()
-                .to_string(),
-        ),
-        ("MOTCUA_SHUTDOWN_GRACE_SECS", "5".to_owned()),
-        ("MOTCUA_DOSSIER_EVENTS_MAX_BYTES", (64u64 << 20).to_string()),
-        ("MOTCUA_CATALOG_EVENTS_MAX_BYTES", (16u64 << 20).to_string()),
-        ("MOTCUA_DEAD_LETTERS_MAX_BYTES", (16u64 << 20).to_string()),
-    ])
-}
-
+/// The floor and the two services' databases; the floor's fields and methods (clock, bus, vars,
+/// start, addr, stop_service, …) are the app's.
 pub struct App {
-    pub id: String,
-    pub vars: Vars,
-    pub clock: Arc<ManualClock>,
-    pub intake: Option<(Process, Running)>,
-    pub workflows: Vec<(Process, Running)>,
-    pub bus: Bus,
+    pub floor: Floor,
     pub workflow_db: PgPool,
     pub intake_db: PgPool,
-    /// Removes the test's databases and streams however the test ends.
-    pub scratch: Scratch,
 }
+
+motcua_testkit::on_the_floor!(App);
 
 pub async fn spawn() -> App {
     spawn_with(|_| {}).await
@@ -85,94 +40,55 @@ pub async fn spawn() -> App {
 
 /// Intake and one workflow instance (all fields), with `change` applied to the settings.
 pub async fn spawn_with(change: impl Fn(&mut Vars)) -> App {
-    let id = new_id();
-    let mut v = vars(&id);
-    change(&mut v);
-    let clock = ManualClock::new(start_time());
-    let mut app = App::new(id, v, clock).await;
+    let mut app = App::new(change).await;
     app.start_intake().await;
     let workflow_vars = app.vars.clone();
     app.start_workflow(workflow_vars).await;
     app
 }
 
-fn pool(process: &Process, service: &str) -> PgPool {
-    PgPool::connect_lazy_with(
-        motcua_platform::db::options(&process.settings.database_url)
-            .unwrap()
-            .database(&process.settings.database_name(service)),
-    )
-}
-
 impl App {
-    pub async fn new(id: String, vars: Vars, clock: Arc<ManualClock>) -> Self {
-        let process = Process::new(vars.clone(), clock.clone()).unwrap();
-        motcua_platform::telemetry::init("workflow-test", &process.settings).unwrap();
+    /// The floor with `change` applied to its settings; no service started yet.
+    pub async fn new(change: impl Fn(&mut Vars)) -> Self {
+        let floor = Floor::new(|v| change(v)).await;
         Self {
-            bus: Bus::connect(&process.settings.nats_url, &process.settings.bus_prefix)
-                .await
-                .unwrap(),
-            workflow_db: pool(&process, "workflow"),
-            intake_db: pool(&process, "intake"),
-            scratch: Scratch::with_id(id.clone()),
-            id,
-            vars,
-            clock,
-            intake: None,
-            workflows: Vec::new(),
+            workflow_db: floor.pool("workflow"),
+            intake_db: floor.pool("intake"),
+            floor,
         }
     }
 
     pub async fn start_intake(&mut self) {
-        let process = Process::new(self.vars.clone(), self.clock.clone()).unwrap();
-        let settings = IntakeSettings::from_vars(&self.vars).unwrap();
-        let running = motcua_intake::start(&process, settings).await.unwrap();
-        wait_serving(running.addr).await;
-        self.intake = Some((process, running));
-        // The catalog is loaded once intake is ready.
-        for _ in 0..200 {
-            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM procedures")
-                .fetch_one(&self.intake_db)
-                .await
-                .unwrap_or(0);
-            if n >= 14 {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("catalog not loaded");
+        self.floor.start("intake").await;
     }
 
-    /// Starts a workflow instance with these settings (another replica, or a land-only one).
-    pub async fn start_workflow(&mut self, mut vars: Vars) -> usize {
-        // Intake listens on a port of its own choosing: queue searches by name ask it there.
-        if let Some((_, intake)) = &self.intake {
-            vars.set(
-                "MOTCUA_WORKFLOW_INTAKE_URL",
-                format!("http://{}", intake.addr),
-            );
-        }
-        let process = Process::new(vars.clone(), self.clock.clone()).unwrap();
-        let settings = WorkflowSettings::from_vars(&vars).unwrap();
-        let running = motcua_workflow::start(&process, settings).await.unwrap();
-        wait_serving(running.addr).await;
-        self.workflows.push((process, running));
-        self.workflows.len() - 1
+    /// Starts a workflow instance with these settings (another replica, or a land-only one);
+    /// returns its index among the workflow instances running.
+    pub async fn start_workflow(&mut self, vars: Vars) -> usize {
+        self.floor.start_with("workflow", vars).await;
+        self.addrs("workflow").len() - 1
     }
 
     /// Stops workflow instance `i` (its consumers and timers with it).
     pub async fn stop_workflow(&mut self, i: usize) {
-        let (process, running) = self.workflows.remove(i);
-        process.shutdown.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(15), running.task).await;
+        let at = self
+            .floor
+            .services
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.name == "workflow")
+            .nth(i)
+            .map(|(at, _)| at)
+            .expect("no such workflow instance");
+        self.floor.services.remove(at).stop().await;
     }
 
     pub fn intake_addr(&self) -> std::net::SocketAddr {
-        self.intake.as_ref().unwrap().1.addr
+        self.addr("intake")
     }
 
     pub fn workflow_addr(&self) -> std::net::SocketAddr {
-        self.workflows[0].1.addr
+        self.addr("workflow")
     }
 
     pub async fn intake_client(
@@ -291,72 +207,16 @@ impl App {
             .unwrap()
     }
 
-    pub async fn stop(mut self) {
-        while !self.workflows.is_empty() {
-            self.stop_workflow(0).await;
-        }
-        if let Some((process, running)) = self.intake.take() {
-            process.shutdown.cancel();
-            let _ = tokio::time::timeout(Duration::from_secs(15), running.task).await;
-        }
+    pub async fn stop(self) {
         self.workflow_db.close().await;
         self.intake_db.close().await;
-        self.scratch
-            .remove()
-            .await
-            .expect("removing the test's databases and streams");
-        let _ =
-            std::fs::remove_dir_all(std::env::temp_dir().join(format!("motcua-wf-{}", self.id)));
-    }
-}
-
-/// A test that fails before `stop`: its instances stop, its files go, and `scratch` (dropped
-/// after this) removes the databases and streams.
-impl Drop for App {
-    fn drop(&mut self) {
-        for (process, _) in self.intake.iter().chain(self.workflows.iter()) {
-            process.shutdown.cancel();
-        }
-        let _ =
-            std::fs::remove_dir_all(std::env::temp_dir().join(format!("motcua-wf-{}", self.id)));
+        self.floor.stop().await;
     }
 }
 
 pub type Officer = WorkflowServiceClient<InterceptedService<GrpcChannel, Bearer>>;
 
 pub use motcua_testkit::{Bearer, channel, token, wait_serving};
-
-pub fn land_submission(key: &str) -> SubmitDossierRequest {
-    let doc = |key: &str| SubmittedDocument {
-        key: key.into(),
-        form: DocumentForm::Original as i32,
-        copies: 1,
-        ..Default::default()
-    };
-    SubmitDossierRequest {
-        idempotency_key: key.into(),
-        procedure_code: "1.013831".into(),
-        channel: Channel::Counter as i32,
-        applicant: Some(Applicant {
-            r#type: ApplicantType::Citizen as i32,
-            name: "Nguyễn Văn An".into(),
-            id_number: "038085001234".into(),
-            phone: "0912345678".into(),
-            email: String::new(),
-            address: "Số 12 đường Lê Lợi, phường Điện Biên, tỉnh Thanh Hóa".into(),
-        }),
-        documents: vec![doc("don-dang-ky"), doc("giay-chung-nhan"), doc("hop-dong")],
-        ..Default::default()
-    }
-}
-
-/// An action on the version the caller saw.
-pub fn act(version: u64) -> Option<Action> {
-    Some(Action {
-        expected_version: version,
-        ..Default::default()
-    })
-}
 
 pub fn act_keyed(version: u64, key: &str, note: &str) -> Option<Action> {
     Some(Action {
@@ -368,7 +228,7 @@ pub fn act_keyed(version: u64, key: &str, note: &str) -> Option<Action> {
 }
 
 pub fn now(app: &App) -> chrono::DateTime<chrono::Utc> {
-    app.clock.now()
+    app.floor.now()
 }
 
 /// Takes the current step (ClaimTask) on `version`, as an officer does before working it.
