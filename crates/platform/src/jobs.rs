@@ -31,20 +31,14 @@ pub async fn schedule(
     payload: &[u8],
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO jobs (queue, key, payload, run_at, created_at) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (queue, key) DO UPDATE
-           SET payload = EXCLUDED.payload, run_at = EXCLUDED.run_at, attempts = 0,
-               last_error = NULL, failed_at = NULL",
+    reschedule(
+        conn,
+        queue,
+        &[(key.to_owned(), run_at, payload.to_vec())],
+        &[],
+        now,
     )
-    .bind(queue)
-    .bind(key)
-    .bind(payload)
-    .bind(run_at)
-    .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(())
+    .await
 }
 
 /// Schedules (or moves) several jobs of `queue` in one statement: `(key, run_at, payload)` each.
@@ -54,31 +48,13 @@ pub async fn schedule_many(
     jobs: &[(String, DateTime<Utc>, Vec<u8>)],
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    if jobs.is_empty() {
-        return Ok(());
-    }
-    let keys: Vec<&str> = jobs.iter().map(|j| j.0.as_str()).collect();
-    let times: Vec<DateTime<Utc>> = jobs.iter().map(|j| j.1).collect();
-    let payloads: Vec<&[u8]> = jobs.iter().map(|j| j.2.as_slice()).collect();
-    sqlx::query(
-        "INSERT INTO jobs (queue, key, run_at, payload, created_at)
-         SELECT $1, k, t, p, $5 FROM unnest($2::text[], $3::timestamptz[], $4::bytea[]) AS j(k, t, p)
-         ON CONFLICT (queue, key) DO UPDATE
-           SET payload = EXCLUDED.payload, run_at = EXCLUDED.run_at, attempts = 0,
-               last_error = NULL, failed_at = NULL",
-    )
-    .bind(queue)
-    .bind(&keys)
-    .bind(&times)
-    .bind(&payloads)
-    .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(())
+    reschedule(conn, queue, jobs, &[], now).await
 }
 
-/// Schedules some jobs of `queue` and removes others, in one statement (a change that moves a
-/// case's timers pays one round trip for all of them).
+/// Removes the jobs `cancel` of `queue`, then schedules (or moves) `schedule`, in one statement
+/// (a change that moves a case's timers pays one round trip for all of them). The rule is the
+/// platform's SQL function `motcua_jobs_reschedule` (migration 0005), which a service that writes a
+/// change in one statement calls in that statement.
 pub async fn reschedule(
     conn: &mut PgConnection,
     queue: &str,
@@ -86,31 +62,21 @@ pub async fn reschedule(
     cancel: &[String],
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    match (schedule.is_empty(), cancel.is_empty()) {
-        (true, true) => return Ok(()),
-        (true, false) => return cancel_many(conn, queue, cancel).await.map(|_| ()),
-        (false, true) => return schedule_many(conn, queue, schedule, now).await,
-        (false, false) => {}
+    if schedule.is_empty() && cancel.is_empty() {
+        return Ok(());
     }
     let keys: Vec<&str> = schedule.iter().map(|j| j.0.as_str()).collect();
     let times: Vec<DateTime<Utc>> = schedule.iter().map(|j| j.1).collect();
     let payloads: Vec<&[u8]> = schedule.iter().map(|j| j.2.as_slice()).collect();
-    sqlx::query(
-        "WITH gone AS (DELETE FROM jobs WHERE queue = $1 AND key = ANY($6))
-         INSERT INTO jobs (queue, key, run_at, payload, created_at)
-         SELECT $1, k, t, p, $5 FROM unnest($2::text[], $3::timestamptz[], $4::bytea[]) AS j(k, t, p)
-         ON CONFLICT (queue, key) DO UPDATE
-           SET payload = EXCLUDED.payload, run_at = EXCLUDED.run_at, attempts = 0,
-               last_error = NULL, failed_at = NULL",
-    )
-    .bind(queue)
-    .bind(&keys)
-    .bind(&times)
-    .bind(&payloads)
-    .bind(now)
-    .bind(cancel)
-    .execute(conn)
-    .await?;
+    sqlx::query("SELECT motcua_jobs_reschedule($1, $2, $3, $4, $5, $6)")
+        .bind(queue)
+        .bind(cancel)
+        .bind(&keys)
+        .bind(&times)
+        .bind(&payloads)
+        .bind(now)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

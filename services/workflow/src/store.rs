@@ -224,7 +224,9 @@ pub struct Write<'a> {
 }
 
 /// Writes a change as one statement: the case (if it is still at the version the change was
-/// made on), its history line, its event in the outbox, its timers and the idempotent answer.
+/// made on), its history line, its event in the outbox and its timers (through the platform's
+/// `motcua_outbox_append` and `motcua_jobs_reschedule`, which the main query joins so that they
+/// run exactly when the case was written) and the idempotent answer.
 /// Atomic on its own, and optimistic: false when the case moved on meanwhile, and then nothing
 /// at all was written. One round trip, where a transaction of separate statements took seven.
 pub async fn write(db: impl PgExecutor<'_>, w: &Write<'_>) -> Result<bool, ServiceError> {
@@ -251,21 +253,14 @@ pub async fn write(db: impl PgExecutor<'_>, w: &Write<'_>) -> Result<bool, Servi
             INSERT INTO history (dossier_code, version, kind, actor_subject, actor_name, actor_agency, at, note, attachments, summary)
             SELECT $1, $2, $13, $14, $15, $16, $11, $17, $18, $32 FROM upd),
          o AS (
-            INSERT INTO outbox (id, subject, event_type, payload, headers)
-            SELECT $19, $20, $21, $22, $23 FROM upd),
-         jd AS (
-            DELETE FROM jobs WHERE queue = $24 AND key = ANY($25) AND EXISTS (SELECT 1 FROM upd)),
-         ji AS (
-            INSERT INTO jobs (queue, key, run_at, payload, created_at)
-            SELECT $24, j.k, j.t, j.p, $11 FROM unnest($26::text[], $27::timestamptz[], $28::bytea[]) AS j(k, t, p)
-            WHERE EXISTS (SELECT 1 FROM upd)
-            ON CONFLICT (queue, key) DO UPDATE
-              SET payload = EXCLUDED.payload, run_at = EXCLUDED.run_at, attempts = 0,
-                  last_error = NULL, failed_at = NULL),
+            SELECT motcua_outbox_append($19, $20, $21, $22, $23) FROM upd),
+         j AS (
+            SELECT motcua_jobs_reschedule($24, $25, $26::text[], $27::timestamptz[], $28::bytea[], $11)
+            FROM upd),
          a AS (
             INSERT INTO idempotency (scope, key, request_sha, response, created_at)
             SELECT $29, $30, $31, $10, $11 FROM upd WHERE $29::text IS NOT NULL)
-         SELECT count(*) FROM upd",
+         SELECT count(*) FROM upd, o, j",
     )
     .bind(&c.dossier_code)
     .bind(c.version as i64)

@@ -92,8 +92,9 @@ impl OutboxEvent {
 }
 
 /// The headers an event is stored with: the current trace context. For a service that writes its
-/// event in the same statement as its change (`INSERT INTO outbox (id, subject, event_type,
-/// payload, headers) SELECT …`), so that a change costs one round trip.
+/// event in the same statement as its change (`SELECT motcua_outbox_append($id, $subject,
+/// $event_type, $payload, $headers) FROM <the change>`, the platform's migration 0005), so that a
+/// change costs one round trip.
 pub fn trace_headers() -> sqlx::types::Json<HashMap<String, String>> {
     sqlx::types::Json(crate::telemetry::current_context_headers())
 }
@@ -105,16 +106,14 @@ pub async fn enqueue(conn: &mut PgConnection, event: &OutboxEvent) -> sqlx::Resu
     if let Err(e) = event.fits() {
         return Err(sqlx::Error::Protocol(e.to_string()));
     }
-    sqlx::query(
-        "INSERT INTO outbox (id, subject, event_type, payload, headers) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(event.id)
-    .bind(&event.subject)
-    .bind(&event.event_type)
-    .bind(&event.payload)
-    .bind(trace_headers())
-    .execute(conn)
-    .await?;
+    sqlx::query("SELECT motcua_outbox_append($1, $2, $3, $4, $5)")
+        .bind(event.id)
+        .bind(&event.subject)
+        .bind(&event.event_type)
+        .bind(&event.payload)
+        .bind(trace_headers())
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

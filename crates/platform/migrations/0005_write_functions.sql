@@ -1,0 +1,37 @@
+-- The platform's write API in SQL. A service that writes a change and its effects in one statement
+-- (one round trip, as workflow's changes do) calls these inside that statement instead of writing
+-- into the platform's tables itself; `outbox::enqueue` and `jobs::reschedule` call the same
+-- functions, so each rule is written once, here. PL/pgSQL keeps each statement's plan for the
+-- session, as a prepared statement would.
+
+-- Appends an event to the outbox (published by the relay after the transaction commits).
+CREATE FUNCTION motcua_outbox_append(
+    p_id uuid, p_subject text, p_event_type text, p_payload bytea, p_headers jsonb
+) RETURNS integer LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO outbox (id, subject, event_type, payload, headers)
+    VALUES (p_id, p_subject, p_event_type, p_payload, p_headers);
+    RETURN 1;
+END
+$$;
+
+-- Removes the jobs `p_cancel` of a queue, then schedules (or moves) the jobs `p_keys` at `p_run_at`
+-- with `p_payloads`; a job scheduled again starts its attempts afresh.
+CREATE FUNCTION motcua_jobs_reschedule(
+    p_queue text, p_cancel text[], p_keys text[], p_run_at timestamptz[], p_payloads bytea[],
+    p_now timestamptz
+) RETURNS integer LANGUAGE plpgsql AS $$
+BEGIN
+    IF cardinality(p_cancel) > 0 THEN
+        DELETE FROM jobs WHERE queue = p_queue AND key = ANY(p_cancel);
+    END IF;
+    IF cardinality(p_keys) > 0 THEN
+        INSERT INTO jobs (queue, key, run_at, payload, created_at)
+        SELECT p_queue, k, t, p, p_now FROM unnest(p_keys, p_run_at, p_payloads) AS j(k, t, p)
+        ON CONFLICT (queue, key) DO UPDATE
+          SET payload = EXCLUDED.payload, run_at = EXCLUDED.run_at, attempts = 0,
+              last_error = NULL, failed_at = NULL;
+    END IF;
+    RETURN 1;
+END
+$$;
