@@ -35,3 +35,29 @@ BEGIN
     RETURN 1;
 END
 $$;
+
+-- Leases up to `p_limit` due jobs of a queue until `p_until`, for work that runs outside a
+-- transaction (a message sent to a provider, which may take seconds): another replica skips them,
+-- and if this one dies they come due again when the lease ends. Each lease counts an attempt.
+-- Jobs whose payload is in `p_skip` are left (e.g. a receiver that has its share in flight).
+-- Returns the leased jobs; the caller reschedules (`motcua_jobs_reschedule`) or removes each.
+CREATE FUNCTION motcua_jobs_lease(
+    p_queue text, p_now timestamptz, p_until timestamptz, p_limit integer, p_skip bytea[]
+) RETURNS TABLE (key text, payload bytea, attempts integer) LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
+    UPDATE jobs j SET run_at = p_until, attempts = j.attempts + 1
+    FROM (SELECT d.queue, d.key FROM jobs d
+          WHERE d.queue = p_queue AND d.failed_at IS NULL AND d.run_at <= p_now
+            AND NOT (d.payload = ANY(p_skip))
+          ORDER BY d.run_at LIMIT p_limit FOR UPDATE SKIP LOCKED) due
+    WHERE j.queue = due.queue AND j.key = due.key
+    RETURNING j.key, j.payload, j.attempts;
+END
+$$;
+
+-- The earliest time a job of the queue comes due (NULL when none waits).
+CREATE FUNCTION motcua_jobs_next_due(p_queue text) RETURNS timestamptz LANGUAGE sql STABLE AS $$
+    SELECT min(run_at) FROM jobs WHERE queue = p_queue AND failed_at IS NULL;
+$$;

@@ -21,6 +21,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// The LISTEN/NOTIFY channel on which a job coming due within seconds wakes whoever waits for the
+/// service's jobs (the trigger of migration 0003).
+pub const WAKE: &str = "motcua_jobs";
+
 /// Schedules (or moves) the job `key` of `queue` to run at `run_at`, in the caller's transaction.
 /// Scheduling a key again replaces its time and payload and resets its attempts.
 pub async fn schedule(
@@ -78,6 +82,55 @@ pub async fn reschedule(
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// A job taken under a lease ([`lease`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leased {
+    pub key: String,
+    pub payload: Vec<u8>,
+    /// Attempts including this one.
+    pub attempts: i32,
+}
+
+/// Leases up to `limit` due jobs of `queue` until `until`, for work done outside a transaction
+/// (sending a message): another replica skips them, and they come due again when the lease ends if
+/// this one dies. Each lease counts an attempt; jobs whose payload is in `skip` are left. The
+/// caller then reschedules or cancels each. The rule is the SQL function `motcua_jobs_lease`
+/// (migration 0005), which a service calls inside its own statement to join the jobs to its rows.
+pub async fn lease(
+    pool: &PgPool,
+    queue: &str,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+    limit: i64,
+    skip: &[Vec<u8>],
+) -> sqlx::Result<Vec<Leased>> {
+    let rows =
+        sqlx::query("SELECT key, payload, attempts FROM motcua_jobs_lease($1, $2, $3, $4, $5)")
+            .bind(queue)
+            .bind(now)
+            .bind(until)
+            .bind(i32::try_from(limit).unwrap_or(i32::MAX))
+            .bind(skip)
+            .fetch_all(pool)
+            .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Leased {
+            key: r.get("key"),
+            payload: r.get("payload"),
+            attempts: r.get("attempts"),
+        })
+        .collect())
+}
+
+/// The earliest time a job of `queue` comes due, if any waits.
+pub async fn next_due(pool: &PgPool, queue: &str) -> sqlx::Result<Option<DateTime<Utc>>> {
+    sqlx::query_scalar("SELECT motcua_jobs_next_due($1)")
+        .bind(queue)
+        .fetch_one(pool)
+        .await
 }
 
 /// Removes several jobs of `queue` in one statement; returns how many were there.
@@ -178,7 +231,7 @@ impl JobRunner {
 
     /// Runs due jobs until `shutdown`.
     pub async fn run<H: JobHandler>(self, handler: Arc<H>, shutdown: CancellationToken) {
-        let mut listener = crate::db::listener(&self.pool, "motcua_jobs").await.ok();
+        let mut listener = crate::db::listener(&self.pool, WAKE).await.ok();
         loop {
             match self.run_due(handler.as_ref()).await {
                 Ok(_) => {}

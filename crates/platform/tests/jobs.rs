@@ -268,3 +268,94 @@ async fn a_job_that_panics_fails_its_attempt_and_the_runner_goes_on() {
     );
     f.cleanup().await;
 }
+
+/// Work done outside a transaction (a message to a provider) leases its jobs: two replicas never
+/// lease the same job, a lease counts an attempt, a job whose payload is skipped stays, a lease
+/// that ends (its replica died) makes the job due again, and rescheduling or cancelling settles it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leased_jobs_go_to_one_replica_and_come_back_when_the_lease_ends() {
+    let f = fixture().await;
+    let now = f.clock.now();
+    let mut tx = f.pool.begin().await.unwrap();
+    let mut due: Vec<(String, chrono::DateTime<chrono::Utc>, Vec<u8>)> = (0..6)
+        .map(|i| (format!("d-{i}"), now, b"receiver-a".to_vec()))
+        .collect();
+    due.push(("d-busy".into(), now, b"receiver-b".to_vec()));
+    due.push((
+        "d-later".into(),
+        now + chrono::Duration::hours(1),
+        b"receiver-a".to_vec(),
+    ));
+    jobs::reschedule(&mut tx, "send", &due, &[], now)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        jobs::next_due(&f.pool, "send").await.unwrap(),
+        Some(now),
+        "the earliest job"
+    );
+
+    let until = now + chrono::Duration::minutes(2);
+    let skip = vec![b"receiver-b".to_vec()];
+    let (a, b) = tokio::join!(
+        jobs::lease(&f.pool, "send", now, until, 4, &skip),
+        jobs::lease(&f.pool, "send", now, until, 4, &skip),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let mut keys: Vec<String> = a.iter().chain(&b).map(|l| l.key.clone()).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        (0..6).map(|i| format!("d-{i}")).collect::<Vec<_>>(),
+        "each due job leased once, the skipped receiver's and the later one left"
+    );
+    assert!(a.iter().chain(&b).all(|l| l.attempts == 1));
+    assert!(
+        jobs::lease(&f.pool, "send", now, until, 10, &skip)
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased jobs are not due again before their lease ends"
+    );
+
+    // One was sent (cancelled), one is to be tried in ten minutes (rescheduled, attempts afresh);
+    // the replica holding the others died: they come due when the lease ends, attempts counted.
+    let mut tx = f.pool.begin().await.unwrap();
+    jobs::reschedule(
+        &mut tx,
+        "send",
+        &[(
+            "d-1".into(),
+            now + chrono::Duration::minutes(10),
+            b"receiver-a".to_vec(),
+        )],
+        &["d-0".into()],
+        now,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let again = jobs::lease(&f.pool, "send", until, until, 10, &[])
+        .await
+        .unwrap();
+    let mut again: Vec<(String, i32)> = again.into_iter().map(|l| (l.key, l.attempts)).collect();
+    again.sort();
+    assert_eq!(
+        again,
+        vec![
+            ("d-2".into(), 2),
+            ("d-3".into(), 2),
+            ("d-4".into(), 2),
+            ("d-5".into(), 2),
+            ("d-busy".into(), 1),
+        ]
+    );
+    assert_eq!(
+        f.count("SELECT count(*) FROM jobs WHERE queue = 'send'")
+            .await,
+        7,
+        "the sent one is gone"
+    );
+    f.cleanup().await;
+}

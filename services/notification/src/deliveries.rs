@@ -1,14 +1,23 @@
-//! The deliveries table: each message written before any attempt, claimed by one replica at a
-//! time, and its outcome recorded. Rows are the truth an admin reads; the dispatcher only moves
-//! them.
+//! The deliveries table: each message written before any attempt, and its outcome recorded. Rows
+//! are the truth an admin reads. When a delivery is tried is the platform's job queue's business
+//! (one queue per channel, the delivery's id as the job's key, its recipient as the payload): a
+//! delivery is written with its job, leased by one replica at a time for an attempt, and its job
+//! rescheduled or removed with the attempt's outcome, each in one statement through the platform's
+//! SQL functions (`motcua_jobs_lease`, `motcua_jobs_reschedule`).
 
 use crate::rules::Channel;
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
-/// LISTEN/NOTIFY channel that wakes the dispatchers when deliveries are written.
-pub const WAKE: &str = "motcua_deliveries";
+/// The platform job queue a channel's deliveries wait in.
+pub fn queue(channel: Channel) -> &'static str {
+    match channel {
+        Channel::Sms => "deliveries.sms",
+        Channel::Email => "deliveries.email",
+        Channel::Webhook => "deliveries.webhook",
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecipientKind {
@@ -66,7 +75,8 @@ pub struct NewDelivery {
 
 /// Writes deliveries in the caller's transaction; one per (event, recipient, channel) however
 /// often it is called. Each is retried for `retry_for` from when it may first go (after quiet
-/// hours, not from when it was written). Returns how many were new, and wakes the dispatchers when any were.
+/// hours, not from when it was written). Returns how many were new; each new one is scheduled in
+/// its channel's job queue (which wakes the dispatchers when it is due now).
 pub async fn insert(
     conn: &mut PgConnection,
     rows: &[NewDelivery],
@@ -94,16 +104,23 @@ pub async fn insert(
     let due: Vec<DateTime<Utc>> = rows.iter().map(|r| r.not_before.max(now)).collect();
     // One text per row (agency codes have no comma): unnest cannot take ragged arrays.
     let agencies: Vec<String> = rows.iter().map(|r| r.agencies.join(",")).collect();
-    let inserted = sqlx::query(
-        "INSERT INTO deliveries (id, event_id, dossier_code, trigger, channel, recipient_kind, recipient_ref,
-             recipient_masked, reply_to, template_version, subject, body, html_body, sms_parts, quiet_hours,
-             next_attempt_at, give_up_at, created_at, agencies)
-         SELECT i, e, c, t, ch, k, r, m, rt, v, su, b, h, p, q, d, d + $18::interval, $17,
-                coalesce(string_to_array(nullif(a, ''), ','), '{}')
-         FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-             $8::text[], $9::text[], $10::int[], $11::text[], $12::text[], $13::text[], $14::int[],
-             $15::bool[], $16::timestamptz[], $19::text[]) AS u(i, e, c, t, ch, k, r, m, rt, v, su, b, h, p, q, d, a)
-         ON CONFLICT (event_id, recipient_kind, recipient_ref, channel) DO NOTHING",
+    let inserted: i64 = sqlx::query_scalar(
+        "WITH ins AS (
+            INSERT INTO deliveries (id, event_id, dossier_code, trigger, channel, recipient_kind, recipient_ref,
+                 recipient_masked, reply_to, template_version, subject, body, html_body, sms_parts, quiet_hours,
+                 next_attempt_at, give_up_at, created_at, agencies)
+            SELECT i, e, c, t, ch, k, r, m, rt, v, su, b, h, p, q, d, d + $18::interval, $17,
+                   coalesce(string_to_array(nullif(a, ''), ','), '{}')
+            FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                $8::text[], $9::text[], $10::int[], $11::text[], $12::text[], $13::text[], $14::int[],
+                $15::bool[], $16::timestamptz[], $19::text[]) AS u(i, e, c, t, ch, k, r, m, rt, v, su, b, h, p, q, d, a)
+            ON CONFLICT (event_id, recipient_kind, recipient_ref, channel) DO NOTHING
+            RETURNING id, channel, next_attempt_at, recipient_ref),
+         j AS (
+            SELECT motcua_jobs_reschedule('deliveries.' || channel, '{}', array_agg(id::text),
+                       array_agg(next_attempt_at), array_agg(convert_to(recipient_ref, 'UTF8')), $17)
+            FROM ins GROUP BY channel)
+         SELECT (SELECT count(*) FROM ins) + 0 * (SELECT count(*) FROM j)",
     )
     .bind(&ids)
     .bind(&event_ids)
@@ -124,16 +141,9 @@ pub async fn insert(
     .bind(now)
     .bind(retry_for)
     .bind(&agencies)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if inserted > 0 {
-        sqlx::query("SELECT pg_notify($1, '')")
-            .bind(WAKE)
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(inserted)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(u64::try_from(inserted).unwrap_or(0))
 }
 
 /// A delivery taken for an attempt.
@@ -155,8 +165,9 @@ pub struct Claimed {
 }
 
 /// Takes up to `limit` due deliveries of `channel` (none for `skip_recipients`, which have their
-/// share in flight) and leases them until `lease_until`, in one short transaction: another
-/// replica skips them, and if this one dies they come due again when the lease ends.
+/// share in flight) and leases them until `lease_until`, in one statement: another replica skips
+/// them, and if this one dies they come due again when the lease ends. A leased job whose delivery
+/// is no longer queued (a receipt or an admin settled it meanwhile) is removed.
 pub async fn claim(
     pool: &PgPool,
     channel: Channel,
@@ -165,42 +176,53 @@ pub async fn claim(
     limit: i64,
     skip_recipients: &[String],
 ) -> sqlx::Result<Vec<Claimed>> {
+    let skip: Vec<&[u8]> = skip_recipients.iter().map(|r| r.as_bytes()).collect();
     let rows = sqlx::query(
-        "UPDATE deliveries d SET next_attempt_at = $3, attempts = d.attempts + 1
-         FROM (SELECT id FROM deliveries
-               WHERE status = 'queued' AND channel = $1 AND next_attempt_at <= $2
-                 AND NOT (recipient_ref = ANY($5))
-               ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) due
-         WHERE d.id = due.id
-         RETURNING d.id, d.dossier_code, d.recipient_kind, d.recipient_ref, d.reply_to, d.subject, d.body,
-                   d.html_body, d.quiet_hours, d.attempts, d.give_up_at",
+        "WITH l AS (SELECT key FROM motcua_jobs_lease($1, $2, $3, $4, $5)),
+         u AS (
+            UPDATE deliveries d SET next_attempt_at = $3, attempts = d.attempts + 1
+            FROM l WHERE d.id = l.key::uuid AND d.status = 'queued'
+            RETURNING d.id, d.dossier_code, d.recipient_kind, d.recipient_ref, d.reply_to, d.subject,
+                      d.body, d.html_body, d.quiet_hours, d.attempts, d.give_up_at)
+         SELECT l.key AS job_key, u.* FROM l LEFT JOIN u ON u.id = l.key::uuid",
     )
-    .bind(channel.as_str())
+    .bind(queue(channel))
     .bind(now)
     .bind(lease_until)
-    .bind(limit)
-    .bind(skip_recipients)
+    .bind(i32::try_from(limit).unwrap_or(i32::MAX))
+    .bind(&skip)
     .fetch_all(pool)
     .await?;
-    Ok(rows
-        .iter()
-        .filter_map(|r| {
-            Some(Claimed {
-                id: r.get("id"),
-                dossier_code: r.get("dossier_code"),
-                channel,
-                kind: RecipientKind::parse(r.get("recipient_kind"))?,
-                recipient_ref: r.get("recipient_ref"),
-                reply_to: r.get("reply_to"),
-                subject: r.get("subject"),
-                body: r.get("body"),
-                html_body: r.get("html_body"),
-                quiet_hours: r.get("quiet_hours"),
-                attempts: r.get("attempts"),
-                give_up_at: r.get("give_up_at"),
-            })
-        })
-        .collect())
+    let mut settled = Vec::new();
+    let mut claimed = Vec::new();
+    for r in &rows {
+        let Some(id) = r.get::<Option<Uuid>, _>("id") else {
+            settled.push(r.get::<String, _>("job_key"));
+            continue;
+        };
+        let Some(kind) = RecipientKind::parse(r.get("recipient_kind")) else {
+            continue;
+        };
+        claimed.push(Claimed {
+            id,
+            dossier_code: r.get("dossier_code"),
+            channel,
+            kind,
+            recipient_ref: r.get("recipient_ref"),
+            reply_to: r.get("reply_to"),
+            subject: r.get("subject"),
+            body: r.get("body"),
+            html_body: r.get("html_body"),
+            quiet_hours: r.get("quiet_hours"),
+            attempts: r.get("attempts"),
+            give_up_at: r.get("give_up_at"),
+        });
+    }
+    if !settled.is_empty() {
+        let mut conn = pool.acquire().await?;
+        motcua_platform::jobs::reschedule(&mut conn, queue(channel), &[], &settled, now).await?;
+    }
+    Ok(claimed)
 }
 
 /// What an attempt came to.
@@ -226,14 +248,32 @@ pub enum Outcome {
 
 /// Records an attempt's outcome, only if the row is still queued under this claim (`attempt`,
 /// the attempts count the claim set): a receipt, an admin's resend or — after a lost lease —
-/// another claim may have moved it meanwhile, and their word stands.
+/// another claim may have moved it meanwhile, and their word stands. With the record, the
+/// delivery's job is moved to the next attempt or removed, in the same statement; a delivery
+/// someone else settled meanwhile has its job removed, one an admin queued again keeps the job
+/// the resend gave it.
 pub async fn record(
     pool: &PgPool,
     id: Uuid,
+    channel: Channel,
     attempt: i32,
     outcome: &Outcome,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
+    // $1 id, $2 attempt, $3 now, $4 queue; the change's own parameters follow.
+    let job = |change: &str, next: &str| {
+        format!(
+            "WITH u AS ({change} WHERE id = $1 AND status = 'queued' AND attempts = $2 RETURNING id)
+             SELECT motcua_jobs_reschedule($4,
+                        CASE WHEN {next} IS NULL OR NOT EXISTS (SELECT 1 FROM u) THEN ARRAY[$1::text] ELSE '{{}}' END,
+                        CASE WHEN {next} IS NOT NULL AND EXISTS (SELECT 1 FROM u) THEN ARRAY[$1::text] ELSE '{{}}' END,
+                        CASE WHEN {next} IS NOT NULL AND EXISTS (SELECT 1 FROM u) THEN ARRAY[{next}::timestamptz] ELSE '{{}}' END,
+                        CASE WHEN {next} IS NOT NULL AND EXISTS (SELECT 1 FROM u) THEN ARRAY[convert_to(recipient_ref, 'UTF8')] ELSE '{{}}' END,
+                        $3)
+             FROM deliveries WHERE id = $1 AND (EXISTS (SELECT 1 FROM u) OR status <> 'queued')"
+        )
+    };
+    let q = queue(channel);
     match outcome {
         Outcome::Sent {
             provider,
@@ -241,57 +281,64 @@ pub async fn record(
             answer,
             delivered,
         } => {
-            sqlx::query(
-                "UPDATE deliveries SET status = CASE WHEN $5 THEN 'delivered' ELSE 'sent' END,
-                     provider = $2, provider_message_id = $3, provider_answer = $4, sent_at = $6,
-                     delivered_at = CASE WHEN $5 THEN $6 END, last_error = NULL, reply_to = NULL
-                 WHERE id = $1 AND status = 'queued' AND attempts = $7",
-            )
-            .bind(id)
-            .bind(provider)
-            .bind(
-                provider_message_id
-                    .as_ref()
-                    .map(|p| p.chars().take(128).collect::<String>()),
-            )
-            .bind(answer)
-            .bind(delivered)
-            .bind(now)
-            .bind(attempt)
-            .execute(pool)
-            .await?;
+            let sql = job(
+                "UPDATE deliveries SET status = CASE WHEN $8 THEN 'delivered' ELSE 'sent' END,
+                     provider = $5, provider_message_id = $6, provider_answer = $7, sent_at = $3,
+                     delivered_at = CASE WHEN $8 THEN $3 END, last_error = NULL, reply_to = NULL",
+                "NULL",
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(id)
+                .bind(attempt)
+                .bind(now)
+                .bind(q)
+                .bind(provider)
+                .bind(
+                    provider_message_id
+                        .as_ref()
+                        .map(|p| p.chars().take(128).collect::<String>()),
+                )
+                .bind(answer)
+                .bind(delivered)
+                .execute(pool)
+                .await?;
         }
         Outcome::Later {
             at,
             error,
             uncounted,
         } => {
-            sqlx::query(
-                "UPDATE deliveries SET next_attempt_at = $2, last_error = coalesce($3, last_error),
-                     attempts = attempts - CASE WHEN $4 THEN 1 ELSE 0 END
-                 WHERE id = $1 AND status = 'queued' AND attempts = $5",
-            )
-            .bind(id)
-            .bind(at)
-            .bind(error)
-            .bind(uncounted)
-            .bind(attempt)
-            .execute(pool)
-            .await?;
+            let sql = job(
+                "UPDATE deliveries SET next_attempt_at = $5, last_error = coalesce($6, last_error),
+                     attempts = attempts - CASE WHEN $7 THEN 1 ELSE 0 END",
+                "$5",
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(id)
+                .bind(attempt)
+                .bind(now)
+                .bind(q)
+                .bind(at)
+                .bind(error)
+                .bind(uncounted)
+                .execute(pool)
+                .await?;
         }
         Outcome::Failed { provider, error } => {
-            sqlx::query(
-                "UPDATE deliveries SET status = 'failed', failed_at = $3, last_error = $2,
-                     provider = coalesce($4, provider), reply_to = NULL
-                 WHERE id = $1 AND status = 'queued' AND attempts = $5",
-            )
-            .bind(id)
-            .bind(error)
-            .bind(now)
-            .bind(provider)
-            .bind(attempt)
-            .execute(pool)
-            .await?;
+            let sql = job(
+                "UPDATE deliveries SET status = 'failed', failed_at = $3, last_error = $5,
+                     provider = coalesce($6, provider), reply_to = NULL",
+                "NULL",
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(id)
+                .bind(attempt)
+                .bind(now)
+                .bind(q)
+                .bind(error)
+                .bind(provider)
+                .execute(pool)
+                .await?;
         }
     }
     Ok(())
@@ -299,12 +346,7 @@ pub async fn record(
 
 /// The earliest time a queued delivery of `channel` comes due.
 pub async fn next_due(pool: &PgPool, channel: Channel) -> sqlx::Result<Option<DateTime<Utc>>> {
-    sqlx::query_scalar(
-        "SELECT min(next_attempt_at) FROM deliveries WHERE status = 'queued' AND channel = $1",
-    )
-    .bind(channel.as_str())
-    .fetch_one(pool)
-    .await
+    motcua_platform::jobs::next_due(pool, queue(channel)).await
 }
 
 /// A gateway's delivery receipt: by our delivery id (the `id` the gateway got) or its own
@@ -381,9 +423,9 @@ pub async fn of_dossier(
     .await
 }
 
-/// Queues a delivery again now (admin's resend), with a fresh retry window. Only a delivery that
-/// is done (sent, delivered or failed): a queued one is already on its way. None when there is
-/// no such delivery the caller sees, or it is queued.
+/// Queues a delivery again now (admin's resend), with a fresh retry window, and schedules its
+/// job. Only a delivery that is done (sent, delivered or failed): a queued one is already on its
+/// way. None when there is no such delivery the caller sees, or it is queued.
 pub async fn resend(
     pool: &PgPool,
     id: Uuid,
@@ -391,6 +433,7 @@ pub async fn resend(
     now: DateTime<Utc>,
     retry_for: chrono::Duration,
 ) -> sqlx::Result<Option<sqlx::postgres::PgRow>> {
+    let mut tx = pool.begin().await?;
     let row = sqlx::query(
         "UPDATE deliveries SET status = 'queued', next_attempt_at = $2, give_up_at = $2::timestamptz + $3::interval,
              failed_at = NULL, attempts = 0
@@ -403,13 +446,21 @@ pub async fn resend(
     .bind(retry_for)
     .bind(seen.agency)
     .bind(seen.province)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *tx)
     .await?;
-    if row.is_some() {
-        sqlx::query("SELECT pg_notify($1, '')")
-            .bind(WAKE)
-            .execute(pool)
-            .await?;
+    if let Some(r) = &row {
+        let channel = Channel::parse(r.get("channel")).unwrap_or(Channel::Sms);
+        let recipient: String = r.get("recipient_ref");
+        motcua_platform::jobs::schedule(
+            &mut tx,
+            queue(channel),
+            &id.to_string(),
+            now,
+            recipient.as_bytes(),
+            now,
+        )
+        .await?;
     }
+    tx.commit().await?;
     Ok(row)
 }

@@ -9,7 +9,7 @@
 //! MOTCUA_DELIVERY_RETRY_HOURS after the delivery was written, then the delivery fails with the
 //! last error. Time is the service's clock: quiet hours and backoff follow it when it jumps.
 
-use crate::deliveries::{self, Claimed, Outcome, RecipientKind, WAKE};
+use crate::deliveries::{self, Claimed, Outcome, RecipientKind};
 use crate::providers::{Outgoing, Provider, SendError};
 use crate::rules::Channel;
 use crate::settings::QuietHours;
@@ -102,7 +102,9 @@ impl Dispatcher {
         let this = Arc::new(self);
         let slots = Arc::new(Semaphore::new(this.concurrency.max(1)));
         let freed = Arc::new(Notify::new());
-        let mut listener = motcua_platform::db::listener(&this.pool, WAKE).await.ok();
+        let mut listener = motcua_platform::db::listener(&this.pool, motcua_platform::jobs::WAKE)
+            .await
+            .ok();
         loop {
             if shutdown.is_cancelled() {
                 break;
@@ -223,8 +225,15 @@ impl Dispatcher {
         // The outcome must be written: a database outage is waited out (the lease keeps other
         // replicas off meanwhile). Any other error is a bug to see in the log; the row comes due
         // again when its lease ends (the provider may then get the message a second time).
-        while let Err(e) =
-            deliveries::record(&self.pool, c.id, c.attempts, &outcome, self.clock.now()).await
+        while let Err(e) = deliveries::record(
+            &self.pool,
+            c.id,
+            self.channel,
+            c.attempts,
+            &outcome,
+            self.clock.now(),
+        )
+        .await
         {
             if !motcua_platform::db::is_unavailable(&e) {
                 tracing::error!(delivery = %c.id, error = %e, "cannot record a delivery's outcome");
