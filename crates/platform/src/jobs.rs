@@ -133,6 +133,31 @@ pub async fn next_due(pool: &PgPool, queue: &str) -> sqlx::Result<Option<DateTim
         .await
 }
 
+/// Schedules those of `jobs` that are not in `queue` yet and leaves the others (leased or
+/// waiting) alone; returns how many it scheduled. For a sweep that gives work a job it lost.
+pub async fn ensure(
+    conn: &mut PgConnection,
+    queue: &str,
+    jobs: &[(String, DateTime<Utc>, Vec<u8>)],
+    now: DateTime<Utc>,
+) -> sqlx::Result<u64> {
+    if jobs.is_empty() {
+        return Ok(0);
+    }
+    let keys: Vec<&str> = jobs.iter().map(|j| j.0.as_str()).collect();
+    let times: Vec<DateTime<Utc>> = jobs.iter().map(|j| j.1).collect();
+    let payloads: Vec<&[u8]> = jobs.iter().map(|j| j.2.as_slice()).collect();
+    let added: i32 = sqlx::query_scalar("SELECT motcua_jobs_ensure($1, $2, $3, $4, $5)")
+        .bind(queue)
+        .bind(&keys)
+        .bind(&times)
+        .bind(&payloads)
+        .bind(now)
+        .fetch_one(conn)
+        .await?;
+    Ok(u64::try_from(added).unwrap_or(0))
+}
+
 /// Removes several jobs of `queue` in one statement; returns how many were there.
 pub async fn cancel_many(
     conn: &mut PgConnection,

@@ -357,5 +357,32 @@ async fn leased_jobs_go_to_one_replica_and_come_back_when_the_lease_ends() {
         7,
         "the sent one is gone"
     );
+
+    // A sweep gives a job to work that lost one and leaves the jobs that are there alone.
+    let mut tx = f.pool.begin().await.unwrap();
+    let added = jobs::ensure(
+        &mut tx,
+        "send",
+        &[
+            ("d-2".into(), now, b"receiver-a".to_vec()),
+            ("d-lost".into(), now, b"receiver-a".to_vec()),
+        ],
+        now,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(added, 1, "only the lost one");
+    let leased_again = jobs::lease(&f.pool, "send", now, until, 10, &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        leased_again
+            .iter()
+            .map(|l| l.key.as_str())
+            .collect::<Vec<_>>(),
+        vec!["d-lost"],
+        "d-2 keeps its lease"
+    );
     f.cleanup().await;
 }

@@ -511,6 +511,8 @@ async fn bad_settings_exit_64_naming_the_variable_and_sigterm_stops_cleanly() {
     let mut child = tokio::process::Command::new(bin)
         .envs(vars.clone())
         .stderr(Stdio::piped())
+        // A failed assertion before the test stops it must not leave the service running.
+        .kill_on_drop(true)
         .spawn()
         .unwrap();
     let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();

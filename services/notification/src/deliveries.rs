@@ -166,8 +166,11 @@ pub struct Claimed {
 
 /// Takes up to `limit` due deliveries of `channel` (none for `skip_recipients`, which have their
 /// share in flight) and leases them until `lease_until`, in one statement: another replica skips
-/// them, and if this one dies they come due again when the lease ends. A leased job whose delivery
-/// is no longer queued (a receipt or an admin settled it meanwhile) is removed.
+/// them, and if this one dies they come due again when the lease ends. A delivery is taken only
+/// if it is queued and due by its own row too, so a pod of the previous release (which claimed
+/// rows by `next_attempt_at`) and this one never both send it. A leased job whose delivery is not
+/// to be sent now is settled: removed when the delivery ended (a receipt or an admin settled it),
+/// moved to the row's time when it is still queued.
 pub async fn claim(
     pool: &PgPool,
     channel: Channel,
@@ -181,10 +184,12 @@ pub async fn claim(
         "WITH l AS (SELECT key FROM motcua_jobs_lease($1, $2, $3, $4, $5)),
          u AS (
             UPDATE deliveries d SET next_attempt_at = $3, attempts = d.attempts + 1
-            FROM l WHERE d.id = l.key::uuid AND d.status = 'queued'
+            FROM l WHERE d.id = l.key::uuid AND d.status = 'queued' AND d.next_attempt_at <= $2
             RETURNING d.id, d.dossier_code, d.recipient_kind, d.recipient_ref, d.reply_to, d.subject,
                       d.body, d.html_body, d.quiet_hours, d.attempts, d.give_up_at)
-         SELECT l.key AS job_key, u.* FROM l LEFT JOIN u ON u.id = l.key::uuid",
+         SELECT l.key AS job_key, was.status AS was_status, was.next_attempt_at AS was_next,
+                was.recipient_ref AS was_recipient, u.*
+         FROM l LEFT JOIN u ON u.id = l.key::uuid LEFT JOIN deliveries was ON was.id = l.key::uuid",
     )
     .bind(queue(channel))
     .bind(now)
@@ -193,11 +198,22 @@ pub async fn claim(
     .bind(&skip)
     .fetch_all(pool)
     .await?;
-    let mut settled = Vec::new();
+    let mut ended = Vec::new();
+    let mut later = Vec::new();
     let mut claimed = Vec::new();
     for r in &rows {
         let Some(id) = r.get::<Option<Uuid>, _>("id") else {
-            settled.push(r.get::<String, _>("job_key"));
+            let key: String = r.get("job_key");
+            match (
+                r.get::<Option<String>, _>("was_status").as_deref(),
+                r.get::<Option<DateTime<Utc>>, _>("was_next"),
+            ) {
+                (Some("queued"), Some(at)) => {
+                    let recipient: String = r.get("was_recipient");
+                    later.push((key, at, recipient.into_bytes()));
+                }
+                _ => ended.push(key),
+            }
             continue;
         };
         let Some(kind) = RecipientKind::parse(r.get("recipient_kind")) else {
@@ -218,11 +234,35 @@ pub async fn claim(
             give_up_at: r.get("give_up_at"),
         });
     }
-    if !settled.is_empty() {
-        let mut conn = pool.acquire().await?;
-        motcua_platform::jobs::reschedule(&mut conn, queue(channel), &[], &settled, now).await?;
+    if !(ended.is_empty() && later.is_empty()) {
+        // What was claimed stands whatever happens here: a job left leased comes back when its
+        // lease ends, and the sweep (`adopt`) gives a job to a queued delivery that lost one.
+        let settled = async {
+            let mut conn = pool.acquire().await?;
+            motcua_platform::jobs::reschedule(&mut conn, queue(channel), &later, &ended, now).await
+        };
+        if let Err(e) = settled.await {
+            tracing::warn!(channel = channel.as_str(), error = %e, "cannot settle leased jobs; their leases will end");
+        }
     }
     Ok(claimed)
+}
+
+/// Gives a job to every queued delivery of `channel` that has none (written by a pod of the
+/// previous release during a rolling update, or whose job a race with an admin's resend
+/// removed), at its own time; leaves the others alone. Returns how many it gave one.
+pub async fn adopt(pool: &PgPool, channel: Channel, now: DateTime<Utc>) -> sqlx::Result<u64> {
+    let added: Option<i32> = sqlx::query_scalar(
+        "SELECT motcua_jobs_ensure($1, array_agg(id::text), array_agg(next_attempt_at),
+                    array_agg(convert_to(recipient_ref, 'UTF8')), $3)
+         FROM deliveries WHERE status = 'queued' AND channel = $2 HAVING count(*) > 0",
+    )
+    .bind(queue(channel))
+    .bind(channel.as_str())
+    .bind(now)
+    .fetch_optional(pool)
+    .await?;
+    Ok(added.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
 }
 
 /// What an attempt came to.

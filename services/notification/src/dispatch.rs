@@ -25,6 +25,10 @@ use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+/// How often (wall time) a dispatcher gives a job to queued deliveries that lack one
+/// ([`deliveries::adopt`]).
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
 #[derive(Debug, Clone)]
 pub struct Dispatcher {
     pub pool: PgPool,
@@ -105,9 +109,26 @@ impl Dispatcher {
         let mut listener = motcua_platform::db::listener(&this.pool, motcua_platform::jobs::WAKE)
             .await
             .ok();
+        let mut swept: Option<std::time::Instant> = None;
         loop {
             if shutdown.is_cancelled() {
                 break;
+            }
+            if swept.is_none_or(|at| at.elapsed() >= SWEEP_EVERY) {
+                match deliveries::adopt(&this.pool, this.channel, this.clock.now()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(
+                        channel = this.channel.as_str(),
+                        deliveries = n,
+                        "queued deliveries without a job were given one"
+                    ),
+                    Err(e) => tracing::warn!(
+                        channel = this.channel.as_str(),
+                        error = %e,
+                        "cannot sweep queued deliveries; will retry"
+                    ),
+                }
+                swept = Some(std::time::Instant::now());
             }
             let free = slots.available_permits();
             let mut full = false;
@@ -161,8 +182,13 @@ impl Dispatcher {
                 .ok()
                 .flatten();
             let clock = this.clock.clone();
+            let now = this.clock.now();
             let due = async move {
                 match next {
+                    // Something due that the claim left (a receiver with its share in flight,
+                    // another replica's lease not yet committed) is looked at again a moment
+                    // later (wall time, whatever the clock), not at once in a loop.
+                    Some(at) if at <= now => tokio::time::sleep(Duration::from_millis(200)).await,
                     Some(at) => clock.sleep_until(at).await,
                     None => futures::future::pending().await,
                 }

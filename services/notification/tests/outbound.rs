@@ -856,3 +856,52 @@ async fn every_table_has_a_retention_and_what_is_past_it_is_pruned_by_the_clock(
     .await;
     app.stop().await;
 }
+
+/// A delivery a pod of the previous release queued (its row, with no job in the platform's queue,
+/// as deliveries were kept before they waited there) is sent once after this release starts, and
+/// no other delivery is touched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_queued_by_the_previous_release_is_sent_once_after_the_upgrade() {
+    let mut app = App::start(|_| {}).await;
+    let id = Uuid::now_v7();
+    let at = now(&app);
+    sqlx::query(
+        "INSERT INTO deliveries (id, event_id, dossier_code, trigger, channel, recipient_kind,
+             recipient_ref, recipient_masked, reply_to, body, next_attempt_at, give_up_at,
+             created_at, agencies)
+         VALUES ($1, $2, $3, 'sms-reply', 'sms', 'sender', 'inbound-before-upgrade', '0912***678',
+             $4, 'Ho so truoc nang cap: da tiep nhan.', $5, $5 + interval '2 hours', $5, ARRAY[$6])",
+    )
+    .bind(id)
+    .bind(Uuid::now_v7())
+    .bind(new_code())
+    .bind(PHONE)
+    .bind(at)
+    .bind(AGENCY)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    app.restart_notification(|_| {}).await;
+    wait_until("the old delivery sent", async || {
+        sqlx::query_scalar::<_, String>("SELECT status FROM deliveries WHERE id = $1")
+            .bind(id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap()
+            == "sent"
+    })
+    .await;
+    // Given a chance to send it twice, it is not.
+    app.clock.advance(chrono::Duration::hours(3));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let texts = app.stand.sms_texts();
+    assert_eq!(
+        texts
+            .iter()
+            .filter(|t| t.contains("truoc nang cap"))
+            .count(),
+        1,
+        "{texts:?}"
+    );
+    app.stop().await;
+}

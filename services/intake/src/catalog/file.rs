@@ -10,16 +10,13 @@
 //! file, since no due date can be counted without it.
 
 use super::sources;
-use super::{DEFAULT_DAY_SECONDS, validate};
+use super::{DEFAULT_DAY_SECONDS, UNKNOWN, validate};
 use motcua_proto::common::{
     DocumentForm, FeeStatus, Procedure, ProcessStep, ProcessingTime, RequiredDocument,
     ServiceLevel, processing_time::Span as ProtoSpan,
 };
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
-
-/// The word the file uses for a value no source gave.
-pub const UNKNOWN: &str = "unknown";
 
 /// The most characters PublishProcedure allows in a text field (rules::TEXT_RULES): the file is held
 /// to the same, so whatever it publishes could have been published through the API.

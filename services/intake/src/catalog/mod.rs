@@ -6,6 +6,9 @@ mod sources;
 
 pub use file::{Catalog, FileAgency, FileDepartment, parse_file};
 
+/// The word the catalog file uses for a value no source gave.
+pub const UNKNOWN: &str = "unknown";
+
 use chrono::{NaiveDate, NaiveTime};
 use motcua_calendar::Span;
 use motcua_platform::ServiceError;

@@ -1,7 +1,7 @@
 //! A procedure's sources in the catalog file (`[[procedure.source]]`): where its values were read,
 //! checked and written into the published legal basis.
 
-use super::file::UNKNOWN;
+use super::UNKNOWN;
 use serde::Deserialize;
 
 /// Where a procedure's values were read: the decision that published it and the page read.
