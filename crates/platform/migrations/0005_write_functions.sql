@@ -69,7 +69,10 @@ $$;
 -- Returns the leased jobs; the caller reschedules (`motcua_jobs_reschedule`) or removes each.
 CREATE FUNCTION motcua_jobs_lease(
     p_queue text, p_now timestamptz, p_until timestamptz, p_limit integer, p_skip bytea[]
-) RETURNS TABLE (key text, payload bytea, attempts integer) LANGUAGE plpgsql AS $$
+) RETURNS TABLE (key text, payload bytea, attempts integer) LANGUAGE plpgsql
+-- A lease takes a batch: telling the planner so (not its default of 1,000 rows for a function)
+-- keeps a caller that joins the leased keys to its rows on their primary key.
+ROWS 32 AS $$
 #variable_conflict use_column
 BEGIN
     RETURN QUERY

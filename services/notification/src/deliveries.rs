@@ -169,8 +169,7 @@ pub struct Claimed {
 /// them, and if this one dies they come due again when the lease ends. A delivery is taken only
 /// if it is queued and due by its own row too, so a pod of the previous release (which claimed
 /// rows by `next_attempt_at`) and this one never both send it. A leased job whose delivery is not
-/// to be sent now is settled: removed when the delivery ended (a receipt or an admin settled it),
-/// moved to the row's time when it is still queued.
+/// taken is settled ([`settle`]).
 pub async fn claim(
     pool: &PgPool,
     channel: Channel,
@@ -187,9 +186,7 @@ pub async fn claim(
             FROM l WHERE d.id = l.key::uuid AND d.status = 'queued' AND d.next_attempt_at <= $2
             RETURNING d.id, d.dossier_code, d.recipient_kind, d.recipient_ref, d.reply_to, d.subject,
                       d.body, d.html_body, d.quiet_hours, d.attempts, d.give_up_at)
-         SELECT l.key AS job_key, was.status AS was_status, was.next_attempt_at AS was_next,
-                was.recipient_ref AS was_recipient, u.*
-         FROM l LEFT JOIN u ON u.id = l.key::uuid LEFT JOIN deliveries was ON was.id = l.key::uuid",
+         SELECT l.key AS job_key, u.* FROM l LEFT JOIN u ON u.id = l.key::uuid",
     )
     .bind(queue(channel))
     .bind(now)
@@ -198,22 +195,11 @@ pub async fn claim(
     .bind(&skip)
     .fetch_all(pool)
     .await?;
-    let mut ended = Vec::new();
-    let mut later = Vec::new();
+    let mut unmatched = Vec::new();
     let mut claimed = Vec::new();
     for r in &rows {
         let Some(id) = r.get::<Option<Uuid>, _>("id") else {
-            let key: String = r.get("job_key");
-            match (
-                r.get::<Option<String>, _>("was_status").as_deref(),
-                r.get::<Option<DateTime<Utc>>, _>("was_next"),
-            ) {
-                (Some("queued"), Some(at)) => {
-                    let recipient: String = r.get("was_recipient");
-                    later.push((key, at, recipient.into_bytes()));
-                }
-                _ => ended.push(key),
-            }
+            unmatched.push(r.get::<String, _>("job_key"));
             continue;
         };
         let Some(kind) = RecipientKind::parse(r.get("recipient_kind")) else {
@@ -234,18 +220,48 @@ pub async fn claim(
             give_up_at: r.get("give_up_at"),
         });
     }
-    if !(ended.is_empty() && later.is_empty()) {
+    if !unmatched.is_empty() {
         // What was claimed stands whatever happens here: a job left leased comes back when its
         // lease ends, and the sweep (`adopt`) gives a job to a queued delivery that lost one.
-        let settled = async {
-            let mut conn = pool.acquire().await?;
-            motcua_platform::jobs::reschedule(&mut conn, queue(channel), &later, &ended, now).await
-        };
-        if let Err(e) = settled.await {
+        if let Err(e) = settle(pool, channel, &unmatched, now).await {
             tracing::warn!(channel = channel.as_str(), error = %e, "cannot settle leased jobs; their leases will end");
         }
     }
     Ok(claimed)
+}
+
+/// Settles leased jobs whose delivery the claim did not take, judged on a fresh look at the rows
+/// (the lease, a function, sees jobs committed after the claim's own snapshot was taken, with
+/// deliveries that snapshot does not show yet): a queued delivery's job goes back to the row's
+/// time; the job of a delivery that ended, or is gone, is removed.
+async fn settle(
+    pool: &PgPool,
+    channel: Channel,
+    keys: &[String],
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    let ids: Vec<Uuid> = keys
+        .iter()
+        .filter_map(|k| Uuid::parse_str(k).ok())
+        .collect();
+    let queued: Vec<(Uuid, DateTime<Utc>, String)> = sqlx::query_as(
+        "SELECT id, next_attempt_at, recipient_ref FROM deliveries
+         WHERE id = ANY($1) AND status = 'queued'",
+    )
+    .bind(&ids)
+    .fetch_all(pool)
+    .await?;
+    let later: Vec<(String, DateTime<Utc>, Vec<u8>)> = queued
+        .into_iter()
+        .map(|(id, at, recipient)| (id.to_string(), at, recipient.into_bytes()))
+        .collect();
+    let ended: Vec<String> = keys
+        .iter()
+        .filter(|k| !later.iter().any(|l| &l.0 == *k))
+        .cloned()
+        .collect();
+    let mut conn = pool.acquire().await?;
+    motcua_platform::jobs::reschedule(&mut conn, queue(channel), &later, &ended, now).await
 }
 
 /// Gives a job to every queued delivery of `channel` that has none (written by a pod of the

@@ -132,6 +132,7 @@ impl Dispatcher {
             }
             let free = slots.available_permits();
             let mut full = false;
+            let mut took_any = false;
             if free > 0 {
                 let now = this.clock.now();
                 let busy = this.busy_recipients();
@@ -147,6 +148,7 @@ impl Dispatcher {
                 {
                     Ok(claimed) => {
                         full = claimed.len() == free;
+                        took_any = !claimed.is_empty();
                         for c in claimed {
                             let Ok(permit) = slots.clone().acquire_owned().await else {
                                 return;
@@ -185,10 +187,13 @@ impl Dispatcher {
             let now = this.clock.now();
             let due = async move {
                 match next {
-                    // Something due that the claim left (a receiver with its share in flight,
+                    // Due work that the claim left entirely (a receiver with its share in flight,
                     // another replica's lease not yet committed) is looked at again a moment
-                    // later (wall time, whatever the clock), not at once in a loop.
-                    Some(at) if at <= now => tokio::time::sleep(Duration::from_millis(200)).await,
+                    // later (wall time, whatever the clock), not at once in a loop; after a claim
+                    // that took some, at once.
+                    Some(at) if at <= now && !took_any => {
+                        tokio::time::sleep(Duration::from_millis(200)).await
+                    }
                     Some(at) => clock.sleep_until(at).await,
                     None => futures::future::pending().await,
                 }
