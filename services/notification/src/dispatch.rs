@@ -6,7 +6,7 @@
 //! soon as one frees up, so a webhook receiver that hangs holds one slot for one timeout, not the
 //! queue. Channels have their own dispatchers: a stuck SMS gateway never delays e-mail. Retries
 //! back off (doubling from MOTCUA_DELIVERY_BACKOFF_SECS, at most an hour) until
-//! MOTCUA_DELIVERY_RETRY_HOURS after the delivery was written, then the delivery fails with the
+//! MOTCUA_DELIVERY_RETRY_HOURS after the delivery could first go, then the delivery fails with the
 //! last error. Time is the service's clock: quiet hours and backoff follow it when it jumps.
 
 use crate::deliveries::{self, Claimed, Outcome, RecipientKind};
