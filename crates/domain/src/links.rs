@@ -1,9 +1,9 @@
 //! The receipt's QR link to the public tracking page.
 //!
-//! `{base}/tra-cuu#ma={dossier code}&ma-tra-cuu={lookup token}`: the code and the token travel
-//! after "#", which browsers never send to a server nor put in a Referer, so the token ends up in
-//! no access log, proxy log or analytics; the page's script reads them, clears them from the
-//! address bar and posts the tracking form.
+//! `{base}/tra-cuu#ma={dossier code}&ma-tra-cuu={the receipt's secret}`: the code and the
+//! token travel after "#", which browsers never send to a server nor put in a Referer, so the
+//! token ends up in no access log, proxy log or analytics; the page's script reads them, clears
+//! them from the address bar and posts the tracking form.
 
 /// The link for a dossier, given the tracking page's public address (e.g.
 /// `https://tracuu.example.gov.vn`).

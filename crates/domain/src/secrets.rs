@@ -1,5 +1,5 @@
-//! Keyed hashes of the secrets an applicant looks a dossier up with (the receipt's lookup token,
-//! the ID number): DESIGN.md "Secrets in events".
+//! Keyed hashes of the secrets an applicant looks a dossier up with (the receipt's secret, mã tra
+//! cứu, and the ID number): DESIGN.md "Secrets in events".
 //!
 //! A plain SHA-256 of "code:ID number" is brute-forced in seconds by anyone who reads the stream: a
 //! 12-digit citizen ID has a known structure (province, sex and century, birth year). So events
@@ -39,15 +39,16 @@ impl std::fmt::Debug for SecretHasher {
     }
 }
 
-/// The alphabet of receipts' lookup tokens: no look-alikes (0/O, 1/I/L).
+/// The alphabet of receipts' secrets (mã tra cứu): no look-alikes (0/O, 1/I/L).
 pub const TOKEN_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
-/// Characters of a lookup token (~50 bits).
+/// Characters of a receipt's secret (~50 bits).
 pub const TOKEN_LENGTH: usize = 10;
 
-/// Whether a secret, as typed, has the shape of a lookup token: ten characters of its alphabet, at
-/// least one a letter. Tokens are not counted against the public page's hold-back (~50 bits are not
-/// guessed); every secret of digits only is (an ID number is 9 or 12 digits, a tax code 10 or 13,
-/// and a 10-digit number could otherwise pass as a token), so no all-digit token is issued.
+/// Whether a secret, as typed, has the shape of a receipt's secret (a token): ten characters of
+/// its alphabet, at least one a letter. Tokens are not counted against the public page's
+/// hold-back (~50 bits are not guessed); every secret of digits only is (an ID number is 9 or 12
+/// digits, a tax code 10 or 13, and a 10-digit number could otherwise pass as a token), so no
+/// all-digit token is issued.
 pub fn is_token_shaped(secret: &str) -> bool {
     let s = normalise(secret);
     s.len() == TOKEN_LENGTH
