@@ -905,3 +905,114 @@ async fn a_delivery_queued_by_the_previous_release_is_sent_once_after_the_upgrad
     );
     app.stop().await;
 }
+
+/// The advisory lock that holds the lease at its start in the test below.
+const LEASE_GATE: i64 = 4_242_017;
+
+/// The lease runs in a function, on a snapshot of its own: a delivery committed after a claim's
+/// statement began is leased with a row that the claim's snapshot does not show. It keeps its job
+/// and goes with the next claim (it once lost its job and waited for the minute's sweep).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_committed_while_a_claim_runs_keeps_its_job_and_goes_next() {
+    use motcua_notification::deliveries::{self, NewDelivery, RecipientKind};
+    use motcua_notification::rules::Channel;
+    let mut app = App::start(|_| {}).await;
+    // The test claims by hand: no dispatcher of the service's own.
+    app.stop_service("notification").await;
+    let pool = app.db.clone();
+    // A gate in this test's database only: the lease waits at its start while the test holds it.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "ALTER FUNCTION motcua_jobs_lease(text, timestamptz, timestamptz, integer, bytea[])
+             RENAME TO motcua_jobs_lease_ungated;
+         CREATE FUNCTION motcua_jobs_lease(p_queue text, p_now timestamptz, p_until timestamptz,
+             p_limit integer, p_skip bytea[])
+         RETURNS TABLE (key text, payload bytea, attempts integer) LANGUAGE plpgsql AS $$
+         BEGIN
+             PERFORM pg_advisory_xact_lock_shared({LEASE_GATE});
+             RETURN QUERY SELECT * FROM motcua_jobs_lease_ungated(p_queue, p_now, p_until, p_limit, p_skip);
+         END $$;"
+    )))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let mut holder = pool.acquire().await.unwrap().detach();
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(LEASE_GATE)
+        .execute(&mut holder)
+        .await
+        .unwrap();
+
+    let at = now(&app);
+    let until = at + chrono::Duration::minutes(2);
+    let claiming = {
+        let pool = pool.clone();
+        tokio::spawn(
+            async move { deliveries::claim(&pool, Channel::Sms, at, until, 10, &[]).await },
+        )
+    };
+    wait_until("the claim waits at the gate", async || {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_locks
+             WHERE locktype = 'advisory' AND NOT granted AND classid = 0 AND objid::bigint = $1
+               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+        .bind(LEASE_GATE)
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+            == 1
+    })
+    .await;
+    // Meanwhile a delivery is written and committed, its job with it.
+    let mut tx = pool.begin().await.unwrap();
+    let written = deliveries::insert(
+        &mut tx,
+        &[NewDelivery {
+            event_id: Uuid::now_v7(),
+            dossier_code: new_code(),
+            agencies: vec![AGENCY.into()],
+            trigger: "sms-reply".into(),
+            channel: Channel::Sms,
+            kind: RecipientKind::Sender,
+            recipient_ref: "inbound-during-claim".into(),
+            recipient_masked: "0912***678".into(),
+            reply_to: Some(PHONE.into()),
+            template_version: 0,
+            subject: String::new(),
+            body: "Ho so: da tiep nhan.".into(),
+            html_body: String::new(),
+            sms_parts: 1,
+            quiet_hours: false,
+            not_before: at,
+        }],
+        at,
+        chrono::Duration::hours(2),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(written, 1);
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(LEASE_GATE)
+        .execute(&mut holder)
+        .await
+        .unwrap();
+
+    let first = claiming.await.unwrap().unwrap();
+    assert!(
+        first.is_empty(),
+        "the claim's own snapshot did not show the delivery: {first:?}"
+    );
+    let next = deliveries::claim(&pool, Channel::Sms, at, until, 10, &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        next.iter()
+            .map(|c| c.recipient_ref.as_str())
+            .collect::<Vec<_>>(),
+        vec!["inbound-during-claim"],
+        "the delivery kept its job and went with the next claim"
+    );
+    drop(holder);
+    app.stop().await;
+}
