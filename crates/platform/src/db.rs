@@ -78,15 +78,65 @@ pub async fn connect(
         ..Migrator::DEFAULT
     };
     platform.dangerous_set_table_name("_motcua_platform_migrations");
-    platform
-        .run(&pool)
-        .await
-        .context("applying platform migrations")?;
-    migrator
-        .run(&pool)
-        .await
-        .context("applying service migrations")?;
+    let service = Migrator {
+        migrations: migrator.migrations.clone(),
+        locking: migrator.locking,
+        no_tx: migrator.no_tx,
+        table_name: migrator.table_name.clone(),
+        create_schemas: migrator.create_schemas.clone(),
+        ..Migrator::DEFAULT
+    };
+    for (what, mut m) in [("platform", platform), ("service", service)] {
+        tolerate_newer(&pool, &mut m, database, what).await?;
+        m.run(&pool)
+            .await
+            .with_context(|| format!("applying {what} migrations"))?;
+    }
     Ok(pool)
+}
+
+/// A rollback: the database carries migrations newer than this release knows (the release after
+/// it ran them). This release serves on that schema — every migration keeps the previous release
+/// working (README "Decisions worth knowing") — and says so, rather than refusing to start and
+/// leaving the rolled-back pods NOT_SERVING. A migration it knows whose checksum differs is still
+/// refused.
+async fn tolerate_newer(
+    pool: &PgPool,
+    migrator: &mut Migrator,
+    database: &str,
+    what: &str,
+) -> anyhow::Result<()> {
+    let known = migrator
+        .migrations
+        .iter()
+        .map(|m| m.version)
+        .max()
+        .unwrap_or(0);
+    let table = migrator.table_name.to_string();
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+        .bind(&table)
+        .fetch_one(pool)
+        .await?;
+    if !exists {
+        return Ok(());
+    }
+    // The table name is the migrator's own constant, not input.
+    let sql = format!("SELECT version FROM \"{table}\" WHERE version > $1 ORDER BY version");
+    let newer: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(known)
+        .fetch_all(pool)
+        .await?;
+    if !newer.is_empty() {
+        tracing::warn!(
+            database,
+            migrations = what,
+            newer = ?newer,
+            newest_known = known,
+            "the database has migrations newer than this release (a rollback?): serving on its schema"
+        );
+        migrator.set_ignore_missing(true);
+    }
+    Ok(())
 }
 
 async fn create_if_missing(server: &PgConnectOptions, database: &str) -> anyhow::Result<()> {
