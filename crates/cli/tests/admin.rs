@@ -37,6 +37,7 @@ fn retention() -> Retention {
         processed_events: Duration::from_secs(86_400),
         published_outbox: Duration::from_secs(86_400),
         failed_jobs: Duration::from_secs(90 * 86_400),
+        stream_replicas: None,
     }
 }
 

@@ -132,10 +132,16 @@ impl Bus {
         ]
     }
 
-    /// Creates or updates the three streams (a changed retention applies at the next start).
+    /// Creates or updates the three streams (a changed retention applies at the next start), each
+    /// with the replicas [`replicas`] decides.
     pub async fn ensure_streams(&self, retention: &Retention) -> anyhow::Result<()> {
-        for config in self.stream_configs(retention) {
+        for mut config in self.stream_configs(retention) {
             let name = config.name.clone();
+            let existing = match self.js.get_stream(&name).await {
+                Ok(mut stream) => Some(stream.info().await?.config.num_replicas),
+                Err(_) => None,
+            };
+            config.num_replicas = replicas(retention.stream_replicas, existing);
             self.js
                 .create_or_update_stream(config)
                 .await
@@ -181,3 +187,12 @@ impl Bus {
         }
     }
 }
+
+/// A stream's replicas: the setting when there is one; otherwise what the stream has (an
+/// operator's R3 survives the next start), or one for a new stream.
+pub fn replicas(setting: Option<usize>, existing: Option<usize>) -> usize {
+    setting.or(existing).unwrap_or(1).max(1)
+}
+
+#[cfg(test)]
+mod tests;

@@ -254,6 +254,10 @@ pub struct Retention {
     pub published_outbox: Duration,
     /// Jobs that failed for good (kept for an operator to look at).
     pub failed_jobs: Duration,
+    /// Replicas of each stream on a JetStream cluster (MOTCUA_STREAM_REPLICAS, 1 to 5). Unset: a
+    /// stream keeps the replicas it has (an operator who made it R3 is not reset to R1 by the next
+    /// start), and a new one gets one.
+    pub stream_replicas: Option<usize>,
 }
 
 /// Public (no-token) routes: per-client rate limits.
@@ -503,6 +507,18 @@ impl Settings {
             processed_events: v.days("MOTCUA_PROCESSED_EVENTS_RETENTION_DAYS", 45)?,
             published_outbox: v.days("MOTCUA_PUBLISHED_OUTBOX_RETENTION_DAYS", 7)?,
             failed_jobs: v.days("MOTCUA_FAILED_JOBS_RETENTION_DAYS", 90)?,
+            stream_replicas: match v.raw("MOTCUA_STREAM_REPLICAS") {
+                None => None,
+                Some(_) => match v.count("MOTCUA_STREAM_REPLICAS", 1)? {
+                    n @ 1..=5 => Some(n as usize),
+                    n => {
+                        return Err(ConfigError::new(
+                            "MOTCUA_STREAM_REPLICAS",
+                            format!("must be 1 to 5 (JetStream's limit), not {n}"),
+                        ));
+                    }
+                },
+            },
         };
         if retention.processed_events <= retention.dead_letters_max_age {
             return Err(ConfigError::new(

@@ -104,3 +104,17 @@ fn secrets_never_print() {
     let vars = Vars::from_pairs([("MOTCUA_JWT_SECRET", secret)]);
     assert!(!format!("{vars:?}").contains(secret));
 }
+
+#[test]
+fn stream_replicas_are_kept_unless_set_and_set_only_within_jetstreams_limit() {
+    let unset = Settings::from_vars(&Vars::default()).unwrap();
+    assert_eq!(unset.retention.stream_replicas, None);
+    let three = Settings::from_vars(&Vars::from_pairs([("MOTCUA_STREAM_REPLICAS", "3")])).unwrap();
+    assert_eq!(three.retention.stream_replicas, Some(3));
+    for bad in ["0", "6", "three"] {
+        let e = Settings::from_vars(&Vars::from_pairs([("MOTCUA_STREAM_REPLICAS", bad)]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("MOTCUA_STREAM_REPLICAS"), "{bad}: {e}");
+    }
+}
