@@ -188,10 +188,11 @@ impl Bus {
     }
 }
 
-/// A stream's replicas: the setting when there is one; otherwise what the stream has (an
-/// operator's R3 survives the next start), or one for a new stream.
+/// A stream's replicas: the setting's (one when unset), never fewer than the stream has — a
+/// service never lowers them (an operator's R3 survives the next start of a pod set to one);
+/// lowering is the operator's act (`nats stream edit`).
 pub fn replicas(setting: Option<usize>, existing: Option<usize>) -> usize {
-    setting.or(existing).unwrap_or(1).max(1)
+    setting.unwrap_or(1).max(existing.unwrap_or(1)).max(1)
 }
 
 #[cfg(test)]

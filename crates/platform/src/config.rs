@@ -254,9 +254,9 @@ pub struct Retention {
     pub published_outbox: Duration,
     /// Jobs that failed for good (kept for an operator to look at).
     pub failed_jobs: Duration,
-    /// Replicas of each stream on a JetStream cluster (MOTCUA_STREAM_REPLICAS, 1 to 5). Unset: a
-    /// stream keeps the replicas it has (an operator who made it R3 is not reset to R1 by the next
-    /// start), and a new one gets one.
+    /// Replicas of each stream on a JetStream cluster (MOTCUA_STREAM_REPLICAS, 1 to 5; unset: one).
+    /// A service raises a stream to them and never lowers it (an operator who made it R3 is not
+    /// reset to R1 by the next start).
     pub stream_replicas: Option<usize>,
 }
 
