@@ -425,6 +425,12 @@ mod tests {
     use motcua_domain::events::STATE_CHANGED;
     use motcua_proto::events::DossierStateChanged;
 
+    /// The time the events below are read at: a fixed instant (Monday 2 March 2026, 09:00 in
+    /// Vietnam), not the system's, as everywhere in service code.
+    fn at() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_772_416_800, 0).expect("an instant")
+    }
+
     /// Every change kind the contract defines, told as the design says: the applicant hears of the
     /// requests, the apology, the result and the ends; officers' own moves tell only subscribers.
     /// The match has no catch-all, so a new change kind does not compile until it is decided here.
@@ -466,7 +472,7 @@ mod tests {
                 kind: number,
                 ..Default::default()
             };
-            let notice = notice(STATE_CHANGED, &event.encode_to_vec(), Utc::now(), None)
+            let notice = notice(STATE_CHANGED, &event.encode_to_vec(), at(), None)
                 .unwrap()
                 .unwrap_or_else(|| panic!("{kind:?} tells subscribers"));
             let want: Vec<Trigger> = told.into_iter().chain([Trigger::StateChanged]).collect();
@@ -489,7 +495,7 @@ mod tests {
                 kind: kind as i32,
                 ..Default::default()
             };
-            let told = notice(DEADLINE, &event.encode_to_vec(), Utc::now(), None)
+            let told = notice(DEADLINE, &event.encode_to_vec(), at(), None)
                 .unwrap()
                 .map(|n| n.triggers);
             assert_eq!(told, want.map(|t| vec![t]), "{kind:?}");
