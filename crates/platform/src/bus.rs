@@ -137,9 +137,14 @@ impl Bus {
     pub async fn ensure_streams(&self, retention: &Retention) -> anyhow::Result<()> {
         for mut config in self.stream_configs(retention) {
             let name = config.name.clone();
+            // Only a stream that is not there is new: any other answer is an error, not a reason
+            // to take its replicas for one.
             let existing = match self.js.get_stream(&name).await {
                 Ok(mut stream) => Some(stream.info().await?.config.num_replicas),
-                Err(_) => None,
+                Err(e) if not_found(&e) => None,
+                Err(e) => {
+                    return Err(e).with_context(|| format!("reading stream {name}"));
+                }
             };
             config.num_replicas = replicas(retention.stream_replicas, existing);
             self.js
@@ -186,6 +191,14 @@ impl Bus {
             let _ = self.js.delete_stream(self.stream_name(name)).await;
         }
     }
+}
+
+fn not_found(e: &jetstream::context::GetStreamError) -> bool {
+    matches!(
+        e.kind(),
+        jetstream::context::GetStreamErrorKind::JetStream(j)
+            if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND
+    )
 }
 
 /// A stream's replicas: the setting's (one when unset), never fewer than the stream has — a

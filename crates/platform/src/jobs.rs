@@ -69,9 +69,7 @@ pub async fn reschedule(
     if schedule.is_empty() && cancel.is_empty() {
         return Ok(());
     }
-    let keys: Vec<&str> = schedule.iter().map(|j| j.0.as_str()).collect();
-    let times: Vec<DateTime<Utc>> = schedule.iter().map(|j| j.1).collect();
-    let payloads: Vec<&[u8]> = schedule.iter().map(|j| j.2.as_slice()).collect();
+    let (keys, times, payloads) = columns(schedule);
     sqlx::query("SELECT motcua_jobs_reschedule($1, $2, $3, $4, $5, $6)")
         .bind(queue)
         .bind(cancel)
@@ -82,6 +80,17 @@ pub async fn reschedule(
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// `(key, run_at, payload)` jobs as the three arrays the SQL functions take.
+fn columns(
+    jobs: &[(String, DateTime<Utc>, Vec<u8>)],
+) -> (Vec<&str>, Vec<DateTime<Utc>>, Vec<&[u8]>) {
+    (
+        jobs.iter().map(|j| j.0.as_str()).collect(),
+        jobs.iter().map(|j| j.1).collect(),
+        jobs.iter().map(|j| j.2.as_slice()).collect(),
+    )
 }
 
 /// A job taken under a lease ([`lease`]).
@@ -144,9 +153,7 @@ pub async fn ensure(
     if jobs.is_empty() {
         return Ok(0);
     }
-    let keys: Vec<&str> = jobs.iter().map(|j| j.0.as_str()).collect();
-    let times: Vec<DateTime<Utc>> = jobs.iter().map(|j| j.1).collect();
-    let payloads: Vec<&[u8]> = jobs.iter().map(|j| j.2.as_slice()).collect();
+    let (keys, times, payloads) = columns(jobs);
     let added: i32 = sqlx::query_scalar("SELECT motcua_jobs_ensure($1, $2, $3, $4, $5)")
         .bind(queue)
         .bind(&keys)
