@@ -10,13 +10,13 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
+/// The platform job queues of deliveries are `deliveries.<channel>`; SQL that names a queue from a
+/// row's channel binds this prefix (migration 0003 wrote it out once, as it was then).
+const QUEUE_PREFIX: &str = "deliveries.";
+
 /// The platform job queue a channel's deliveries wait in.
-pub fn queue(channel: Channel) -> &'static str {
-    match channel {
-        Channel::Sms => "deliveries.sms",
-        Channel::Email => "deliveries.email",
-        Channel::Webhook => "deliveries.webhook",
-    }
+pub fn queue(channel: Channel) -> String {
+    format!("{QUEUE_PREFIX}{}", channel.as_str())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,7 +117,7 @@ pub async fn insert(
             ON CONFLICT (event_id, recipient_kind, recipient_ref, channel) DO NOTHING
             RETURNING id, channel, next_attempt_at, recipient_ref),
          j AS (
-            SELECT motcua_jobs_reschedule('deliveries.' || channel, '{}', array_agg(id::text),
+            SELECT motcua_jobs_reschedule($20 || channel, '{}', array_agg(id::text),
                        array_agg(next_attempt_at), array_agg(convert_to(recipient_ref, 'UTF8')), $17)
             FROM ins GROUP BY channel)
          SELECT (SELECT count(*) FROM ins) + 0 * (SELECT count(*) FROM j)",
@@ -141,6 +141,7 @@ pub async fn insert(
     .bind(now)
     .bind(retry_for)
     .bind(&agencies)
+    .bind(QUEUE_PREFIX)
     .fetch_one(&mut *conn)
     .await?;
     Ok(u64::try_from(inserted).unwrap_or(0))
@@ -261,7 +262,7 @@ async fn settle(
         .cloned()
         .collect();
     let mut conn = pool.acquire().await?;
-    motcua_platform::jobs::reschedule(&mut conn, queue(channel), &later, &ended, now).await
+    motcua_platform::jobs::reschedule(&mut conn, &queue(channel), &later, &ended, now).await
 }
 
 /// Gives a job to every queued delivery of `channel` that has none (written by a pod of the
@@ -316,20 +317,37 @@ pub async fn record(
     outcome: &Outcome,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    // $1 id, $2 attempt, $3 now, $4 queue; the change's own parameters follow.
-    let job = |change: &str, next: &str| {
+    // $1 id, $2 attempt, $3 now, $4 queue; the change's own parameters follow. The job is moved
+    // to `next` when the change was recorded (`u`), removed when the attempt ended the delivery
+    // or the delivery ended meanwhile, and left alone when an admin queued it again meanwhile.
+    let job = |change: &str, next: Option<&str>| {
+        let (cancel, keys, times, payloads) = match next {
+            None => (
+                "ARRAY[$1::text]".to_owned(),
+                "'{}'".to_owned(),
+                "'{}'".to_owned(),
+                "'{}'".to_owned(),
+            ),
+            Some(at) => {
+                let moved = |then: &str, otherwise: &str| {
+                    format!("CASE WHEN EXISTS (SELECT 1 FROM u) THEN {then} ELSE {otherwise} END")
+                };
+                (
+                    moved("'{}'", "ARRAY[$1::text]"),
+                    moved("ARRAY[$1::text]", "'{}'"),
+                    moved(&format!("ARRAY[{at}::timestamptz]"), "'{}'"),
+                    moved("ARRAY[convert_to(recipient_ref, 'UTF8')]", "'{}'"),
+                )
+            }
+        };
         format!(
             "WITH u AS ({change} WHERE id = $1 AND status = 'queued' AND attempts = $2 RETURNING id)
-             SELECT motcua_jobs_reschedule($4,
-                        CASE WHEN {next} IS NULL OR NOT EXISTS (SELECT 1 FROM u) THEN ARRAY[$1::text] ELSE '{{}}' END,
-                        CASE WHEN {next} IS NOT NULL AND EXISTS (SELECT 1 FROM u) THEN ARRAY[$1::text] ELSE '{{}}' END,
-                        CASE WHEN {next} IS NOT NULL AND EXISTS (SELECT 1 FROM u) THEN ARRAY[{next}::timestamptz] ELSE '{{}}' END,
-                        CASE WHEN {next} IS NOT NULL AND EXISTS (SELECT 1 FROM u) THEN ARRAY[convert_to(recipient_ref, 'UTF8')] ELSE '{{}}' END,
-                        $3)
+             SELECT motcua_jobs_reschedule($4, {cancel}, {keys}, {times}, {payloads}, $3)
              FROM deliveries WHERE id = $1 AND (EXISTS (SELECT 1 FROM u) OR status <> 'queued')"
         )
     };
     let q = queue(channel);
+    let q = q.as_str();
     match outcome {
         Outcome::Sent {
             provider,
@@ -341,7 +359,7 @@ pub async fn record(
                 "UPDATE deliveries SET status = CASE WHEN $8 THEN 'delivered' ELSE 'sent' END,
                      provider = $5, provider_message_id = $6, provider_answer = $7, sent_at = $3,
                      delivered_at = CASE WHEN $8 THEN $3 END, last_error = NULL, reply_to = NULL",
-                "NULL",
+                None,
             );
             sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(id)
@@ -367,7 +385,7 @@ pub async fn record(
             let sql = job(
                 "UPDATE deliveries SET next_attempt_at = $5, last_error = coalesce($6, last_error),
                      attempts = attempts - CASE WHEN $7 THEN 1 ELSE 0 END",
-                "$5",
+                Some("$5"),
             );
             sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(id)
@@ -384,7 +402,7 @@ pub async fn record(
             let sql = job(
                 "UPDATE deliveries SET status = 'failed', failed_at = $3, last_error = $5,
                      provider = coalesce($6, provider), reply_to = NULL",
-                "NULL",
+                None,
             );
             sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(id)
@@ -402,7 +420,7 @@ pub async fn record(
 
 /// The earliest time a queued delivery of `channel` comes due.
 pub async fn next_due(pool: &PgPool, channel: Channel) -> sqlx::Result<Option<DateTime<Utc>>> {
-    motcua_platform::jobs::next_due(pool, queue(channel)).await
+    motcua_platform::jobs::next_due(pool, &queue(channel)).await
 }
 
 /// A gateway's delivery receipt: by our delivery id (the `id` the gateway got) or its own
@@ -509,7 +527,7 @@ pub async fn resend(
         let recipient: String = r.get("recipient_ref");
         motcua_platform::jobs::schedule(
             &mut tx,
-            queue(channel),
+            &queue(channel),
             &id.to_string(),
             now,
             recipient.as_bytes(),
