@@ -12,7 +12,7 @@ use crate::scratch::Scratch;
 use crate::wait_serving;
 use chrono::{DateTime, Utc};
 use motcua_platform::bus::{Bus, headers};
-use motcua_platform::config::Vars;
+use motcua_platform::config::{Settings, Vars};
 use motcua_platform::host::Running;
 use motcua_platform::process::Process;
 use motcua_platform::{Clock, ManualClock};
@@ -148,9 +148,8 @@ impl Floor {
         let mut vars = floor_vars(&id);
         change(&mut vars);
         let clock = ManualClock::new(at);
-        let process = Process::new(vars.clone(), clock.clone()).expect("the test's settings");
-        motcua_platform::telemetry::init("motcua-test", &process.settings).expect("telemetry");
-        let settings = &process.settings;
+        let settings = &Settings::from_vars(&vars).expect("the test's settings");
+        motcua_platform::telemetry::init("motcua-test", settings).expect("telemetry");
         Self {
             bus: Bus::connect(&settings.nats_url, &settings.bus_prefix)
                 .await
@@ -236,7 +235,7 @@ impl Floor {
         .unwrap_or_else(|e| panic!("{service} starts: {e:#}"));
         wait_serving(running.addr).await;
         if service == "intake" {
-            self.wait_catalog(&vars).await;
+            self.wait_catalog().await;
         }
         self.services.push(Started {
             name: service,
@@ -246,10 +245,11 @@ impl Floor {
         &self.services[self.services.len() - 1].running
     }
 
-    /// Intake publishes the catalog after it starts serving: a test asking for a procedure not
-    /// yet stored would see "unknown".
-    async fn wait_catalog(&self, vars: &Vars) {
-        let file = vars
+    /// Waits until intake has published every procedure of the floor's catalog file (it does so
+    /// after it starts serving: a test asking for one not yet stored would see "unknown").
+    pub async fn wait_catalog(&self) {
+        let file = self
+            .vars
             .raw("MOTCUA_CATALOG_FILE")
             .unwrap_or(catalog_file())
             .to_owned();
@@ -331,11 +331,11 @@ impl Floor {
 
     /// A pool on `service`'s database (connected when first used).
     pub fn pool(&self, service: &str) -> PgPool {
-        let process = Process::new(self.vars.clone(), self.clock.clone()).expect("settings");
+        let settings = Settings::from_vars(&self.vars).expect("the test's settings");
         PgPool::connect_lazy_with(
-            motcua_platform::db::options(&process.settings.database_url)
+            motcua_platform::db::options(&settings.database_url)
                 .expect("database URL")
-                .database(&process.settings.database_name(service)),
+                .database(&settings.database_name(service)),
         )
     }
 

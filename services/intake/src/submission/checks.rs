@@ -197,13 +197,25 @@ pub(super) fn form_label(form: i32) -> &'static str {
     }
 }
 
-/// Who may receive a dossier on each channel: desks receive in person and by post; integrating
-/// systems (the national portal) forward online and postal dossiers. The table [`check_channel`]
-/// reads; a channel not listed is refused.
-pub(super) const CHANNEL_ROLES: &[(Channel, &[Role])] = &[
-    (Channel::Counter, &[Role::Desk]),
-    (Channel::Postal, &[Role::Desk, Role::Integration]),
-    (Channel::Online, &[Role::Integration]),
+/// Who may receive a dossier on each channel, and what another caller is told: desks receive in
+/// person and by post; integrating systems (the national portal) forward online and postal
+/// dossiers. The table [`check_channel`] reads; a channel not listed is refused.
+pub(super) const CHANNEL_ROLES: &[(Channel, &[Role], &str)] = &[
+    (
+        Channel::Counter,
+        &[Role::Desk],
+        "chỉ bộ phận một cửa tiếp nhận hồ sơ trực tiếp (counter needs role desk)",
+    ),
+    (
+        Channel::Postal,
+        &[Role::Desk, Role::Integration],
+        "hồ sơ bưu chính do bộ phận một cửa hoặc hệ thống tích hợp tiếp nhận (postal needs role desk or integration)",
+    ),
+    (
+        Channel::Online,
+        &[Role::Integration],
+        "hồ sơ trực tuyến chỉ nhận qua hệ thống tích hợp (online needs role integration)",
+    ),
 ];
 
 /// Which channels a caller may use, and whether the procedure accepts the channel.
@@ -212,26 +224,13 @@ pub(super) fn check_channel(
     channel: Channel,
     procedure: &Procedure,
 ) -> Result<(), ServiceError> {
-    let Some((_, roles)) = CHANNEL_ROLES.iter().find(|(c, _)| *c == channel) else {
+    let Some((_, roles, refusal)) = CHANNEL_ROLES.iter().find(|(c, _, _)| *c == channel) else {
         return Err(invalid(
             "thiếu kênh nộp: COUNTER, ONLINE hoặc POSTAL (channel is required)",
         ));
     };
     if !roles.iter().any(|r| caller.has(*r)) {
-        return Err(ServiceError::PermissionDenied(
-            match channel {
-                Channel::Counter => {
-                    "chỉ bộ phận một cửa tiếp nhận hồ sơ trực tiếp (counter needs role desk)"
-                }
-                Channel::Online => {
-                    "hồ sơ trực tuyến chỉ nhận qua hệ thống tích hợp (online needs role integration)"
-                }
-                _ => {
-                    "hồ sơ bưu chính do bộ phận một cửa hoặc hệ thống tích hợp tiếp nhận (postal needs role desk or integration)"
-                }
-            }
-            .into(),
-        ));
+        return Err(ServiceError::PermissionDenied((*refusal).into()));
     }
     if channel == Channel::Online && !catalog::accepts_online(procedure.level) {
         return Err(ServiceError::FailedPrecondition(format!(

@@ -118,22 +118,9 @@ impl TestApp {
         }
     }
 
-    /// Waits until every procedure of the shipped catalog is published (intake publishes them
-    /// after it starts serving; a test asking for one not yet stored would see "unknown").
+    /// Waits until every procedure of the shipped catalog is published.
     pub async fn wait_catalog(&self) {
-        let shipped = motcua_intake::catalog::parse_file(include_str!(
-            "../../../../deploy/catalog/tnmt.toml"
-        ))
-        .expect("the shipped catalog loads")
-        .procedures
-        .len() as i64;
-        motcua_testkit::floor::wait_until("intake publishes its catalog", || async {
-            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM procedures")
-                .fetch_one(&self.pool)
-                .await
-                .is_ok_and(|n| n >= shipped)
-        })
-        .await;
+        self.floor.wait_catalog().await;
     }
 
     /// Workflow asks for a supplement: the state event it publishes (status SUPPLEMENT_REQUESTED,
