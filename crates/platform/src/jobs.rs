@@ -197,6 +197,48 @@ pub async fn cancel(conn: &mut PgConnection, queue: &str, key: &str) -> sqlx::Re
     )
 }
 
+/// The gauge of a queue's due backlog (label `queue`), which autoscalers read.
+pub const DUE_GAUGE: &str = "motcua_jobs_due";
+
+/// Samples every queue of the service's jobs into gauges, per queue: `motcua_jobs_due` (due now and
+/// not leased: the backlog — notification's deliveries per channel are what its autoscaler scales
+/// on), `motcua_jobs_late_seconds` (how long the oldest due job has waited: timers that fire late)
+/// and `motcua_jobs_failed` (given up, kept for an operator). `seen` holds the queues sampled
+/// before, so a queue that emptied reads 0 instead of its last value.
+pub async fn record_gauges(
+    pool: &PgPool,
+    now: DateTime<Utc>,
+    seen: &mut std::collections::BTreeSet<String>,
+) -> sqlx::Result<()> {
+    let rows = sqlx::query(
+        "SELECT queue,
+                count(*) FILTER (WHERE failed_at IS NULL AND run_at <= $1) AS due,
+                coalesce(extract(epoch FROM $1 - min(run_at) FILTER (WHERE failed_at IS NULL AND run_at <= $1)), 0)::float8 AS late,
+                count(*) FILTER (WHERE failed_at IS NOT NULL) AS failed
+         FROM jobs GROUP BY queue",
+    )
+    .bind(now)
+    .fetch_all(pool)
+    .await?;
+    let mut now_seen = std::collections::BTreeSet::new();
+    for row in &rows {
+        let queue: String = row.get("queue");
+        let (due, late, failed): (i64, f64, i64) =
+            (row.get("due"), row.get("late"), row.get("failed"));
+        metrics::gauge!(DUE_GAUGE, "queue" => queue.clone()).set(due as f64);
+        metrics::gauge!("motcua_jobs_late_seconds", "queue" => queue.clone()).set(late.max(0.0));
+        metrics::gauge!("motcua_jobs_failed", "queue" => queue.clone()).set(failed as f64);
+        now_seen.insert(queue);
+    }
+    for gone in seen.difference(&now_seen) {
+        for name in [DUE_GAUGE, "motcua_jobs_late_seconds", "motcua_jobs_failed"] {
+            metrics::gauge!(name, "queue" => gone.clone()).set(0.0);
+        }
+    }
+    seen.extend(now_seen);
+    Ok(())
+}
+
 /// A job handed to its handler.
 #[derive(Debug, Clone)]
 pub struct Job {

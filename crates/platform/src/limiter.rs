@@ -172,6 +172,7 @@ mod tests {
             rate_per_second: 1,
             burst: 3,
             trusted_proxies: trusted.iter().map(|s| s.parse().unwrap()).collect(),
+            trusted_proxies_named: true,
         })
     }
 

@@ -386,3 +386,70 @@ async fn leased_jobs_go_to_one_replica_and_come_back_when_the_lease_ends() {
     );
     f.cleanup().await;
 }
+
+/// The gauges an autoscaler and the alerts read: a queue's due backlog (leased jobs are not
+/// backlog), how late its oldest due job is, how many failed; a queue that empties reads 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_jobs_gauges_show_the_backlog_its_lateness_and_an_emptied_queue_as_zero() {
+    let f = fixture().await;
+    motcua_platform::metrics::install();
+    let now = f.clock.now();
+    let queue = "gauged";
+    let mut jobs_now: Vec<(String, chrono::DateTime<chrono::Utc>, Vec<u8>)> = (0..5)
+        .map(|i| (format!("g-{i}"), now - chrono::Duration::minutes(i), vec![]))
+        .collect();
+    jobs_now.push(("g-later".into(), now + chrono::Duration::hours(1), vec![]));
+    let mut tx = f.pool.begin().await.unwrap();
+    jobs::reschedule(&mut tx, queue, &jobs_now, &[], now)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    // One replica holds a lease on one of them: it is being worked on, not waiting.
+    let leased = jobs::lease(
+        &f.pool,
+        queue,
+        now,
+        now + chrono::Duration::minutes(2),
+        1,
+        &[],
+    )
+    .await
+    .unwrap();
+    assert_eq!(leased.len(), 1);
+
+    let mut seen = std::collections::BTreeSet::new();
+    jobs::record_gauges(&f.pool, now, &mut seen).await.unwrap();
+    let shown = motcua_platform::metrics::render();
+    let value = |name: &str| {
+        motcua_platform::metrics::counter_value(&shown, &format!("{name}{{queue=\"{queue}\"}}"))
+    };
+    assert_eq!(
+        value("motcua_jobs_due"),
+        4.0,
+        "five due, one leased:\n{shown}"
+    );
+    assert!(
+        (179.0..=241.0).contains(&value("motcua_jobs_late_seconds")),
+        "the oldest waiting job came due three or four minutes ago:\n{shown}"
+    );
+    assert_eq!(value("motcua_jobs_failed"), 0.0);
+
+    let keys: Vec<String> = jobs_now.iter().map(|j| j.0.clone()).collect();
+    let mut tx = f.pool.begin().await.unwrap();
+    jobs::cancel_many(&mut tx, queue, &keys).await.unwrap();
+    tx.commit().await.unwrap();
+    jobs::record_gauges(&f.pool, now, &mut seen).await.unwrap();
+    let shown = motcua_platform::metrics::render();
+    let value = |name: &str| {
+        motcua_platform::metrics::counter_value(&shown, &format!("{name}{{queue=\"{queue}\"}}"))
+    };
+    assert_eq!(
+        value("motcua_jobs_due"),
+        0.0,
+        "an emptied queue reads 0:\n{shown}"
+    );
+    assert!(
+        shown.contains(&format!("motcua_jobs_due{{queue=\"{queue}\"}} 0")),
+        "and is still shown:\n{shown}"
+    );
+}

@@ -118,3 +118,35 @@ fn stream_replicas_are_kept_unless_set_and_set_only_within_jetstreams_limit() {
         assert!(e.contains("MOTCUA_STREAM_REPLICAS"), "{bad}: {e}");
     }
 }
+
+#[test]
+fn outside_development_the_proxies_in_front_must_be_named_or_said_to_be_none() {
+    let production = |proxies: Option<&str>| {
+        let mut pairs = vec![(
+            "MOTCUA_JWT_SECRET",
+            "a-production-secret-of-at-least-32-chars!",
+        )];
+        if let Some(p) = proxies {
+            pairs.push(("MOTCUA_TRUSTED_PROXIES", p));
+        }
+        Settings::from_vars(&Vars::from_pairs(pairs)).unwrap()
+    };
+    let refused = production(None).refuse_unsafe_defaults().unwrap_err();
+    assert_eq!(refused.var, "MOTCUA_TRUSTED_PROXIES");
+    assert!(refused.to_string().contains("`none`"), "{refused}");
+
+    let none = production(Some("none"));
+    none.refuse_unsafe_defaults().unwrap();
+    assert!(none.public.trusted_proxies.is_empty());
+    let named = production(Some("10.42.7.0/28, 10.42.9.3"));
+    named.refuse_unsafe_defaults().unwrap();
+    assert_eq!(named.public.trusted_proxies.len(), 2);
+
+    // On a developer's machine nothing stands in front: unset is fine there.
+    let mut dev = Vars::default();
+    dev.set("MOTCUA_DEVELOPMENT", "true");
+    Settings::from_vars(&dev)
+        .unwrap()
+        .refuse_unsafe_defaults()
+        .unwrap();
+}

@@ -160,6 +160,7 @@ impl ServiceHost {
         ));
         host.spawn_readiness(migrator);
         host.spawn_housekeeping();
+        host.spawn_job_gauges();
         Ok(host)
     }
 

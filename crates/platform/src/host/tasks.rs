@@ -4,6 +4,9 @@
 
 use super::*;
 
+/// How often the jobs' gauges are sampled: often enough for an autoscaler that looks every 30 s.
+const JOB_GAUGES_EVERY: Duration = Duration::from_secs(15);
+
 impl ServiceHost {
     /// Spawns a task that ends with the host (stopped after the gRPC server drains).
     pub fn spawn(&mut self, task: impl std::future::Future<Output = ()> + Send + 'static) {
@@ -203,6 +206,33 @@ impl ServiceHost {
                 _ = ready.wait() => {}
             }
             crate::retention::prune_hourly(pool, clock, tables, vars, token).await;
+        });
+    }
+
+    /// Samples the jobs' gauges every 15 seconds of real time ([`crate::jobs::record_gauges`]),
+    /// at the service's clock, once the migrations have run.
+    pub(super) fn spawn_job_gauges(&mut self) {
+        let (pool, clock, ready, token) = (
+            self.pool.clone(),
+            self.clock.clone(),
+            self.readiness(),
+            self.background.clone(),
+        );
+        self.spawn(async move {
+            tokio::select! {
+                _ = token.cancelled() => return,
+                _ = ready.wait() => {}
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            loop {
+                if let Err(e) = crate::jobs::record_gauges(&pool, clock.now(), &mut seen).await {
+                    tracing::debug!(error = %e, "cannot sample the jobs' gauges; next time");
+                }
+                tokio::select! {
+                    _ = token.cancelled() => return,
+                    _ = tokio::time::sleep(JOB_GAUGES_EVERY) => {}
+                }
+            }
         });
     }
 

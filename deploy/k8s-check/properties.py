@@ -1,0 +1,192 @@
+"""Checks the rendered manifests for the properties an operator relies on (deploy/k8s-check.sh).
+
+Usage: properties.py OUT.json RENDERED.yaml... -- EXAMPLE.yaml...
+
+Every pod that runs for long has requests, a memory limit, probes and a non-root, read-only,
+unprivileged security context; every autoscaler (HPA or KEDA ScaledObject) targets a Deployment
+that exists, no Deployment has two, and an autoscaled Deployment leaves its replica count to it;
+every Service and PodDisruptionBudget selects pods that exist; an overlay with network policies
+denies by default, in both directions, for every motcua pod; no overlay carries a Secret, and the
+shipped examples hold placeholders only. Writes every object to OUT.json for the CRD check.
+"""
+
+import json
+import re
+import sys
+
+import yaml
+
+failures = []
+
+
+def fail(where, what):
+    failures.append(f"✗ {where}: {what}")
+
+
+def selects(selector, labels):
+    """Whether a label selector (matchLabels and matchExpressions) selects these labels."""
+    if selector is None:
+        return False
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr["key"], expr["operator"], expr.get("values") or []
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and labels.get(key) in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+def pod_template(obj):
+    kind = obj["kind"]
+    if kind in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
+        return obj["spec"]["template"]
+    if kind == "CronJob":
+        return obj["spec"]["jobTemplate"]["spec"]["template"]
+    return None
+
+
+def check_pods(where, obj):
+    template = pod_template(obj)
+    if template is None:
+        return
+    long_running = obj["kind"] in ("Deployment", "StatefulSet", "DaemonSet")
+    spec = template["spec"]
+    pod_ctx = spec.get("securityContext") or {}
+    for c in spec.get("initContainers", []) + spec["containers"]:
+        at = f"{where} container {c['name']}"
+        resources = c.get("resources") or {}
+        requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
+        if "cpu" not in requests or "memory" not in requests:
+            fail(at, "requests cpu and memory")
+        if "memory" not in limits:
+            fail(at, "has no memory limit")
+        ctx = c.get("securityContext") or {}
+        if not (ctx.get("runAsNonRoot") or pod_ctx.get("runAsNonRoot")):
+            fail(at, "may run as root (runAsNonRoot)")
+        if ctx.get("readOnlyRootFilesystem") is not True:
+            fail(at, "root filesystem is writable (readOnlyRootFilesystem)")
+        if ctx.get("allowPrivilegeEscalation") is not False:
+            fail(at, "may escalate privileges (allowPrivilegeEscalation)")
+        if "ALL" not in ((ctx.get("capabilities") or {}).get("drop") or []):
+            fail(at, "keeps Linux capabilities (drop ALL)")
+        if long_running and c in spec["containers"]:
+            for probe in ("readinessProbe", "livenessProbe"):
+                if probe not in c:
+                    fail(at, f"has no {probe}")
+
+
+def check_overlay(name, objects):
+    where = lambda o: f"{name}: {o['kind']}/{o['metadata']['name']}"
+    deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
+    pods = [
+        (o["metadata"]["name"], pod_template(o)["metadata"].get("labels") or {})
+        for o in objects
+        if pod_template(o) is not None
+    ]
+    for o in objects:
+        check_pods(where(o), o)
+        if o["kind"] == "Secret":
+            fail(where(o), "a Secret in an overlay: Secrets come from the operator (k8s/examples)")
+
+    # Autoscalers: one per Deployment, on one that exists, which leaves replicas to it.
+    scaled = {}
+    for o in objects:
+        if o["kind"] == "HorizontalPodAutoscaler":
+            ref = o["spec"]["scaleTargetRef"]
+        elif o["kind"] == "ScaledObject":
+            ref = {"kind": "Deployment", **o["spec"]["scaleTargetRef"]}
+        else:
+            continue
+        target = ref["name"]
+        if ref.get("kind", "Deployment") != "Deployment" or target not in deployments:
+            fail(where(o), f"targets {ref.get('kind')}/{target}, which this overlay does not have")
+            continue
+        if target in scaled:
+            fail(where(o), f"Deployment/{target} already has an autoscaler ({scaled[target]})")
+        scaled[target] = where(o)
+        if "replicas" in deployments[target]["spec"]:
+            fail(where(o), f"Deployment/{target} sets replicas, which every apply would reset")
+
+    # Services and disruption budgets select pods that exist.
+    for o in objects:
+        if o["kind"] == "Service" and o["spec"].get("selector"):
+            selector = {"matchLabels": o["spec"]["selector"]}
+        elif o["kind"] == "PodDisruptionBudget":
+            selector = o["spec"]["selector"]
+        else:
+            continue
+        if not any(selects(selector, labels) for _, labels in pods):
+            fail(where(o), "selects no pod of this overlay")
+
+    # Network walls: deny by default, both ways, for every pod, when there are policies at all.
+    policies = [o for o in objects if o["kind"] == "NetworkPolicy"]
+    if policies:
+        denying = [
+            p
+            for p in policies
+            if set(p["spec"].get("policyTypes") or []) == {"Ingress", "Egress"}
+            and not p["spec"].get("ingress")
+            and not p["spec"].get("egress")
+        ]
+        if not denying:
+            fail(name, "network policies without a default deny of ingress and egress")
+        for pod, labels in pods:
+            if not any(selects(p["spec"]["podSelector"], labels) for p in denying):
+                fail(f"{name}: pods of {pod}", "are not under the default deny")
+    return len(objects)
+
+
+# Keys of the examples whose values are secrets: they must be placeholders.
+SECRET_KEY = re.compile(r"(secret|token|auth|keys|password|key$)", re.I)
+
+
+def check_example(path, objects):
+    for o in objects:
+        if o["kind"] != "Secret":
+            continue
+        at = f"{path}: Secret/{o['metadata']['name']}"
+        if o.get("data"):
+            fail(at, "carries data: write placeholders in stringData")
+        for key, value in (o.get("stringData") or {}).items():
+            value = str(value)
+            has_password = re.search(r"://[^/@\s]+:[^/@\s]+@", value)
+            if (SECRET_KEY.search(key) or has_password) and "CHANGE-ME" not in value:
+                fail(f"{at} key {key}", "holds a value that is not a CHANGE-ME placeholder")
+            if has_password and "CHANGE-ME@" not in value:
+                fail(f"{at} key {key}", "a URL's password must be the CHANGE-ME placeholder")
+
+
+def load(path):
+    with open(path, encoding="utf-8") as f:
+        return [d for d in yaml.safe_load_all(f) if d]
+
+
+def main():
+    out, args = sys.argv[1], sys.argv[2:]
+    split = args.index("--") if "--" in args else len(args)
+    rendered, examples = args[:split], args[split + 1 :]
+    everything = []
+    for path in rendered:
+        objects = load(path)
+        everything += objects
+        n = check_overlay(path, objects)
+        print(f"  {path}: {n} objects checked for requests, limits, probes, security, autoscalers, selectors, network walls, secrets")
+    for path in examples:
+        objects = load(path)
+        everything += objects
+        check_example(path, objects)
+    with open(out, "w", encoding="utf-8") as f:
+        json.dump(everything, f)
+    for line in failures:
+        print(line, file=sys.stderr)
+    sys.exit(1 if failures else 0)
+
+
+main()
