@@ -1,13 +1,16 @@
 // Validates the custom resources of the rendered manifests against the published CRD schemas of
-// KEDA and CloudNativePG (compiled into the @kubernetes-models packages pinned in package.json).
+// KEDA, CloudNativePG and cert-manager (compiled into the @kubernetes-models packages pinned in
+// package.json).
 // Reads a JSON array of objects on stdin; a custom resource of a kind it has no schema for fails
 // the check rather than passing unseen.
 import * as keda from "@kubernetes-models/keda/keda.sh/v1alpha1";
 import * as cnpg from "@kubernetes-models/cloudnative-pg/postgresql.cnpg.io/v1";
+import * as certManager from "@kubernetes-models/cert-manager/cert-manager.io/v1";
 
 const schemas = {
   "keda.sh/v1alpha1": keda,
   "postgresql.cnpg.io/v1": cnpg,
+  "cert-manager.io/v1": certManager,
 };
 
 const input = await new Promise((resolve) => {
@@ -20,7 +23,13 @@ let failed = 0;
 const counted = {};
 for (const object of objects) {
   const group = schemas[object.apiVersion];
-  if (!group) continue;
+  if (!group) {
+    if (object.apiVersion.includes(".") && !object.apiVersion.includes(".k8s.io/")) {
+      console.error(`✗ ${object.kind}/${object.metadata?.name}: no published schema for ${object.apiVersion}`);
+      failed++;
+    }
+    continue;
+  }
   const name = `${object.kind}/${object.metadata?.name}`;
   const Model = group[object.kind];
   if (!Model) {

@@ -1,13 +1,16 @@
 """Checks the rendered manifests for the properties an operator relies on (deploy/k8s-check.sh).
 
-Usage: properties.py OUT.json RENDERED.yaml... -- EXAMPLE.yaml...
+Usage: properties.py OUT.json RENDERED.yaml... -- MANIFEST.yaml... --nats-values VALUES.yaml
 
 Every pod that runs for long has requests, a memory limit, probes and a non-root, read-only,
 unprivileged security context; every autoscaler (HPA or KEDA ScaledObject) targets a Deployment
 that exists, no Deployment has two, and an autoscaled Deployment leaves its replica count to it;
 every Service and PodDisruptionBudget selects pods that exist; an overlay with network policies
 denies by default, in both directions, for every motcua pod; no overlay carries a Secret, and the
-shipped examples hold placeholders only. Writes every object to OUT.json for the CRD check.
+shipped examples hold placeholders only. Beside the overlays, the PostgreSQL cluster has a role and
+a database for each service, matching the services' database URLs, and the NATS values make the
+three-node JetStream cluster with TLS and one NKey user that the production overlay's stream
+replicas need. Writes every object to OUT.json for the CRD check.
 """
 
 import json
@@ -163,6 +166,68 @@ def check_example(path, objects):
                 fail(f"{at} key {key}", "a URL's password must be the CHANGE-ME placeholder")
 
 
+SERVICES = ["intake", "workflow", "lookup", "notification", "reporting"]
+
+
+def check_postgres(manifests):
+    """The CloudNativePG cluster's roles and databases against the services' database URLs."""
+    clusters = [o for o in manifests if o["kind"] == "Cluster"]
+    urls = next(
+        (o for o in manifests if o["kind"] == "Secret" and o["metadata"]["name"] == "motcua-database-urls"),
+        None,
+    )
+    if not clusters or urls is None:
+        fail("k8s/postgres", "a Cluster and the motcua-database-urls example are both needed")
+        return
+    cluster = clusters[0]
+    roles = {r["name"] for r in cluster["spec"]["managed"]["roles"] if r.get("login")}
+    owners = {
+        o["spec"]["name"]: o["spec"]["owner"]
+        for o in manifests
+        if o["kind"] == "Database" and o["spec"]["cluster"]["name"] == cluster["metadata"]["name"]
+    }
+    initdb = cluster["spec"]["bootstrap"]["initdb"]
+    owners[initdb["database"]] = initdb["owner"]
+    for service in SERVICES:
+        url = (urls.get("stringData") or {}).get(service)
+        if not url:
+            fail("motcua-database-urls", f"has no URL for {service}")
+            continue
+        m = re.match(r"postgres(?:ql)?://([^:@/]+)(?::[^@]*)?@([^/:]+)(?::\d+)?/([^?]+)", url)
+        if not m:
+            fail(f"motcua-database-urls {service}", "is not postgres://role:password@host/database")
+            continue
+        role, host, database = m.groups()
+        if role not in roles:
+            fail(f"motcua-database-urls {service}", f"role {role} is not a login role of the cluster")
+        if owners.get(database) != role:
+            fail(f"motcua-database-urls {service}", f"database {database} is not owned by {role} in the cluster")
+        if not host.startswith(cluster["metadata"]["name"] + "-rw."):
+            fail(f"motcua-database-urls {service}", f"{host} is not the cluster's primary ({cluster['metadata']['name']}-rw)")
+
+
+def check_nats_values(path, rendered):
+    with open(path, encoding="utf-8") as f:
+        values = yaml.safe_load(f)
+    config = values.get("config") or {}
+    replicas = (config.get("cluster") or {}).get("replicas", 1) if (config.get("cluster") or {}).get("enabled") else 1
+    if replicas < 3:
+        fail(path, "NATS is not a cluster of three or more nodes")
+    if not (config.get("jetstream") or {}).get("enabled"):
+        fail(path, "JetStream is not enabled")
+    if not ((config.get("nats") or {}).get("tls") or {}).get("enabled"):
+        fail(path, "clients do not speak TLS")
+    users = (((config.get("merge") or {}).get("authorization") or {}).get("users")) or []
+    if not any("nkey" in u for u in users):
+        fail(path, "no NKey user for motcua")
+    for name, objects in rendered.items():
+        for o in objects:
+            if o["kind"] == "ConfigMap" and "MOTCUA_STREAM_REPLICAS" in (o.get("data") or {}):
+                wanted = int(o["data"]["MOTCUA_STREAM_REPLICAS"])
+                if wanted > replicas:
+                    fail(name, f"streams of {wanted} replicas on a NATS of {replicas} nodes")
+
+
 def load(path):
     with open(path, encoding="utf-8") as f:
         return [d for d in yaml.safe_load_all(f) if d]
@@ -170,18 +235,29 @@ def load(path):
 
 def main():
     out, args = sys.argv[1], sys.argv[2:]
+    nats_values = None
+    if "--nats-values" in args:
+        i = args.index("--nats-values")
+        nats_values, args = args[i + 1], args[:i]
     split = args.index("--") if "--" in args else len(args)
     rendered, examples = args[:split], args[split + 1 :]
-    everything = []
+    everything, overlays, manifests = [], {}, []
     for path in rendered:
         objects = load(path)
         everything += objects
+        overlays[path] = objects
         n = check_overlay(path, objects)
         print(f"  {path}: {n} objects checked for requests, limits, probes, security, autoscalers, selectors, network walls, secrets")
     for path in examples:
         objects = load(path)
         everything += objects
+        manifests += objects
         check_example(path, objects)
+    check_postgres(manifests)
+    print("  k8s/postgres: a role and a database for each service, matching the services' database URLs")
+    if nats_values:
+        check_nats_values(nats_values, overlays)
+        print(f"  {nats_values}: a JetStream cluster with TLS and an NKey user, enough nodes for the streams' replicas")
     with open(out, "w", encoding="utf-8") as f:
         json.dump(everything, f)
     for line in failures:

@@ -84,7 +84,7 @@ async fn intake(args: IntakeArgs) -> anyhow::Result<()> {
     let attachments_dir = intake_settings.attachments_dir.clone();
     let running = motcua_intake::start(&process, intake_settings).await?;
     let database = settings.database_name("intake");
-    let bus = Bus::connect(&settings.nats_url, &settings.bus_prefix).await?;
+    let bus = Bus::from_settings(&settings).await?;
     let result = async {
         let channel = GrpcChannel::from_shared(format!("http://{}", running.addr))?.connect_lazy();
         wait_ready(channel.clone()).await?;

@@ -99,7 +99,7 @@ async fn start(vars: &Vars, connections: u32) -> anyhow::Result<Instance> {
     )
     .await?;
     let database = settings.database_name("notification");
-    let bus = Bus::connect(&settings.nats_url, &settings.bus_prefix).await?;
+    let bus = Bus::from_settings(&settings).await?;
     let pool = motcua_platform::db::pool_options(connections)
         .connect_with(motcua_platform::db::options(&settings.database_url)?.database(&database))
         .await?;

@@ -73,7 +73,7 @@ async fn bench(args: ReportingArgs) -> anyhow::Result<()> {
     let settings = process.settings.clone();
     let running = motcua_reporting::start(&process, ReportingSettings::from_vars(&vars)?).await?;
     let database = settings.database_name("reporting");
-    let bus = Bus::connect(&settings.nats_url, &settings.bus_prefix).await?;
+    let bus = Bus::from_settings(&settings).await?;
     let result = async {
         let channel = GrpcChannel::from_shared(format!("http://{}", running.addr))?.connect_lazy();
         wait_ready(channel.clone()).await?;

@@ -103,7 +103,7 @@ async fn bench(args: WorkflowArgs) -> anyhow::Result<()> {
     let settings = process.settings.clone();
     let running = motcua_workflow::start(&process, WorkflowSettings::from_vars(&vars)?).await?;
     let database = settings.database_name("workflow");
-    let bus = Bus::connect(&settings.nats_url, &settings.bus_prefix).await?;
+    let bus = Bus::from_settings(&settings).await?;
     let result = async {
         let channel = GrpcChannel::from_shared(format!("http://{}", running.addr))?.connect_lazy();
         wait_ready(channel.clone()).await?;

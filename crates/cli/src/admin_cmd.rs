@@ -82,9 +82,7 @@ pub fn deadletters(cmd: DeadLettersCmd) -> Result<(), String> {
         return Err("replay: name --consumer or --seq, or say --all".into());
     }
     runtime()?.block_on(async move {
-        let bus = Bus::connect(&s.nats_url, &s.bus_prefix)
-            .await
-            .map_err(|e| format!("{e:#}"))?;
+        let bus = Bus::from_settings(&s).await.map_err(|e| format!("{e:#}"))?;
         match cmd {
             DeadLettersCmd::List(a) => {
                 let letters =
@@ -121,7 +119,7 @@ pub fn deadletters(cmd: DeadLettersCmd) -> Result<(), String> {
     })
 }
 
-fn service_database(s: &Settings, service: &str) -> Result<String, String> {
+fn service_database(s: &Settings, service: &str) -> Result<motcua_platform::db::Target, String> {
     if !crate::serve_cmd::SERVICES.iter().any(|s| s.name == service) {
         let names: Vec<&str> = crate::serve_cmd::SERVICES.iter().map(|s| s.name).collect();
         return Err(format!(
@@ -129,7 +127,7 @@ fn service_database(s: &Settings, service: &str) -> Result<String, String> {
             names.join(", ")
         ));
     }
-    Ok(s.database_name(service))
+    motcua_platform::db::target(s, service).map_err(|e| format!("{e:#}"))
 }
 
 pub fn outbox(cmd: OutboxCmd) -> Result<(), String> {
@@ -138,7 +136,8 @@ pub fn outbox(cmd: OutboxCmd) -> Result<(), String> {
         OutboxCmd::Parked(a) => a.service.clone(),
         OutboxCmd::Retry(a) => a.service.clone(),
     };
-    let database = service_database(&s, &service)?;
+    let target = service_database(&s, &service)?;
+    let database = target.database.clone();
     let ids = match &cmd {
         OutboxCmd::Retry(a) if !a.ids.is_empty() => Some(
             a.ids
@@ -151,9 +150,7 @@ pub fn outbox(cmd: OutboxCmd) -> Result<(), String> {
         _ => None,
     };
     runtime()?.block_on(async move {
-        let options =
-            motcua_platform::db::options(&s.database_url).map_err(|e| format!("{e:#}"))?;
-        let pool = sqlx::PgPool::connect_with(options.database(&database))
+        let pool = sqlx::PgPool::connect_with(target.options())
             .await
             .map_err(|e| format!("connecting to {database}: {e}"))?;
         match cmd {

@@ -33,15 +33,11 @@ pub fn run(cmd: LookupCmd) -> Result<(), String> {
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     let report = runtime
         .block_on(async {
-            let options = motcua_platform::db::options(&settings.database_url)?
-                .database(&settings.database_name(motcua_lookup::NAME));
-            let conn: PgConnection = options.connect().await.map_err(|e| {
-                anyhow::anyhow!(
-                    "connecting to lookup's database {}: {e}",
-                    settings.database_name(motcua_lookup::NAME)
-                )
+            let target = motcua_platform::db::target(&settings, motcua_lookup::NAME)?;
+            let conn: PgConnection = target.options().connect().await.map_err(|e| {
+                anyhow::anyhow!("connecting to lookup's database {}: {e}", target.database)
             })?;
-            let bus = Bus::connect(&settings.nats_url, &settings.bus_prefix).await?;
+            let bus = Bus::from_settings(&settings).await?;
             let clock: SharedClock = SystemClock::shared();
             let mode = if args.check {
                 Mode::Check

@@ -4,6 +4,7 @@ mod admin_cmd;
 mod calendar_cmd;
 mod exit;
 mod lookup_cmd;
+mod migrate_cmd;
 mod reporting_cmd;
 mod serve_cmd;
 mod token_cmd;
@@ -28,6 +29,8 @@ enum Command {
     Calendar(calendar_cmd::CalendarCmd),
     /// Run services in this process: --target all, or a comma list.
     Serve(serve_cmd::ServeCmd),
+    /// Make services' databases ready (create, migrate) and exit: before a release serves.
+    Migrate(migrate_cmd::MigrateCmd),
     /// Mint a development bearer token.
     Token(token_cmd::TokenCmd),
     /// Events consumers gave up on: list them, replay them.
@@ -52,6 +55,7 @@ fn main() {
     let result = match cli.command {
         Command::Calendar(cmd) => calendar_cmd::run(cmd),
         Command::Serve(cmd) => serve_cmd::run(cmd),
+        Command::Migrate(cmd) => migrate_cmd::run(cmd),
         Command::Token(cmd) => token_cmd::run(cmd),
         Command::Deadletters(cmd) => admin_cmd::deadletters(cmd),
         Command::Outbox(cmd) => admin_cmd::outbox(cmd),

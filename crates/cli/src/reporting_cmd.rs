@@ -32,12 +32,12 @@ pub fn run(cmd: ReportingCmd) -> Result<(), String> {
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     let report = runtime
         .block_on(async {
-            let database = settings.database_name(motcua_reporting::NAME);
-            let options = motcua_platform::db::options(&settings.database_url)?.database(&database);
+            let target = motcua_platform::db::target(&settings, motcua_reporting::NAME)?;
+            let (database, options) = (target.database.clone(), target.options());
             let conn: PgConnection = options.connect().await.map_err(|e| {
                 anyhow::anyhow!("connecting to reporting's database {database}: {e}")
             })?;
-            let bus = Bus::connect(&settings.nats_url, &settings.bus_prefix).await?;
+            let bus = Bus::from_settings(&settings).await?;
             let mode = if args.check {
                 Mode::Check
             } else {

@@ -26,7 +26,7 @@ pub struct ServeCmd {
     target: String,
 }
 
-fn targets(target: &str) -> Result<Vec<&'static str>, String> {
+pub(crate) fn targets(target: &str) -> Result<Vec<&'static str>, String> {
     let available = SERVICES.map(|s| s.name);
     if target == "all" {
         return Ok(available.to_vec());

@@ -5,6 +5,7 @@
 
 use motcua_platform::bus::{Bus, headers};
 use motcua_platform::config::{Retention, ServerUrl};
+use motcua_platform::db::Target;
 use motcua_platform::outbox::{self, OutboxEvent};
 use motcua_testkit::scratch::Scratch;
 use std::process::Command;
@@ -120,9 +121,13 @@ async fn parked_events_are_listed_and_put_back_in_line() {
     let id = scratch.id().to_owned();
     let url = ServerUrl::new("postgres://postgres@127.0.0.1:5432");
     let database = format!("t_{id}_intake");
-    let pool = motcua_platform::db::connect(&url, &database, 2, &NO_MIGRATIONS)
-        .await
-        .unwrap();
+    let pool = motcua_platform::db::connect(
+        &Target::on_server(&url, &database).unwrap(),
+        2,
+        &NO_MIGRATIONS,
+    )
+    .await
+    .unwrap();
     let event = OutboxEvent::new("nowhere.x".into(), "lost", b"x".to_vec());
     let mut tx = pool.begin().await.unwrap();
     outbox::enqueue(&mut tx, &event).await.unwrap();

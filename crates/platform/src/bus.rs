@@ -19,7 +19,7 @@
 //! whether every consumer had them or not.) The retention stays `Limits`, not interest or work
 //! queue: read models are rebuilt by replaying the stream from its start.
 
-use crate::config::{Retention, ServerUrl};
+use crate::config::{NatsAuth, Retention, ServerUrl, Settings};
 use anyhow::Context;
 use async_nats::jetstream::{self, stream};
 use std::time::Duration;
@@ -51,7 +51,42 @@ pub struct Bus {
 
 impl Bus {
     pub async fn connect(url: &ServerUrl, prefix: &str) -> anyhow::Result<Self> {
-        let client = async_nats::ConnectOptions::new()
+        Self::connect_with(url, prefix, &NatsAuth::default()).await
+    }
+
+    /// The bus as the settings describe it: URL, prefix, credentials and CA.
+    pub async fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
+        Self::connect_with(
+            &settings.nats_url,
+            &settings.bus_prefix,
+            &settings.nats_auth,
+        )
+        .await
+    }
+
+    pub async fn connect_with(
+        url: &ServerUrl,
+        prefix: &str,
+        auth: &NatsAuth,
+    ) -> anyhow::Result<Self> {
+        let mut options = async_nats::ConnectOptions::new();
+        if let Some(path) = &auth.credentials_file {
+            options = options
+                .credentials_file(path)
+                .await
+                .with_context(|| format!("MOTCUA_NATS_CREDENTIALS_FILE {}", path.display()))?;
+        }
+        if let Some(path) = &auth.nkey_file {
+            let seed = std::fs::read_to_string(path)
+                .with_context(|| format!("MOTCUA_NATS_NKEY_FILE {}", path.display()))?;
+            options = options.nkey(seed.trim().to_owned());
+        }
+        if let Some(path) = &auth.ca_file {
+            options = options
+                .add_root_certificates(path.clone())
+                .require_tls(true);
+        }
+        let client = options
             .name("motcua")
             .retry_on_initial_connect()
             .connection_timeout(Duration::from_secs(5))

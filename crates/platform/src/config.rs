@@ -274,6 +274,41 @@ pub struct PublicSettings {
     pub trusted_proxies_named: bool,
 }
 
+/// A cluster's NATS asks who connects and speaks TLS with its own CA. Files, as Kubernetes mounts
+/// Secrets: MOTCUA_NATS_CREDENTIALS_FILE (a `.creds` file: the user's JWT and NKey seed, as an
+/// operator-mode NATS issues them) or MOTCUA_NATS_NKEY_FILE (an NKey seed alone), and
+/// MOTCUA_NATS_CA_FILE (PEM: the CA that signed the server's certificate; TLS is then required).
+#[derive(Debug, Clone, Default)]
+pub struct NatsAuth {
+    pub credentials_file: Option<PathBuf>,
+    pub nkey_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
+}
+
+impl NatsAuth {
+    fn from_vars(v: &Vars) -> Result<Self, ConfigError> {
+        let file = |var: &str| -> Result<Option<PathBuf>, ConfigError> {
+            match v.raw(var) {
+                None => Ok(None),
+                Some(path) if std::path::Path::new(path).is_file() => Ok(Some(PathBuf::from(path))),
+                Some(path) => Err(ConfigError::new(var, format!("{path}: no such file"))),
+            }
+        };
+        let auth = Self {
+            credentials_file: file("MOTCUA_NATS_CREDENTIALS_FILE")?,
+            nkey_file: file("MOTCUA_NATS_NKEY_FILE")?,
+            ca_file: file("MOTCUA_NATS_CA_FILE")?,
+        };
+        if auth.credentials_file.is_some() && auth.nkey_file.is_some() {
+            return Err(ConfigError::new(
+                "MOTCUA_NATS_NKEY_FILE",
+                "set it or MOTCUA_NATS_CREDENTIALS_FILE, not both",
+            ));
+        }
+        Ok(auth)
+    }
+}
+
 /// Settings shared by every service in a process.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -289,6 +324,9 @@ pub struct Settings {
     /// rest holds only its probe and LISTEN connections.
     pub database_idle: Duration,
     pub nats_url: ServerUrl,
+    /// How the bus proves who it is and whom it trusts, beyond the URL (user and password may be
+    /// in the URL too).
+    pub nats_auth: NatsAuth,
     /// Prefix for JetStream stream names and subjects, so tests can share one NATS server.
     pub bus_prefix: String,
     /// Host of the default listen addresses (MOTCUA_HOST).
@@ -296,6 +334,10 @@ pub struct Settings {
     /// Listen addresses set by `MOTCUA_<SERVICE>_GRPC_ADDR` / `_HTTP_ADDR` (port 0 picks a free
     /// port), by variable name; a service not named here listens on its declared default port.
     pub listen_addrs: HashMap<String, SocketAddr>,
+    /// Each service's own database, set by `MOTCUA_<SERVICE>_DATABASE_URL` (a URL that names the
+    /// database, for a role that owns only it), by variable name; a service not named here uses
+    /// `<prefix>_<service>` on MOTCUA_DATABASE_URL's server. See [`crate::db::target`].
+    pub database_urls: HashMap<String, ServerUrl>,
     /// Prometheus metrics endpoint; None disables it.
     pub metrics_addr: Option<SocketAddr>,
     pub auth: AuthSettings,
@@ -459,6 +501,33 @@ impl Settings {
                 listen_addrs.insert(var.to_owned(), addr);
             }
         }
+        let mut database_urls = HashMap::new();
+        for var in v
+            .names()
+            .filter(|n| n.ends_with("_DATABASE_URL") && *n != "MOTCUA_DATABASE_URL")
+        {
+            if let Some(url) = v.raw(var) {
+                let parsed = sqlx::postgres::PgConnectOptions::from_str(url).map_err(|_| {
+                    ConfigError::new(
+                        var,
+                        format!(
+                            "{} is not a postgres:// URL",
+                            ServerUrl::new(url).redacted()
+                        ),
+                    )
+                })?;
+                if parsed.get_database().is_none() {
+                    return Err(ConfigError::new(
+                        var,
+                        format!(
+                            "{} names no database: add it to the path (postgres://role@host/database)",
+                            ServerUrl::new(url).redacted()
+                        ),
+                    ));
+                }
+                database_urls.insert(var.to_owned(), ServerUrl::new(url));
+            }
+        }
         let metrics_addr = match v.raw("MOTCUA_METRICS_ADDR") {
             Some("off") => None,
             _ => Some(v.parse(
@@ -546,9 +615,11 @@ impl Settings {
             database_max_connections: v.count("MOTCUA_DATABASE_MAX_CONNECTIONS", 10)? as u32,
             database_idle: v.seconds("MOTCUA_DATABASE_IDLE_SECS", 60)?,
             nats_url: ServerUrl::new(&v.string("MOTCUA_NATS_URL", "nats://127.0.0.1:4222")),
+            nats_auth: NatsAuth::from_vars(v)?,
             bus_prefix: v.string("MOTCUA_BUS_PREFIX", ""),
             host,
             listen_addrs,
+            database_urls,
             metrics_addr,
             auth: auth(v)?,
             limits: Limits {

@@ -1,8 +1,9 @@
 //! PostgreSQL: the service's own database, created if missing, with its migrations applied at
-//! start. The platform's tables (outbox, processed events) have their own migration history, so a
-//! service's migration numbers never collide with the platform's.
+//! start (and by `motcua migrate` before a pod serves). The platform's tables (outbox, processed
+//! events) have their own migration history, so a service's migration numbers never collide with
+//! the platform's.
 
-use crate::config::ServerUrl;
+use crate::config::{ServerUrl, Settings};
 use anyhow::Context;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -54,19 +55,69 @@ pub fn pool_options(max_connections: u32) -> PgPoolOptions {
         })
 }
 
-/// Connects to `database` on the server at `url`, creating it if it does not exist, and applies
-/// the platform's and then the service's migrations.
+/// Where a service's database is, and whether the service may create it.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The server, as the service's role reaches it (no database chosen).
+    pub server: PgConnectOptions,
+    pub database: String,
+    /// Whether to create the database when missing: yes on a shared server URL (a developer's
+    /// machine, a role with CREATEDB); no for a service's own URL, whose database the operator (or
+    /// CloudNativePG) made and gave to a role that can do nothing else.
+    pub create: bool,
+}
+
+impl Target {
+    /// `database` on the server at `url`, created when missing.
+    pub fn on_server(url: &ServerUrl, database: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            server: options(url)?,
+            database: database.to_owned(),
+            create: true,
+        })
+    }
+
+    /// Connection options for the database itself.
+    pub fn options(&self) -> PgConnectOptions {
+        self.server.clone().database(&self.database)
+    }
+}
+
+/// The database of `service`: its own URL when `MOTCUA_<SERVICE>_DATABASE_URL` is set (the
+/// database it names, never created), else `<prefix>_<service>` on MOTCUA_DATABASE_URL's server.
+pub fn target(settings: &Settings, service: &str) -> anyhow::Result<Target> {
+    let var = format!("MOTCUA_{}_DATABASE_URL", service.to_uppercase());
+    match settings.database_urls.get(&var) {
+        Some(url) => {
+            let server = PgConnectOptions::from_str(url.expose())
+                .with_context(|| format!("{var} {url} is not a PostgreSQL URL"))?;
+            let database = server
+                .get_database()
+                .with_context(|| format!("{var} {url} names no database"))?
+                .to_owned();
+            Ok(Target {
+                server,
+                database,
+                create: false,
+            })
+        }
+        None => Target::on_server(&settings.database_url, &settings.database_name(service)),
+    }
+}
+
+/// Connects to the target's database, creating it when it may and it does not exist, and
+/// applies the platform's and then the service's migrations.
 pub async fn connect(
-    url: &ServerUrl,
-    database: &str,
+    target: &Target,
     max_connections: u32,
     migrator: &Migrator,
 ) -> anyhow::Result<PgPool> {
-    let server = options(url)?;
-    create_if_missing(&server, database).await?;
-    let options = server
-        .clone()
-        .database(database)
+    let database = target.database.as_str();
+    if target.create {
+        create_if_missing(&target.server, database).await?;
+    }
+    let options = target
+        .options()
         .log_statements(tracing::log::LevelFilter::Debug);
     let pool = pool_options(max_connections)
         .acquire_timeout(Duration::from_secs(10))

@@ -151,9 +151,7 @@ impl Floor {
         let settings = &Settings::from_vars(&vars).expect("the test's settings");
         motcua_platform::telemetry::init("motcua-test", settings).expect("telemetry");
         Self {
-            bus: Bus::connect(&settings.nats_url, &settings.bus_prefix)
-                .await
-                .expect("NATS"),
+            bus: Bus::from_settings(settings).await.expect("NATS"),
             http: motcua_platform::http::client(Duration::from_secs(10)).expect("HTTP client"),
             id,
             vars,
@@ -333,9 +331,9 @@ impl Floor {
     pub fn pool(&self, service: &str) -> PgPool {
         let settings = Settings::from_vars(&self.vars).expect("the test's settings");
         PgPool::connect_lazy_with(
-            motcua_platform::db::options(&settings.database_url)
+            motcua_platform::db::target(&settings, service)
                 .expect("database URL")
-                .database(&settings.database_name(service)),
+                .options(),
         )
     }
 

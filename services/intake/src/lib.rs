@@ -69,7 +69,7 @@ pub const SERVICE: ServiceSpec = ServiceSpec {
     http_port: 8081,
 };
 
-static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+pub static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Starts intake: binds its gRPC address at once, becomes ready when PostgreSQL and NATS answer,
 /// loads the catalog file, and runs until the process shuts down.

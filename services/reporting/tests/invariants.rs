@@ -216,8 +216,7 @@ fn form06_equals_its_definition_on_random_histories() {
     );
     let pool = runtime
         .block_on(motcua_platform::db::connect(
-            &url,
-            &database,
+            &motcua_platform::db::Target::on_server(&url, &database).unwrap(),
             4,
             &motcua_reporting::MIGRATIONS,
         ))

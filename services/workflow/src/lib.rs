@@ -46,7 +46,7 @@ pub const SERVICE: ServiceSpec = ServiceSpec {
     http_port: 8082,
 };
 
-static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+pub static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// The durable consumer of one of intake's event types in one field: `dossier.<field>.<event>`.
 /// One subject each (NATS 2.9 takes one filter per consumer), so workflow never receives its own

@@ -24,7 +24,7 @@ pub(super) async fn lag(
     .await?;
     let channel = GrpcChannel::from_shared(format!("http://{}", workflow.addr))?.connect_lazy();
     wait_ready(channel.clone()).await?;
-    let bus = Bus::connect(&settings.nats_url, &settings.bus_prefix).await?;
+    let bus = Bus::from_settings(settings).await?;
     let hasher = motcua_domain::secrets::SecretHasher::from_vars(|n| vars.raw(n))?;
     let now = process.clock.now();
     let first = args.dossiers + args.fresh + 100_000;

@@ -261,7 +261,7 @@ async fn bench(args: LookupArgs) -> anyhow::Result<()> {
         )
         .await;
     }
-    if let Ok(bus) = Bus::connect(&settings.nats_url, &settings.bus_prefix).await {
+    if let Ok(bus) = Bus::from_settings(&settings).await {
         bus.delete_streams().await;
     }
     result

@@ -76,6 +76,8 @@ pub struct ServiceHost {
     service: ServiceSpec,
     pub settings: Settings,
     pub clock: SharedClock,
+    /// Where the service's database is (its own URL, or `<prefix>_<service>` on the shared one).
+    database: crate::db::Target,
     pub pool: PgPool,
     pub bus: Bus,
     pub verifier: Verifier,
@@ -109,14 +111,13 @@ impl ServiceHost {
     ) -> anyhow::Result<Self> {
         let name = service.name;
         let settings = process.settings.clone();
-        let server = crate::db::options(&settings.database_url)?;
-        let database = settings.database_name(name);
+        let database = crate::db::target(&settings, name)?;
         let pool = crate::db::pool_options(settings.database_max_connections)
             .acquire_timeout(Duration::from_secs(5))
             .idle_timeout(settings.database_idle)
-            .connect_lazy_with(server.database(&database));
+            .connect_lazy_with(database.options());
         settings.refuse_unsafe_defaults()?;
-        let bus = Bus::connect(&settings.nats_url, &settings.bus_prefix).await?;
+        let bus = Bus::from_settings(&settings).await?;
         let verifier = Verifier::new(&settings.auth)?;
         let reporter = HealthReporter::new();
         reporter
@@ -132,6 +133,7 @@ impl ServiceHost {
             refusal_page: None,
             clock: process.clock.clone(),
             settings,
+            database,
             pool,
             bus,
             verifier,
@@ -167,6 +169,7 @@ impl ServiceHost {
     fn spawn_readiness(&mut self, migrator: &'static Migrator) {
         let watch = Watch {
             settings: self.settings.clone(),
+            database: self.database.clone(),
             name: self.name,
             migrator,
             bus: self.bus.clone(),

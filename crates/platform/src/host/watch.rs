@@ -6,6 +6,7 @@ use super::*;
 /// The readiness watcher: prepares the dependencies, then checks them every second.
 pub(super) struct Watch {
     pub(super) settings: Settings,
+    pub(super) database: crate::db::Target,
     pub(super) name: &'static str,
     pub(super) migrator: &'static Migrator,
     pub(super) bus: Bus,
@@ -19,7 +20,7 @@ impl Watch {
     pub(super) async fn run(self) {
         // 1. Prepare: database, migrations, streams, token keys; retried until all answer.
         loop {
-            let prepared = prepare(&self.settings, self.name, self.migrator, &self.verifier);
+            let prepared = prepare(&self.database, self.migrator, &self.verifier);
             tokio::select! {
                 _ = self.shutdown.cancelled() => return,
                 r = prepared => match r {
@@ -102,17 +103,12 @@ impl Watch {
 
     async fn database_answers(&self, probe: &mut Option<PgConnection>) -> bool {
         if probe.is_none() {
-            let options = crate::db::options(&self.settings.database_url)
-                .map(|o| o.database(&self.settings.database_name(self.name)));
-            if let Ok(options) = options {
-                *probe = tokio::time::timeout(
-                    Duration::from_secs(5),
-                    PgConnection::connect_with(&options),
-                )
-                .await
-                .ok()
-                .and_then(Result::ok);
-            }
+            let options = self.database.options();
+            *probe =
+                tokio::time::timeout(Duration::from_secs(5), PgConnection::connect_with(&options))
+                    .await
+                    .ok()
+                    .and_then(Result::ok);
         }
         let Some(conn) = probe.as_mut() else {
             return false;
@@ -143,23 +139,18 @@ impl ConnectionWatch {
         if now > self.timeouts_seen {
             self.timeouts_seen = now;
             self.last = Some(tokio::time::Instant::now());
-            let options = crate::db::options(&w.settings.database_url)
-                .map(|o| o.database(&w.settings.database_name(w.name)));
-            let what = match options {
-                Ok(o) => match crate::db::refusal(&o).await {
-                    Some(why) => {
-                        tracing::error!(service = w.name, refusal = %why, "PostgreSQL refuses new connections; calls wait for a pooled one and time out");
-                        format!(
-                            "PostgreSQL refuses new connections ({why}): raise the server's max_connections (or the role's limit), lower MOTCUA_DATABASE_MAX_CONNECTIONS ({}), or put a pooler in front",
-                            w.settings.database_max_connections
-                        )
-                    }
-                    None => format!(
-                        "every pooled connection ({}) was busy longer than 5 s: the database is slow or the pool small",
+            let what = match crate::db::refusal(&w.database.options()).await {
+                Some(why) => {
+                    tracing::error!(service = w.name, refusal = %why, "PostgreSQL refuses new connections; calls wait for a pooled one and time out");
+                    format!(
+                        "PostgreSQL refuses new connections ({why}): raise the server's max_connections (or the role's limit), lower MOTCUA_DATABASE_MAX_CONNECTIONS ({}), or put a pooler in front",
                         w.settings.database_max_connections
-                    ),
-                },
-                Err(e) => format!("{e:#}"),
+                    )
+                }
+                None => format!(
+                    "every pooled connection ({}) was busy longer than 5 s: the database is slow or the pool small",
+                    w.settings.database_max_connections
+                ),
             };
             w.readiness.note("postgres-connections", what);
         } else if self
@@ -175,18 +166,11 @@ impl ConnectionWatch {
 /// Creates the database, applies the migrations, and fetches token keys when they come from a
 /// JWKS URL. Run until it succeeds: everything in it is idempotent.
 async fn prepare(
-    settings: &Settings,
-    name: &str,
+    database: &crate::db::Target,
     migrator: &'static Migrator,
     verifier: &Verifier,
 ) -> anyhow::Result<()> {
-    let prepared = crate::db::connect(
-        &settings.database_url,
-        &settings.database_name(name),
-        1,
-        migrator,
-    )
-    .await?;
+    let prepared = crate::db::connect(database, 1, migrator).await?;
     prepared.close().await;
     // The streams are not waited for: NATS away must not keep a service from serving. The watcher
     // makes them once NATS answers; the relay remakes a missing one before it publishes.

@@ -27,6 +27,11 @@ pub fn pg() -> ServerUrl {
     ServerUrl::new(PG)
 }
 
+/// `database` on the test server, created when missing.
+pub fn on(database: &str) -> motcua_platform::db::Target {
+    motcua_platform::db::Target::on_server(&pg(), database).expect("a PostgreSQL URL")
+}
+
 /// Small streams: tests make many and delete them; JetStream reserves max_bytes up front.
 pub fn retention() -> Retention {
     Retention {
@@ -66,7 +71,7 @@ pub async fn fixture() -> Fixture {
     let scratch = Scratch::new();
     let id = scratch.id().to_owned();
     let database = format!("t_{id}_bus");
-    let pool = motcua_platform::db::connect(&pg(), &database, 8, &NO_MIGRATIONS)
+    let pool = motcua_platform::db::connect(&on(&database), 8, &NO_MIGRATIONS)
         .await
         .expect("database");
     let bus = Bus::connect(&ServerUrl::new(NATS), &format!("t{id}."))
