@@ -1,16 +1,18 @@
 // Validates the custom resources of the rendered manifests against the published CRD schemas of
-// KEDA, CloudNativePG and cert-manager (compiled into the @kubernetes-models packages pinned in
+// KEDA, CloudNativePG, cert-manager and the Prometheus Operator (compiled into the @kubernetes-models packages pinned in
 // package.json).
 // Reads a JSON array of objects on stdin; a custom resource of a kind it has no schema for fails
 // the check rather than passing unseen.
 import * as keda from "@kubernetes-models/keda/keda.sh/v1alpha1";
 import * as cnpg from "@kubernetes-models/cloudnative-pg/postgresql.cnpg.io/v1";
 import * as certManager from "@kubernetes-models/cert-manager/cert-manager.io/v1";
+import * as prometheus from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1";
 
 const schemas = {
   "keda.sh/v1alpha1": keda,
   "postgresql.cnpg.io/v1": cnpg,
   "cert-manager.io/v1": certManager,
+  "monitoring.coreos.com/v1": prometheus,
 };
 
 const input = await new Promise((resolve) => {

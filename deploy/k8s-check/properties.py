@@ -1,6 +1,7 @@
 """Checks the rendered manifests for the properties an operator relies on (deploy/k8s-check.sh).
 
 Usage: properties.py OUT.json RENDERED.yaml... -- MANIFEST.yaml... --nats-values VALUES.yaml
+       --observability ALERTS.yaml DASHBOARD.json
 
 Every pod that runs for long has requests, a memory limit, probes and a non-root, read-only,
 unprivileged security context; every autoscaler (HPA or KEDA ScaledObject) targets a Deployment
@@ -14,6 +15,7 @@ replicas need. Writes every object to OUT.json for the CRD check.
 """
 
 import json
+import os
 import re
 import sys
 
@@ -228,6 +230,24 @@ def check_nats_values(path, rendered):
                     fail(name, f"streams of {wanted} replicas on a NATS of {replicas} nodes")
 
 
+def check_observability(paths, sources):
+    """Every motcua metric the alerts and the dashboard read is one the code emits."""
+    emitted = set()
+    for root in sources:
+        for dirpath, _, files in os.walk(root):
+            for f in files:
+                if f.endswith(".rs"):
+                    with open(os.path.join(dirpath, f), encoding="utf-8") as fh:
+                        emitted |= set(re.findall(r'"(motcua_[a-z0-9_]+)"', fh.read()))
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        for metric in sorted(set(re.findall(r"\b(motcua_[a-z0-9_]+)", text))):
+            if metric not in emitted:
+                fail(path, f"reads {metric}, which no service emits")
+    print(f"  {', '.join(paths)}: every metric read is one the services emit")
+
+
 def load(path):
     with open(path, encoding="utf-8") as f:
         return [d for d in yaml.safe_load_all(f) if d]
@@ -235,6 +255,10 @@ def load(path):
 
 def main():
     out, args = sys.argv[1], sys.argv[2:]
+    observability = []
+    if "--observability" in args:
+        i = args.index("--observability")
+        observability, args = args[i + 1 :], args[:i]
     nats_values = None
     if "--nats-values" in args:
         i = args.index("--nats-values")
@@ -260,6 +284,8 @@ def main():
         print(f"  {nats_values}: a JetStream cluster with TLS and an NKey user, enough nodes for the streams' replicas")
     with open(out, "w", encoding="utf-8") as f:
         json.dump(everything, f)
+    if observability:
+        check_observability(observability, ["crates", "services"])
     for line in failures:
         print(line, file=sys.stderr)
     sys.exit(1 if failures else 0)

@@ -88,12 +88,26 @@ pub fn run(cmd: ServeCmd) -> Result<(), String> {
         .collect::<Result<_, _>>()?;
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime
-        .block_on(serve(chosen, vars, settings))
+        .block_on(serve(program_name(&targets), chosen, vars, settings))
         .map_err(|e| format!("{e:#}"))
 }
 
-async fn serve(chosen: Vec<Chosen>, vars: Vars, settings: Settings) -> anyhow::Result<()> {
-    let started = process::begin("motcua", vars, settings).await?;
+/// The name the process's traces and logs go under: the service's own (`motcua-intake`, as its
+/// separate binary names itself) when it runs one, `motcua` when it runs several.
+fn program_name(targets: &[&str]) -> String {
+    match targets {
+        [one] => format!("motcua-{one}"),
+        _ => "motcua".to_owned(),
+    }
+}
+
+async fn serve(
+    program: String,
+    chosen: Vec<Chosen>,
+    vars: Vars,
+    settings: Settings,
+) -> anyhow::Result<()> {
+    let started = process::begin(&program, vars, settings).await?;
     if let Some(bound) = started.metrics_addr {
         println!("metrics    http://{bound}/metrics");
     }

@@ -1,16 +1,31 @@
 //! Prometheus metrics: one recorder per process, served at `GET /metrics`.
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::net::SocketAddr;
 use std::sync::OnceLock;
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
+/// Latency buckets of gRPC calls, in seconds: histograms, not per-pod summaries, so Prometheus can
+/// add the replicas up and take a province-wide p99.
+const RPC_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+fn builder() -> PrometheusBuilder {
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full("motcua_grpc_request_duration_seconds".to_owned()),
+            RPC_BUCKETS,
+        )
+        .unwrap_or_else(|_| PrometheusBuilder::new())
+}
+
 fn handle() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
-        PrometheusBuilder::new()
+        builder()
             .install_recorder()
-            .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder().handle())
+            .unwrap_or_else(|_| builder().build_recorder().handle())
     })
 }
 

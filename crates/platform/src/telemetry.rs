@@ -118,18 +118,103 @@ impl Extractor for HttpExtractor<'_> {
     }
 }
 
-/// Makes `span` a child of the trace context in NATS message headers.
+/// Makes `span` a child of the trace context in NATS message headers, and names its trace in
+/// the span's `trace_id` field.
 pub fn set_parent_from_nats(span: &tracing::Span, headers: Option<&async_nats::HeaderMap>) {
     if let Some(h) = headers {
         let cx = TraceContextPropagator::new().extract(&NatsExtractor(h));
         let _ = span.set_parent(cx);
     }
+    record_trace_id(span);
 }
 
-/// A span for an incoming gRPC request, child of the caller's `traceparent` if it sent one.
+/// A span for an incoming gRPC request, child of the caller's `traceparent` if it sent one; its
+/// `trace_id` field names the trace.
 pub fn grpc_request_span(req: &http::Request<()>) -> tracing::Span {
-    let span = tracing::info_span!("grpc", path = %req.uri().path());
+    let span =
+        tracing::info_span!("grpc", path = %req.uri().path(), trace_id = tracing::field::Empty);
     let cx = TraceContextPropagator::new().extract(&HttpExtractor(req.headers()));
     let _ = span.set_parent(cx);
+    record_trace_id(&span);
     span
+}
+
+/// Writes the span's trace id into its `trace_id` field (declared empty when it was made): every
+/// log line within the span then carries it (in JSON under `span` and `spans`, in text in the
+/// span's prefix), so an operator goes from a log line to the trace and back.
+pub fn record_trace_id(span: &tracing::Span) {
+    use opentelemetry::trace::TraceContextExt;
+    let id = span.context().span().span_context().trace_id();
+    if id != opentelemetry::trace::TraceId::INVALID {
+        span.record("trace_id", tracing::field::display(id));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// Log lines written to memory.
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_log_line_within_a_call_names_the_callers_trace() {
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let provider = SdkTracerProvider::builder()
+            .with_sampler(opentelemetry_sdk::trace::Sampler::ParentBased(Box::new(
+                opentelemetry_sdk::trace::Sampler::AlwaysOff,
+            )))
+            .build();
+        let subscriber = tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_writer(move || writer.clone()),
+            )
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+        tracing::subscriber::with_default(subscriber, || {
+            let req = http::Request::builder()
+                .uri("/motcua.intake.v1.IntakeService/SubmitDossier")
+                .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
+                .body(())
+                .unwrap_or_default();
+            let span = grpc_request_span(&req);
+            span.in_scope(|| tracing::info!("dossier received"));
+            // A call without a caller's trace gets one of its own, named the same way.
+            let req = http::Request::builder()
+                .uri("/x/Y")
+                .body(())
+                .unwrap_or_default();
+            grpc_request_span(&req).in_scope(|| tracing::info!("another"));
+        });
+        let text = String::from_utf8(lines.0.lock().unwrap_or_else(|p| p.into_inner()).clone())
+            .unwrap_or_default();
+        let logged: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_default())
+            .collect();
+        assert_eq!(logged.len(), 2, "{text}");
+        assert_eq!(logged[0]["span"]["trace_id"], trace, "{text}");
+        let own = logged[1]["span"]["trace_id"].as_str().unwrap_or_default();
+        assert_eq!(own.len(), 32, "{text}");
+        assert_ne!(own, trace);
+    }
 }

@@ -136,9 +136,10 @@ fn start_nats(user_public_key: &str) -> (OwnNats, u16) {
     panic!("the test's nats-server did not listen");
 }
 
-/// Whether the bus gets through to the server (a round trip within a few seconds).
-async fn gets_through(bus: &Bus) -> bool {
-    tokio::time::timeout(Duration::from_secs(3), bus.client.flush())
+/// Whether the bus gets through to the server (a round trip within `secs`: a loaded machine takes
+/// a while for the first TLS handshake; a refused client never gets through however long).
+async fn gets_through(bus: &Bus, secs: u64) -> bool {
+    tokio::time::timeout(Duration::from_secs(secs), bus.client.flush())
         .await
         .is_ok_and(|r| r.is_ok())
 }
@@ -160,12 +161,15 @@ async fn the_bus_connects_with_its_nkey_over_tls_to_the_clusters_ca_and_is_kept_
     ]))
     .unwrap();
     let bus = Bus::from_settings(&settings).await.unwrap();
-    assert!(gets_through(&bus).await, "the NKey over TLS gets through");
+    assert!(
+        gets_through(&bus, 30).await,
+        "the NKey over TLS gets through"
+    );
     bus.client
         .publish("motcua.auth-check", "x".into())
         .await
         .unwrap();
-    assert!(gets_through(&bus).await, "and may publish");
+    assert!(gets_through(&bus, 30).await, "and may publish");
 
     let url = ServerUrl::new(&url);
     let without_key = NatsAuth {
@@ -173,7 +177,7 @@ async fn the_bus_connects_with_its_nkey_over_tls_to_the_clusters_ca_and_is_kept_
         ..NatsAuth::default()
     };
     let stranger = Bus::connect_with(&url, "", &without_key).await.unwrap();
-    assert!(!gets_through(&stranger).await, "no NKey, no entry");
+    assert!(!gets_through(&stranger, 3).await, "no NKey, no entry");
     let other = nkeys::KeyPair::new_user();
     let other_seed = nats.dir.join("other.nk");
     std::fs::write(&other_seed, other.seed().unwrap()).unwrap();
@@ -184,7 +188,7 @@ async fn the_bus_connects_with_its_nkey_over_tls_to_the_clusters_ca_and_is_kept_
     };
     let stranger = Bus::connect_with(&url, "", &unknown).await.unwrap();
     assert!(
-        !gets_through(&stranger).await,
+        !gets_through(&stranger, 3).await,
         "a key the server does not know, no entry"
     );
     let without_ca = NatsAuth {
@@ -193,7 +197,7 @@ async fn the_bus_connects_with_its_nkey_over_tls_to_the_clusters_ca_and_is_kept_
     };
     let untrusting = Bus::connect_with(&url, "", &without_ca).await.unwrap();
     assert!(
-        !gets_through(&untrusting).await,
+        !gets_through(&untrusting, 3).await,
         "a server certificate of an unknown CA is not trusted"
     );
 }

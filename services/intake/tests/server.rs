@@ -581,7 +581,7 @@ async fn a_request_past_its_deadline_is_cut_off_and_leaves_nothing_half_written(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn prometheus_metrics_count_dossiers_and_published_events() {
+async fn prometheus_metrics_count_dossiers_published_events_and_every_call() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     motcua_platform::metrics::install();
     let stop = motcua_platform::CancellationToken::new();
@@ -609,8 +609,16 @@ async fn prometheus_metrics_count_dossiers_and_published_events() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let body = scrape().await;
+        // Every call is counted by method and status code, and timed in a histogram (buckets that
+        // Prometheus can add up across replicas).
         if body.contains("motcua_intake_dossiers_total{status=\"submitted\"}")
             && body.contains("motcua_outbox_published_total")
+            && body.contains(
+                "motcua_grpc_requests_total{method=\"/motcua.intake.v1.IntakeService/SubmitDossier\",code=\"0\"} 1",
+            )
+            && body.contains(
+                "motcua_grpc_request_duration_seconds_bucket{method=\"/motcua.intake.v1.IntakeService/SubmitDossier\",le=\"0.005\"}",
+            )
         {
             assert!(
                 body.starts_with("HTTP/1.0 200") || body.starts_with("HTTP/1.1 200"),

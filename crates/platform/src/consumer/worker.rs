@@ -133,7 +133,7 @@ impl<H: Handler> Worker<'_, H> {
             if !fresh.contains(&event.id) || !applied.insert(event.id) {
                 continue;
             }
-            let span = tracing::info_span!("consume", consumer = %self.spec.name, subject = %message.subject, event = %event.id);
+            let span = tracing::info_span!("consume", consumer = %self.spec.name, subject = %message.subject, event = %event.id, trace_id = tracing::field::Empty);
             crate::telemetry::set_parent_from_nats(&span, message.headers.as_ref());
             guarded(self.handler.handle(&mut tx, event))
                 .instrument(span)
@@ -173,7 +173,7 @@ impl<H: Handler> Worker<'_, H> {
     }
 
     async fn process_one(&self, message: &Message, event: &Event) -> Flow {
-        let span = tracing::info_span!("consume", consumer = %self.spec.name, subject = %message.subject, event = %event.id);
+        let span = tracing::info_span!("consume", consumer = %self.spec.name, subject = %message.subject, event = %event.id, trace_id = tracing::field::Empty);
         crate::telemetry::set_parent_from_nats(&span, message.headers.as_ref());
         let outcome = self.apply_one(message, event).instrument(span).await;
         let failure = match outcome {

@@ -73,6 +73,7 @@ impl ServiceHost {
         Ok(Server::builder()
             .timeout(limits.request_timeout)
             .trace_fn(crate::telemetry::grpc_request_span)
+            .layer(super::rpc_metrics::RpcMetricsLayer)
             .layer(boundary)
             .add_service(self.health_service.clone())
             .add_service(v1.build_v1()?)

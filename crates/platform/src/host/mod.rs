@@ -46,6 +46,7 @@ use tower::layer::util::{Identity, Stack};
 
 mod fault;
 mod listeners;
+pub mod rpc_metrics;
 mod tasks;
 mod watch;
 
@@ -54,7 +55,7 @@ pub use tasks::housekeep;
 use watch::Watch;
 
 /// The gRPC router of a host, behind its boundary.
-pub type GrpcRouter = Router<Stack<BoundaryLayer, Identity>>;
+pub type GrpcRouter = Router<Stack<BoundaryLayer, Stack<rpc_metrics::RpcMetricsLayer, Identity>>>;
 
 /// The gRPC services a host serves, named by their full protobuf names, and its text rules.
 #[derive(Debug, Clone, Default)]
