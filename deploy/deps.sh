@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure PostgreSQL and NATS (with JetStream) answer on 127.0.0.1:5432 and :4222: installs them
 # from Debian's packages when missing and starts them when stopped. Safe to run again and again.
-# With --browser, also Debian's chromium and chromium-driver, for the browser tests.
+# With --browser, also Debian's chromium and chromium-driver, for the browser tests; with --s3, an
+# S3-compatible server for the object-store tests (moto's, from PyPI, in .local/s3-venv).
 # With --k8s-tools (and nothing else), only the tools that render and check the manifests: a
 # kubectl whose kustomize renders the overlays (deploy/k8s-check.sh).
 set -euo pipefail
@@ -85,6 +86,16 @@ fi
 say "PostgreSQL 127.0.0.1:5432 and NATS 127.0.0.1:4222 are up"
 
 # --- Chromium and ChromeDriver (browser tests) -----------------------------------------------
-if [ "${1:-}" = "--browser" ] && { ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; }; then
+want() { case " $* " in *" $WANT "*) return 0;; esac; return 1; }
+if WANT=--browser want "$@" && { ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; }; then
   apt_install chromium chromium-driver
+fi
+
+# --- An S3-compatible server (object-store tests) --------------------------------------------
+S3_SERVER_PACKAGE="moto[server]==5.2.1"
+if WANT=--s3 want "$@" && [ ! -x .local/s3-venv/bin/moto_server ]; then
+  command -v python3 >/dev/null || apt_install python3 python3-venv
+  python3 -m venv .local/s3-venv 2>/dev/null || { apt_install python3-venv; python3 -m venv .local/s3-venv; }
+  say "installing an S3-compatible server ($S3_SERVER_PACKAGE, PyPI) into .local/s3-venv"
+  .local/s3-venv/bin/pip install --quiet --disable-pip-version-check "$S3_SERVER_PACKAGE"
 fi

@@ -5,7 +5,7 @@
 # removes them however it ends (motcua_testkit::scratch), and the run fails if it left any behind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-deploy/deps.sh --browser
+deploy/deps.sh --browser --s3
 export PATH="$PATH:/usr/sbin"
 mkdir -p .local
 # What ended runs left (a test process killed outright) is removed; what running tests use is not.

@@ -81,7 +81,10 @@ async fn intake(args: IntakeArgs) -> anyhow::Result<()> {
     let settings = process.settings.clone();
     let shutdown: CancellationToken = process.shutdown.clone();
     let intake_settings = IntakeSettings::from_vars(&vars)?;
-    let attachments_dir = intake_settings.attachments_dir.clone();
+    let attachments_dir = match &intake_settings.attachments {
+        motcua_intake::settings::AttachmentStore::Dir(dir) => Some(dir.clone()),
+        motcua_intake::settings::AttachmentStore::S3 { .. } => None,
+    };
     let running = motcua_intake::start(&process, intake_settings).await?;
     let database = settings.database_name("intake");
     let bus = Bus::from_settings(&settings).await?;
@@ -135,7 +138,9 @@ async fn intake(args: IntakeArgs) -> anyhow::Result<()> {
     let _ = tokio::time::timeout(Duration::from_secs(30), running.task).await;
     let _ = motcua_platform::db::drop_database(&settings.database_url, &database).await;
     bus.delete_streams().await;
-    let _ = std::fs::remove_dir_all(&attachments_dir);
+    if let Some(dir) = attachments_dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     result
 }
 

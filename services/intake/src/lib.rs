@@ -75,13 +75,7 @@ pub static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// loads the catalog file, and runs until the process shuts down.
 pub async fn start(process: &Process, settings: IntakeSettings) -> anyhow::Result<Running> {
     let attachments =
-        attachments::Attachments::local(&settings.attachments_dir, settings.max_attachment_bytes)
-            .with_context(|| {
-            format!(
-                "MOTCUA_ATTACHMENTS_DIR {}",
-                settings.attachments_dir.display()
-            )
-        })?;
+        attachments::Attachments::open(&settings.attachments, settings.max_attachment_bytes)?;
     let catalog = match &settings.catalog_file {
         Some(path) => {
             let text = std::fs::read_to_string(path)
