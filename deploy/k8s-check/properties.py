@@ -87,6 +87,34 @@ def check_pods(where, obj):
                     fail(at, f"has no {probe}")
 
 
+UNITS = {"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30}
+
+
+def quantity(text):
+    for suffix, factor in UNITS.items():
+        if str(text).endswith(suffix):
+            return int(str(text)[: -len(suffix)]) * factor
+    return int(text)
+
+
+def check_memory(where, obj, config):
+    """Three times the request memory under the memory limit (README "Configuration"), and the
+    request memory at least the largest message (else the service refuses to start)."""
+    template = pod_template(obj)
+    if template is None or obj["kind"] == "Job":
+        return
+    for c in template["spec"]["containers"]:
+        env = {e["name"]: e.get("value") for e in c.get("env") or [] if "value" in e}
+        setting = lambda name, default: int(env.get(name) or config.get(name) or default)
+        request = setting("MOTCUA_REQUEST_MEMORY_BYTES", 128 << 20)
+        message = setting("MOTCUA_MAX_MESSAGE_BYTES", 16 << 20)
+        limit = ((c.get("resources") or {}).get("limits") or {}).get("memory")
+        if limit and 3 * request >= quantity(limit):
+            fail(f"{where} container {c['name']}", f"3 × MOTCUA_REQUEST_MEMORY_BYTES ({request}) is not under its memory limit ({limit})")
+        if message > request:
+            fail(f"{where} container {c['name']}", f"MOTCUA_MAX_MESSAGE_BYTES ({message}) exceeds MOTCUA_REQUEST_MEMORY_BYTES ({request}): it would not start")
+
+
 def check_overlay(name, objects):
     where = lambda o: f"{name}: {o['kind']}/{o['metadata']['name']}"
     deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
@@ -95,8 +123,13 @@ def check_overlay(name, objects):
         for o in objects
         if pod_template(o) is not None
     ]
+    config = next(
+        (o.get("data") or {} for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("motcua-config")),
+        {},
+    )
     for o in objects:
         check_pods(where(o), o)
+        check_memory(where(o), o, config)
         if o["kind"] == "Secret":
             fail(where(o), "a Secret in an overlay: Secrets come from the operator (k8s/examples)")
 
@@ -271,7 +304,7 @@ def main():
         everything += objects
         overlays[path] = objects
         n = check_overlay(path, objects)
-        print(f"  {path}: {n} objects checked for requests, limits, probes, security, autoscalers, selectors, network walls, secrets")
+        print(f"  {path}: {n} objects checked for requests, limits, memory against request memory, probes, security, autoscalers, selectors, network walls, secrets")
     for path in examples:
         objects = load(path)
         everything += objects
