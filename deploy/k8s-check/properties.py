@@ -195,7 +195,8 @@ def check_example(path, objects):
         for key, value in (o.get("stringData") or {}).items():
             value = str(value)
             has_password = re.search(r"://[^/@\s]+:[^/@\s]+@", value)
-            if (SECRET_KEY.search(key) or has_password) and "CHANGE-ME" not in value:
+            names_a_secret = SECRET_KEY.search(key) and not key.lower().endswith(("-id", "_id"))
+            if (names_a_secret or has_password) and "CHANGE-ME" not in value:
                 fail(f"{at} key {key}", "holds a value that is not a CHANGE-ME placeholder")
             if has_password and "CHANGE-ME@" not in value:
                 fail(f"{at} key {key}", "a URL's password must be the CHANGE-ME placeholder")

@@ -462,5 +462,7 @@ pub fn caller<T>(req: &tonic::Request<T>) -> Result<Caller, ServiceError> {
         .ok_or_else(|| ServiceError::Unauthenticated("chưa xác thực (not authenticated)".into()))
 }
 
+pub mod outgoing;
+
 #[cfg(test)]
 mod tests;

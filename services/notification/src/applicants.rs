@@ -3,17 +3,17 @@
 //! `submitted`, notification asks intake's GetApplicantContacts with an integration token and
 //! keeps them ([`crate::contacts`]) until its own erasure, the same retention as intake's.
 
+use motcua_platform::auth::outgoing::TokenSource;
 use motcua_platform::consumer::HandleError;
 use motcua_proto::intake::GetApplicantContactsRequest;
 use motcua_proto::intake::intake_service_client::IntakeServiceClient;
-use secrecy::{ExposeSecret, SecretString};
 use tonic::transport::Channel;
 
 /// Intake's API, connected lazily, with the token notification calls it with.
 #[derive(Clone)]
 pub struct IntakeContacts {
     client: IntakeServiceClient<Channel>,
-    token: Option<SecretString>,
+    token: Option<TokenSource>,
 }
 
 impl std::fmt::Debug for IntakeContacts {
@@ -23,7 +23,7 @@ impl std::fmt::Debug for IntakeContacts {
 }
 
 impl IntakeContacts {
-    pub fn new(endpoint: &str, token: Option<SecretString>) -> anyhow::Result<Self> {
+    pub fn new(endpoint: &str, token: Option<TokenSource>) -> anyhow::Result<Self> {
         let channel = tonic::transport::Endpoint::from_shared(endpoint.to_owned())
             .map_err(|e| anyhow::anyhow!("MOTCUA_NOTIFICATION_INTAKE_URL {endpoint:?}: {e}"))?
             .connect_timeout(std::time::Duration::from_secs(3))
@@ -42,10 +42,8 @@ impl IntakeContacts {
         let mut req = tonic::Request::new(GetApplicantContactsRequest {
             dossier_code: code.to_owned(),
         });
-        if let Some(t) = &self.token
-            && let Ok(v) = format!("Bearer {}", t.expose_secret()).parse()
-        {
-            req.metadata_mut().insert("authorization", v);
+        if let Some(t) = &self.token {
+            t.authorize(&mut req).await;
         }
         match self.client.clone().get_applicant_contacts(req).await {
             Ok(r) => {

@@ -49,7 +49,7 @@ pub struct Gateway {
     pub replies_per_hour: i64,
     pub hasher: SecretHasher,
     pub lookup: LookupServiceClient<GrpcChannel>,
-    pub lookup_token: Option<SecretString>,
+    pub lookup_token: Option<motcua_platform::auth::outgoing::TokenSource>,
     pub sms: SmsShape,
     pub retry_for: chrono::Duration,
 }
@@ -372,10 +372,8 @@ async fn ask_lookup(
         secret: secret.into(),
     });
     request.set_timeout(std::time::Duration::from_secs(5));
-    if let Some(token) = &g.lookup_token
-        && let Ok(v) = format!("Bearer {}", token.expose_secret()).parse()
-    {
-        request.metadata_mut().insert("authorization", v);
+    if let Some(token) = &g.lookup_token {
+        token.authorize(&mut request).await;
     }
     let mut client = g.lookup.clone();
     match client.lookup_dossier(request).await {

@@ -38,6 +38,7 @@ pub mod templates;
 pub mod triggers;
 pub mod webhook_sign;
 
+use motcua_platform::auth::outgoing::TokenSource;
 use motcua_platform::config::ServiceSpec;
 use motcua_platform::host::{GrpcApi, Running, ServiceHost};
 use motcua_platform::process::Process;
@@ -69,10 +70,12 @@ pub async fn start(process: &Process, settings: NotificationSettings) -> anyhow:
     if settings.intake_endpoint != "off" {
         planner.applicants = Some(applicants::IntakeContacts::new(
             &settings.intake_endpoint,
-            settings
-                .intake_token
-                .clone()
-                .or_else(|| development_token(process, Some(&settings.development_province))),
+            token_source(
+                settings.intake_token.as_ref(),
+                &settings,
+                process,
+                Some(&settings.development_province),
+            ),
         )?);
     }
     if settings.staff.0.is_empty() {
@@ -181,10 +184,7 @@ pub async fn start(process: &Process, settings: NotificationSettings) -> anyhow:
         replies_per_hour: i64::from(settings.replies_per_hour),
         hasher: settings.hasher.clone(),
         lookup: motcua_proto::lookup::lookup_service_client::LookupServiceClient::new(lookup),
-        lookup_token: settings
-            .lookup_token
-            .clone()
-            .or_else(|| development_token(process, None)),
+        lookup_token: token_source(settings.lookup_token.as_ref(), &settings, process, None),
         sms: planner.sms,
         retry_for: settings.retry_for,
     };
@@ -216,9 +216,24 @@ pub async fn start(process: &Process, settings: NotificationSettings) -> anyhow:
     Ok(host.serve(router, listener))
 }
 
-/// With the development signing key, an integration token for lookup is minted here, so a
-/// developer's SMS lookups are not limited like a stranger's. Production sets
-/// MOTCUA_NOTIFICATION_LOOKUP_TOKEN.
+/// Where notification's token for a peer comes from: the token set for it, else the identity
+/// provider's client credentials (renewed before they expire), else — on a developer's machine —
+/// one minted with the development key.
+fn token_source(
+    fixed: Option<&secrecy::SecretString>,
+    settings: &NotificationSettings,
+    process: &Process,
+    province: Option<&str>,
+) -> Option<TokenSource> {
+    if let Some(t) = fixed {
+        return Some(TokenSource::Fixed(t.clone()));
+    }
+    if let Some(c) = &settings.oauth {
+        return Some(TokenSource::ClientCredentials(c.clone()));
+    }
+    development_token(process, province).map(TokenSource::Fixed)
+}
+
 /// An integration token signed with the development key (only when the service runs on it):
 /// for lookup's SMS lookups, or, with a province, for intake's applicants' contacts.
 fn development_token(process: &Process, province: Option<&str>) -> Option<secrecy::SecretString> {

@@ -115,6 +115,10 @@ pub struct NotificationSettings {
     /// agencies (a province's, claim `province`); development mints one with the development key
     /// for MOTCUA_DEVELOPMENT_PROVINCE (H56, the sample catalog's province).
     pub intake_token: Option<SecretString>,
+    /// MOTCUA_OAUTH_*: notification gets its tokens for lookup and intake from the identity
+    /// provider itself (client credentials), renewed before they expire, when the two settings
+    /// above are unset.
+    pub oauth: Option<std::sync::Arc<motcua_platform::auth::outgoing::ClientCredentials>>,
     pub development_province: String,
     /// MOTCUA_SMS_INBOUND_SECRET: what the gateway sends in `x-gateway-secret` with inbound SMS and
     /// delivery receipts. Unset: those endpoints answer 503.
@@ -247,6 +251,8 @@ impl NotificationSettings {
             lookup_token: v.secret("MOTCUA_NOTIFICATION_LOOKUP_TOKEN"),
             intake_endpoint,
             intake_token,
+            oauth: motcua_platform::auth::outgoing::ClientCredentials::from_vars(v)?
+                .map(std::sync::Arc::new),
             development_province: v.string("MOTCUA_DEVELOPMENT_PROVINCE", "H56"),
             inbound_secret: v.secret("MOTCUA_SMS_INBOUND_SECRET"),
             sms_keywords: keywords,
@@ -259,11 +265,12 @@ impl NotificationSettings {
         // forever. Only development mints one itself (with the public development key).
         if settings.intake_endpoint != "off"
             && settings.intake_token.is_none()
+            && settings.oauth.is_none()
             && !(platform.development && platform.uses_development_key())
         {
             return Err(ConfigError::new(
                 "MOTCUA_NOTIFICATION_INTAKE_TOKEN",
-                "is required: an integration token whose scope covers the province's agencies (claim province), with which notification asks intake for applicants' contacts",
+                "is required (or MOTCUA_OAUTH_TOKEN_URL and the client's id and secret, to get one from the identity provider): an integration token whose scope covers the province's agencies (claim province), with which notification asks intake for applicants' contacts",
             ));
         }
         Ok(settings)
