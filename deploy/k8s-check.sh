@@ -30,7 +30,7 @@ done
 "$venv/bin/python" deploy/k8s-check/properties.py "$out/all.json" "$out"/*.yaml -- \
   k8s/examples/*.yaml k8s/postgres/*.yaml k8s/nats/certificate.yaml k8s/nats/network-policy.yaml \
   k8s/observability/alerts.yaml \
-  --nats-values k8s/nats/values.yaml \
+  --nats-values k8s/nats/values.yaml --dockerfile deploy/Dockerfile \
   --observability k8s/observability/alerts.yaml k8s/observability/dashboard.json
 node_dir=.local/k8s-node
 if ! cmp -s deploy/k8s-check/package-lock.json "$node_dir/package-lock.json"; then

@@ -1,7 +1,7 @@
 """Checks the rendered manifests for the properties an operator relies on (deploy/k8s-check.sh).
 
 Usage: properties.py OUT.json RENDERED.yaml... -- MANIFEST.yaml... --nats-values VALUES.yaml
-       --observability ALERTS.yaml DASHBOARD.json
+       --dockerfile Dockerfile --observability ALERTS.yaml DASHBOARD.json
 
 Every pod that runs for long has requests, a memory limit, probes and a non-root, read-only,
 unprivileged security context; every autoscaler (HPA or KEDA ScaledObject) targets a Deployment
@@ -282,6 +282,36 @@ def check_observability(paths, sources):
     print(f"  {', '.join(paths)}: every metric read is one the services emit")
 
 
+def check_dockerfile(path, rendered):
+    """The image the manifests run: base images named with a version (never `latest` or none), a
+    numeric non-root USER that the pods' runAsUser matches, and every port a container declares
+    EXPOSEd."""
+    with open(path, encoding="utf-8") as f:
+        lines = [l.strip() for l in f if l.strip() and not l.strip().startswith("#")]
+    for l in lines:
+        if l.upper().startswith("FROM "):
+            image = l.split()[1]
+            if ":" not in image or image.endswith(":latest"):
+                fail(path, f"{image}: name the base image's version")
+    users = [l.split()[1] for l in lines if l.upper().startswith("USER ")]
+    if not users or not users[-1].isdigit() or users[-1] == "0":
+        fail(path, "the image must end as a numeric non-root USER")
+    exposed = {int(p.split("/")[0]) for l in lines if l.upper().startswith("EXPOSE ") for p in l.split()[1:]}
+    for name, objects in rendered.items():
+        for o in objects:
+            template = pod_template(o)
+            if template is None:
+                continue
+            run_as = (template["spec"].get("securityContext") or {}).get("runAsUser")
+            if users and run_as is not None and str(run_as) != users[-1]:
+                fail(f"{name}: {o['kind']}/{o['metadata']['name']}", f"runs as {run_as}, the image as {users[-1]}")
+            for c in template["spec"]["containers"]:
+                for port in c.get("ports") or []:
+                    if port["containerPort"] not in exposed:
+                        fail(f"{name}: {o['kind']}/{o['metadata']['name']}", f"port {port['containerPort']} is not EXPOSEd by {path}")
+    print(f"  {path}: versioned base images, a non-root user the pods match, every port exposed")
+
+
 def load(path):
     with open(path, encoding="utf-8") as f:
         return [d for d in yaml.safe_load_all(f) if d]
@@ -293,6 +323,11 @@ def main():
     if "--observability" in args:
         i = args.index("--observability")
         observability, args = args[i + 1 :], args[:i]
+    dockerfile = None
+    if "--dockerfile" in args:
+        i = args.index("--dockerfile")
+        dockerfile = args[i + 1]
+        args = args[:i] + args[i + 2 :]
     nats_values = None
     if "--nats-values" in args:
         i = args.index("--nats-values")
@@ -320,6 +355,8 @@ def main():
         json.dump(everything, f)
     if observability:
         check_observability(observability, ["crates", "services"])
+    if dockerfile:
+        check_dockerfile(dockerfile, overlays)
     for line in failures:
         print(line, file=sys.stderr)
     sys.exit(1 if failures else 0)

@@ -24,11 +24,11 @@ impl std::fmt::Debug for IntakeContacts {
 
 impl IntakeContacts {
     pub fn new(endpoint: &str, token: Option<TokenSource>) -> anyhow::Result<Self> {
-        let channel = tonic::transport::Endpoint::from_shared(endpoint.to_owned())
-            .map_err(|e| anyhow::anyhow!("MOTCUA_NOTIFICATION_INTAKE_URL {endpoint:?}: {e}"))?
-            .connect_timeout(std::time::Duration::from_secs(3))
-            .timeout(std::time::Duration::from_secs(5))
-            .connect_lazy();
+        let channel = motcua_platform::client::grpc_channel(
+            "MOTCUA_NOTIFICATION_INTAKE_URL",
+            endpoint,
+            Some(std::time::Duration::from_secs(5)),
+        )?;
         Ok(Self {
             client: IntakeServiceClient::new(channel),
             token,

@@ -172,10 +172,11 @@ pub async fn start(process: &Process, settings: NotificationSettings) -> anyhow:
         });
     }
     host.spawn_retention(retention::TABLES, &process.vars);
-    let lookup = tonic::transport::Endpoint::from_shared(settings.lookup_endpoint.clone())
-        .map_err(|e| anyhow::anyhow!("MOTCUA_NOTIFICATION_LOOKUP_URL: {e}"))?
-        .connect_timeout(std::time::Duration::from_secs(3))
-        .connect_lazy();
+    let lookup = motcua_platform::client::grpc_channel(
+        "MOTCUA_NOTIFICATION_LOOKUP_URL",
+        &settings.lookup_endpoint,
+        None,
+    )?;
     let gateway = inbound::Gateway {
         pool: host.pool.clone(),
         clock: host.clock.clone(),

@@ -30,11 +30,11 @@ pub struct IntakeSearch(IntakeServiceClient<Channel>);
 
 impl IntakeSearch {
     pub fn new(endpoint: &str) -> anyhow::Result<Self> {
-        let channel = tonic::transport::Endpoint::from_shared(endpoint.to_owned())
-            .map_err(|e| anyhow::anyhow!("MOTCUA_WORKFLOW_INTAKE_URL {endpoint:?}: {e}"))?
-            .connect_timeout(std::time::Duration::from_secs(3))
-            .timeout(std::time::Duration::from_secs(5))
-            .connect_lazy();
+        let channel = motcua_platform::client::grpc_channel(
+            "MOTCUA_WORKFLOW_INTAKE_URL",
+            endpoint,
+            Some(std::time::Duration::from_secs(5)),
+        )?;
         Ok(Self(IntakeServiceClient::new(channel)))
     }
 
