@@ -69,6 +69,7 @@ impl Bus {
         prefix: &str,
         auth: &NatsAuth,
     ) -> anyhow::Result<Self> {
+        crate::client::install_crypto();
         let mut options = async_nats::ConnectOptions::new();
         if let Some(path) = &auth.credentials_file {
             options = options

@@ -4,12 +4,20 @@
 /// An HTTP(S) client for calls to other systems (identity provider, gateways, webhooks): rustls
 /// on ring, the process's one crypto provider.
 pub fn client(timeout: std::time::Duration) -> anyhow::Result<reqwest::Client> {
-    // A second install is refused harmlessly.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    install_crypto();
     Ok(reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(std::time::Duration::from_secs(5))
         .build()?)
+}
+
+/// Makes ring the process's TLS crypto provider (idempotent). rustls picks one by itself only
+/// when a single provider is compiled in; with ring (sqlx, ours) and aws-lc-rs (object_store's S3
+/// client) both in the build, a TLS client that asks for the default — NATS over TLS — would
+/// panic without this.
+pub fn install_crypto() {
+    // A second install is refused harmlessly.
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// How often a peer's host name is resolved again: pods an autoscaler adds get calls within this.

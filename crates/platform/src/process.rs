@@ -53,6 +53,7 @@ pub async fn begin(program: &str, vars: Vars, settings: Settings) -> anyhow::Res
     }
     crate::telemetry::init(program, &settings)?;
     crate::metrics::install();
+    crate::client::install_crypto();
     let shutdown = crate::shutdown::on_signals();
     let status = StatusBoard::default();
     let metrics_addr = match settings.metrics_addr {
