@@ -21,7 +21,7 @@ for overlay in k8s/overlays/*/; do
 done
 # The PostgreSQL and NATS manifests the operator applies beside the overlays, and the example
 # Secrets and ConfigMap an operator fills in: valid as they are shipped.
-for example in k8s/postgres/*.yaml k8s/nats/certificate.yaml k8s/nats/network-policy.yaml k8s/observability/alerts.yaml k8s/examples/*.yaml; do
+for example in k8s/postgres/*.yaml k8s/nats/certificate.yaml k8s/nats/network-policy.yaml k8s/observability/alerts.yaml k8s/observability/pod-monitor.yaml k8s/examples/*.yaml; do
   "$venv/bin/kubernetes-validate" --strict --kubernetes-version 1.32 "$example" >"$out/$(basename "$example").log" 2>&1 || { cat "$out/$(basename "$example").log"; exit 1; }
   echo "• $example: $(grep -c '^kind:' "$example") resources valid for Kubernetes 1.32"
 done
@@ -29,7 +29,7 @@ done
 # resources (KEDA, CloudNativePG) against their published CRD schemas.
 "$venv/bin/python" deploy/k8s-check/properties.py "$out/all.json" "$out"/*.yaml -- \
   k8s/examples/*.yaml k8s/postgres/*.yaml k8s/nats/certificate.yaml k8s/nats/network-policy.yaml \
-  k8s/observability/alerts.yaml \
+  k8s/observability/alerts.yaml k8s/observability/pod-monitor.yaml \
   --nats-values k8s/nats/values.yaml --dockerfile deploy/Dockerfile \
   --observability k8s/observability/alerts.yaml k8s/observability/dashboard.json
 node_dir=.local/k8s-node

@@ -6,8 +6,8 @@ Usage: properties.py OUT.json RENDERED.yaml... -- MANIFEST.yaml... --nats-values
 Every pod that runs for long has requests, a memory limit, probes and a non-root, read-only,
 unprivileged security context; every autoscaler (HPA or KEDA ScaledObject) targets a Deployment
 that exists, no Deployment has two, and an autoscaled Deployment leaves its replica count to it;
-every Service and PodDisruptionBudget selects pods that exist; an overlay with network policies
-denies by default, in both directions, for every motcua pod; no overlay carries a Secret, and the
+every Service and PodDisruptionBudget selects pods that exist; every overlay
+denies by default, in both directions, for every pod of every overlay; no overlay carries a Secret, and the
 shipped examples hold placeholders only. Beside the overlays, the PostgreSQL cluster has a role and
 a database for each service, matching the services' database URLs, and the NATS values make the
 three-node JetStream cluster with TLS and one NKey user that the production overlay's stream
@@ -163,21 +163,20 @@ def check_overlay(name, objects):
         if not any(selects(selector, labels) for _, labels in pods):
             fail(where(o), "selects no pod of this overlay")
 
-    # Network walls: deny by default, both ways, for every pod, when there are policies at all.
+    # Network walls: deny by default, both ways, for every pod.
     policies = [o for o in objects if o["kind"] == "NetworkPolicy"]
-    if policies:
-        denying = [
-            p
-            for p in policies
-            if set(p["spec"].get("policyTypes") or []) == {"Ingress", "Egress"}
-            and not p["spec"].get("ingress")
-            and not p["spec"].get("egress")
-        ]
-        if not denying:
-            fail(name, "network policies without a default deny of ingress and egress")
-        for pod, labels in pods:
-            if not any(selects(p["spec"]["podSelector"], labels) for p in denying):
-                fail(f"{name}: pods of {pod}", "are not under the default deny")
+    denying = [
+        p
+        for p in policies
+        if set(p["spec"].get("policyTypes") or []) == {"Ingress", "Egress"}
+        and not p["spec"].get("ingress")
+        and not p["spec"].get("egress")
+    ]
+    if not denying:
+        fail(name, "no default deny of ingress and egress (a NetworkPolicy with both types and no rules)")
+    for pod, labels in pods:
+        if not any(selects(p["spec"]["podSelector"], labels) for p in denying):
+            fail(f"{name}: pods of {pod}", "are not under the default deny")
     return len(objects)
 
 

@@ -17,8 +17,8 @@ use motcua_testkit::scratch::database_url;
 use motcua_testkit::{Bearer, token};
 use std::process::Command;
 
-/// The services whose databases the drill restores (notification's is restored the same way).
-const SERVICES: [&str; 4] = ["intake", "workflow", "lookup", "reporting"];
+/// Every service, whose databases the drill restores.
+const SERVICES: [&str; 5] = ["intake", "workflow", "lookup", "notification", "reporting"];
 
 async fn start_all(floor: &mut Floor) {
     for service in SERVICES {

@@ -2,7 +2,8 @@
 //!
 //! Streams (DESIGN.md §3): `DOSSIERS` holds `dossier.<field>.<event>`, `CATALOG` holds
 //! `catalog.<event>`, `DEADLETTER` holds `deadletter.<consumer>`. All use file storage. A bus prefix
-//! (MOTCUA_BUS_PREFIX) namespaces subjects and stream names so that tests share one server.
+//! (MOTCUA_BUS_PREFIX) namespaces subjects and stream names so that several provinces' stacks, or
+//! tests, share one server.
 //!
 //! Retention (settings `MOTCUA_*_MAX_AGE_DAYS` / `_MAX_BYTES`): DOSSIERS keeps events for a
 //! bounded time (400 days by default: a statistics year, the longest procedures, a margin for
