@@ -418,6 +418,73 @@ pub async fn record(
     Ok(())
 }
 
+/// A sent attempt's outcome, to be recorded with others ([`record_sent_many`]).
+#[derive(Debug, Clone)]
+pub struct SentRecord {
+    pub id: Uuid,
+    /// The attempts count its claim set.
+    pub attempt: i32,
+    pub provider: &'static str,
+    pub provider_message_id: Option<String>,
+    pub answer: String,
+    pub delivered: bool,
+}
+
+/// Records several sent attempts of `channel` in one statement, each as [`record`] records one:
+/// only a row still queued under its claim is marked sent, and the job of each delivery that was
+/// marked, or ended meanwhile, is removed. One statement for a batch, where one per delivery was
+/// a second round trip and commit for every message.
+pub async fn record_sent_many(
+    pool: &PgPool,
+    channel: Channel,
+    sent: &[SentRecord],
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    if sent.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = sent.iter().map(|r| r.id).collect();
+    let attempts: Vec<i32> = sent.iter().map(|r| r.attempt).collect();
+    let providers: Vec<&str> = sent.iter().map(|r| r.provider).collect();
+    let message_ids: Vec<Option<String>> = sent
+        .iter()
+        .map(|r| {
+            r.provider_message_id
+                .as_ref()
+                .map(|p| p.chars().take(128).collect())
+        })
+        .collect();
+    let answers: Vec<&str> = sent.iter().map(|r| r.answer.as_str()).collect();
+    let delivered: Vec<bool> = sent.iter().map(|r| r.delivered).collect();
+    sqlx::query(
+        "WITH v AS (
+            SELECT * FROM unnest($1::uuid[], $2::int[], $5::text[], $6::text[], $7::text[], $8::bool[])
+                AS v(id, attempt, provider, message_id, answer, delivered)),
+         u AS (
+            UPDATE deliveries d SET status = CASE WHEN v.delivered THEN 'delivered' ELSE 'sent' END,
+                provider = v.provider, provider_message_id = v.message_id, provider_answer = v.answer,
+                sent_at = $3, delivered_at = CASE WHEN v.delivered THEN $3 END, last_error = NULL,
+                reply_to = NULL
+            FROM v WHERE d.id = v.id AND d.status = 'queued' AND d.attempts = v.attempt
+            RETURNING d.id)
+         SELECT motcua_jobs_reschedule($4,
+                ARRAY(SELECT d.id::text FROM deliveries d JOIN v ON d.id = v.id
+                      WHERE d.id IN (SELECT id FROM u) OR d.status <> 'queued'),
+                '{}', '{}', '{}', $3)",
+    )
+    .bind(&ids)
+    .bind(&attempts)
+    .bind(now)
+    .bind(queue(channel))
+    .bind(&providers)
+    .bind(&message_ids)
+    .bind(&answers)
+    .bind(&delivered)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 /// The earliest time a queued delivery of `channel` comes due.
 pub async fn next_due(pool: &PgPool, channel: Channel) -> sqlx::Result<Option<DateTime<Utc>>> {
     motcua_platform::jobs::next_due(pool, &queue(channel)).await

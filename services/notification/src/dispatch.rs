@@ -27,6 +27,18 @@ use tokio_util::sync::CancellationToken;
 
 /// How often (wall time) a dispatcher gives a job to queued deliveries that lack one
 /// ([`deliveries::adopt`]).
+/// Sent outcomes recorded in one statement at most.
+const RECORD_BATCH: usize = 128;
+
+/// Where attempts hand their sent outcomes to be recorded together.
+#[derive(Clone)]
+struct Recorder(
+    tokio::sync::mpsc::Sender<(deliveries::SentRecord, tokio::sync::oneshot::Sender<()>)>,
+);
+
+/// How long a full dispatcher waits after a slot frees for others to free too, before it claims.
+const CLAIM_GATHER: Duration = Duration::from_millis(3);
+
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone)]
@@ -105,6 +117,7 @@ impl Dispatcher {
     pub async fn run(self, shutdown: CancellationToken) {
         let this = Arc::new(self);
         let slots = Arc::new(Semaphore::new(this.concurrency.max(1)));
+        let recorder = this.clone().start_recorder();
         let freed = Arc::new(Notify::new());
         let mut listener = motcua_platform::db::listener(&this.pool, motcua_platform::jobs::WAKE)
             .await
@@ -153,9 +166,10 @@ impl Dispatcher {
                             let Ok(permit) = slots.clone().acquire_owned().await else {
                                 return;
                             };
-                            let (me, freed) = (this.clone(), freed.clone());
+                            let (me, freed, recorder) =
+                                (this.clone(), freed.clone(), recorder.clone());
                             tokio::spawn(async move {
-                                me.attempt(c).await;
+                                me.attempt(c, &recorder).await;
                                 drop(permit);
                                 freed.notify_one();
                             });
@@ -171,10 +185,12 @@ impl Dispatcher {
                 }
             }
             if full {
-                // More may be due: wait only for a free slot.
+                // More may be due: wait for a free slot, then a moment for the attempts finishing
+                // beside it, so that one claim refills several slots: a claim per freed slot was a
+                // second statement per delivery.
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
-                    _ = freed.notified() => {}
+                    _ = freed.notified() => tokio::time::sleep(CLAIM_GATHER).await,
                     _ = tokio::time::sleep(Duration::from_millis(200)) => {}
                 }
                 continue;
@@ -228,7 +244,50 @@ impl Dispatcher {
         .await;
     }
 
-    async fn attempt(&self, c: Claimed) {
+    /// The task that records sent attempts in batches: each attempt hands its outcome over and
+    /// waits for it to be written (its slot stays taken until then, as before), and the task
+    /// writes whatever has gathered in one statement. It ends when the dispatcher and its
+    /// attempts have let go of it.
+    fn start_recorder(self: Arc<Self>) -> Recorder {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(
+            deliveries::SentRecord,
+            tokio::sync::oneshot::Sender<()>,
+        )>(1024);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < RECORD_BATCH {
+                    match rx.try_recv() {
+                        Ok(next) => batch.push(next),
+                        Err(_) => break,
+                    }
+                }
+                let sent: Vec<_> = batch.iter().map(|(r, _)| r.clone()).collect();
+                let mut wait = Duration::from_millis(200);
+                // Written, or waited out while the database is away (the leases keep other
+                // replicas off meanwhile); any other error is a bug to see in the log, and the
+                // rows come due again when their leases end.
+                while let Err(e) =
+                    deliveries::record_sent_many(&self.pool, self.channel, &sent, self.clock.now())
+                        .await
+                {
+                    if !motcua_platform::db::is_unavailable(&e) {
+                        tracing::error!(deliveries = sent.len(), error = %e, "cannot record sent deliveries");
+                        break;
+                    }
+                    tracing::warn!(deliveries = sent.len(), error = %e, "cannot record sent deliveries; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(10));
+                }
+                for (_, done) in batch {
+                    let _ = done.send(());
+                }
+            }
+        });
+        Recorder(tx)
+    }
+
+    async fn attempt(&self, c: Claimed, recorder: &Recorder) {
         let outcome = if self.enter(&c) {
             let o = self.outcome(&c).await;
             self.leave(&c);
@@ -251,6 +310,27 @@ impl Dispatcher {
             .increment(1);
         if let Outcome::Failed { error, .. } = &outcome {
             tracing::warn!(delivery = %c.id, channel = self.channel.as_str(), %error, "delivery failed");
+        }
+        if let Outcome::Sent {
+            provider,
+            provider_message_id,
+            answer,
+            delivered,
+        } = outcome
+        {
+            let (done, written) = tokio::sync::oneshot::channel();
+            let record = deliveries::SentRecord {
+                id: c.id,
+                attempt: c.attempts,
+                provider,
+                provider_message_id,
+                answer,
+                delivered,
+            };
+            if recorder.0.send((record, done)).await.is_ok() {
+                let _ = written.await;
+            }
+            return;
         }
         let mut wait = Duration::from_millis(200);
         // The outcome must be written: a database outage is waited out (the lease keeps other
