@@ -1016,3 +1016,118 @@ async fn a_delivery_committed_while_a_claim_runs_keeps_its_job_and_goes_next() {
     drop(holder);
     app.stop().await;
 }
+
+/// Sent outcomes are recorded in batches, each row as the one-row record would: marked sent only
+/// while still queued under the claim that sent it (its job removed), left alone with its job when
+/// another claim took it meanwhile (a lease that ended), and its job removed when it ended
+/// meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_sent_outcomes_marks_only_rows_still_under_their_claim() {
+    use motcua_notification::deliveries::{self, NewDelivery, RecipientKind, SentRecord};
+    use motcua_notification::rules::Channel;
+    let mut app = App::start(|_| {}).await;
+    // The test claims and records by hand: no dispatcher of the service's own.
+    app.stop_service("notification").await;
+    let pool = app.db.clone();
+    let at = now(&app);
+    let new = |recipient: &str| NewDelivery {
+        event_id: Uuid::now_v7(),
+        dossier_code: new_code(),
+        agencies: vec![AGENCY.into()],
+        trigger: "sms-reply".into(),
+        channel: Channel::Sms,
+        kind: RecipientKind::Sender,
+        recipient_ref: recipient.into(),
+        recipient_masked: "0912***678".into(),
+        reply_to: Some(PHONE.into()),
+        template_version: 0,
+        subject: String::new(),
+        body: "Ho so: da tiep nhan.".into(),
+        html_body: String::new(),
+        sms_parts: 1,
+        quiet_hours: false,
+        not_before: at,
+    };
+    let mut tx = pool.begin().await.unwrap();
+    deliveries::insert(
+        &mut tx,
+        &[
+            new("still-mine"),
+            new("claimed-again"),
+            new("ended-meanwhile"),
+        ],
+        at,
+        chrono::Duration::hours(2),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let claimed = deliveries::claim(
+        &pool,
+        Channel::Sms,
+        at,
+        at + chrono::Duration::minutes(2),
+        10,
+        &[],
+    )
+    .await
+    .unwrap();
+    assert_eq!(claimed.len(), 3);
+    let id = |who: &str| claimed.iter().find(|c| c.recipient_ref == who).unwrap().id;
+    // Meanwhile: another replica's claim after this one's lease ended, and a receipt that ended
+    // the third.
+    sqlx::query("UPDATE deliveries SET attempts = attempts + 1 WHERE id = $1")
+        .bind(id("claimed-again"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE deliveries SET status = 'failed', failed_at = $2 WHERE id = $1")
+        .bind(id("ended-meanwhile"))
+        .bind(at)
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    let sent: Vec<SentRecord> = claimed
+        .iter()
+        .map(|c| SentRecord {
+            id: c.id,
+            attempt: c.attempts,
+            provider: "log",
+            provider_message_id: Some(format!("msg-{}", c.recipient_ref)),
+            answer: "ok".into(),
+            delivered: false,
+        })
+        .collect();
+    deliveries::record_sent_many(&pool, Channel::Sms, &sent, at)
+        .await
+        .unwrap();
+
+    let state = |who: &'static str| {
+        let pool = pool.clone();
+        let id = id(who);
+        async move {
+            let status: String = sqlx::query_scalar("SELECT status FROM deliveries WHERE id = $1")
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            let job: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM jobs WHERE queue = 'deliveries.sms' AND key = $1)",
+            )
+            .bind(id.to_string())
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            (status, job)
+        }
+    };
+    assert_eq!(state("still-mine").await, ("sent".into(), false));
+    assert_eq!(
+        state("claimed-again").await,
+        ("queued".into(), true),
+        "the other claim's row and its job are left to it"
+    );
+    assert_eq!(state("ended-meanwhile").await, ("failed".into(), false));
+    app.stop().await;
+}
