@@ -27,7 +27,7 @@ const RESOLVE_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
 /// not each connection, over every address the host name resolves to, resolved again every 15
 /// seconds. A Kubernetes ClusterIP balances connections, so every call of a long-lived channel
 /// went to the one pod it first reached and the replicas an autoscaler added got none; pointed at a
-/// headless Service (`motcua-intake-pods`), whose name resolves to every ready pod, the calls
+/// headless Service, whose name resolves to every ready pod, the calls
 /// spread and follow the pods as they come and go. An address literal (a developer's machine, the
 /// tests) is one endpoint, connected lazily as before; so is `https://` (its certificate names the
 /// host, not the pods' addresses).

@@ -201,10 +201,10 @@ pub async fn cancel(conn: &mut PgConnection, queue: &str, key: &str) -> sqlx::Re
 pub const DUE_GAUGE: &str = "motcua_jobs_due";
 
 /// Samples every queue of the service's jobs into gauges, per queue: `motcua_jobs_due` (due now and
-/// not leased: the backlog — notification's deliveries per channel are what its autoscaler scales
-/// on), `motcua_jobs_late_seconds` (how long the oldest due job has waited: timers that fire late)
-/// and `motcua_jobs_failed` (given up, kept for an operator). `seen` holds the queues sampled
-/// before, so a queue that emptied reads 0 instead of its last value.
+/// not leased: the backlog, what an autoscaler of a service's work scales on),
+/// `motcua_jobs_late_seconds` (how long the oldest due job has waited: timers that fire late) and
+/// `motcua_jobs_failed` (given up, kept for an operator). `seen` holds the queues sampled before,
+/// so a queue that emptied reads 0 instead of its last value.
 pub async fn record_gauges(
     pool: &PgPool,
     now: DateTime<Utc>,

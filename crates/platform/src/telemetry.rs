@@ -192,7 +192,7 @@ mod tests {
         let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
         tracing::subscriber::with_default(subscriber, || {
             let req = http::Request::builder()
-                .uri("/motcua.intake.v1.IntakeService/SubmitDossier")
+                .uri("/example.v1.Example/Submit")
                 .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
                 .body(())
                 .unwrap_or_default();

@@ -1,7 +1,7 @@
 //! Per-RPC request counts and latency, for every gRPC call a service answers:
 //! `motcua_grpc_requests_total{method, code}` and the histogram
 //! `motcua_grpc_request_duration_seconds{method}` (buckets in `crate::metrics`), where `method` is
-//! the call's path (`/motcua.intake.v1.IntakeService/SubmitDossier`) and `code` its gRPC status
+//! the call's path (`/<package>.<Service>/<Method>`) and `code` its gRPC status
 //! code. A refused or failed call is answered trailers-only, its status in the response headers;
 //! a call that succeeds carries none there and counts as OK (0). Latency runs until the response
 //! headers, which for these unary calls is when the answer is ready.
