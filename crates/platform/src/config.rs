@@ -16,6 +16,9 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+mod servers;
+pub use servers::{NatsAuth, ServerUrl};
+
 /// Exit code for bad configuration (sysexits.h EX_USAGE), as linkerd does.
 pub const EXIT_CONFIG: i32 = 64;
 
@@ -148,51 +151,6 @@ impl Vars {
 /// The longest span a days setting takes: ten years.
 pub const MAX_DAYS: i64 = 3650;
 
-/// A server URL that may carry credentials (`postgres://user:password@host`,
-/// `nats://token@host`). Debug and Display hide the user info; [`ServerUrl::expose`] gives the
-/// whole URL to the client library that connects with it.
-#[derive(Clone)]
-pub struct ServerUrl(SecretString);
-
-impl ServerUrl {
-    pub fn new(url: &str) -> Self {
-        Self(SecretString::from(url.to_owned()))
-    }
-
-    pub fn expose(&self) -> &str {
-        self.0.expose_secret()
-    }
-
-    /// The URL with any user name and password replaced by `***`, and its query (which may
-    /// carry `password=` or `token=`) left out.
-    pub fn redacted(&self) -> String {
-        let url = self.expose();
-        let (base, query) = match url.split_once('?') {
-            Some((base, _)) => (base, "?***"),
-            None => (url, ""),
-        };
-        match base.split_once("://") {
-            Some((scheme, rest)) => match rest.rsplit_once('@') {
-                Some((_, host)) => format!("{scheme}://***@{host}{query}"),
-                None => format!("{base}{query}"),
-            },
-            None => "***".to_owned(),
-        }
-    }
-}
-
-impl fmt::Debug for ServerUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", self.redacted())
-    }
-}
-
-impl fmt::Display for ServerUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.redacted())
-    }
-}
-
 /// Where token keys come from.
 #[derive(Debug, Clone)]
 pub enum KeySource {
@@ -272,41 +230,6 @@ pub struct PublicSettings {
     /// Whether MOTCUA_TRUSTED_PROXIES was set at all (`none` sets it to no proxy): outside
     /// development it must be, see [`Settings::refuse_unsafe_defaults`].
     pub trusted_proxies_named: bool,
-}
-
-/// A cluster's NATS asks who connects and speaks TLS with its own CA. Files, as Kubernetes mounts
-/// Secrets: MOTCUA_NATS_CREDENTIALS_FILE (a `.creds` file: the user's JWT and NKey seed, as an
-/// operator-mode NATS issues them) or MOTCUA_NATS_NKEY_FILE (an NKey seed alone), and
-/// MOTCUA_NATS_CA_FILE (PEM: the CA that signed the server's certificate; TLS is then required).
-#[derive(Debug, Clone, Default)]
-pub struct NatsAuth {
-    pub credentials_file: Option<PathBuf>,
-    pub nkey_file: Option<PathBuf>,
-    pub ca_file: Option<PathBuf>,
-}
-
-impl NatsAuth {
-    fn from_vars(v: &Vars) -> Result<Self, ConfigError> {
-        let file = |var: &str| -> Result<Option<PathBuf>, ConfigError> {
-            match v.raw(var) {
-                None => Ok(None),
-                Some(path) if std::path::Path::new(path).is_file() => Ok(Some(PathBuf::from(path))),
-                Some(path) => Err(ConfigError::new(var, format!("{path}: no such file"))),
-            }
-        };
-        let auth = Self {
-            credentials_file: file("MOTCUA_NATS_CREDENTIALS_FILE")?,
-            nkey_file: file("MOTCUA_NATS_NKEY_FILE")?,
-            ca_file: file("MOTCUA_NATS_CA_FILE")?,
-        };
-        if auth.credentials_file.is_some() && auth.nkey_file.is_some() {
-            return Err(ConfigError::new(
-                "MOTCUA_NATS_NKEY_FILE",
-                "set it or MOTCUA_NATS_CREDENTIALS_FILE, not both",
-            ));
-        }
-        Ok(auth)
-    }
 }
 
 /// Settings shared by every service in a process.
@@ -501,33 +424,7 @@ impl Settings {
                 listen_addrs.insert(var.to_owned(), addr);
             }
         }
-        let mut database_urls = HashMap::new();
-        for var in v
-            .names()
-            .filter(|n| n.ends_with("_DATABASE_URL") && *n != "MOTCUA_DATABASE_URL")
-        {
-            if let Some(url) = v.raw(var) {
-                let parsed = sqlx::postgres::PgConnectOptions::from_str(url).map_err(|_| {
-                    ConfigError::new(
-                        var,
-                        format!(
-                            "{} is not a postgres:// URL",
-                            ServerUrl::new(url).redacted()
-                        ),
-                    )
-                })?;
-                if parsed.get_database().is_none() {
-                    return Err(ConfigError::new(
-                        var,
-                        format!(
-                            "{} names no database: add it to the path (postgres://role@host/database)",
-                            ServerUrl::new(url).redacted()
-                        ),
-                    ));
-                }
-                database_urls.insert(var.to_owned(), ServerUrl::new(url));
-            }
-        }
+        let database_urls = servers::database_urls(v)?;
         let metrics_addr = match v.raw("MOTCUA_METRICS_ADDR") {
             Some("off") => None,
             _ => Some(v.parse(

@@ -387,6 +387,11 @@ async fn leased_jobs_go_to_one_replica_and_come_back_when_the_lease_ends() {
     f.cleanup().await;
 }
 
+/// A gauge of one queue as `/metrics` shows it.
+fn gauge(shown: &str, name: &str, queue: &str) -> f64 {
+    motcua_platform::metrics::counter_value(shown, &format!("{name}{{queue=\"{queue}\"}}"))
+}
+
 /// The gauges an autoscaler and the alerts read: a queue's due backlog (leased jobs are not
 /// backlog), how late its oldest due job is, how many failed; a queue that empties reads 0.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -420,9 +425,7 @@ async fn the_jobs_gauges_show_the_backlog_its_lateness_and_an_emptied_queue_as_z
     let mut seen = std::collections::BTreeSet::new();
     jobs::record_gauges(&f.pool, now, &mut seen).await.unwrap();
     let shown = motcua_platform::metrics::render();
-    let value = |name: &str| {
-        motcua_platform::metrics::counter_value(&shown, &format!("{name}{{queue=\"{queue}\"}}"))
-    };
+    let value = |name: &str| gauge(&shown, name, queue);
     assert_eq!(
         value("motcua_jobs_due"),
         4.0,
@@ -440,9 +443,7 @@ async fn the_jobs_gauges_show_the_backlog_its_lateness_and_an_emptied_queue_as_z
     tx.commit().await.unwrap();
     jobs::record_gauges(&f.pool, now, &mut seen).await.unwrap();
     let shown = motcua_platform::metrics::render();
-    let value = |name: &str| {
-        motcua_platform::metrics::counter_value(&shown, &format!("{name}{{queue=\"{queue}\"}}"))
-    };
+    let value = |name: &str| gauge(&shown, name, queue);
     assert_eq!(
         value("motcua_jobs_due"),
         0.0,

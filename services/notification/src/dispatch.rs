@@ -27,6 +27,27 @@ use tokio_util::sync::CancellationToken;
 
 /// How often (wall time) a dispatcher gives a job to queued deliveries that lack one
 /// ([`deliveries::adopt`]).
+/// Writes an outcome (`what` names it in the log) until it is written: a database outage is
+/// waited out, doubling the wait up to ten seconds (the lease keeps other replicas off meanwhile).
+/// Any other error is a bug to see in the log; the row comes due again when its lease ends (the
+/// provider may then get the message a second time).
+async fn written<F, Fut>(what: &str, mut write: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = sqlx::Result<()>>,
+{
+    let mut wait = Duration::from_millis(200);
+    while let Err(e) = write().await {
+        if !motcua_platform::db::is_unavailable(&e) {
+            tracing::error!(outcome = what, error = %e, "cannot record an outcome");
+            return;
+        }
+        tracing::warn!(outcome = what, error = %e, "cannot record an outcome; retrying");
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(10));
+    }
+}
+
 /// Sent outcomes recorded in one statement at most.
 const RECORD_BATCH: usize = 128;
 
@@ -263,22 +284,11 @@ impl Dispatcher {
                     }
                 }
                 let sent: Vec<_> = batch.iter().map(|(r, _)| r.clone()).collect();
-                let mut wait = Duration::from_millis(200);
-                // Written, or waited out while the database is away (the leases keep other
-                // replicas off meanwhile); any other error is a bug to see in the log, and the
-                // rows come due again when their leases end.
-                while let Err(e) =
+                let what = format!("{} sent deliveries", sent.len());
+                written(&what, || {
                     deliveries::record_sent_many(&self.pool, self.channel, &sent, self.clock.now())
-                        .await
-                {
-                    if !motcua_platform::db::is_unavailable(&e) {
-                        tracing::error!(deliveries = sent.len(), error = %e, "cannot record sent deliveries");
-                        break;
-                    }
-                    tracing::warn!(deliveries = sent.len(), error = %e, "cannot record sent deliveries; retrying");
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(Duration::from_secs(10));
-                }
+                })
+                .await;
                 for (_, done) in batch {
                     let _ = done.send(());
                 }
@@ -318,7 +328,7 @@ impl Dispatcher {
             delivered,
         } = outcome
         {
-            let (done, written) = tokio::sync::oneshot::channel();
+            let (done, recorded) = tokio::sync::oneshot::channel();
             let record = deliveries::SentRecord {
                 id: c.id,
                 attempt: c.attempts,
@@ -328,32 +338,22 @@ impl Dispatcher {
                 delivered,
             };
             if recorder.0.send((record, done)).await.is_ok() {
-                let _ = written.await;
+                let _ = recorded.await;
             }
             return;
         }
-        let mut wait = Duration::from_millis(200);
-        // The outcome must be written: a database outage is waited out (the lease keeps other
-        // replicas off meanwhile). Any other error is a bug to see in the log; the row comes due
-        // again when its lease ends (the provider may then get the message a second time).
-        while let Err(e) = deliveries::record(
-            &self.pool,
-            c.id,
-            self.channel,
-            c.attempts,
-            &outcome,
-            self.clock.now(),
-        )
-        .await
-        {
-            if !motcua_platform::db::is_unavailable(&e) {
-                tracing::error!(delivery = %c.id, error = %e, "cannot record a delivery's outcome");
-                return;
-            }
-            tracing::warn!(delivery = %c.id, error = %e, "cannot record a delivery's outcome; retrying");
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(Duration::from_secs(10));
-        }
+        let what = format!("delivery {}", c.id);
+        written(&what, || {
+            deliveries::record(
+                &self.pool,
+                c.id,
+                self.channel,
+                c.attempts,
+                &outcome,
+                self.clock.now(),
+            )
+        })
+        .await;
     }
 
     async fn outcome(&self, c: &Claimed) -> Outcome {

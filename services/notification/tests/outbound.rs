@@ -906,6 +906,32 @@ async fn a_delivery_queued_by_the_previous_release_is_sent_once_after_the_upgrad
     app.stop().await;
 }
 
+/// An SMS reply to `recipient`, due at `at`, as the tests that claim by hand write it.
+fn sms_reply(
+    recipient: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> motcua_notification::deliveries::NewDelivery {
+    use motcua_notification::deliveries::{NewDelivery, RecipientKind};
+    NewDelivery {
+        event_id: Uuid::now_v7(),
+        dossier_code: new_code(),
+        agencies: vec![AGENCY.into()],
+        trigger: "sms-reply".into(),
+        channel: motcua_notification::rules::Channel::Sms,
+        kind: RecipientKind::Sender,
+        recipient_ref: recipient.into(),
+        recipient_masked: "0912***678".into(),
+        reply_to: Some(PHONE.into()),
+        template_version: 0,
+        subject: String::new(),
+        body: "Ho so: da tiep nhan.".into(),
+        html_body: String::new(),
+        sms_parts: 1,
+        quiet_hours: false,
+        not_before: at,
+    }
+}
+
 /// The advisory lock that holds the lease at its start in the test below.
 const LEASE_GATE: i64 = 4_242_017;
 
@@ -914,7 +940,7 @@ const LEASE_GATE: i64 = 4_242_017;
 /// and goes with the next claim (it once lost its job and waited for the minute's sweep).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_committed_while_a_claim_runs_keeps_its_job_and_goes_next() {
-    use motcua_notification::deliveries::{self, NewDelivery, RecipientKind};
+    use motcua_notification::deliveries;
     use motcua_notification::rules::Channel;
     let mut app = App::start(|_| {}).await;
     // The test claims by hand: no dispatcher of the service's own.
@@ -967,24 +993,7 @@ async fn a_delivery_committed_while_a_claim_runs_keeps_its_job_and_goes_next() {
     let mut tx = pool.begin().await.unwrap();
     let written = deliveries::insert(
         &mut tx,
-        &[NewDelivery {
-            event_id: Uuid::now_v7(),
-            dossier_code: new_code(),
-            agencies: vec![AGENCY.into()],
-            trigger: "sms-reply".into(),
-            channel: Channel::Sms,
-            kind: RecipientKind::Sender,
-            recipient_ref: "inbound-during-claim".into(),
-            recipient_masked: "0912***678".into(),
-            reply_to: Some(PHONE.into()),
-            template_version: 0,
-            subject: String::new(),
-            body: "Ho so: da tiep nhan.".into(),
-            html_body: String::new(),
-            sms_parts: 1,
-            quiet_hours: false,
-            not_before: at,
-        }],
+        &[sms_reply("inbound-during-claim", at)],
         at,
         chrono::Duration::hours(2),
     )
@@ -1023,38 +1032,20 @@ async fn a_delivery_committed_while_a_claim_runs_keeps_its_job_and_goes_next() {
 /// meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_of_sent_outcomes_marks_only_rows_still_under_their_claim() {
-    use motcua_notification::deliveries::{self, NewDelivery, RecipientKind, SentRecord};
+    use motcua_notification::deliveries::{self, SentRecord};
     use motcua_notification::rules::Channel;
     let mut app = App::start(|_| {}).await;
     // The test claims and records by hand: no dispatcher of the service's own.
     app.stop_service("notification").await;
     let pool = app.db.clone();
     let at = now(&app);
-    let new = |recipient: &str| NewDelivery {
-        event_id: Uuid::now_v7(),
-        dossier_code: new_code(),
-        agencies: vec![AGENCY.into()],
-        trigger: "sms-reply".into(),
-        channel: Channel::Sms,
-        kind: RecipientKind::Sender,
-        recipient_ref: recipient.into(),
-        recipient_masked: "0912***678".into(),
-        reply_to: Some(PHONE.into()),
-        template_version: 0,
-        subject: String::new(),
-        body: "Ho so: da tiep nhan.".into(),
-        html_body: String::new(),
-        sms_parts: 1,
-        quiet_hours: false,
-        not_before: at,
-    };
     let mut tx = pool.begin().await.unwrap();
     deliveries::insert(
         &mut tx,
         &[
-            new("still-mine"),
-            new("claimed-again"),
-            new("ended-meanwhile"),
+            sms_reply("still-mine", at),
+            sms_reply("claimed-again", at),
+            sms_reply("ended-meanwhile", at),
         ],
         at,
         chrono::Duration::hours(2),
