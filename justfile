@@ -32,6 +32,10 @@ bench:
     cargo run --release --bin motcua-bench -- notification
     cargo run --release --bin motcua-bench -- reporting
 
+# the year replay through all five services in simulated time (deploy/sim.sh --help)
+sim *ARGS:
+    deploy/sim.sh {{ARGS}}
+
 bench-intake *ARGS:
     cargo run --release --bin motcua-bench -- intake {{ARGS}}
 

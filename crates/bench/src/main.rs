@@ -10,6 +10,7 @@ mod intake;
 mod lookup;
 mod notification;
 mod reporting;
+mod sim_cmd;
 mod workflow;
 
 use clap::{Parser, Subcommand};
@@ -53,6 +54,10 @@ enum BenchCmd {
     /// The projection's events per second against the raw write rate; Biểu 06 for a national
     /// year and a province-year against a plain scan of the same rows.
     Reporting(reporting::ReportingArgs),
+    /// A year of a province replayed through the five services in simulated time, checked
+    /// against the simulator's own records; its last line `sim: <dossiers> dossiers, <wall> s,
+    /// <mismatches> mismatches`.
+    Sim(sim_cmd::SimArgs),
 }
 
 fn run(cmd: BenchCmd) -> Result<(), String> {
@@ -62,6 +67,7 @@ fn run(cmd: BenchCmd) -> Result<(), String> {
         BenchCmd::Lookup(args) => lookup::run(args),
         BenchCmd::Notification(args) => notification::run(args),
         BenchCmd::Reporting(args) => reporting::run(args),
+        BenchCmd::Sim(args) => sim_cmd::run(args),
     }
 }
 

@@ -222,11 +222,12 @@ impl Bus {
         )
     }
 
-    /// Deletes this bus's streams (tests).
+    /// Deletes this bus's streams and the simulated clock's buckets (tests, the simulator).
     pub async fn delete_streams(&self) {
         for name in [DOSSIERS, CATALOG, DEADLETTER] {
             let _ = self.js.delete_stream(self.stream_name(name)).await;
         }
+        crate::clock::simulated::delete_buckets(self).await;
     }
 }
 

@@ -3,8 +3,9 @@
 //! Nothing in a service calls the system time directly: it asks its [`Clock`] for `now()` and waits
 //! for deadlines with `sleep_until()`. Production runs on [`SystemClock`]; tests drive a
 //! [`ManualClock`] forward by hours or months and every waiter whose time has come wakes at once,
-//! so a timer test never sleeps on the wall clock. A simulated clock shared by several processes
-//! joins this trait when the simulator lands; nothing else has to change.
+//! so a timer test never sleeps on the wall clock. The year simulator runs every process on a
+//! [`SimulatedClock`] that it drives through NATS (`MOTCUA_SIMULATED_CLOCK=true`, see
+//! [`simulated`]).
 //!
 //! Bookkeeping that decides no rule (trace timestamps, log lines, JetStream's own ack timers, the
 //! relay's poll interval) keeps tokio's monotonic time.
@@ -14,6 +15,9 @@ use futures::future::BoxFuture;
 use std::fmt::Debug;
 use std::sync::Arc;
 use tokio::sync::watch;
+
+pub mod simulated;
+pub use simulated::{SimulatedClock, SimulatedTime};
 
 /// The source of "now" for rules and timers.
 pub trait Clock: Send + Sync + Debug + 'static {
@@ -93,19 +97,23 @@ impl Clock for ManualClock {
     }
 
     fn sleep_until(&self, at: DateTime<Utc>) -> BoxFuture<'static, ()> {
-        let mut rx = self.now.subscribe();
-        Box::pin(async move {
-            loop {
-                if *rx.borrow_and_update() >= at {
-                    return;
-                }
-                if rx.changed().await.is_err() {
-                    // The clock is gone: its time will never come.
-                    futures::future::pending::<()>().await;
-                }
-            }
-        })
+        sleep_on(self.now.subscribe(), at)
     }
+}
+
+/// Resolves once the time `rx` follows reaches `at` (a clock that only moves when told to).
+fn sleep_on(mut rx: watch::Receiver<DateTime<Utc>>, at: DateTime<Utc>) -> BoxFuture<'static, ()> {
+    Box::pin(async move {
+        loop {
+            if *rx.borrow_and_update() >= at {
+                return;
+            }
+            if rx.changed().await.is_err() {
+                // The clock is gone: its time will never come.
+                futures::future::pending::<()>().await;
+            }
+        }
+    })
 }
 
 #[cfg(test)]

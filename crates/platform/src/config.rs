@@ -273,6 +273,9 @@ pub struct Settings {
     /// service refuses to start on them otherwise (fail closed), and says so in its health details
     /// and in `motcua_development_key` when it runs on them.
     pub development: bool,
+    /// MOTCUA_SIMULATED_CLOCK=true: time is the year simulator's, read from NATS
+    /// ([`crate::clock::simulated`]); only with the development key, never beside a real issuer.
+    pub simulated_clock: bool,
     pub retention: Retention,
     pub public: PublicSettings,
     pub log_format: LogFormat,
@@ -293,6 +296,10 @@ pub struct ServiceSpec {
     pub grpc_port: u16,
     /// Its HTTP port (services with an HTTP side) unless `MOTCUA_<NAME>_HTTP_ADDR` says otherwise.
     pub http_port: u16,
+}
+
+fn is_development_key(keys: &KeySource) -> bool {
+    matches!(keys, KeySource::StaticKey { secret } if secret.expose_secret() == DEV_JWT_SECRET)
 }
 
 const GIB: i64 = 1024 * 1024 * 1024;
@@ -361,7 +368,7 @@ fn auth(v: &Vars) -> Result<AuthSettings, ConfigError> {
 impl Settings {
     /// Tokens are checked with the public development key (no key setting was given).
     pub fn uses_development_key(&self) -> bool {
-        matches!(&self.auth.keys, KeySource::StaticKey { secret } if secret.expose_secret() == DEV_JWT_SECRET)
+        is_development_key(&self.auth.keys)
     }
 
     /// Fail closed: without a token key setting (MOTCUA_JWT_JWKS_URL, MOTCUA_JWT_JWKS_FILE or
@@ -506,6 +513,14 @@ impl Settings {
                 "must be longer than MOTCUA_DEAD_LETTERS_MAX_AGE_DAYS, or a replayed dead letter could be applied twice by consumers that already handled it",
             ));
         }
+        let auth = auth(v)?;
+        let simulated_clock = v.parse("MOTCUA_SIMULATED_CLOCK", false, "true or false")?;
+        if simulated_clock && !is_development_key(&auth.keys) {
+            return Err(ConfigError::new(
+                "MOTCUA_SIMULATED_CLOCK",
+                "is for the year simulator only and cannot run beside a real token issuer (MOTCUA_JWT_JWKS_URL, MOTCUA_JWT_JWKS_FILE or MOTCUA_JWT_SECRET): remove it in production",
+            ));
+        }
         Ok(Settings {
             database_url: ServerUrl::new(&database_url),
             database_prefix,
@@ -518,7 +533,7 @@ impl Settings {
             listen_addrs,
             database_urls,
             metrics_addr,
-            auth: auth(v)?,
+            auth,
             limits: Limits {
                 max_message_bytes,
                 max_in_flight: v.count("MOTCUA_MAX_IN_FLIGHT", 256)? as usize,
@@ -528,6 +543,7 @@ impl Settings {
             shutdown_grace: v.seconds("MOTCUA_SHUTDOWN_GRACE_SECS", 20)?,
             relay_stall: v.seconds("MOTCUA_RELAY_STALL_SECS", 60)?,
             development: v.parse("MOTCUA_DEVELOPMENT", false, "true or false")?,
+            simulated_clock,
             retention,
             public: PublicSettings {
                 rate_per_second: v.count("MOTCUA_PUBLIC_RATE_PER_SECOND", 5)? as u32,

@@ -51,6 +51,6 @@ pub mod telemetry;
 pub mod text;
 pub mod versions;
 
-pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use clock::{Clock, ManualClock, SharedClock, SimulatedClock, SimulatedTime, SystemClock};
 pub use error::ServiceError;
 pub use tokio_util::sync::CancellationToken;

@@ -67,10 +67,19 @@ pub async fn begin(program: &str, vars: Vars, settings: Settings) -> anyhow::Res
             "MOTCUA_DEVELOPMENT: tokens are checked with the public development key; set MOTCUA_JWT_JWKS_URL (or MOTCUA_JWT_SECRET) in production"
         );
     }
+    let clock: SharedClock = if settings.simulated_clock {
+        tracing::warn!(
+            "MOTCUA_SIMULATED_CLOCK: time is the simulator's, read from NATS; never in production"
+        );
+        let bus = crate::bus::Bus::from_settings(&settings).await?;
+        crate::clock::SimulatedClock::join(&bus, shutdown.clone()).await?
+    } else {
+        SystemClock::shared()
+    };
     Ok(Process {
         vars,
         settings,
-        clock: SystemClock::shared(),
+        clock,
         shutdown,
         metrics_addr,
         status,

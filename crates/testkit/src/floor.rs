@@ -203,7 +203,14 @@ impl Floor {
                 vars.set(var, format!("http://{addr}"));
             }
         }
-        let process = self.process(service, &vars);
+        let mut process = self.process(service, &vars);
+        if vars.raw("MOTCUA_SIMULATED_CLOCK") == Some("true") {
+            // As a separate process would: this service's own clock, following the simulator's.
+            process.clock =
+                motcua_platform::SimulatedClock::join(&self.bus, process.shutdown.clone())
+                    .await
+                    .expect("joining the simulated time");
+        }
         let running = match service {
             "intake" => {
                 let s = motcua_intake::settings::IntakeSettings::from_vars(&vars).expect("intake");

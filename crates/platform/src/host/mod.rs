@@ -158,6 +158,13 @@ impl ServiceHost {
             );
             metrics::gauge!("motcua_development_key", "service" => name).set(1.0);
         }
+        if host.settings.simulated_clock {
+            host.readiness.note(
+                "simulated-clock",
+                "time is the year simulator's (MOTCUA_SIMULATED_CLOCK=true), not the wall clock's: never in production".into(),
+            );
+            metrics::gauge!("motcua_clock_simulated", "service" => name).set(1.0);
+        }
         host.tasks.push(tokio::spawn(
             host.verifier.clone().refresh_loop(host.shutdown.clone()),
         ));

@@ -1,0 +1,571 @@
+//! Runs the year: a queue of what each dossier does next, in simulated time. At each moment the
+//! driver moves every process's clock there (and waits until all have seen it), does what is due
+//! then — submissions at intake, officers' steps at workflow, supplements and withdrawals at
+//! intake — concurrently, lets the services settle (outboxes empty, consumers caught up), and
+//! queues what each dossier does next. Each act is keyed, so a retry is answered, not repeated.
+
+use super::officers::{DESK_DEPARTMENT, People};
+use super::plan::{Fate, Planned};
+use super::settle::Settle;
+use super::truth::Truth;
+use anyhow::{Context, bail};
+use chrono::{DateTime, Duration, Timelike, Utc};
+use futures::StreamExt;
+use motcua_calendar::{Calendar, Span, vietnam};
+use motcua_platform::SimulatedTime;
+use motcua_platform::auth::Role;
+use motcua_proto::common::{ApplicantType, Channel, DossierStatus, Outcome};
+use motcua_proto::intake::{
+    Applicant, RequestWithdrawalRequest, SubmitDossierRequest, SubmitSupplementRequest,
+    SubmittedDocument, UploadAttachmentRequest,
+};
+use motcua_proto::workflow::{
+    Action, Case, ClaimTaskRequest, DecideWithdrawalRequest, ForwardStepRequest, GetCaseRequest,
+    RecordResultRequest, RefuseCaseRequest, RequestSupplementRequest, ReturnResultRequest,
+};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::Mutex;
+use std::time::Duration as Wall;
+use tonic::Code;
+
+/// What a dossier does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Act {
+    Submit,
+    /// An officer works the current step (or asks, refuses, records, per the plan).
+    Work,
+    /// The applicant hands in the supplement at the desk.
+    Supplement,
+    /// The desk approves the withdrawal the applicant asked for.
+    Withdraw,
+    /// The desk hands the result over.
+    Return,
+}
+
+/// One dossier's plan and what has happened to it.
+#[derive(Debug)]
+struct Dossier {
+    plan: Planned,
+    truth: Truth,
+    asked_supplement: bool,
+    asked_withdrawal: bool,
+}
+
+/// What the run counted while it went.
+#[derive(Debug, Default)]
+pub struct Driven {
+    pub truths: Vec<Truth>,
+    pub moments: u64,
+    pub acts: u64,
+    /// Per RPC: wall latencies.
+    pub latencies: std::collections::BTreeMap<&'static str, Vec<Wall>>,
+}
+
+pub struct Driver<'a> {
+    pub people: &'a People,
+    pub time: &'a SimulatedTime,
+    pub settle: &'a Settle,
+    pub cal: &'a Calendar,
+    pub concurrency: usize,
+    pub seed: u64,
+    /// Called after each moment with (simulated time, dossiers done, acts so far).
+    pub progress: &'a (dyn Fn(DateTime<Utc>, usize, u64) + Sync),
+}
+
+impl std::fmt::Debug for Driver<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("seed", &self.seed)
+            .finish_non_exhaustive()
+    }
+}
+
+/// When and what a dossier does next; None when its life is over.
+type Next = Option<(DateTime<Utc>, Act)>;
+
+type Latencies = Mutex<std::collections::BTreeMap<&'static str, Vec<Wall>>>;
+
+impl Driver<'_> {
+    pub async fn run(&self, plans: Vec<Planned>) -> anyhow::Result<Driven> {
+        let mut queue: BinaryHeap<Reverse<(DateTime<Utc>, usize, Act)>> = plans
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Reverse((p.arrives, i, Act::Submit)))
+            .collect();
+        let dossiers: Vec<Mutex<Dossier>> = plans
+            .into_iter()
+            .map(|plan| {
+                Mutex::new(Dossier {
+                    truth: Truth {
+                        field: plan.field.clone(),
+                        ..Default::default()
+                    },
+                    plan,
+                    asked_supplement: false,
+                    asked_withdrawal: false,
+                })
+            })
+            .collect();
+        let latencies: Latencies = Mutex::default();
+        let (mut moments, mut acts, mut done) = (0u64, 0u64, 0usize);
+        while let Some(Reverse((at, _, _))) = queue.peek().copied() {
+            let mut batch = Vec::new();
+            while let Some(Reverse((t, i, act))) = queue.peek().copied()
+                && t == at
+            {
+                queue.pop();
+                batch.push((i, act));
+            }
+            self.time
+                .set(at, Wall::from_secs(60))
+                .await
+                .with_context(|| format!("moving the simulated time to {at}"))?;
+            moments += 1;
+            acts += batch.len() as u64;
+            let results: Vec<anyhow::Result<(usize, Next)>> = futures::stream::iter(batch)
+                .map(|(i, act)| {
+                    let (dossiers, latencies) = (&dossiers, &latencies);
+                    async move {
+                        let next = self
+                            .act(&dossiers[i], act, at, latencies)
+                            .await
+                            .with_context(|| format!("dossier #{i}, {act:?} at {at}"))?;
+                        Ok((i, next))
+                    }
+                })
+                .buffer_unordered(self.concurrency.max(1))
+                .collect()
+                .await;
+            for r in results {
+                match r? {
+                    (i, Some((next, act))) => {
+                        queue.push(Reverse((next.max(at + Duration::minutes(1)), i, act)));
+                    }
+                    (_, None) => done += 1,
+                }
+            }
+            self.settle.wait(at).await?;
+            (self.progress)(at, done, acts);
+        }
+        Ok(Driven {
+            truths: dossiers
+                .into_iter()
+                .map(|d| d.into_inner().unwrap_or_else(|p| p.into_inner()).truth)
+                .collect(),
+            moments,
+            acts,
+            latencies: latencies.into_inner().unwrap_or_else(|p| p.into_inner()),
+        })
+    }
+
+    /// Does `act` for one dossier at `now`; returns when and what it does next (None: its life
+    /// is over).
+    async fn act(
+        &self,
+        dossier: &Mutex<Dossier>,
+        act: Act,
+        now: DateTime<Utc>,
+        latencies: &Latencies,
+    ) -> anyhow::Result<Next> {
+        let (plan, truth) = {
+            let d = dossier.lock().unwrap_or_else(|p| p.into_inner());
+            (d.plan.clone(), d.truth.clone())
+        };
+        let timed = |name: &'static str, started: std::time::Instant| {
+            latencies
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(name)
+                .or_default()
+                .push(started.elapsed());
+        };
+        let key = |what: &str| format!("sim-{}-{}-{what}", self.seed, plan.n);
+        match act {
+            Act::Submit => {
+                let started = std::time::Instant::now();
+                let receipt = self.submit(&plan, &key("submit")).await?;
+                timed("intake.SubmitDossier", started);
+                let mut d = dossier.lock().unwrap_or_else(|p| p.into_inner());
+                d.truth.code = receipt.dossier_code.clone();
+                d.truth.lookup_token = receipt.lookup_token.clone();
+                d.truth.channel = Some(plan.channel);
+                d.truth.received_at = receipt.received_at.map(ts);
+                d.truth.due_at = receipt.due_at.map(ts);
+                d.truth.status = Some(DossierStatus::Received);
+                Ok(Some((self.later(now, Duration::minutes(30)), Act::Work)))
+            }
+            Act::Supplement => {
+                let mut desk = self.people.desk_intake(plan.officer);
+                // The first document the procedure lists (the plan asks supplements only of
+                // procedures that list documents).
+                let d = plan
+                    .procedure
+                    .documents
+                    .first()
+                    .context("the procedure lists no document")?;
+                let doc = SubmittedDocument {
+                    key: d.key.clone(),
+                    form: d.form,
+                    copies: d.copies.max(1),
+                    ..Default::default()
+                };
+                let req = SubmitSupplementRequest {
+                    dossier_code: truth.code.clone(),
+                    documents: vec![doc],
+                    idempotency_key: key("supplement"),
+                };
+                let started = std::time::Instant::now();
+                // Intake learns of the request from workflow's event: the services settled before
+                // this moment, so it knows.
+                desk.submit_supplement(req)
+                    .await
+                    .context("SubmitSupplement")?;
+                timed("intake.SubmitSupplement", started);
+                Ok(Some((self.later(now, Duration::minutes(30)), Act::Work)))
+            }
+            Act::Withdraw => {
+                let case = self.case(&truth.code).await?;
+                let mut desk = self
+                    .people
+                    .officer(Role::Desk, DESK_DEPARTMENT, plan.officer);
+                let started = std::time::Instant::now();
+                let c = desk
+                    .decide_withdrawal(DecideWithdrawalRequest {
+                        dossier_code: truth.code.clone(),
+                        action: action(case.version, key("withdraw")),
+                        approve: true,
+                    })
+                    .await
+                    .context("DecideWithdrawal")?
+                    .into_inner()
+                    .case
+                    .context("no case")?;
+                timed("workflow.DecideWithdrawal", started);
+                self.ended(dossier, &c, now, None);
+                Ok(None)
+            }
+            Act::Return => {
+                let case = self.case(&truth.code).await?;
+                let mut desk = self
+                    .people
+                    .officer(Role::Desk, DESK_DEPARTMENT, plan.officer);
+                let started = std::time::Instant::now();
+                let c = desk
+                    .return_result(ReturnResultRequest {
+                        dossier_code: truth.code.clone(),
+                        action: action(case.version, key("return")),
+                    })
+                    .await
+                    .context("ReturnResult")?
+                    .into_inner()
+                    .case
+                    .context("no case")?;
+                timed("workflow.ReturnResult", started);
+                let mut d = dossier.lock().unwrap_or_else(|p| p.into_inner());
+                d.truth.status = DossierStatus::try_from(c.status).ok();
+                Ok(None)
+            }
+            Act::Work => self.work(dossier, &plan, &truth, now, &key, &timed).await,
+        }
+    }
+
+    /// An officer's turn on the current step.
+    async fn work(
+        &self,
+        dossier: &Mutex<Dossier>,
+        plan: &Planned,
+        truth: &Truth,
+        now: DateTime<Utc>,
+        key: &dyn Fn(&str) -> String,
+        timed: &dyn Fn(&'static str, std::time::Instant),
+    ) -> anyhow::Result<Next> {
+        let case = self.case(&truth.code).await?;
+        let step = case
+            .steps
+            .get(case.current_step as usize)
+            .cloned()
+            .context("the case has no current step")?;
+        let role = Role::parse(&step.role).context("the step names no role")?;
+        let last = case.current_step as usize + 1 == case.steps.len();
+        let (asked_supplement, asked_withdrawal) = {
+            let d = dossier.lock().unwrap_or_else(|p| p.into_inner());
+            (d.asked_supplement, d.asked_withdrawal)
+        };
+        // The applicant asks to withdraw once the desk has passed the dossier on.
+        if plan.fate == Fate::Withdrawn && !asked_withdrawal && case.current_step >= 1 {
+            let mut desk = self.people.desk_intake(plan.officer);
+            let started = std::time::Instant::now();
+            desk.request_withdrawal(RequestWithdrawalRequest {
+                dossier_code: truth.code.clone(),
+                reason: "Người nộp xin rút hồ sơ".into(),
+                idempotency_key: key("ask-withdrawal"),
+            })
+            .await
+            .context("RequestWithdrawal")?;
+            timed("intake.RequestWithdrawal", started);
+            dossier
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .asked_withdrawal = true;
+            return Ok(Some((self.later(now, Duration::hours(1)), Act::Withdraw)));
+        }
+        let mut officer = self.people.officer(role, &step.department, plan.officer);
+        let mut version = case.version;
+        if case.assignee.is_none() {
+            let started = std::time::Instant::now();
+            version = officer
+                .claim_task(ClaimTaskRequest {
+                    dossier_code: truth.code.clone(),
+                    action: action(version, key(&format!("claim-{}", case.version))),
+                })
+                .await
+                .context("ClaimTask")?
+                .into_inner()
+                .case
+                .context("no case")?
+                .version;
+            timed("workflow.ClaimTask", started);
+        }
+        let started = std::time::Instant::now();
+        let k = key(&format!("v{version}"));
+        if plan.fate == Fate::Refused && role == Role::Leader {
+            let c = officer
+                .refuse_case(RefuseCaseRequest {
+                    dossier_code: truth.code.clone(),
+                    action: action(version, k),
+                    reason: "Không đủ điều kiện theo quy định".into(),
+                })
+                .await
+                .context("RefuseCase")?
+                .into_inner()
+                .case
+                .context("no case")?;
+            timed("workflow.RefuseCase", started);
+            self.ended(dossier, &c, now, None);
+            return Ok(None);
+        }
+        if plan.supplement && !asked_supplement && role == Role::Specialist {
+            let c = officer
+                .request_supplement(RequestSupplementRequest {
+                    dossier_code: truth.code.clone(),
+                    action: action(version, k),
+                    missing: vec!["Bản sao giấy tờ còn thiếu".into()],
+                })
+                .await
+                .context("RequestSupplement")?
+                .into_inner()
+                .case
+                .context("no case")?;
+            timed("workflow.RequestSupplement", started);
+            let mut d = dossier.lock().unwrap_or_else(|p| p.into_inner());
+            d.asked_supplement = true;
+            d.truth.supplements += 1;
+            d.truth.due_at = c.due_at.map(ts);
+            let back = self.working_later(now, Span::Days(2))?;
+            return Ok(Some((back, Act::Supplement)));
+        }
+        if last {
+            let c = officer
+                .record_result(RecordResultRequest {
+                    dossier_code: truth.code.clone(),
+                    action: action(version, k),
+                    result: format!("Kết quả hồ sơ {}", truth.code),
+                    ..Default::default()
+                })
+                .await
+                .context("RecordResult")?
+                .into_inner()
+                .case
+                .context("no case")?;
+            timed("workflow.RecordResult", started);
+            let due = c.due_at.map(ts).context("no due time")?;
+            let expected = match self.cal.classify(vn(due), vn(now))? {
+                motcua_calendar::Outcome::Early => Outcome::Early,
+                motcua_calendar::Outcome::OnTime => Outcome::OnTime,
+                motcua_calendar::Outcome::Late => Outcome::Late,
+            };
+            self.ended(dossier, &c, now, Some(expected));
+            return Ok(Some((self.later(now, Duration::hours(2)), Act::Return)));
+        }
+        let c = officer
+            .forward_step(ForwardStepRequest {
+                dossier_code: truth.code.clone(),
+                action: action(version, k),
+            })
+            .await
+            .context("ForwardStep")?
+            .into_inner()
+            .case
+            .context("no case")?;
+        timed("workflow.ForwardStep", started);
+        let due = c.due_at.map(ts).context("no due time")?;
+        let remaining = c.steps.len().saturating_sub(c.current_step as usize).max(1) as i32;
+        let finish = self.finish_by(plan.fate, due)?;
+        let next = if remaining == 1 {
+            // The last step is done at the planned moment itself, where the outcome is decided.
+            finish.max(now + Duration::minutes(15))
+        } else {
+            self.later(now, ((finish - now) / remaining).max(Duration::minutes(15)))
+        };
+        Ok(Some((next, Act::Work)))
+    }
+
+    /// When the result is meant to be recorded, given the due time.
+    fn finish_by(&self, fate: Fate, due: DateTime<Utc>) -> anyhow::Result<DateTime<Utc>> {
+        Ok(match fate {
+            Fate::Early => self.cal.before(vn(due), Span::Days(2))?.with_timezone(&Utc),
+            Fate::OnTime => {
+                let at = vn(due - Duration::minutes(20));
+                self.cal
+                    .next_working_moment(at)?
+                    .with_timezone(&Utc)
+                    .min(due)
+            }
+            _ => self
+                .cal
+                .due(vn(due), Span::Days(2), None, &[])?
+                .with_timezone(&Utc),
+        })
+    }
+
+    /// The first quarter-hour working moment at least `after` past `now`.
+    fn later(&self, now: DateTime<Utc>, after: Duration) -> DateTime<Utc> {
+        let at = now + after;
+        let quarter =
+            at - Duration::seconds(i64::from(at.minute() % 15) * 60 + i64::from(at.second()));
+        let at = if quarter < at {
+            quarter + Duration::minutes(15)
+        } else {
+            quarter
+        };
+        self.cal
+            .next_working_moment(vn(at))
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or(at)
+    }
+
+    fn working_later(&self, now: DateTime<Utc>, span: Span) -> anyhow::Result<DateTime<Utc>> {
+        let at = self.cal.due(vn(now), span, None, &[])?.with_timezone(&Utc);
+        Ok(self.later(at, Duration::zero()))
+    }
+
+    /// Records how the case ended.
+    fn ended(
+        &self,
+        dossier: &Mutex<Dossier>,
+        c: &Case,
+        now: DateTime<Utc>,
+        outcome: Option<Outcome>,
+    ) {
+        let mut d = dossier.lock().unwrap_or_else(|p| p.into_inner());
+        d.truth.done_at = Some(now);
+        d.truth.outcome = outcome;
+        d.truth.due_at = c.due_at.map(ts);
+        d.truth.status = DossierStatus::try_from(c.status).ok();
+    }
+
+    /// The case as workflow has it (created by its consumer: the services settled before).
+    async fn case(&self, code: &str) -> anyhow::Result<Case> {
+        let mut leader = self.people.leader();
+        match leader
+            .get_case(GetCaseRequest {
+                dossier_code: code.to_owned(),
+                with_history: false,
+            })
+            .await
+        {
+            Ok(r) => r.into_inner().case.context("no case"),
+            Err(s) if s.code() == Code::NotFound => {
+                bail!("workflow has no case {code} though the services had settled")
+            }
+            Err(s) => Err(s).context("GetCase"),
+        }
+    }
+
+    async fn submit(
+        &self,
+        plan: &Planned,
+        key: &str,
+    ) -> anyhow::Result<motcua_proto::intake::Receipt> {
+        let online = plan.channel == Channel::Online;
+        let mut intake = if online {
+            self.people.portal()
+        } else {
+            self.people.desk_intake(plan.officer)
+        };
+        let mut documents = Vec::new();
+        for d in plan.procedure.documents.iter().filter(|d| d.mandatory) {
+            let mut attachment_ids = Vec::new();
+            if online {
+                let a = intake
+                    .upload_attachment(UploadAttachmentRequest {
+                        file_name: format!("{}.pdf", d.key),
+                        media_type: "application/pdf".into(),
+                        content: b"%PDF-1.4\n% ban scan\n%%EOF\n".to_vec(),
+                    })
+                    .await
+                    .context("UploadAttachment")?
+                    .into_inner()
+                    .attachment
+                    .context("no attachment")?;
+                attachment_ids.push(a.id);
+            }
+            documents.push(SubmittedDocument {
+                key: d.key.clone(),
+                form: d.form,
+                copies: d.copies.max(1),
+                attachment_ids,
+                ..Default::default()
+            });
+        }
+        let n = plan.n as u64;
+        let req = SubmitDossierRequest {
+            idempotency_key: key.to_owned(),
+            procedure_code: plan.procedure.code.clone(),
+            channel: plan.channel as i32,
+            applicant: Some(Applicant {
+                r#type: ApplicantType::Citizen as i32,
+                name: NAMES[plan.n % NAMES.len()].into(),
+                id_number: format!("038{:09}", n % 1_000_000_000),
+                phone: format!("09{:08}", (n * 7919) % 100_000_000),
+                email: String::new(),
+                address: "Số 5 đường Trần Phú, phường Hạc Thành, tỉnh Thanh Hóa".into(),
+            }),
+            documents,
+            ..Default::default()
+        };
+        intake
+            .submit_dossier(req)
+            .await
+            .context("SubmitDossier")?
+            .into_inner()
+            .receipt
+            .context("no receipt")
+    }
+}
+
+const NAMES: [&str; 6] = [
+    "Nguyễn Văn An",
+    "Trần Thị Bình",
+    "Lê Văn Cường",
+    "Phạm Thị Dung",
+    "Hoàng Văn Em",
+    "Vũ Thị Giang",
+];
+
+fn action(version: u64, key: String) -> Option<Action> {
+    Some(Action {
+        expected_version: version,
+        idempotency_key: key,
+        ..Default::default()
+    })
+}
+
+fn ts(t: prost_types::Timestamp) -> DateTime<Utc> {
+    DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32).unwrap_or_default()
+}
+
+fn vn(t: DateTime<Utc>) -> DateTime<chrono::FixedOffset> {
+    t.with_timezone(&vietnam())
+}

@@ -1,0 +1,231 @@
+//! `motcua-bench sim`: a year of a province replayed through the five real services in simulated
+//! time, checked at the end against the simulator's own records (issue "year replay").
+//!
+//! - [`profile`]: the year as data (deploy/sim/*.toml); [`plan`]: every dossier laid out by seed;
+//! - [`drive`]: the acts in time order through the public gRPC APIs, as the desk, the portal and
+//!   the officers with their own tokens; [`settle`]: waiting for the services between moments;
+//! - [`truth`]: what the simulator knows and Biểu 06 from it; [`checks`]: each service against it.
+//!
+//! The services run in this process on a fresh database and stream prefix (the test floor), each
+//! on its own [`motcua_platform::SimulatedClock`] that follows the time this driver sets in NATS,
+//! exactly as separate processes would.
+
+pub mod checks;
+pub mod drive;
+pub mod officers;
+pub mod plan;
+pub mod profile;
+pub mod settle;
+pub mod truth;
+
+use chrono::{DateTime, Utc};
+use motcua_platform::SimulatedTime;
+use motcua_platform::config::Vars;
+use motcua_testkit::floor::Floor;
+use std::time::{Duration, Instant};
+
+/// What to replay and how hard.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub profile: profile::Profile,
+    pub scale: f64,
+    pub seed: u64,
+    pub concurrency: usize,
+    /// Print a progress line now and then (the binary does; tests do not).
+    pub progress: bool,
+}
+
+/// What a run found and measured.
+#[derive(Debug)]
+pub struct Report {
+    pub dossiers: usize,
+    pub checks: Vec<checks::Check>,
+    pub wall: Duration,
+    pub moments: u64,
+    pub acts: u64,
+    pub latencies: Vec<(&'static str, Duration, Duration, usize)>,
+}
+
+impl Report {
+    pub fn mismatches(&self) -> usize {
+        self.checks.iter().map(|c| c.mismatches.len()).sum()
+    }
+
+    /// The table of checks, then the figures, then `sim: <dossiers> dossiers, <wall> s, <n>
+    /// mismatches` as the last line.
+    pub fn render(&self) -> String {
+        let mut out = String::from("check | checked | mismatches\n---|---:|---:\n");
+        for c in &self.checks {
+            out += &format!("{} | {} | {}\n", c.what, c.checked, c.mismatches.len());
+            for m in c.mismatches.iter().take(10) {
+                out += &format!("  ✗ {m}\n");
+            }
+        }
+        let secs = self.wall.as_secs_f64();
+        out += &format!(
+            "\nwall {secs:.1} s; {} dossiers ({:.1}/s); {} moments of simulated time; {} acts ({:.1}/s)\n",
+            self.dossiers,
+            self.dossiers as f64 / secs,
+            self.moments,
+            self.acts,
+            self.acts as f64 / secs
+        );
+        for (rpc, p50, p99, n) in &self.latencies {
+            out += &format!(
+                "{rpc}: {n} calls, p50 {:.1} ms, p99 {:.1} ms\n",
+                p50.as_secs_f64() * 1e3,
+                p99.as_secs_f64() * 1e3
+            );
+        }
+        out += &format!(
+            "sim: {} dossiers, {secs:.0} s, {} mismatches\n",
+            self.dossiers,
+            self.mismatches()
+        );
+        out
+    }
+}
+
+/// The settings the simulated services run with, beside the floor's: the simulated clock, and
+/// streams and retention sized for a year.
+pub fn sim_vars(vars: &mut Vars, dossiers: usize) {
+    vars.set("MOTCUA_SIMULATED_CLOCK", "true");
+    let events = (dossiers as u64 * 32 * 1024).max(64 << 20);
+    vars.set("MOTCUA_DOSSIER_EVENTS_MAX_BYTES", events.to_string());
+    // A year's deliveries are all checked at its end.
+    vars.set("MOTCUA_DELIVERY_RETENTION_DAYS", "3650");
+}
+
+/// The five services, in the order they depend on each other.
+pub const SERVICES: [&str; 5] = ["intake", "workflow", "lookup", "notification", "reporting"];
+
+/// The shipped catalog as if in force from the first day of `year`: the procedures of a past
+/// year were earlier versions of today's, which is what the replay runs (written beside the
+/// floor's attachments, removed with them).
+pub fn catalog_in_force(year: i32, dir: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    let text = std::fs::read_to_string(motcua_testkit::floor::catalog_file())?;
+    let moved: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("effective_from = ") {
+                format!("effective_from = \"{year}-01-01\"")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(format!("catalog-{year}.toml"));
+    std::fs::write(&path, moved)?;
+    Ok(path)
+}
+
+/// Replays the year on a floor of its own (fresh databases and streams, removed afterwards).
+pub async fn run(opts: Options) -> anyhow::Result<Report> {
+    let fields = opts.profile.scaled_fields(opts.scale);
+    let dossiers: u64 = fields.values().sum();
+    let mut floor = Floor::new(|v| sim_vars(v, dossiers as usize)).await;
+    let result = run_on(&mut floor, &opts).await;
+    floor.stop().await;
+    result
+}
+
+/// Replays the year on `floor`, starting its five services on the simulated clock.
+pub async fn run_on(floor: &mut Floor, opts: &Options) -> anyhow::Result<Report> {
+    let started = Instant::now();
+    let cal = motcua_calendar::standard()?;
+    let file = catalog_in_force(
+        opts.profile.year,
+        &motcua_testkit::floor::attachments_dir(&floor.id),
+    )?;
+    floor
+        .vars
+        .set("MOTCUA_CATALOG_FILE", file.display().to_string());
+    let text = std::fs::read_to_string(&file)?;
+    let catalog = motcua_intake::catalog::parse_file(&text).map_err(anyhow::Error::msg)?;
+    let fields = opts.profile.scaled_fields(opts.scale);
+    let plans = plan::year(&opts.profile, &fields, &catalog.procedures, &cal, opts.seed)?;
+    let first = plans.first().map(|p| p.arrives).unwrap_or_default();
+    let time = SimulatedTime::open(&floor.bus).await?;
+    time.put(first - chrono::Duration::hours(1)).await?;
+    for service in SERVICES {
+        floor.start(service).await;
+    }
+    time.wait_instances(SERVICES.len(), Duration::from_secs(30))
+        .await?;
+    let channel = |s: &str| {
+        let addr = floor.addr(s);
+        async move { motcua_testkit::channel(addr).await }
+    };
+    let people = officers::People::new(
+        &opts.profile.agency,
+        opts.profile.officers.clone(),
+        [
+            channel("intake").await,
+            channel("workflow").await,
+            channel("reporting").await,
+            channel("lookup").await,
+        ],
+    );
+    let pools: Vec<(&'static str, sqlx::PgPool)> =
+        SERVICES.iter().map(|s| (*s, floor.pool(s))).collect();
+    let settle = settle::Settle {
+        bus: floor.bus.clone(),
+        pools: pools.clone(),
+        within: Duration::from_secs(60),
+    };
+    let total = plans.len();
+    let last_print = std::sync::Mutex::new(Instant::now());
+    let progress = |at: DateTime<Utc>, done: usize, acts: u64| {
+        if !opts.progress {
+            return;
+        }
+        let mut last = last_print.lock().unwrap_or_else(|p| p.into_inner());
+        if last.elapsed() >= Duration::from_secs(2) {
+            *last = Instant::now();
+            let secs = started.elapsed().as_secs_f64();
+            eprintln!(
+                "[{}] simulated {} | {done}/{total} dossiers done | {:.0} acts/s",
+                format_args!("{secs:>6.0} s"),
+                at.with_timezone(&motcua_calendar::vietnam())
+                    .format("%Y-%m-%d %H:%M"),
+                acts as f64 / secs
+            );
+        }
+    };
+    let driver = drive::Driver {
+        people: &people,
+        time: &time,
+        settle: &settle,
+        cal: &cal,
+        concurrency: opts.concurrency,
+        seed: opts.seed,
+        progress: &progress,
+    };
+    let driven = driver.run(plans).await?;
+    // Notifications go out on their own schedule (quiet hours): let the clock run a day on.
+    let end = time.now().await?.unwrap_or(first) + chrono::Duration::days(1);
+    time.set(end, Duration::from_secs(60)).await?;
+    settle.wait(end).await?;
+    let mut all = checks::states(&people, &driven.truths).await?;
+    all.push(checks::form06(&people, &driven.truths, opts.profile.year).await?);
+    all.extend(checks::leftovers(&floor.bus, &pools, &driven.truths).await?);
+    let mut latencies = Vec::new();
+    for (rpc, mut samples) in driven.latencies {
+        samples.sort();
+        let q = |f: f64| samples[((samples.len() - 1) as f64 * f).round() as usize];
+        latencies.push((rpc, q(0.5), q(0.99), samples.len()));
+    }
+    for (_, pool) in pools {
+        pool.close().await;
+    }
+    Ok(Report {
+        dossiers: driven.truths.len(),
+        checks: all,
+        wall: started.elapsed(),
+        moments: driven.moments,
+        acts: driven.acts,
+        latencies,
+    })
+}

@@ -1,0 +1,84 @@
+//! Waiting until the services have settled after a moment's acts: every outbox has published and
+//! every consumer of the run's streams has handled all it was given, and no job is due (a timer,
+//! a delivery whose quiet hours are over). Only then does the driver
+//! move the time on, so that what a service does on an event happens at the moment the event
+//! happened — as it does in real life, where the services lag by milliseconds, not by hours.
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use motcua_platform::bus::{Bus, CATALOG, DOSSIERS};
+use sqlx::PgPool;
+use std::time::Duration;
+
+#[derive(Debug)]
+pub struct Settle {
+    pub bus: Bus,
+    /// Every service's database (their outboxes).
+    pub pools: Vec<(&'static str, PgPool)>,
+    /// Give up (an error) when the services have not settled within this long.
+    pub within: Duration,
+}
+
+impl Settle {
+    /// Waits until nothing is behind at simulated time `now`.
+    pub async fn wait(&self, now: DateTime<Utc>) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + self.within;
+        let mut pause = Duration::from_micros(500);
+        loop {
+            match self.behind(now).await? {
+                None => return Ok(()),
+                Some(what) if tokio::time::Instant::now() > deadline => {
+                    anyhow::bail!(
+                        "the services did not settle within {:?}: {what}",
+                        self.within
+                    )
+                }
+                Some(_) => {}
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(20));
+        }
+    }
+
+    /// What is still behind, if anything.
+    pub async fn behind(&self, now: DateTime<Utc>) -> anyhow::Result<Option<String>> {
+        for (service, pool) in &self.pools {
+            let n = motcua_platform::outbox::pending(pool)
+                .await
+                .with_context(|| format!("{service}'s outbox"))?;
+            if n > 0 {
+                return Ok(Some(format!("{service}'s outbox holds {n} events")));
+            }
+            let (due,): (i64,) = sqlx::query_as(
+                "SELECT count(*) FROM jobs WHERE failed_at IS NULL AND run_at <= $1",
+            )
+            .bind(now)
+            .fetch_one(pool)
+            .await
+            .with_context(|| format!("{service}'s jobs"))?;
+            if due > 0 {
+                return Ok(Some(format!("{service} has {due} jobs due")));
+            }
+        }
+        for stream in [DOSSIERS, CATALOG] {
+            let s = self
+                .bus
+                .js
+                .get_stream(self.bus.stream_name(stream))
+                .await
+                .with_context(|| format!("stream {stream}"))?;
+            let mut consumers = s.consumers();
+            while let Some(info) = consumers.next().await {
+                let info = info.with_context(|| format!("consumers of {stream}"))?;
+                if info.num_pending > 0 || info.num_ack_pending > 0 {
+                    return Ok(Some(format!(
+                        "consumer {} has {} pending, {} unacknowledged",
+                        info.name, info.num_pending, info.num_ack_pending
+                    )));
+                }
+            }
+        }
+        Ok(None)
+    }
+}

@@ -1,0 +1,42 @@
+//! `motcua-bench sim`: the year replay from the command line (deploy/sim.sh calls it).
+
+use clap::Args;
+use motcua_bench::sim;
+
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// A profile of deploy/sim/ (tq2017, national-peak) or a path to a profile file.
+    #[arg(long, default_value = "tq2017")]
+    profile: String,
+    /// Multiplies the profile's dossier counts (0.01: a hundredth of the year).
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
+    /// The same seed lays out the same year.
+    #[arg(long, default_value_t = 2017)]
+    seed: u64,
+    /// How many acts of one moment run at once.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+}
+
+pub fn run(args: SimArgs) -> Result<(), String> {
+    if !(args.scale > 0.0 && args.scale.is_finite()) {
+        return Err(format!("--scale {}: give a positive number", args.scale));
+    }
+    let profile = sim::profile::Profile::load(&args.profile).map_err(|e| format!("{e:#}"))?;
+    let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let report = rt
+        .block_on(sim::run(sim::Options {
+            profile,
+            scale: args.scale,
+            seed: args.seed,
+            concurrency: args.concurrency,
+            progress: true,
+        }))
+        .map_err(|e| format!("{e:#}"))?;
+    print!("{}", report.render());
+    if report.mismatches() > 0 {
+        return Err(format!("{} mismatches", report.mismatches()));
+    }
+    Ok(())
+}
