@@ -18,6 +18,8 @@ async fn a_small_year_replayed_through_all_five_services_matches_every_record() 
         seed: 7,
         concurrency: 16,
         progress: false,
+        processes: false,
+        chaos: None,
     })
     .await
     .unwrap();

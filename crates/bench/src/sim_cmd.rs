@@ -17,6 +17,17 @@ pub struct SimArgs {
     /// How many acts of one moment run at once.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
+    /// Run the five services as processes of their own binaries (beside this one), as in a
+    /// cluster, instead of inside the simulator.
+    #[arg(long)]
+    processes: bool,
+    /// Kill a service process (SIGKILL) about every N seconds and restart it; restart NATS and
+    /// crash PostgreSQL once each — a NATS and a PostgreSQL of the run's own, on free ports.
+    #[arg(long, value_name = "SECONDS")]
+    chaos: Option<u64>,
+    /// With --chaos: at most this many faults.
+    #[arg(long, default_value_t = 1000)]
+    faults: usize,
 }
 
 pub fn run(args: SimArgs) -> Result<(), String> {
@@ -32,6 +43,11 @@ pub fn run(args: SimArgs) -> Result<(), String> {
             seed: args.seed,
             concurrency: args.concurrency,
             progress: true,
+            processes: args.processes,
+            chaos: args.chaos.map(|s| sim::chaos::Pace {
+                every: std::time::Duration::from_secs(s),
+                max: args.faults,
+            }),
         }))
         .map_err(|e| format!("{e:#}"))?;
     print!("{}", report.render());

@@ -8,7 +8,7 @@ use super::officers::{DESK_DEPARTMENT, People};
 use super::plan::{Fate, Planned};
 use super::settle::Settle;
 use super::truth::Truth;
-use anyhow::{Context, bail};
+use anyhow::Context;
 use chrono::{DateTime, Duration, Timelike, Utc};
 use futures::StreamExt;
 use motcua_calendar::{Calendar, Span, vietnam};
@@ -63,6 +63,8 @@ pub struct Driven {
 }
 
 pub struct Driver<'a> {
+    /// Faults are expected (the chaos run): calls a restart mends are tried again.
+    pub faults: bool,
     pub people: &'a People,
     pub time: &'a SimulatedTime,
     pub settle: &'a Settle,
@@ -83,6 +85,46 @@ impl std::fmt::Debug for Driver<'_> {
 
 /// When and what a dossier does next; None when its life is over.
 type Next = Option<(DateTime<Utc>, Act)>;
+
+/// Whether a restart or a moment mends this failure (the chaos run tries it again).
+fn transient(code: Code) -> bool {
+    matches!(
+        code,
+        Code::Unavailable
+            | Code::Unknown
+            | Code::Internal
+            | Code::Cancelled
+            | Code::DeadlineExceeded
+    )
+}
+
+impl Driver<'_> {
+    /// One call, answered; in a run with faults, a transient failure is tried again (for up to
+    /// two minutes) with the same request — its idempotency key makes a repeat an answer, not a
+    /// second change.
+    async fn call<T, F, Fut>(&self, what: &'static str, mut f: F) -> anyhow::Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let deadline = std::time::Instant::now() + Wall::from_secs(120);
+        loop {
+            match f().await {
+                Ok(r) => return Ok(r.into_inner()),
+                Err(s)
+                    if self.faults
+                        && transient(s.code())
+                        && std::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Wall::from_millis(200)).await;
+                }
+                Err(s) => {
+                    return Err(anyhow::anyhow!("{}: {}", s.code(), s.message())).context(what);
+                }
+            }
+        }
+    }
+}
 
 type Latencies = Mutex<std::collections::BTreeMap<&'static str, Vec<Wall>>>;
 
@@ -196,7 +238,6 @@ impl Driver<'_> {
                 Ok(Some((self.later(now, Duration::minutes(30)), Act::Work)))
             }
             Act::Supplement => {
-                let mut desk = self.people.desk_intake(plan.officer);
                 // The first document the procedure lists (the plan asks supplements only of
                 // procedures that list documents).
                 let d = plan
@@ -218,27 +259,33 @@ impl Driver<'_> {
                 let started = std::time::Instant::now();
                 // Intake learns of the request from workflow's event: the services settled before
                 // this moment, so it knows.
-                desk.submit_supplement(req)
-                    .await
-                    .context("SubmitSupplement")?;
+                self.call("SubmitSupplement", || {
+                    let (mut desk, req) = (self.people.desk_intake(plan.officer), req.clone());
+                    async move { desk.submit_supplement(req).await }
+                })
+                .await?;
                 timed("intake.SubmitSupplement", started);
                 Ok(Some((self.later(now, Duration::minutes(30)), Act::Work)))
             }
             Act::Withdraw => {
                 let case = self.case(&truth.code).await?;
-                let mut desk = self
+                let desk = self
                     .people
                     .officer(Role::Desk, DESK_DEPARTMENT, plan.officer);
                 let started = std::time::Instant::now();
-                let c = desk
-                    .decide_withdrawal(DecideWithdrawalRequest {
-                        dossier_code: truth.code.clone(),
-                        action: action(case.version, key("withdraw")),
-                        approve: true,
+                let c = self
+                    .call("DecideWithdrawal", || {
+                        let (mut client, req) = (
+                            desk.clone(),
+                            DecideWithdrawalRequest {
+                                dossier_code: truth.code.clone(),
+                                action: action(case.version, key("withdraw")),
+                                approve: true,
+                            },
+                        );
+                        async move { client.decide_withdrawal(req).await }
                     })
-                    .await
-                    .context("DecideWithdrawal")?
-                    .into_inner()
+                    .await?
                     .case
                     .context("no case")?;
                 timed("workflow.DecideWithdrawal", started);
@@ -247,18 +294,22 @@ impl Driver<'_> {
             }
             Act::Return => {
                 let case = self.case(&truth.code).await?;
-                let mut desk = self
+                let desk = self
                     .people
                     .officer(Role::Desk, DESK_DEPARTMENT, plan.officer);
                 let started = std::time::Instant::now();
-                let c = desk
-                    .return_result(ReturnResultRequest {
-                        dossier_code: truth.code.clone(),
-                        action: action(case.version, key("return")),
+                let c = self
+                    .call("ReturnResult", || {
+                        let (mut client, req) = (
+                            desk.clone(),
+                            ReturnResultRequest {
+                                dossier_code: truth.code.clone(),
+                                action: action(case.version, key("return")),
+                            },
+                        );
+                        async move { client.return_result(req).await }
                     })
-                    .await
-                    .context("ReturnResult")?
-                    .into_inner()
+                    .await?
                     .case
                     .context("no case")?;
                 timed("workflow.ReturnResult", started);
@@ -294,15 +345,17 @@ impl Driver<'_> {
         };
         // The applicant asks to withdraw once the desk has passed the dossier on.
         if plan.fate == Fate::Withdrawn && !asked_withdrawal && case.current_step >= 1 {
-            let mut desk = self.people.desk_intake(plan.officer);
-            let started = std::time::Instant::now();
-            desk.request_withdrawal(RequestWithdrawalRequest {
+            let req = RequestWithdrawalRequest {
                 dossier_code: truth.code.clone(),
                 reason: "Người nộp xin rút hồ sơ".into(),
                 idempotency_key: key("ask-withdrawal"),
+            };
+            let started = std::time::Instant::now();
+            self.call("RequestWithdrawal", || {
+                let (mut desk, req) = (self.people.desk_intake(plan.officer), req.clone());
+                async move { desk.request_withdrawal(req).await }
             })
-            .await
-            .context("RequestWithdrawal")?;
+            .await?;
             timed("intake.RequestWithdrawal", started);
             dossier
                 .lock()
@@ -310,18 +363,20 @@ impl Driver<'_> {
                 .asked_withdrawal = true;
             return Ok(Some((self.later(now, Duration::hours(1)), Act::Withdraw)));
         }
-        let mut officer = self.people.officer(role, &step.department, plan.officer);
+        let officer = self.people.officer(role, &step.department, plan.officer);
         let mut version = case.version;
         if case.assignee.is_none() {
             let started = std::time::Instant::now();
-            version = officer
-                .claim_task(ClaimTaskRequest {
-                    dossier_code: truth.code.clone(),
-                    action: action(version, key(&format!("claim-{}", case.version))),
+            let req = ClaimTaskRequest {
+                dossier_code: truth.code.clone(),
+                action: action(version, key(&format!("claim-{}", case.version))),
+            };
+            version = self
+                .call("ClaimTask", || {
+                    let (mut client, req) = (officer.clone(), req.clone());
+                    async move { client.claim_task(req).await }
                 })
-                .await
-                .context("ClaimTask")?
-                .into_inner()
+                .await?
                 .case
                 .context("no case")?
                 .version;
@@ -330,15 +385,19 @@ impl Driver<'_> {
         let started = std::time::Instant::now();
         let k = key(&format!("v{version}"));
         if plan.fate == Fate::Refused && role == Role::Leader {
-            let c = officer
-                .refuse_case(RefuseCaseRequest {
-                    dossier_code: truth.code.clone(),
-                    action: action(version, k),
-                    reason: "Không đủ điều kiện theo quy định".into(),
+            let c = self
+                .call("RefuseCase", || {
+                    let (mut client, req) = (
+                        officer.clone(),
+                        RefuseCaseRequest {
+                            dossier_code: truth.code.clone(),
+                            action: action(version, k.clone()),
+                            reason: "Không đủ điều kiện theo quy định".into(),
+                        },
+                    );
+                    async move { client.refuse_case(req).await }
                 })
-                .await
-                .context("RefuseCase")?
-                .into_inner()
+                .await?
                 .case
                 .context("no case")?;
             timed("workflow.RefuseCase", started);
@@ -346,15 +405,19 @@ impl Driver<'_> {
             return Ok(None);
         }
         if plan.supplement && !asked_supplement && role == Role::Specialist {
-            let c = officer
-                .request_supplement(RequestSupplementRequest {
-                    dossier_code: truth.code.clone(),
-                    action: action(version, k),
-                    missing: vec!["Bản sao giấy tờ còn thiếu".into()],
+            let c = self
+                .call("RequestSupplement", || {
+                    let (mut client, req) = (
+                        officer.clone(),
+                        RequestSupplementRequest {
+                            dossier_code: truth.code.clone(),
+                            action: action(version, k.clone()),
+                            missing: vec!["Bản sao giấy tờ còn thiếu".into()],
+                        },
+                    );
+                    async move { client.request_supplement(req).await }
                 })
-                .await
-                .context("RequestSupplement")?
-                .into_inner()
+                .await?
                 .case
                 .context("no case")?;
             timed("workflow.RequestSupplement", started);
@@ -366,16 +429,20 @@ impl Driver<'_> {
             return Ok(Some((back, Act::Supplement)));
         }
         if last {
-            let c = officer
-                .record_result(RecordResultRequest {
-                    dossier_code: truth.code.clone(),
-                    action: action(version, k),
-                    result: format!("Kết quả hồ sơ {}", truth.code),
-                    ..Default::default()
+            let c = self
+                .call("RecordResult", || {
+                    let (mut client, req) = (
+                        officer.clone(),
+                        RecordResultRequest {
+                            dossier_code: truth.code.clone(),
+                            action: action(version, k.clone()),
+                            result: format!("Kết quả hồ sơ {}", truth.code),
+                            ..Default::default()
+                        },
+                    );
+                    async move { client.record_result(req).await }
                 })
-                .await
-                .context("RecordResult")?
-                .into_inner()
+                .await?
                 .case
                 .context("no case")?;
             timed("workflow.RecordResult", started);
@@ -388,14 +455,18 @@ impl Driver<'_> {
             self.ended(dossier, &c, now, Some(expected));
             return Ok(Some((self.later(now, Duration::hours(2)), Act::Return)));
         }
-        let c = officer
-            .forward_step(ForwardStepRequest {
-                dossier_code: truth.code.clone(),
-                action: action(version, k),
+        let c = self
+            .call("ForwardStep", || {
+                let (mut client, req) = (
+                    officer.clone(),
+                    ForwardStepRequest {
+                        dossier_code: truth.code.clone(),
+                        action: action(version, k.clone()),
+                    },
+                );
+                async move { client.forward_step(req).await }
             })
-            .await
-            .context("ForwardStep")?
-            .into_inner()
+            .await?
             .case
             .context("no case")?;
         timed("workflow.ForwardStep", started);
@@ -467,20 +538,17 @@ impl Driver<'_> {
 
     /// The case as workflow has it (created by its consumer: the services settled before).
     async fn case(&self, code: &str) -> anyhow::Result<Case> {
-        let mut leader = self.people.leader();
-        match leader
-            .get_case(GetCaseRequest {
-                dossier_code: code.to_owned(),
-                with_history: false,
-            })
-            .await
-        {
-            Ok(r) => r.into_inner().case.context("no case"),
-            Err(s) if s.code() == Code::NotFound => {
-                bail!("workflow has no case {code} though the services had settled")
-            }
-            Err(s) => Err(s).context("GetCase"),
-        }
+        let req = GetCaseRequest {
+            dossier_code: code.to_owned(),
+            with_history: false,
+        };
+        self.call("GetCase", || {
+            let (mut leader, req) = (self.people.leader(), req.clone());
+            async move { leader.get_case(req).await }
+        })
+        .await?
+        .case
+        .context("no case")
     }
 
     async fn submit(
@@ -489,7 +557,7 @@ impl Driver<'_> {
         key: &str,
     ) -> anyhow::Result<motcua_proto::intake::Receipt> {
         let online = plan.channel == Channel::Online;
-        let mut intake = if online {
+        let intake = if online {
             self.people.portal()
         } else {
             self.people.desk_intake(plan.officer)
@@ -498,15 +566,19 @@ impl Driver<'_> {
         for d in plan.procedure.documents.iter().filter(|d| d.mandatory) {
             let mut attachment_ids = Vec::new();
             if online {
-                let a = intake
-                    .upload_attachment(UploadAttachmentRequest {
-                        file_name: format!("{}.pdf", d.key),
-                        media_type: "application/pdf".into(),
-                        content: b"%PDF-1.4\n% ban scan\n%%EOF\n".to_vec(),
+                let a = self
+                    .call("UploadAttachment", || {
+                        let (mut client, req) = (
+                            intake.clone(),
+                            UploadAttachmentRequest {
+                                file_name: format!("{}.pdf", d.key),
+                                media_type: "application/pdf".into(),
+                                content: b"%PDF-1.4\n% ban scan\n%%EOF\n".to_vec(),
+                            },
+                        );
+                        async move { client.upload_attachment(req).await }
                     })
-                    .await
-                    .context("UploadAttachment")?
-                    .into_inner()
+                    .await?
                     .attachment
                     .context("no attachment")?;
                 attachment_ids.push(a.id);
@@ -535,13 +607,13 @@ impl Driver<'_> {
             documents,
             ..Default::default()
         };
-        intake
-            .submit_dossier(req)
-            .await
-            .context("SubmitDossier")?
-            .into_inner()
-            .receipt
-            .context("no receipt")
+        self.call("SubmitDossier", || {
+            let (mut client, req) = (intake.clone(), req.clone());
+            async move { client.submit_dossier(req).await }
+        })
+        .await?
+        .receipt
+        .context("no receipt")
     }
 }
 

@@ -6,15 +6,20 @@
 //!   the officers with their own tokens; [`settle`]: waiting for the services between moments;
 //! - [`truth`]: what the simulator knows and Biểu 06 from it; [`checks`]: each service against it.
 //!
-//! The services run in this process on a fresh database and stream prefix (the test floor), each
-//! on its own [`motcua_platform::SimulatedClock`] that follows the time this driver sets in NATS,
-//! exactly as separate processes would.
+//! The services run on a fresh database and stream prefix (the test floor), each on its own
+//! [`motcua_platform::SimulatedClock`] that follows the time this driver sets in NATS: in this
+//! process, or ([`fleet`]) as five processes of their own binaries, as in a cluster. With chaos
+//! ([`chaos`]) the processes are killed and restarted while the year runs, on a NATS and a
+//! PostgreSQL of the run's own ([`servers`]) that are restarted too.
 
+pub mod chaos;
 pub mod checks;
 pub mod drive;
+pub mod fleet;
 pub mod officers;
 pub mod plan;
 pub mod profile;
+pub mod servers;
 pub mod settle;
 pub mod truth;
 
@@ -33,6 +38,11 @@ pub struct Options {
     pub concurrency: usize,
     /// Print a progress line now and then (the binary does; tests do not).
     pub progress: bool,
+    /// The services as processes of their own binaries instead of in this process.
+    pub processes: bool,
+    /// Kill and restart processes and servers while the year runs (implies `processes`, on a
+    /// NATS and PostgreSQL of the run's own).
+    pub chaos: Option<chaos::Pace>,
 }
 
 /// What a run found and measured.
@@ -44,6 +54,7 @@ pub struct Report {
     pub moments: u64,
     pub acts: u64,
     pub latencies: Vec<(&'static str, Duration, Duration, usize)>,
+    pub faults: Vec<chaos::Fault>,
 }
 
 impl Report {
@@ -76,6 +87,9 @@ impl Report {
                 p50.as_secs_f64() * 1e3,
                 p99.as_secs_f64() * 1e3
             );
+        }
+        if !self.faults.is_empty() {
+            out += &chaos::render(&self.faults);
         }
         out += &format!(
             "sim: {} dossiers, {secs:.0} s, {} mismatches\n",
@@ -125,14 +139,33 @@ pub fn catalog_in_force(year: i32, dir: &std::path::Path) -> anyhow::Result<std:
 pub async fn run(opts: Options) -> anyhow::Result<Report> {
     let fields = opts.profile.scaled_fields(opts.scale);
     let dossiers: u64 = fields.values().sum();
-    let mut floor = Floor::new(|v| sim_vars(v, dossiers as usize)).await;
-    let result = run_on(&mut floor, &opts).await;
+    let servers = match opts.chaos {
+        Some(_) => Some((
+            servers::OwnNats::start().await?,
+            std::sync::Arc::new(servers::OwnPostgres::start().await?),
+        )),
+        None => None,
+    };
+    let mut floor = Floor::new(|v| {
+        sim_vars(v, dossiers as usize);
+        if let Some((nats, postgres)) = &servers {
+            v.set("MOTCUA_NATS_URL", nats.url());
+            v.set("MOTCUA_DATABASE_URL", postgres.url());
+        }
+    })
+    .await;
+    let result = run_on(&mut floor, &opts, servers).await;
     floor.stop().await;
     result
 }
 
-/// Replays the year on `floor`, starting its five services on the simulated clock.
-pub async fn run_on(floor: &mut Floor, opts: &Options) -> anyhow::Result<Report> {
+/// Replays the year on `floor`, starting its five services on the simulated clock (breaking
+/// them and `servers` now and then, with chaos).
+pub async fn run_on(
+    floor: &mut Floor,
+    opts: &Options,
+    servers: Option<(servers::OwnNats, std::sync::Arc<servers::OwnPostgres>)>,
+) -> anyhow::Result<Report> {
     let started = Instant::now();
     let cal = motcua_calendar::standard()?;
     let file = catalog_in_force(
@@ -149,13 +182,28 @@ pub async fn run_on(floor: &mut Floor, opts: &Options) -> anyhow::Result<Report>
     let first = plans.first().map(|p| p.arrives).unwrap_or_default();
     let time = SimulatedTime::open(&floor.bus).await?;
     time.put(first - chrono::Duration::hours(1)).await?;
-    for service in SERVICES {
-        floor.start(service).await;
-    }
+    let fleet = if opts.processes || opts.chaos.is_some() {
+        let logs = motcua_testkit::floor::attachments_dir(&floor.id).join("logs");
+        let fleet = fleet::Fleet::start(&floor.vars, &SERVICES, logs).await?;
+        Some(fleet)
+    } else {
+        for service in SERVICES {
+            floor.start(service).await;
+        }
+        None
+    };
     time.wait_instances(SERVICES.len(), Duration::from_secs(30))
         .await?;
+    let mut addrs = std::collections::HashMap::new();
+    for s in SERVICES {
+        let addr = match &fleet {
+            Some(f) => f.grpc(s)?,
+            None => floor.addr(s),
+        };
+        addrs.insert(s, addr);
+    }
     let channel = |s: &str| {
-        let addr = floor.addr(s);
+        let addr = addrs[s];
         async move { motcua_testkit::channel(addr).await }
     };
     let people = officers::People::new(
@@ -194,7 +242,29 @@ pub async fn run_on(floor: &mut Floor, opts: &Options) -> anyhow::Result<Report>
             );
         }
     };
+    let stop_chaos = motcua_platform::CancellationToken::new();
+    // The servers live until the checks are done, whoever else holds them.
+    let servers = servers
+        .map(|(nats, postgres)| (std::sync::Arc::new(tokio::sync::Mutex::new(nats)), postgres));
+    let (_fleet, chaos_task) = match (fleet, &servers, opts.chaos) {
+        (Some(f), Some((nats, postgres)), Some(pace)) => {
+            let fleet = std::sync::Arc::new(tokio::sync::Mutex::new(f));
+            let targets = chaos::Targets {
+                fleet: fleet.clone(),
+                services: SERVICES.to_vec(),
+                nats: nats.clone(),
+                postgres: postgres.clone(),
+            };
+            let task = tokio::spawn(chaos::run(targets, opts.seed, pace, stop_chaos.clone()));
+            (Some(fleet), Some(task))
+        }
+        (f, _, _) => (
+            f.map(|f| std::sync::Arc::new(tokio::sync::Mutex::new(f))),
+            None,
+        ),
+    };
     let driver = drive::Driver {
+        faults: opts.chaos.is_some(),
         people: &people,
         time: &time,
         settle: &settle,
@@ -203,7 +273,13 @@ pub async fn run_on(floor: &mut Floor, opts: &Options) -> anyhow::Result<Report>
         seed: opts.seed,
         progress: &progress,
     };
-    let driven = driver.run(plans).await?;
+    let driven = driver.run(plans).await;
+    stop_chaos.cancel();
+    let faults = match chaos_task {
+        Some(t) => t.await??,
+        None => Vec::new(),
+    };
+    let driven = driven?;
     // Notifications go out on their own schedule (quiet hours): let the clock run a day on.
     let end = time.now().await?.unwrap_or(first) + chrono::Duration::days(1);
     time.set(end, Duration::from_secs(60)).await?;
@@ -227,5 +303,6 @@ pub async fn run_on(floor: &mut Floor, opts: &Options) -> anyhow::Result<Report>
         moments: driven.moments,
         acts: driven.acts,
         latencies,
+        faults,
     })
 }

@@ -1,0 +1,193 @@
+//! The five services as separate processes, as in a cluster: each service's own binary
+//! (`motcua-<service>`, found beside the simulator's), on loopback ports chosen here, with the
+//! run's settings and the simulated clock in its environment. The chaos run kills one outright
+//! (SIGKILL: no shutdown, no flush) and starts it again on the same ports.
+
+use anyhow::{Context, bail};
+use motcua_platform::config::Vars;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Peers each service is told of: (service, peer, variable).
+const PEERS: [(&str, &str, &str); 3] = [
+    ("workflow", "intake", "MOTCUA_WORKFLOW_INTAKE_URL"),
+    ("notification", "intake", "MOTCUA_NOTIFICATION_INTAKE_URL"),
+    ("notification", "lookup", "MOTCUA_NOTIFICATION_LOOKUP_URL"),
+];
+
+#[derive(Debug)]
+struct Member {
+    grpc: SocketAddr,
+    http: SocketAddr,
+    child: Option<Child>,
+}
+
+#[derive(Debug)]
+pub struct Fleet {
+    bin_dir: PathBuf,
+    log_dir: PathBuf,
+    vars: Vars,
+    members: BTreeMap<&'static str, Member>,
+}
+
+/// Where the service binaries are: beside this executable (target/<profile>/), or one folder up
+/// for a test executable (target/<profile>/deps/).
+pub fn bin_dir() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let mut dir = exe.parent().context("no folder")?.to_path_buf();
+    if !dir.join("motcua-intake").exists()
+        && let Some(up) = dir.parent()
+    {
+        dir = up.to_path_buf();
+    }
+    if !dir.join("motcua-intake").exists() {
+        bail!(
+            "the service binaries are not beside {} (cargo build --workspace builds them)",
+            exe.display()
+        );
+    }
+    Ok(dir)
+}
+
+impl Fleet {
+    /// Starts `services` in order with `vars` (the run's settings), each waiting until it serves;
+    /// their standard error goes to `<log_dir>/<service>.log`.
+    pub async fn start(
+        vars: &Vars,
+        services: &[&'static str],
+        log_dir: PathBuf,
+    ) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&log_dir)?;
+        let mut fleet = Self {
+            bin_dir: bin_dir()?,
+            log_dir,
+            vars: vars.clone(),
+            members: BTreeMap::new(),
+        };
+        for s in services {
+            fleet.members.insert(
+                s,
+                Member {
+                    grpc: SocketAddr::from(([127, 0, 0, 1], super::servers::free_port()?)),
+                    http: SocketAddr::from(([127, 0, 0, 1], super::servers::free_port()?)),
+                    child: None,
+                },
+            );
+        }
+        for s in services {
+            fleet.spawn(s).await?;
+        }
+        Ok(fleet)
+    }
+
+    pub fn grpc(&self, service: &str) -> anyhow::Result<SocketAddr> {
+        Ok(self.members.get(service).context("no such service")?.grpc)
+    }
+
+    pub fn http(&self, service: &str) -> anyhow::Result<SocketAddr> {
+        Ok(self.members.get(service).context("no such service")?.http)
+    }
+
+    async fn spawn(&mut self, service: &str) -> anyhow::Result<()> {
+        let upper = service.to_uppercase();
+        let m = self.members.get(service).context("no such service")?;
+        let mut c = Command::new(self.bin_dir.join(format!("motcua-{service}")));
+        c.env_clear();
+        for (k, v) in std::env::vars() {
+            // The environment's own settings do not leak into the run's.
+            if !k.starts_with("MOTCUA_") {
+                c.env(k, v);
+            }
+        }
+        for name in self.vars.names() {
+            if let Some(v) = self.vars.raw(name) {
+                c.env(name, v);
+            }
+        }
+        c.env(format!("MOTCUA_{upper}_GRPC_ADDR"), m.grpc.to_string())
+            .env(format!("MOTCUA_{upper}_HTTP_ADDR"), m.http.to_string())
+            .env("MOTCUA_METRICS_ADDR", "off")
+            .env("RUST_LOG", "warn");
+        for (who, peer, var) in PEERS {
+            if who == service
+                && let Some(p) = self.members.get(peer)
+            {
+                c.env(var, format!("http://{}", p.grpc));
+            }
+        }
+        let grpc = m.grpc;
+        // Its warnings and errors, kept beside the run's files for whoever investigates.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_dir.join(format!("{service}.log")))?;
+        let child = c
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting motcua-{service}"))?;
+        if let Some(m) = self.members.get_mut(service) {
+            m.child = Some(child);
+        }
+        wait_serving(grpc, service).await
+    }
+
+    /// SIGKILL: the process ends at once, as when its node dies.
+    pub fn kill(&mut self, service: &str) -> anyhow::Result<()> {
+        let m = self.members.get_mut(service).context("no such service")?;
+        if let Some(mut c) = m.child.take() {
+            c.kill()
+                .with_context(|| format!("killing motcua-{service}"))?;
+            let _ = c.wait();
+        }
+        Ok(())
+    }
+
+    /// Starts a killed service again; returns how long until it served.
+    pub async fn restart(&mut self, service: &str) -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        self.spawn(service).await?;
+        Ok(started.elapsed())
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        for m in self.members.values_mut() {
+            if let Some(mut c) = m.child.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+}
+
+/// Waits (up to 60 s) until the gRPC health service says SERVING.
+pub async fn wait_serving(addr: SocketAddr, service: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(channel) = tonic::transport::Channel::from_shared(format!("http://{addr}"))?
+            .connect()
+            .await
+        {
+            let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+            if health
+                .check(tonic_health::pb::HealthCheckRequest::default())
+                .await
+                .is_ok_and(|r| {
+                    r.into_inner().status
+                        == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+                })
+            {
+                return Ok(());
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("{service} did not serve on {addr} within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
