@@ -23,18 +23,10 @@ lint:
 fmt:
     cargo fmt --all
 
-# benchmarks: the calendar, intake's submissions, workflow's transitions and lookup's answers
-bench:
-    cargo bench -p motcua-calendar
-    cargo run --release --bin motcua-bench -- intake
-    cargo run --release --bin motcua-bench -- workflow
-    cargo run --release --bin motcua-bench -- lookup
-    cargo run --release --bin motcua-bench -- notification
-    cargo run --release --bin motcua-bench -- reporting
-
-# the year replay through all five services in simulated time (deploy/sim.sh --help)
-sim *ARGS:
-    deploy/sim.sh {{ARGS}}
+# the benchmark suite: every service's benchmark three times and the 2017 replay, medians in
+# bench/results.json and bench/results.md (deploy/bench.sh --no-year / --runs N)
+bench *ARGS:
+    deploy/bench.sh {{ARGS}}
 
 bench-intake *ARGS:
     cargo run --release --bin motcua-bench -- intake {{ARGS}}

@@ -214,6 +214,15 @@ async fn bench(args: NotificationArgs) -> anyhow::Result<()> {
             "machine limit, raw PostgreSQL (insert a delivery row, then mark it sent, {} connections): {raw:.0} deliveries/s",
             args.connections
         );
+        motcua_bench::figures::record(motcua_bench::figures::Figure {
+            bench: "notification",
+            figure: "deliveries, log provider",
+            value: via_log,
+            unit: "deliveries/s",
+            baseline: raw,
+            target: Some(0.40),
+            lower_is_better: false,
+        });
         println!(
             "notification, log provider ({} events → {} deliveries, event published → delivery recorded): {via_log:.0} deliveries/s | ratio {:.3}",
             args.events,
@@ -317,6 +326,15 @@ async fn bench(args: NotificationArgs) -> anyhow::Result<()> {
     let result = http.deliveries_per_second(args.events, "2").await;
     http.stop().await;
     let via_http = result?;
+    motcua_bench::figures::record(motcua_bench::figures::Figure {
+        bench: "notification",
+        figure: "deliveries, HTTP SMS gateway",
+        value: via_http,
+        unit: "deliveries/s",
+        baseline: raw,
+        target: Some(0.40),
+        lower_is_better: false,
+    });
     println!(
         "notification, HTTP SMS gateway stand-in + log e-mail ({} events → {} deliveries): {via_http:.0} deliveries/s | ratio {:.3} to the raw rate above",
         args.events,

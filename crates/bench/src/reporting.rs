@@ -137,6 +137,15 @@ async fn bench(args: ReportingArgs) -> anyhow::Result<()> {
         println!(
             "machine limit, raw PostgreSQL (a processed-event row and a fact upsert per event, 256 per transaction, one connection): {raw:.0} events/s"
         );
+        motcua_bench::figures::record(motcua_bench::figures::Figure {
+            bench: "reporting",
+            figure: "projection",
+            value: projected,
+            unit: "events/s",
+            baseline: raw,
+            target: None,
+            lower_is_better: false,
+        });
         println!(
             "reporting projection ({} events published in {:.2} s → fact rows): {projected:.0} events/s | ratio {:.3} (keeps up with the workflow benchmark's ~2000 transitions/s: {})",
             args.events,

@@ -51,6 +51,33 @@ pub fn run(args: SimArgs) -> Result<(), String> {
         }))
         .map_err(|e| format!("{e:#}"))?;
     print!("{}", report.render());
+    // The suite's record: the year's wall time against the ten minutes (full scale only
+    // compares across commits), and whether it was exact.
+    let figure = format!(
+        "{} ×{} seed {}{}",
+        args.profile,
+        args.scale,
+        args.seed,
+        if args.chaos.is_some() { " chaos" } else { "" }
+    );
+    motcua_bench::figures::record(motcua_bench::figures::Figure {
+        bench: "sim",
+        figure: &figure,
+        value: report.wall.as_secs_f64(),
+        unit: "s wall",
+        baseline: 600.0,
+        target: Some(1.0),
+        lower_is_better: true,
+    });
+    motcua_bench::figures::record(motcua_bench::figures::Figure {
+        bench: "sim",
+        figure: &format!("{figure} mismatches"),
+        value: report.mismatches() as f64,
+        unit: "mismatches",
+        baseline: 1.0,
+        target: Some(0.0),
+        lower_is_better: true,
+    });
     if report.mismatches() > 0 {
         return Err(format!("{} mismatches", report.mismatches()));
     }

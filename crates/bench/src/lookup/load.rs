@@ -231,6 +231,17 @@ pub(super) fn print(
     } else {
         "the worst case, no target: every lookup a database read".to_owned()
     };
+    motcua_bench::figures::record(motcua_bench::figures::Figure {
+        bench: "lookup",
+        figure: what,
+        value: service.rate,
+        unit: "lookups/s",
+        baseline: ceiling.rate,
+        target: judged
+            .then_some(0.5)
+            .or(what.contains("gRPC").then_some(0.6)),
+        lower_is_better: false,
+    });
     println!(
         "{what}: lookup {:.0} lookups/s, p50 {:.2} ms, p99 {:.2} ms ({:.0}% answered from rows kept in memory, {:.0}% read from PostgreSQL{reads}) | no-op on the same stack {:.0}/s, p50 {:.2} ms, p99 {:.2} ms | ratio {:.3} ({verdict})",
         service.rate,

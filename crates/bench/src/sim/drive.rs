@@ -4,6 +4,7 @@
 //! intake — concurrently, lets the services settle (outboxes empty, consumers caught up), and
 //! queues what each dossier does next. Each act is keyed, so a retry is answered, not repeated.
 
+use super::calls::{action, ts, vn};
 use super::officers::{DESK_DEPARTMENT, People};
 use super::plan::{Fate, Planned};
 use super::settle::Settle;
@@ -11,23 +12,19 @@ use super::truth::Truth;
 use anyhow::Context;
 use chrono::{DateTime, Duration, Timelike, Utc};
 use futures::StreamExt;
-use motcua_calendar::{Calendar, Span, vietnam};
+use motcua_calendar::{Calendar, Span};
 use motcua_platform::SimulatedTime;
 use motcua_platform::auth::Role;
-use motcua_proto::common::{ApplicantType, Channel, DossierStatus, Outcome};
-use motcua_proto::intake::{
-    Applicant, RequestWithdrawalRequest, SubmitDossierRequest, SubmitSupplementRequest,
-    SubmittedDocument, UploadAttachmentRequest,
-};
+use motcua_proto::common::{DossierStatus, Outcome};
+use motcua_proto::intake::{RequestWithdrawalRequest, SubmitSupplementRequest, SubmittedDocument};
 use motcua_proto::workflow::{
-    Action, Case, ClaimTaskRequest, DecideWithdrawalRequest, ForwardStepRequest, GetCaseRequest,
-    RecordResultRequest, RefuseCaseRequest, RequestSupplementRequest, ReturnResultRequest,
+    Case, ClaimTaskRequest, DecideWithdrawalRequest, ForwardStepRequest, RecordResultRequest,
+    RefuseCaseRequest, RequestSupplementRequest, ReturnResultRequest,
 };
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Mutex;
 use std::time::Duration as Wall;
-use tonic::Code;
 
 /// What a dossier does next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -60,6 +57,10 @@ pub struct Driven {
     pub acts: u64,
     /// Per RPC: wall latencies.
     pub latencies: std::collections::BTreeMap<&'static str, Vec<Wall>>,
+    /// Where the wall time went: moving the clock, the acts, waiting for the services to settle.
+    pub spent_setting: Wall,
+    pub spent_acting: Wall,
+    pub spent_settling: Wall,
 }
 
 pub struct Driver<'a> {
@@ -86,46 +87,6 @@ impl std::fmt::Debug for Driver<'_> {
 /// When and what a dossier does next; None when its life is over.
 type Next = Option<(DateTime<Utc>, Act)>;
 
-/// Whether a restart or a moment mends this failure (the chaos run tries it again).
-fn transient(code: Code) -> bool {
-    matches!(
-        code,
-        Code::Unavailable
-            | Code::Unknown
-            | Code::Internal
-            | Code::Cancelled
-            | Code::DeadlineExceeded
-    )
-}
-
-impl Driver<'_> {
-    /// One call, answered; in a run with faults, a transient failure is tried again (for up to
-    /// two minutes) with the same request — its idempotency key makes a repeat an answer, not a
-    /// second change.
-    async fn call<T, F, Fut>(&self, what: &'static str, mut f: F) -> anyhow::Result<T>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
-    {
-        let deadline = std::time::Instant::now() + Wall::from_secs(120);
-        loop {
-            match f().await {
-                Ok(r) => return Ok(r.into_inner()),
-                Err(s)
-                    if self.faults
-                        && transient(s.code())
-                        && std::time::Instant::now() < deadline =>
-                {
-                    tokio::time::sleep(Wall::from_millis(200)).await;
-                }
-                Err(s) => {
-                    return Err(anyhow::anyhow!("{}: {}", s.code(), s.message())).context(what);
-                }
-            }
-        }
-    }
-}
-
 type Latencies = Mutex<std::collections::BTreeMap<&'static str, Vec<Wall>>>;
 
 impl Driver<'_> {
@@ -151,6 +112,7 @@ impl Driver<'_> {
             .collect();
         let latencies: Latencies = Mutex::default();
         let (mut moments, mut acts, mut done) = (0u64, 0u64, 0usize);
+        let mut spent = (Wall::ZERO, Wall::ZERO, Wall::ZERO);
         while let Some(Reverse((at, _, _))) = queue.peek().copied() {
             let mut batch = Vec::new();
             while let Some(Reverse((t, i, act))) = queue.peek().copied()
@@ -159,10 +121,13 @@ impl Driver<'_> {
                 queue.pop();
                 batch.push((i, act));
             }
+            let t = std::time::Instant::now();
             self.time
                 .set(at, Wall::from_secs(60))
                 .await
                 .with_context(|| format!("moving the simulated time to {at}"))?;
+            spent.0 += t.elapsed();
+            let t = std::time::Instant::now();
             moments += 1;
             acts += batch.len() as u64;
             let results: Vec<anyhow::Result<(usize, Next)>> = futures::stream::iter(batch)
@@ -187,7 +152,10 @@ impl Driver<'_> {
                     (_, None) => done += 1,
                 }
             }
+            spent.1 += t.elapsed();
+            let t = std::time::Instant::now();
             self.settle.wait(at).await?;
+            spent.2 += t.elapsed();
             (self.progress)(at, done, acts);
         }
         Ok(Driven {
@@ -198,6 +166,9 @@ impl Driver<'_> {
             moments,
             acts,
             latencies: latencies.into_inner().unwrap_or_else(|p| p.into_inner()),
+            spent_setting: spent.0,
+            spent_acting: spent.1,
+            spent_settling: spent.2,
         })
     }
 
@@ -535,109 +506,4 @@ impl Driver<'_> {
         d.truth.due_at = c.due_at.map(ts);
         d.truth.status = DossierStatus::try_from(c.status).ok();
     }
-
-    /// The case as workflow has it (created by its consumer: the services settled before).
-    async fn case(&self, code: &str) -> anyhow::Result<Case> {
-        let req = GetCaseRequest {
-            dossier_code: code.to_owned(),
-            with_history: false,
-        };
-        self.call("GetCase", || {
-            let (mut leader, req) = (self.people.leader(), req.clone());
-            async move { leader.get_case(req).await }
-        })
-        .await?
-        .case
-        .context("no case")
-    }
-
-    async fn submit(
-        &self,
-        plan: &Planned,
-        key: &str,
-    ) -> anyhow::Result<motcua_proto::intake::Receipt> {
-        let online = plan.channel == Channel::Online;
-        let intake = if online {
-            self.people.portal()
-        } else {
-            self.people.desk_intake(plan.officer)
-        };
-        let mut documents = Vec::new();
-        for d in plan.procedure.documents.iter().filter(|d| d.mandatory) {
-            let mut attachment_ids = Vec::new();
-            if online {
-                let a = self
-                    .call("UploadAttachment", || {
-                        let (mut client, req) = (
-                            intake.clone(),
-                            UploadAttachmentRequest {
-                                file_name: format!("{}.pdf", d.key),
-                                media_type: "application/pdf".into(),
-                                content: b"%PDF-1.4\n% ban scan\n%%EOF\n".to_vec(),
-                            },
-                        );
-                        async move { client.upload_attachment(req).await }
-                    })
-                    .await?
-                    .attachment
-                    .context("no attachment")?;
-                attachment_ids.push(a.id);
-            }
-            documents.push(SubmittedDocument {
-                key: d.key.clone(),
-                form: d.form,
-                copies: d.copies.max(1),
-                attachment_ids,
-                ..Default::default()
-            });
-        }
-        let n = plan.n as u64;
-        let req = SubmitDossierRequest {
-            idempotency_key: key.to_owned(),
-            procedure_code: plan.procedure.code.clone(),
-            channel: plan.channel as i32,
-            applicant: Some(Applicant {
-                r#type: ApplicantType::Citizen as i32,
-                name: NAMES[plan.n % NAMES.len()].into(),
-                id_number: format!("038{:09}", n % 1_000_000_000),
-                phone: format!("09{:08}", (n * 7919) % 100_000_000),
-                email: String::new(),
-                address: "Số 5 đường Trần Phú, phường Hạc Thành, tỉnh Thanh Hóa".into(),
-            }),
-            documents,
-            ..Default::default()
-        };
-        self.call("SubmitDossier", || {
-            let (mut client, req) = (intake.clone(), req.clone());
-            async move { client.submit_dossier(req).await }
-        })
-        .await?
-        .receipt
-        .context("no receipt")
-    }
-}
-
-const NAMES: [&str; 6] = [
-    "Nguyễn Văn An",
-    "Trần Thị Bình",
-    "Lê Văn Cường",
-    "Phạm Thị Dung",
-    "Hoàng Văn Em",
-    "Vũ Thị Giang",
-];
-
-fn action(version: u64, key: String) -> Option<Action> {
-    Some(Action {
-        expected_version: version,
-        idempotency_key: key,
-        ..Default::default()
-    })
-}
-
-fn ts(t: prost_types::Timestamp) -> DateTime<Utc> {
-    DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32).unwrap_or_default()
-}
-
-fn vn(t: DateTime<Utc>) -> DateTime<chrono::FixedOffset> {
-    t.with_timezone(&vietnam())
 }

@@ -12,6 +12,7 @@
 //! ([`chaos`]) the processes are killed and restarted while the year runs, on a NATS and a
 //! PostgreSQL of the run's own ([`servers`]) that are restarted too.
 
+mod calls;
 pub mod chaos;
 pub mod checks;
 pub mod drive;
@@ -55,6 +56,10 @@ pub struct Report {
     pub acts: u64,
     pub latencies: Vec<(&'static str, Duration, Duration, usize)>,
     pub faults: Vec<chaos::Fault>,
+    /// Wall time moving the clock, acting, and waiting for the services to settle.
+    pub spent: [Duration; 3],
+    /// What the driver waited for most while the services settled (checks that found it behind).
+    pub waited_for: Vec<(String, u64)>,
 }
 
 impl Report {
@@ -81,6 +86,15 @@ impl Report {
             self.acts,
             self.acts as f64 / secs
         );
+        out += &format!(
+            "wall time spent moving the clock {:.1} s, acting {:.1} s, waiting for the services to settle {:.1} s\n",
+            self.spent[0].as_secs_f64(),
+            self.spent[1].as_secs_f64(),
+            self.spent[2].as_secs_f64()
+        );
+        for (what, n) in &self.waited_for {
+            out += &format!("  settling, found behind {n} times: {what}\n");
+        }
         for (rpc, p50, p99, n) in &self.latencies {
             out += &format!(
                 "{rpc}: {n} calls, p50 {:.1} ms, p99 {:.1} ms\n",
@@ -222,6 +236,7 @@ pub async fn run_on(
         bus: floor.bus.clone(),
         pools: pools.clone(),
         within: Duration::from_secs(60),
+        waited_for: Default::default(),
     };
     let total = plans.len();
     let last_print = std::sync::Mutex::new(Instant::now());
@@ -287,6 +302,20 @@ pub async fn run_on(
     let mut all = checks::states(&people, &driven.truths).await?;
     all.push(checks::form06(&people, &driven.truths, opts.profile.year).await?);
     all.extend(checks::leftovers(&floor.bus, &pools, &driven.truths).await?);
+    let spent = [
+        driven.spent_setting,
+        driven.spent_acting,
+        driven.spent_settling,
+    ];
+    let mut waited_for: Vec<(String, u64)> = settle
+        .waited_for
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    waited_for.sort_by_key(|w| std::cmp::Reverse(w.1));
+    waited_for.truncate(6);
     let mut latencies = Vec::new();
     for (rpc, mut samples) in driven.latencies {
         samples.sort();
@@ -304,5 +333,7 @@ pub async fn run_on(
         acts: driven.acts,
         latencies,
         faults,
+        spent,
+        waited_for,
     })
 }
