@@ -120,7 +120,7 @@ impl Driver<'_> {
                 r#type: ApplicantType::Citizen as i32,
                 name: NAMES[plan.n % NAMES.len()].into(),
                 id_number: format!("038{:09}", n % 1_000_000_000),
-                phone: format!("09{:08}", (n * 7919) % 100_000_000),
+                phone: phone(plan.n),
                 email: String::new(),
                 address: "Số 5 đường Trần Phú, phường Hạc Thành, tỉnh Thanh Hóa".into(),
             }),
@@ -160,4 +160,9 @@ pub(super) fn ts(t: prost_types::Timestamp) -> DateTime<Utc> {
 
 pub(super) fn vn(t: DateTime<Utc>) -> DateTime<chrono::FixedOffset> {
     t.with_timezone(&vietnam())
+}
+
+/// The applicant's phone of dossier `n` (distinct per dossier).
+pub(super) fn phone(n: usize) -> String {
+    format!("09{:08}", (n as u64 * 7919) % 100_000_000)
 }

@@ -164,6 +164,7 @@ pub async fn leftovers(
     bus: &Bus,
     pools: &[(&'static str, PgPool)],
     truths: &[Truth],
+    sms_lookups: u64,
 ) -> anyhow::Result<Vec<Check>> {
     let mut dead = Check::new("no dead letter");
     let stream = bus.js.get_stream(bus.stream_name(DEADLETTER)).await;
@@ -222,6 +223,15 @@ pub async fn leftovers(
                 || "dossiers whose applicant was told".into(),
                 told,
                 codes.len() as i64,
+            );
+            let (replies,): (i64,) =
+                sqlx::query_as("SELECT count(*) FROM deliveries WHERE trigger = 'sms-reply'")
+                    .fetch_one(pool)
+                    .await?;
+            sent.expect(
+                || "SMS lookups answered, once each".into(),
+                replies,
+                sms_lookups as i64,
             );
         }
     }

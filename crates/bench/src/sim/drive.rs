@@ -28,7 +28,7 @@ use std::time::Duration as Wall;
 
 /// What a dossier does next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Act {
+pub(super) enum Act {
     Submit,
     /// An officer works the current step (or asks, refuses, records, per the plan).
     Work,
@@ -38,13 +38,17 @@ enum Act {
     Withdraw,
     /// The desk hands the result over.
     Return,
+    /// The applicant looks the dossier up on the public page (a side trip: its life goes on).
+    Follow,
+    /// The applicant asks by SMS through the gateway (a side trip too).
+    Ask,
 }
 
 /// One dossier's plan and what has happened to it.
 #[derive(Debug)]
-struct Dossier {
-    plan: Planned,
-    truth: Truth,
+pub(super) struct Dossier {
+    pub(super) plan: Planned,
+    pub(super) truth: Truth,
     asked_supplement: bool,
     asked_withdrawal: bool,
 }
@@ -61,6 +65,11 @@ pub struct Driven {
     pub spent_setting: Wall,
     pub spent_acting: Wall,
     pub spent_settling: Wall,
+    /// Public page lookups made, and where the page did not show what workflow had.
+    pub web_lookups: u64,
+    pub web_mismatches: Vec<String>,
+    /// SMS lookups the gateway handed in.
+    pub sms_lookups: u64,
 }
 
 pub struct Driver<'a> {
@@ -111,6 +120,7 @@ impl Driver<'_> {
             })
             .collect();
         let latencies: Latencies = Mutex::default();
+        let citizens = Mutex::new((0u64, Vec::new(), 0u64));
         let (mut moments, mut acts, mut done) = (0u64, 0u64, 0usize);
         let mut spent = (Wall::ZERO, Wall::ZERO, Wall::ZERO);
         while let Some(Reverse((at, _, _))) = queue.peek().copied() {
@@ -130,26 +140,54 @@ impl Driver<'_> {
             let t = std::time::Instant::now();
             moments += 1;
             acts += batch.len() as u64;
-            let results: Vec<anyhow::Result<(usize, Next)>> = futures::stream::iter(batch)
+            let results: Vec<anyhow::Result<(usize, Act, Next)>> = futures::stream::iter(batch)
                 .map(|(i, act)| {
-                    let (dossiers, latencies) = (&dossiers, &latencies);
+                    let (dossiers, latencies, citizens) = (&dossiers, &latencies, &citizens);
                     async move {
-                        let next = self
-                            .act(&dossiers[i], act, at, latencies)
-                            .await
-                            .with_context(|| format!("dossier #{i}, {act:?} at {at}"))?;
-                        Ok((i, next))
+                        let next = match act {
+                            Act::Follow | Act::Ask => {
+                                self.citizen(&dossiers[i], act, citizens)
+                                    .await
+                                    .with_context(|| format!("dossier #{i}, {act:?} at {at}"))?;
+                                None
+                            }
+                            _ => self
+                                .act(&dossiers[i], act, at, latencies)
+                                .await
+                                .with_context(|| format!("dossier #{i}, {act:?} at {at}"))?,
+                        };
+                        Ok((i, act, next))
                     }
                 })
                 .buffer_unordered(self.concurrency.max(1))
                 .collect()
                 .await;
             for r in results {
-                match r? {
-                    (i, Some((next, act))) => {
+                let (i, did, next) = r?;
+                if did == Act::Submit {
+                    // The applicant's side trips, beside the dossier's life.
+                    let plan = &dossiers[i].lock().unwrap_or_else(|p| p.into_inner()).plan;
+                    if plan.web_lookup {
+                        queue.push(Reverse((
+                            self.working_later(at, Span::Days(1))?,
+                            i,
+                            Act::Follow,
+                        )));
+                    }
+                    if plan.sms_lookup {
+                        queue.push(Reverse((
+                            self.working_later(at, Span::Days(2))?,
+                            i,
+                            Act::Ask,
+                        )));
+                    }
+                }
+                match next {
+                    Some((next, act)) => {
                         queue.push(Reverse((next.max(at + Duration::minutes(1)), i, act)));
                     }
-                    (_, None) => done += 1,
+                    None if matches!(did, Act::Follow | Act::Ask) => {}
+                    None => done += 1,
                 }
             }
             spent.1 += t.elapsed();
@@ -158,6 +196,7 @@ impl Driver<'_> {
             spent.2 += t.elapsed();
             (self.progress)(at, done, acts);
         }
+        let citizens = citizens.into_inner().unwrap_or_else(|p| p.into_inner());
         Ok(Driven {
             truths: dossiers
                 .into_iter()
@@ -169,6 +208,9 @@ impl Driver<'_> {
             spent_setting: spent.0,
             spent_acting: spent.1,
             spent_settling: spent.2,
+            web_lookups: citizens.0,
+            web_mismatches: citizens.1,
+            sms_lookups: citizens.2,
         })
     }
 
@@ -289,6 +331,8 @@ impl Driver<'_> {
                 Ok(None)
             }
             Act::Work => self.work(dossier, &plan, &truth, now, &key, &timed).await,
+            // The applicant's side trips are `citizen`'s.
+            Act::Follow | Act::Ask => Ok(None),
         }
     }
 
@@ -487,7 +531,11 @@ impl Driver<'_> {
             .unwrap_or(at)
     }
 
-    fn working_later(&self, now: DateTime<Utc>, span: Span) -> anyhow::Result<DateTime<Utc>> {
+    pub(super) fn working_later(
+        &self,
+        now: DateTime<Utc>,
+        span: Span,
+    ) -> anyhow::Result<DateTime<Utc>> {
         let at = self.cal.due(vn(now), span, None, &[])?.with_timezone(&Utc);
         Ok(self.later(at, Duration::zero()))
     }

@@ -15,6 +15,7 @@
 mod calls;
 pub mod chaos;
 pub mod checks;
+mod citizens;
 pub mod drive;
 pub mod fleet;
 pub mod officers;
@@ -118,11 +119,26 @@ impl Report {
 /// streams and retention sized for a year.
 pub fn sim_vars(vars: &mut Vars, dossiers: usize) {
     vars.set("MOTCUA_SIMULATED_CLOCK", "true");
+    vars.set("MOTCUA_SMS_INBOUND_SECRET", GATEWAY_SECRET);
     let events = (dossiers as u64 * 32 * 1024).max(64 << 20);
     vars.set("MOTCUA_DOSSIER_EVENTS_MAX_BYTES", events.to_string());
     // A year's deliveries are all checked at its end.
     vars.set("MOTCUA_DELIVERY_RETENTION_DAYS", "3650");
+    // The providers' rates are the real gateways' limits in wall time (30 SMS a second): a
+    // simulated day passes in a fraction of a wall second, and its morning's SMS (held through
+    // quiet hours) would wait for the wall clock. The replay checks what is sent, not the
+    // gateway's pace.
+    for var in [
+        "MOTCUA_SMS_RATE_PER_SECOND",
+        "MOTCUA_EMAIL_RATE_PER_SECOND",
+        "MOTCUA_WEBHOOK_RATE_PER_SECOND",
+    ] {
+        vars.set(var, "1000000");
+    }
 }
+
+/// What the simulated SMS gateway sends in `x-gateway-secret`.
+const GATEWAY_SECRET: &str = "sim-gateway-secret-0123456789abcdef";
 
 /// The five services, in the order they depend on each other.
 pub const SERVICES: [&str; 5] = ["intake", "workflow", "lookup", "notification", "reporting"];
@@ -216,6 +232,18 @@ pub async fn run_on(
         };
         addrs.insert(s, addr);
     }
+    let web_of = |s: &str| -> anyhow::Result<String> {
+        Ok(match &fleet {
+            Some(f) => format!("http://{}", f.http(s)?),
+            None => floor.web(s),
+        })
+    };
+    let web = officers::Web {
+        http: motcua_platform::http::client(Duration::from_secs(30))?,
+        lookup: web_of("lookup")?,
+        notification: web_of("notification")?,
+        gateway_secret: GATEWAY_SECRET.to_owned(),
+    };
     let channel = |s: &str| {
         let addr = addrs[s];
         async move { motcua_testkit::channel(addr).await }
@@ -229,6 +257,7 @@ pub async fn run_on(
             channel("reporting").await,
             channel("lookup").await,
         ],
+        web,
     );
     let pools: Vec<(&'static str, sqlx::PgPool)> =
         SERVICES.iter().map(|s| (*s, floor.pool(s))).collect();
@@ -301,7 +330,12 @@ pub async fn run_on(
     settle.wait(end).await?;
     let mut all = checks::states(&people, &driven.truths).await?;
     all.push(checks::form06(&people, &driven.truths, opts.profile.year).await?);
-    all.extend(checks::leftovers(&floor.bus, &pools, &driven.truths).await?);
+    all.push(checks::Check {
+        what: "the public page (HTTP) shows the status workflow has, during the year".into(),
+        checked: driven.web_lookups,
+        mismatches: driven.web_mismatches.clone(),
+    });
+    all.extend(checks::leftovers(&floor.bus, &pools, &driven.truths, driven.sms_lookups).await?);
     let spent = [
         driven.spent_setting,
         driven.spent_acting,

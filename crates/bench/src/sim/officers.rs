@@ -33,6 +33,20 @@ pub struct People {
     lookup: Channel,
     /// (role, department, officer number) → token, minted once.
     tokens: Mutex<HashMap<(Role, String, u32), String>>,
+    /// The citizens' side: lookup's public pages and API, notification's SMS gateway endpoint.
+    pub web: Web,
+}
+
+/// Where the HTTP sides are, and the client citizens and the SMS gateway use.
+#[derive(Debug, Clone)]
+pub struct Web {
+    pub http: reqwest::Client,
+    /// `http://host:port` of lookup's HTTP side.
+    pub lookup: String,
+    /// `http://host:port` of notification's HTTP side.
+    pub notification: String,
+    /// What the gateway sends in `x-gateway-secret` (MOTCUA_SMS_INBOUND_SECRET of the run).
+    pub gateway_secret: String,
 }
 
 impl People {
@@ -40,6 +54,7 @@ impl People {
         agency: &str,
         officers: Officers,
         [intake, workflow, reporting, lookup]: [Channel; 4],
+        web: Web,
     ) -> Self {
         Self {
             agency: agency.to_owned(),
@@ -49,6 +64,7 @@ impl People {
             reporting,
             lookup,
             tokens: Mutex::default(),
+            web,
         }
     }
 

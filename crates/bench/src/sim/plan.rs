@@ -40,6 +40,9 @@ pub struct Planned {
     pub supplement: bool,
     /// Which officer of each role handles it (modulo the role's officers).
     pub officer: u32,
+    /// The applicant looks it up on the public page, and asks by SMS.
+    pub web_lookup: bool,
+    pub sms_lookup: bool,
 }
 
 /// `total` split into parts proportional to `weights`, adding up exactly (largest remainder).
@@ -161,6 +164,16 @@ pub fn year(
         &apportion(total, &[s.supplement, 1.0 - s.supplement]),
         &mut rng,
     );
+    let web = dealt(
+        &[true, false],
+        &apportion(total, &[s.web_lookups, 1.0 - s.web_lookups]),
+        &mut rng,
+    );
+    let sms = dealt(
+        &[true, false],
+        &apportion(total, &[s.sms_lookups, 1.0 - s.sms_lookups]),
+        &mut rng,
+    );
     let mut planned = Vec::with_capacity(total as usize);
     let mut n = 0usize;
     for (field, count) in fields {
@@ -206,6 +219,8 @@ pub fn year(
                     && !matches!(fates[n], Fate::Withdrawn)
                     && !procedure.documents.is_empty(),
                 officer: rng.random_range(0..u32::MAX),
+                web_lookup: web[n],
+                sms_lookup: sms[n],
             });
             n += 1;
         }

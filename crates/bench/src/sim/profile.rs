@@ -49,6 +49,12 @@ pub struct Shares {
     pub supplement: f64,
     pub refused: f64,
     pub withdrawn: f64,
+    /// Applicants who look their dossier up on the public page (HTTP) a working day after
+    /// submitting, and who ask by SMS two working days after (assumed shares).
+    #[serde(default)]
+    pub web_lookups: f64,
+    #[serde(default)]
+    pub sms_lookups: f64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -108,6 +114,8 @@ impl Profile {
             ("shares.supplement", s.supplement),
             ("shares.refused", s.refused),
             ("shares.withdrawn", s.withdrawn),
+            ("shares.web_lookups", s.web_lookups),
+            ("shares.sms_lookups", s.sms_lookups),
         ] {
             if !(0.0..=1.0).contains(&v) {
                 bail!("{what} = {v} is not a share between 0 and 1");
