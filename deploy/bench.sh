@@ -25,15 +25,21 @@ mkdir -p bench
 export MOTCUA_BENCH_RESULTS="$PWD/bench/runs.jsonl"
 : > "$MOTCUA_BENCH_RESULTS"
 cargo bench -q -p motcua-calendar 2>&1 | tail -n 20
+# A benchmark that fails is named and the others still run; the suite then fails.
+failed=""
 for run in $(seq "$runs"); do
   for b in intake workflow lookup notification reporting; do
     echo "• $b, run $run of $runs"
-    target/release/motcua-bench "$b"
+    target/release/motcua-bench "$b" || failed="$failed $b"
   done
 done
 if [ "$year" = yes ]; then
   echo "• the tq2017 year"
-  target/release/motcua-bench sim --profile tq2017 --seed 2017 | tail -n 30
+  target/release/motcua-bench sim --profile tq2017 --seed 2017 | tail -n 30 || failed="$failed sim"
 fi
 python3 deploy/bench/summarise.py "$MOTCUA_BENCH_RESULTS" "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" bench/results.json bench/results.md
 cat bench/results.md
+if [ -n "$failed" ]; then
+  echo "deploy/bench.sh: failed:$failed" >&2
+  exit 1
+fi

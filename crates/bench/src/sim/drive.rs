@@ -38,6 +38,8 @@ pub(super) enum Act {
     Withdraw,
     /// The desk hands the result over.
     Return,
+    /// The desk records the payment of a financial obligation.
+    Pay,
     /// The applicant looks the dossier up on the public page (a side trip: its life goes on).
     Follow,
     /// The applicant asks by SMS through the gateway (a side trip too).
@@ -46,11 +48,13 @@ pub(super) enum Act {
 
 /// One dossier's plan and what has happened to it.
 #[derive(Debug)]
-pub(super) struct Dossier {
+pub(crate) struct Dossier {
     pub(super) plan: Planned,
     pub(super) truth: Truth,
     asked_supplement: bool,
     asked_withdrawal: bool,
+    pub(super) asked_obligation: bool,
+    pub(super) apologised: bool,
 }
 
 /// What the run counted while it went.
@@ -94,7 +98,7 @@ impl std::fmt::Debug for Driver<'_> {
 }
 
 /// When and what a dossier does next; None when its life is over.
-type Next = Option<(DateTime<Utc>, Act)>;
+pub(super) type Next = Option<(DateTime<Utc>, Act)>;
 
 type Latencies = Mutex<std::collections::BTreeMap<&'static str, Vec<Wall>>>;
 
@@ -116,6 +120,8 @@ impl Driver<'_> {
                     plan,
                     asked_supplement: false,
                     asked_withdrawal: false,
+                    asked_obligation: false,
+                    apologised: false,
                 })
             })
             .collect();
@@ -331,6 +337,12 @@ impl Driver<'_> {
                 Ok(None)
             }
             Act::Work => self.work(dossier, &plan, &truth, now, &key, &timed).await,
+            Act::Pay => {
+                let started = std::time::Instant::now();
+                let next = self.pay(&plan, &truth.code, now, key("pay")).await?;
+                timed("workflow.RecordPayment", started);
+                Ok(next)
+            }
             // The applicant's side trips are `citizen`'s.
             Act::Follow | Act::Ask => Ok(None),
         }
@@ -347,6 +359,9 @@ impl Driver<'_> {
         timed: &dyn Fn(&'static str, std::time::Instant),
     ) -> anyhow::Result<Next> {
         let case = self.case(&truth.code).await?;
+        let case = self
+            .apologise_if_due(dossier, plan, case, now, key, timed)
+            .await?;
         let step = case
             .steps
             .get(case.current_step as usize)
@@ -354,9 +369,9 @@ impl Driver<'_> {
             .context("the case has no current step")?;
         let role = Role::parse(&step.role).context("the step names no role")?;
         let last = case.current_step as usize + 1 == case.steps.len();
-        let (asked_supplement, asked_withdrawal) = {
+        let (asked_supplement, asked_withdrawal, asked_obligation) = {
             let d = dossier.lock().unwrap_or_else(|p| p.into_inner());
-            (d.asked_supplement, d.asked_withdrawal)
+            (d.asked_supplement, d.asked_withdrawal, d.asked_obligation)
         };
         // The applicant asks to withdraw once the desk has passed the dossier on.
         if plan.fate == Fate::Withdrawn && !asked_withdrawal && case.current_step >= 1 {
@@ -443,6 +458,18 @@ impl Driver<'_> {
             let back = self.working_later(now, Span::Days(2))?;
             return Ok(Some((back, Act::Supplement)));
         }
+        if plan.obligation
+            && !asked_obligation
+            && role == Role::Specialist
+            && (!plan.supplement || asked_supplement)
+        {
+            let started = std::time::Instant::now();
+            let next = self
+                .ask_obligation(dossier, &officer, &truth.code, version, now, k)
+                .await?;
+            timed("workflow.RequestFinancialObligation", started);
+            return Ok(next);
+        }
         if last {
             let c = self
                 .call("RecordResult", || {
@@ -516,7 +543,7 @@ impl Driver<'_> {
     }
 
     /// The first quarter-hour working moment at least `after` past `now`.
-    fn later(&self, now: DateTime<Utc>, after: Duration) -> DateTime<Utc> {
+    pub(super) fn later(&self, now: DateTime<Utc>, after: Duration) -> DateTime<Utc> {
         let at = now + after;
         let quarter =
             at - Duration::seconds(i64::from(at.minute() % 15) * 60 + i64::from(at.second()));

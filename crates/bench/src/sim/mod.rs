@@ -12,6 +12,7 @@
 //! ([`chaos`]) the processes are killed and restarted while the year runs, on a NATS and a
 //! PostgreSQL of the run's own ([`servers`]) that are restarted too.
 
+mod asides;
 mod calls;
 pub mod chaos;
 pub mod checks;

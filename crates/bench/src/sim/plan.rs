@@ -40,6 +40,10 @@ pub struct Planned {
     pub supplement: bool,
     /// Which officer of each role handles it (modulo the role's officers).
     pub officer: u32,
+    /// Asked for fees and taxes during appraisal (the clock pauses until the payment).
+    pub obligation: bool,
+    /// Meant to be late, and apologised for before its due time.
+    pub apology: bool,
     /// The applicant looks it up on the public page, and asks by SMS.
     pub web_lookup: bool,
     pub sms_lookup: bool,
@@ -174,6 +178,16 @@ pub fn year(
         &apportion(total, &[s.sms_lookups, 1.0 - s.sms_lookups]),
         &mut rng,
     );
+    let obligations = dealt(
+        &[true, false],
+        &apportion(total, &[s.obligation, 1.0 - s.obligation]),
+        &mut rng,
+    );
+    let apologies = dealt(
+        &[true, false],
+        &apportion(total, &[s.apology_of_late, 1.0 - s.apology_of_late]),
+        &mut rng,
+    );
     let mut planned = Vec::with_capacity(total as usize);
     let mut n = 0usize;
     for (field, count) in fields {
@@ -219,6 +233,8 @@ pub fn year(
                     && !matches!(fates[n], Fate::Withdrawn)
                     && !procedure.documents.is_empty(),
                 officer: rng.random_range(0..u32::MAX),
+                obligation: obligations[n] && !matches!(fates[n], Fate::Withdrawn | Fate::Refused),
+                apology: apologies[n] && fates[n] == Fate::Late,
                 web_lookup: web[n],
                 sms_lookup: sms[n],
             });

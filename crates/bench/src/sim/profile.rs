@@ -53,6 +53,11 @@ pub struct Shares {
     /// submitting, and who ask by SMS two working days after (assumed shares).
     #[serde(default)]
     pub web_lookups: f64,
+    /// Asked for fees and taxes during appraisal (assumed); of the late ones, apologised for.
+    #[serde(default)]
+    pub obligation: f64,
+    #[serde(default)]
+    pub apology_of_late: f64,
     #[serde(default)]
     pub sms_lookups: f64,
 }
@@ -115,6 +120,8 @@ impl Profile {
             ("shares.refused", s.refused),
             ("shares.withdrawn", s.withdrawn),
             ("shares.web_lookups", s.web_lookups),
+            ("shares.obligation", s.obligation),
+            ("shares.apology_of_late", s.apology_of_late),
             ("shares.sms_lookups", s.sms_lookups),
         ] {
             if !(0.0..=1.0).contains(&v) {
