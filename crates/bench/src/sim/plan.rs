@@ -81,6 +81,15 @@ fn dealt<T: Copy>(labels: &[T], counts: &[u64], rng: &mut StdRng) -> Vec<T> {
     out
 }
 
+/// `total` yes-or-no marks, exactly `share` of them yes, shuffled.
+fn flags(total: u64, share: f64, rng: &mut StdRng) -> Vec<bool> {
+    dealt(
+        &[true, false],
+        &apportion(total, &[share, 1.0 - share]),
+        rng,
+    )
+}
+
 /// The working days of `year` in Vietnam, per month (index 0 = January).
 fn working_days(cal: &Calendar, year: i32) -> anyhow::Result<Vec<Vec<NaiveDate>>> {
     let mut months = vec![Vec::new(); 12];
@@ -163,31 +172,11 @@ pub fn year(
         ),
         &mut rng,
     );
-    let supplements = dealt(
-        &[true, false],
-        &apportion(total, &[s.supplement, 1.0 - s.supplement]),
-        &mut rng,
-    );
-    let web = dealt(
-        &[true, false],
-        &apportion(total, &[s.web_lookups, 1.0 - s.web_lookups]),
-        &mut rng,
-    );
-    let sms = dealt(
-        &[true, false],
-        &apportion(total, &[s.sms_lookups, 1.0 - s.sms_lookups]),
-        &mut rng,
-    );
-    let obligations = dealt(
-        &[true, false],
-        &apportion(total, &[s.obligation, 1.0 - s.obligation]),
-        &mut rng,
-    );
-    let apologies = dealt(
-        &[true, false],
-        &apportion(total, &[s.apology_of_late, 1.0 - s.apology_of_late]),
-        &mut rng,
-    );
+    let supplements = flags(total, s.supplement, &mut rng);
+    let web = flags(total, s.web_lookups, &mut rng);
+    let sms = flags(total, s.sms_lookups, &mut rng);
+    let obligations = flags(total, s.obligation, &mut rng);
+    let apologies = flags(total, s.apology_of_late, &mut rng);
     let mut planned = Vec::with_capacity(total as usize);
     let mut n = 0usize;
     for (field, count) in fields {
