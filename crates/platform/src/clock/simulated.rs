@@ -16,6 +16,7 @@
 //!
 //! Time never runs backwards for a process: a value older than the one it holds is ignored.
 
+use super::Clock;
 use crate::bus::Bus;
 use anyhow::Context;
 use async_nats::jetstream::kv;
@@ -160,30 +161,49 @@ async fn follow(
     shutdown: CancellationToken,
 ) {
     use std::sync::atomic::Ordering;
-    while !shutdown.is_cancelled() {
-        let mut entries = match clocks.watch_with_history(NOW).await {
+    let watch = || clocks.watch_with_history(NOW);
+    each_entry(watch, &shutdown, |entry| {
+        let (clock, applied, seen, instance) = (&clock, &applied, &seen, &instance);
+        async move {
+            if let Some(at) = decode(&entry.value) {
+                clock.apply(at);
+                applied.fetch_max(entry.revision, Ordering::SeqCst);
+                let _ = seen
+                    .put(instance, applied.load(Ordering::SeqCst).to_string().into())
+                    .await;
+            }
+        }
+    })
+    .await;
+}
+
+/// Hands every entry of the watch `open` makes to `apply`, until `stop`; a watch that fails or
+/// ends (NATS restarted) is opened again half a second later.
+async fn each_entry<O, W, A, F>(open: O, stop: &CancellationToken, mut apply: A)
+where
+    O: Fn() -> W,
+    W: std::future::Future<Output = Result<kv::Watch, kv::WatchError>>,
+    A: FnMut(kv::Entry) -> F,
+    F: std::future::Future<Output = ()>,
+{
+    while !stop.is_cancelled() {
+        let mut entries = match open().await {
             Ok(w) => w,
             Err(e) => {
-                tracing::warn!(error = %e, "simulated clock: watching the time failed; retrying");
+                tracing::warn!(error = %e, "simulated clock: watching the bucket failed; retrying");
                 tokio::select! {
-                    _ = shutdown.cancelled() => return,
+                    _ = stop.cancelled() => return,
                     _ = tokio::time::sleep(Duration::from_millis(500)) => continue,
                 }
             }
         };
         loop {
             let next = tokio::select! {
-                _ = shutdown.cancelled() => return,
+                _ = stop.cancelled() => return,
                 next = entries.next() => next,
             };
             let Some(Ok(entry)) = next else { break };
-            if let Some(at) = decode(&entry.value) {
-                clock.apply(at);
-                applied.fetch_max(entry.revision, Ordering::SeqCst);
-                let _ = seen
-                    .put(&instance, applied.load(Ordering::SeqCst).to_string().into())
-                    .await;
-            }
+            apply(entry).await;
         }
     }
 }
@@ -325,45 +345,39 @@ async fn track_instances(
     tx: watch::Sender<HashMap<String, (u64, Instant)>>,
     stop: CancellationToken,
 ) {
-    while !stop.is_cancelled() {
-        let mut entries = match seen.watch_all().await {
-            Ok(w) => w,
-            Err(_) => {
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => continue,
-                }
+    let watch = || seen.watch_all();
+    each_entry(watch, &stop, |entry| {
+        tx.send_modify(|m| match entry.operation {
+            kv::Operation::Put => {
+                let revision = std::str::from_utf8(&entry.value)
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                m.insert(entry.key.clone(), (revision, heard_at(&entry)));
             }
-        };
-        loop {
-            let next = tokio::select! {
-                _ = stop.cancelled() => return,
-                next = entries.next() => next,
-            };
-            let Some(Ok(entry)) = next else { break };
-            tx.send_modify(|m| match entry.operation {
-                kv::Operation::Put => {
-                    let revision = std::str::from_utf8(&entry.value)
-                        .ok()
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(0);
-                    // When it was written, not when this watcher read it: a dead instance's last
-                    // word, read from the bucket's history, is already old.
-                    let age_ns = Utc::now()
-                        .timestamp_nanos_opt()
-                        .map(i128::from)
-                        .unwrap_or_default()
-                        - entry.created.unix_timestamp_nanos();
-                    let age = Duration::from_nanos(u64::try_from(age_ns).unwrap_or(0));
-                    let heard = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
-                    m.insert(entry.key.clone(), (revision, heard));
-                }
-                kv::Operation::Delete | kv::Operation::Purge => {
-                    m.remove(&entry.key);
-                }
-            });
-        }
-    }
+            kv::Operation::Delete | kv::Operation::Purge => {
+                m.remove(&entry.key);
+            }
+        });
+        async {}
+    })
+    .await;
+}
+
+/// When an instance wrote this entry, as a point of this process's monotonic time: not when the
+/// watcher read it, since a dead instance's last word read from the bucket's history is already
+/// old. Wall time (the server's stamp against the system clock), through the platform's one
+/// reader of it, since this bookkeeping must not follow the simulated time.
+fn heard_at(entry: &kv::Entry) -> Instant {
+    let now_ns = super::SystemClock
+        .now()
+        .timestamp_nanos_opt()
+        .map(i128::from)
+        .unwrap_or_default();
+    let age = Duration::from_nanos(
+        u64::try_from(now_ns - entry.created.unix_timestamp_nanos()).unwrap_or(0),
+    );
+    Instant::now().checked_sub(age).unwrap_or_else(Instant::now)
 }
 
 /// Removes the run's buckets (tests, the simulator when it is done).
