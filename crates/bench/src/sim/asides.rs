@@ -26,7 +26,6 @@ impl Driver<'_> {
         case: Case,
         now: DateTime<Utc>,
         key: &dyn Fn(&str) -> String,
-        timed: &dyn Fn(&'static str, std::time::Instant),
     ) -> anyhow::Result<Case> {
         let apologised = dossier.lock().unwrap_or_else(|p| p.into_inner()).apologised;
         let due = case.due_at.map(ts).context("no due time")?;
@@ -48,9 +47,8 @@ impl Driver<'_> {
                 nanos: 0,
             }),
         };
-        let started = std::time::Instant::now();
         let c = self
-            .call("IssueApology", || {
+            .call("workflow.IssueApology", || {
                 let mut leader = self
                     .people
                     .officer(Role::Leader, "ban-giam-doc", plan.officer);
@@ -60,7 +58,6 @@ impl Driver<'_> {
             .await?
             .case
             .context("no case")?;
-        timed("workflow.IssueApology", started);
         dossier.lock().unwrap_or_else(|p| p.into_inner()).apologised = true;
         Ok(c)
     }
@@ -83,7 +80,7 @@ impl Driver<'_> {
             description: "Lệ phí trước bạ và thuế thu nhập cá nhân".into(),
         };
         let c = self
-            .call("RequestFinancialObligation", || {
+            .call("workflow.RequestFinancialObligation", || {
                 let (mut client, req) = (officer.clone(), req.clone());
                 async move { client.request_financial_obligation(req).await }
             })
@@ -110,7 +107,7 @@ impl Driver<'_> {
             action: action(case.version, key),
             reference: format!("BL-{}", plan.n),
         };
-        self.call("RecordPayment", || {
+        self.call("workflow.RecordPayment", || {
             let mut desk = self
                 .people
                 .officer(Role::Desk, DESK_DEPARTMENT, plan.officer);

@@ -28,7 +28,7 @@ fn transient(code: Code) -> bool {
 }
 
 impl Driver<'_> {
-    /// One call, answered; in a run with faults, a transient failure is tried again (for up to
+    /// One call (`what`: "service.Method"), answered, its wall time recorded; in a run with faults, a transient failure is tried again (for up to
     /// two minutes) with the same request — its idempotency key makes a repeat an answer, not a
     /// second change.
     pub(super) async fn call<T, F, Fut>(&self, what: &'static str, mut f: F) -> anyhow::Result<T>
@@ -36,10 +36,19 @@ impl Driver<'_> {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
-        let deadline = std::time::Instant::now() + Wall::from_secs(120);
+        let started = std::time::Instant::now();
+        let deadline = started + Wall::from_secs(120);
         loop {
             match f().await {
-                Ok(r) => return Ok(r.into_inner()),
+                Ok(r) => {
+                    self.latencies
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .entry(what)
+                        .or_default()
+                        .push(started.elapsed());
+                    return Ok(r.into_inner());
+                }
                 Err(s)
                     if self.faults
                         && transient(s.code())
@@ -62,7 +71,7 @@ impl Driver<'_> {
             dossier_code: code.to_owned(),
             with_history: false,
         };
-        self.call("GetCase", || {
+        self.call("workflow.GetCase", || {
             let (mut leader, req) = (self.people.leader(), req.clone());
             async move { leader.get_case(req).await }
         })
@@ -87,7 +96,7 @@ impl Driver<'_> {
             let mut attachment_ids = Vec::new();
             if online {
                 let a = self
-                    .call("UploadAttachment", || {
+                    .call("intake.UploadAttachment", || {
                         let (mut client, req) = (
                             intake.clone(),
                             UploadAttachmentRequest {
@@ -127,7 +136,7 @@ impl Driver<'_> {
             documents,
             ..Default::default()
         };
-        self.call("SubmitDossier", || {
+        self.call("intake.SubmitDossier", || {
             let (mut client, req) = (intake.clone(), req.clone());
             async move { client.submit_dossier(req).await }
         })

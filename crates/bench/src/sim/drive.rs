@@ -79,6 +79,8 @@ pub struct Driven {
 pub struct Driver<'a> {
     /// Faults are expected (the chaos run): calls a restart mends are tried again.
     pub faults: bool,
+    /// Every call's wall time, by RPC ([`Driver::call`] records it).
+    pub latencies: Latencies,
     pub people: &'a People,
     pub time: &'a SimulatedTime,
     pub settle: &'a Settle,
@@ -100,7 +102,8 @@ impl std::fmt::Debug for Driver<'_> {
 /// When and what a dossier does next; None when its life is over.
 pub(super) type Next = Option<(DateTime<Utc>, Act)>;
 
-type Latencies = Mutex<std::collections::BTreeMap<&'static str, Vec<Wall>>>;
+/// Per RPC ("service.Method"): the wall time of each call, its retries included.
+pub(super) type Latencies = Mutex<std::collections::BTreeMap<&'static str, Vec<Wall>>>;
 
 impl Driver<'_> {
     pub async fn run(&self, plans: Vec<Planned>) -> anyhow::Result<Driven> {
@@ -125,7 +128,6 @@ impl Driver<'_> {
                 })
             })
             .collect();
-        let latencies: Latencies = Mutex::default();
         let citizens = Mutex::new((0u64, Vec::new(), 0u64));
         let (mut moments, mut acts, mut done) = (0u64, 0u64, 0usize);
         let mut spent = (Wall::ZERO, Wall::ZERO, Wall::ZERO);
@@ -148,7 +150,7 @@ impl Driver<'_> {
             acts += batch.len() as u64;
             let results: Vec<anyhow::Result<(usize, Act, Next)>> = futures::stream::iter(batch)
                 .map(|(i, act)| {
-                    let (dossiers, latencies, citizens) = (&dossiers, &latencies, &citizens);
+                    let (dossiers, citizens) = (&dossiers, &citizens);
                     async move {
                         let next = match act {
                             Act::Follow | Act::Ask => {
@@ -158,7 +160,7 @@ impl Driver<'_> {
                                 None
                             }
                             _ => self
-                                .act(&dossiers[i], act, at, latencies)
+                                .act(&dossiers[i], act, at)
                                 .await
                                 .with_context(|| format!("dossier #{i}, {act:?} at {at}"))?,
                         };
@@ -210,7 +212,9 @@ impl Driver<'_> {
                 .collect(),
             moments,
             acts,
-            latencies: latencies.into_inner().unwrap_or_else(|p| p.into_inner()),
+            latencies: std::mem::take(
+                &mut *self.latencies.lock().unwrap_or_else(|p| p.into_inner()),
+            ),
             spent_setting: spent.0,
             spent_acting: spent.1,
             spent_settling: spent.2,
@@ -227,26 +231,15 @@ impl Driver<'_> {
         dossier: &Mutex<Dossier>,
         act: Act,
         now: DateTime<Utc>,
-        latencies: &Latencies,
     ) -> anyhow::Result<Next> {
         let (plan, truth) = {
             let d = dossier.lock().unwrap_or_else(|p| p.into_inner());
             (d.plan.clone(), d.truth.clone())
         };
-        let timed = |name: &'static str, started: std::time::Instant| {
-            latencies
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .entry(name)
-                .or_default()
-                .push(started.elapsed());
-        };
         let key = |what: &str| format!("sim-{}-{}-{what}", self.seed, plan.n);
         match act {
             Act::Submit => {
-                let started = std::time::Instant::now();
                 let receipt = self.submit(&plan, &key("submit")).await?;
-                timed("intake.SubmitDossier", started);
                 let mut d = dossier.lock().unwrap_or_else(|p| p.into_inner());
                 d.truth.code = receipt.dossier_code.clone();
                 d.truth.lookup_token = receipt.lookup_token.clone();
@@ -275,15 +268,13 @@ impl Driver<'_> {
                     documents: vec![doc],
                     idempotency_key: key("supplement"),
                 };
-                let started = std::time::Instant::now();
                 // Intake learns of the request from workflow's event: the services settled before
                 // this moment, so it knows.
-                self.call("SubmitSupplement", || {
+                self.call("intake.SubmitSupplement", || {
                     let (mut desk, req) = (self.people.desk_intake(plan.officer), req.clone());
                     async move { desk.submit_supplement(req).await }
                 })
                 .await?;
-                timed("intake.SubmitSupplement", started);
                 Ok(Some((self.later(now, Duration::minutes(30)), Act::Work)))
             }
             Act::Withdraw => {
@@ -291,9 +282,8 @@ impl Driver<'_> {
                 let desk = self
                     .people
                     .officer(Role::Desk, DESK_DEPARTMENT, plan.officer);
-                let started = std::time::Instant::now();
                 let c = self
-                    .call("DecideWithdrawal", || {
+                    .call("workflow.DecideWithdrawal", || {
                         let (mut client, req) = (
                             desk.clone(),
                             DecideWithdrawalRequest {
@@ -307,7 +297,6 @@ impl Driver<'_> {
                     .await?
                     .case
                     .context("no case")?;
-                timed("workflow.DecideWithdrawal", started);
                 self.ended(dossier, &c, now, None);
                 Ok(None)
             }
@@ -316,9 +305,8 @@ impl Driver<'_> {
                 let desk = self
                     .people
                     .officer(Role::Desk, DESK_DEPARTMENT, plan.officer);
-                let started = std::time::Instant::now();
                 let c = self
-                    .call("ReturnResult", || {
+                    .call("workflow.ReturnResult", || {
                         let (mut client, req) = (
                             desk.clone(),
                             ReturnResultRequest {
@@ -331,16 +319,13 @@ impl Driver<'_> {
                     .await?
                     .case
                     .context("no case")?;
-                timed("workflow.ReturnResult", started);
                 let mut d = dossier.lock().unwrap_or_else(|p| p.into_inner());
                 d.truth.status = DossierStatus::try_from(c.status).ok();
                 Ok(None)
             }
-            Act::Work => self.work(dossier, &plan, &truth, now, &key, &timed).await,
+            Act::Work => self.work(dossier, &plan, &truth, now, &key).await,
             Act::Pay => {
-                let started = std::time::Instant::now();
                 let next = self.pay(&plan, &truth.code, now, key("pay")).await?;
-                timed("workflow.RecordPayment", started);
                 Ok(next)
             }
             // The applicant's side trips are `citizen`'s.
@@ -356,12 +341,9 @@ impl Driver<'_> {
         truth: &Truth,
         now: DateTime<Utc>,
         key: &dyn Fn(&str) -> String,
-        timed: &dyn Fn(&'static str, std::time::Instant),
     ) -> anyhow::Result<Next> {
         let case = self.case(&truth.code).await?;
-        let case = self
-            .apologise_if_due(dossier, plan, case, now, key, timed)
-            .await?;
+        let case = self.apologise_if_due(dossier, plan, case, now, key).await?;
         let step = case
             .steps
             .get(case.current_step as usize)
@@ -380,13 +362,11 @@ impl Driver<'_> {
                 reason: "Người nộp xin rút hồ sơ".into(),
                 idempotency_key: key("ask-withdrawal"),
             };
-            let started = std::time::Instant::now();
-            self.call("RequestWithdrawal", || {
+            self.call("intake.RequestWithdrawal", || {
                 let (mut desk, req) = (self.people.desk_intake(plan.officer), req.clone());
                 async move { desk.request_withdrawal(req).await }
             })
             .await?;
-            timed("intake.RequestWithdrawal", started);
             dossier
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -396,13 +376,12 @@ impl Driver<'_> {
         let officer = self.people.officer(role, &step.department, plan.officer);
         let mut version = case.version;
         if case.assignee.is_none() {
-            let started = std::time::Instant::now();
             let req = ClaimTaskRequest {
                 dossier_code: truth.code.clone(),
                 action: action(version, key(&format!("claim-{}", case.version))),
             };
             version = self
-                .call("ClaimTask", || {
+                .call("workflow.ClaimTask", || {
                     let (mut client, req) = (officer.clone(), req.clone());
                     async move { client.claim_task(req).await }
                 })
@@ -410,13 +389,11 @@ impl Driver<'_> {
                 .case
                 .context("no case")?
                 .version;
-            timed("workflow.ClaimTask", started);
         }
-        let started = std::time::Instant::now();
         let k = key(&format!("v{version}"));
         if plan.fate == Fate::Refused && role == Role::Leader {
             let c = self
-                .call("RefuseCase", || {
+                .call("workflow.RefuseCase", || {
                     let (mut client, req) = (
                         officer.clone(),
                         RefuseCaseRequest {
@@ -430,13 +407,12 @@ impl Driver<'_> {
                 .await?
                 .case
                 .context("no case")?;
-            timed("workflow.RefuseCase", started);
             self.ended(dossier, &c, now, None);
             return Ok(None);
         }
         if plan.supplement && !asked_supplement && role == Role::Specialist {
             let c = self
-                .call("RequestSupplement", || {
+                .call("workflow.RequestSupplement", || {
                     let (mut client, req) = (
                         officer.clone(),
                         RequestSupplementRequest {
@@ -450,7 +426,6 @@ impl Driver<'_> {
                 .await?
                 .case
                 .context("no case")?;
-            timed("workflow.RequestSupplement", started);
             let mut d = dossier.lock().unwrap_or_else(|p| p.into_inner());
             d.asked_supplement = true;
             d.truth.supplements += 1;
@@ -463,16 +438,14 @@ impl Driver<'_> {
             && role == Role::Specialist
             && (!plan.supplement || asked_supplement)
         {
-            let started = std::time::Instant::now();
             let next = self
                 .ask_obligation(dossier, &officer, &truth.code, version, now, k)
                 .await?;
-            timed("workflow.RequestFinancialObligation", started);
             return Ok(next);
         }
         if last {
             let c = self
-                .call("RecordResult", || {
+                .call("workflow.RecordResult", || {
                     let (mut client, req) = (
                         officer.clone(),
                         RecordResultRequest {
@@ -487,7 +460,6 @@ impl Driver<'_> {
                 .await?
                 .case
                 .context("no case")?;
-            timed("workflow.RecordResult", started);
             let due = c.due_at.map(ts).context("no due time")?;
             let expected = match self.cal.classify(vn(due), vn(now))? {
                 motcua_calendar::Outcome::Early => Outcome::Early,
@@ -498,7 +470,7 @@ impl Driver<'_> {
             return Ok(Some((self.later(now, Duration::hours(2)), Act::Return)));
         }
         let c = self
-            .call("ForwardStep", || {
+            .call("workflow.ForwardStep", || {
                 let (mut client, req) = (
                     officer.clone(),
                     ForwardStepRequest {
@@ -511,7 +483,6 @@ impl Driver<'_> {
             .await?
             .case
             .context("no case")?;
-        timed("workflow.ForwardStep", started);
         let due = c.due_at.map(ts).context("no due time")?;
         let remaining = c.steps.len().saturating_sub(c.current_step as usize).max(1) as i32;
         let finish = self.finish_by(plan.fate, due)?;

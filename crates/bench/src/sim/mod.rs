@@ -310,6 +310,7 @@ pub async fn run_on(
     };
     let driver = drive::Driver {
         faults: opts.chaos.is_some(),
+        latencies: Default::default(),
         people: &people,
         time: &time,
         settle: &settle,
