@@ -3,3 +3,31 @@
 
 pub mod figures;
 pub mod sim;
+
+use std::time::Duration;
+
+/// Waits (up to `within`) until the gRPC health service behind `channel` says SERVING; `what`
+/// names the service in the error. A lazy channel may point at a process still starting.
+pub async fn wait_ready(
+    channel: tonic::transport::Channel,
+    what: &str,
+    within: Duration,
+) -> anyhow::Result<()> {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let status = health
+            .check(tonic_health::pb::HealthCheckRequest::default())
+            .await;
+        if status.is_ok_and(|r| r.into_inner().status == ServingStatus::Serving as i32) {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            anyhow::bail!(
+                "{what} did not become ready within {within:?} (are PostgreSQL and NATS running? deploy/deps.sh starts them)"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -96,24 +96,7 @@ fn bench_vars(service: &str, connections: u32) -> (String, Vars) {
 }
 
 async fn wait_ready(channel: GrpcChannel) -> anyhow::Result<()> {
-    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
-    for _ in 0..300 {
-        let status = health
-            .check(tonic_health::pb::HealthCheckRequest {
-                service: String::new(),
-            })
-            .await;
-        if status.is_ok_and(|r| {
-            r.into_inner().status
-                == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
-        }) {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    anyhow::bail!(
-        "the service did not become ready (are PostgreSQL and NATS running? deploy/deps.sh starts them)"
-    )
+    motcua_bench::wait_ready(channel, "the service", Duration::from_secs(30)).await
 }
 
 /// Waits until the outbox is empty and the stream holds `expected` dossier events.

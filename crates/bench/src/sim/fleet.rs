@@ -132,7 +132,14 @@ impl Fleet {
         if let Some(m) = self.members.get_mut(service) {
             m.child = Some(child);
         }
-        wait_serving(grpc, service).await
+        let channel =
+            tonic::transport::Channel::from_shared(format!("http://{grpc}"))?.connect_lazy();
+        crate::wait_ready(
+            channel,
+            &format!("motcua-{service} on {grpc}"),
+            Duration::from_secs(60),
+        )
+        .await
     }
 
     /// SIGKILL: the process ends at once, as when its node dies.
@@ -162,32 +169,5 @@ impl Drop for Fleet {
                 let _ = c.wait();
             }
         }
-    }
-}
-
-/// Waits (up to 60 s) until the gRPC health service says SERVING.
-pub async fn wait_serving(addr: SocketAddr, service: &str) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(channel) = tonic::transport::Channel::from_shared(format!("http://{addr}"))?
-            .connect()
-            .await
-        {
-            let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
-            if health
-                .check(tonic_health::pb::HealthCheckRequest::default())
-                .await
-                .is_ok_and(|r| {
-                    r.into_inner().status
-                        == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
-                })
-            {
-                return Ok(());
-            }
-        }
-        if Instant::now() > deadline {
-            bail!("{service} did not serve on {addr} within 60 s");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
