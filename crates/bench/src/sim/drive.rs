@@ -128,7 +128,7 @@ impl Driver<'_> {
                 })
             })
             .collect();
-        let citizens = Mutex::new((0u64, Vec::new(), 0u64));
+        let citizens: super::citizens::Citizens = Mutex::new((0u64, Vec::new(), 0u64));
         let (mut moments, mut acts, mut done) = (0u64, 0u64, 0usize);
         let mut spent = (Wall::ZERO, Wall::ZERO, Wall::ZERO);
         while let Some(Reverse((at, _, _))) = queue.peek().copied() {
@@ -152,18 +152,10 @@ impl Driver<'_> {
                 .map(|(i, act)| {
                     let (dossiers, citizens) = (&dossiers, &citizens);
                     async move {
-                        let next = match act {
-                            Act::Follow | Act::Ask => {
-                                self.citizen(&dossiers[i], act, citizens)
-                                    .await
-                                    .with_context(|| format!("dossier #{i}, {act:?} at {at}"))?;
-                                None
-                            }
-                            _ => self
-                                .act(&dossiers[i], act, at)
-                                .await
-                                .with_context(|| format!("dossier #{i}, {act:?} at {at}"))?,
-                        };
+                        let next = self
+                            .act(&dossiers[i], act, at, citizens)
+                            .await
+                            .with_context(|| format!("dossier #{i}, {act:?} at {at}"))?;
                         Ok((i, act, next))
                     }
                 })
@@ -231,6 +223,7 @@ impl Driver<'_> {
         dossier: &Mutex<Dossier>,
         act: Act,
         now: DateTime<Utc>,
+        citizens: &super::citizens::Citizens,
     ) -> anyhow::Result<Next> {
         let (plan, truth) = {
             let d = dossier.lock().unwrap_or_else(|p| p.into_inner());
@@ -328,8 +321,11 @@ impl Driver<'_> {
                 let next = self.pay(&plan, &truth.code, now, key("pay")).await?;
                 Ok(next)
             }
-            // The applicant's side trips are `citizen`'s.
-            Act::Follow | Act::Ask => Ok(None),
+            // The applicant's side trips: nothing follows them.
+            Act::Follow | Act::Ask => {
+                self.citizen(dossier, act, citizens).await?;
+                Ok(None)
+            }
         }
     }
 
