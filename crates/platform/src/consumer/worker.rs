@@ -81,6 +81,7 @@ impl<H: Handler> Worker<'_, H> {
                 [(message, event)] => self.process_one(message, event).await,
                 _ => match self.apply_batch(events).await {
                     Ok(()) => {
+                        self.applied(events.len());
                         for (message, _) in events {
                             self.ack(message).await;
                         }
@@ -178,6 +179,7 @@ impl<H: Handler> Worker<'_, H> {
         let outcome = self.apply_one(message, event).instrument(span).await;
         let failure = match outcome {
             Ok(()) => {
+                self.applied(1);
                 self.ack(message).await;
                 return Flow::Continue;
             }
@@ -245,6 +247,13 @@ impl<H: Handler> Worker<'_, H> {
         .fetch_one(&self.ctx.pool)
         .await?;
         Ok((tries, Duration::from_secs_f64(waited.max(0.0))))
+    }
+
+    /// Counts events handled and committed by this replica (`motcua_consumer_applied_total`):
+    /// replicas of a consumer share its stream, and this says which did the work.
+    fn applied(&self, events: usize) {
+        metrics::counter!("motcua_consumer_applied_total", "consumer" => self.spec.name.clone())
+            .increment(events as u64);
     }
 
     async fn ack(&self, message: &Message) {
