@@ -25,6 +25,7 @@ async fn a_year_survives_killed_services_a_restarted_nats_and_a_crashed_postgres
             every: Duration::from_secs(1),
             max: 7,
         }),
+        replicas: Default::default(),
     })
     .await
     .unwrap();

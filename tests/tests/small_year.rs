@@ -20,6 +20,7 @@ async fn a_small_year_replayed_through_all_five_services_matches_every_record() 
         progress: false,
         processes: false,
         chaos: None,
+        replicas: Default::default(),
     })
     .await
     .unwrap();

@@ -28,12 +28,39 @@ pub struct SimArgs {
     /// With --chaos: at most this many faults.
     #[arg(long, default_value_t = 1000)]
     faults: usize,
+    /// Run a service as several replicas sharing its database and streams, e.g. `workflow=2`
+    /// (implies --processes); repeat for more services.
+    #[arg(long, value_name = "SERVICE=N")]
+    replicas: Vec<String>,
+}
+
+/// `--replicas` as a map of service to count.
+fn replicas(given: &[String]) -> Result<std::collections::BTreeMap<&'static str, usize>, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for r in given {
+        let parsed = r.split_once('=').and_then(|(s, n)| {
+            let service = sim::SERVICES.into_iter().find(|k| *k == s)?;
+            Some((
+                service,
+                n.parse::<usize>().ok().filter(|n| (1..=8).contains(n))?,
+            ))
+        });
+        let (service, n) = parsed.ok_or_else(|| {
+            format!(
+                "--replicas {r}: give SERVICE=N with a service of {} and N from 1 to 8",
+                sim::SERVICES.join(", ")
+            )
+        })?;
+        out.insert(service, n);
+    }
+    Ok(out)
 }
 
 pub fn run(args: SimArgs) -> Result<(), String> {
     if !(args.scale > 0.0 && args.scale.is_finite()) {
         return Err(format!("--scale {}: give a positive number", args.scale));
     }
+    let replicas = replicas(&args.replicas)?;
     let profile = sim::profile::Profile::load(&args.profile).map_err(|e| format!("{e:#}"))?;
     let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     let report = rt
@@ -43,11 +70,12 @@ pub fn run(args: SimArgs) -> Result<(), String> {
             seed: args.seed,
             concurrency: args.concurrency,
             progress: true,
-            processes: args.processes,
+            processes: args.processes || !replicas.is_empty(),
             chaos: args.chaos.map(|s| sim::chaos::Pace {
                 every: std::time::Duration::from_secs(s),
                 max: args.faults,
             }),
+            replicas,
         }))
         .map_err(|e| format!("{e:#}"))?;
     print!("{}", report.render());

@@ -22,6 +22,7 @@ pub mod fleet;
 pub mod officers;
 pub mod plan;
 pub mod profile;
+pub mod replicas;
 pub mod servers;
 pub mod settle;
 pub mod truth;
@@ -46,6 +47,9 @@ pub struct Options {
     /// Kill and restart processes and servers while the year runs (implies `processes`, on a
     /// NATS and PostgreSQL of the run's own).
     pub chaos: Option<chaos::Pace>,
+    /// With processes: services run as more than one replica (e.g. workflow: 2), sharing their
+    /// database and streams; the driver's calls are balanced over them.
+    pub replicas: std::collections::BTreeMap<&'static str, usize>,
 }
 
 /// What a run found and measured.
@@ -62,6 +66,10 @@ pub struct Report {
     pub spent: [Duration; 3],
     /// What the driver waited for most while the services settled (checks that found it behind).
     pub waited_for: Vec<(String, u64)>,
+    /// With processes: what each did and its peak memory; in one process, that process's peak
+    /// resident set (KiB).
+    pub processes: Vec<replicas::Member>,
+    pub own_peak_rss_kib: Option<u64>,
 }
 
 impl Report {
@@ -102,6 +110,13 @@ impl Report {
                 "{rpc}: {n} calls, p50 {:.1} ms, p99 {:.1} ms\n",
                 p50.as_secs_f64() * 1e3,
                 p99.as_secs_f64() * 1e3
+            );
+        }
+        out += &replicas::render(&self.processes);
+        if let Some(kib) = self.own_peak_rss_kib {
+            out += &format!(
+                "the five services in the simulator's process: peak RSS {:.1} MiB\n",
+                kib as f64 / 1024.0
             );
         }
         if !self.faults.is_empty() {
@@ -215,7 +230,8 @@ pub async fn run_on(
     time.put(first - chrono::Duration::hours(1)).await?;
     let fleet = if opts.processes || opts.chaos.is_some() {
         let logs = motcua_testkit::floor::attachments_dir(&floor.id).join("logs");
-        let fleet = fleet::Fleet::start(&floor.vars, &SERVICES, logs).await?;
+        let members = SERVICES.map(|s| (s, opts.replicas.get(s).copied().unwrap_or(1)));
+        let fleet = fleet::Fleet::start(&floor.vars, &members, logs).await?;
         Some(fleet)
     } else {
         for service in SERVICES {
@@ -223,7 +239,12 @@ pub async fn run_on(
         }
         None
     };
-    time.wait_instances(SERVICES.len(), Duration::from_secs(30))
+    let instances = SERVICES.len()
+        + match &fleet {
+            Some(_) => opts.replicas.values().map(|n| n.saturating_sub(1)).sum(),
+            None => 0,
+        };
+    time.wait_instances(instances, Duration::from_secs(30))
         .await?;
     let mut addrs = std::collections::HashMap::new();
     for s in SERVICES {
@@ -245,18 +266,20 @@ pub async fn run_on(
         notification: web_of("notification")?,
         gateway_secret: GATEWAY_SECRET.to_owned(),
     };
-    let channel = |s: &str| {
-        let addr = addrs[s];
-        async move { motcua_testkit::channel(addr).await }
+    // A service's calls go to all its replicas (balanced), as through a cluster's Service.
+    let replica_addrs = |s: &str| match &fleet {
+        Some(f) => f.replicas(s).into_iter().map(|(_, grpc, _)| grpc).collect(),
+        None => vec![addrs[s]],
     };
+    let channel = |s: &str| balanced(replica_addrs(s));
     let people = officers::People::new(
         &opts.profile.agency,
         opts.profile.officers.clone(),
         [
-            channel("intake").await,
-            channel("workflow").await,
-            channel("reporting").await,
-            channel("lookup").await,
+            channel("intake").await?,
+            channel("workflow").await?,
+            channel("reporting").await?,
+            channel("lookup").await?,
         ],
         web,
     );
@@ -291,7 +314,7 @@ pub async fn run_on(
     // The servers live until the checks are done, whoever else holds them.
     let servers = servers
         .map(|(nats, postgres)| (std::sync::Arc::new(tokio::sync::Mutex::new(nats)), postgres));
-    let (_fleet, chaos_task) = match (fleet, &servers, opts.chaos) {
+    let (fleet, chaos_task) = match (fleet, &servers, opts.chaos) {
         (Some(f), Some((nats, postgres)), Some(pace)) => {
             let fleet = std::sync::Arc::new(tokio::sync::Mutex::new(f));
             let targets = chaos::Targets {
@@ -338,6 +361,14 @@ pub async fn run_on(
         mismatches: driven.web_mismatches.clone(),
     });
     all.extend(checks::leftovers(&floor.bus, &pools, &driven.truths, driven.sms_lookups).await?);
+    let processes = match &fleet {
+        Some(f) => {
+            let http = motcua_platform::http::client(Duration::from_secs(10))?;
+            replicas::survey(&mut *f.lock().await, &SERVICES, &http).await
+        }
+        None => Vec::new(),
+    };
+    all.extend(replicas::each_did_work(&processes));
     let spent = [
         driven.spent_setting,
         driven.spent_acting,
@@ -371,5 +402,22 @@ pub async fn run_on(
         faults,
         spent,
         waited_for,
+        own_peak_rss_kib: processes
+            .is_empty()
+            .then(|| fleet::peak_rss_kib(std::process::id()))
+            .flatten(),
+        processes,
+    })
+}
+
+/// A channel to every replica at `addrs`, balanced over them (one: a plain connection).
+async fn balanced(addrs: Vec<std::net::SocketAddr>) -> anyhow::Result<tonic::transport::Channel> {
+    let endpoints = addrs
+        .iter()
+        .map(|a| tonic::transport::Endpoint::from_shared(format!("http://{a}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(match endpoints.as_slice() {
+        [one] => one.connect().await?,
+        _ => tonic::transport::Channel::balance_list(endpoints.into_iter()),
     })
 }

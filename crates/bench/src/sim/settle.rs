@@ -42,7 +42,7 @@ impl Settle {
                     )
                 }
                 Some(what) => {
-                    let kind: String = what.chars().filter(|c| !c.is_ascii_digit()).collect();
+                    let kind = kind_of(&what);
                     *self
                         .waited_for
                         .lock()
@@ -101,5 +101,32 @@ impl Settle {
             }
         }
         Ok(None)
+    }
+}
+
+/// What kind of wait a "behind" message names: each number replaced by `N`, so waits of one
+/// kind count together ("workflow has N jobs due").
+fn kind_of(what: &str) -> String {
+    let mut kind = String::with_capacity(what.len());
+    let mut in_number = false;
+    for c in what.chars() {
+        match (c.is_ascii_digit(), in_number) {
+            (true, true) => {}
+            (true, false) => kind.push('N'),
+            (false, _) => kind.push(c),
+        }
+        in_number = c.is_ascii_digit();
+    }
+    kind
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_wait_kind_keeps_its_words_and_names_each_count_n() {
+        assert_eq!(
+            super::kind_of("consumer x has 12 pending, 3 unacknowledged"),
+            "consumer x has N pending, N unacknowledged"
+        );
     }
 }
