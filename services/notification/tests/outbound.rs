@@ -1122,3 +1122,116 @@ async fn a_batch_of_sent_outcomes_marks_only_rows_still_under_their_claim() {
     assert_eq!(state("ended-meanwhile").await, ("failed".into(), false));
     app.stop().await;
 }
+
+/// A claim that takes a delivery whose lease ran out while its attempt was being recorded locks
+/// the job first, then the delivery; the record (batch or alone) takes them in the same order, so
+/// the two wait for each other in turn and never deadlock (the record once locked the delivery
+/// first: each such meeting cost a second of PostgreSQL's deadlock detection and one side's
+/// statement). The later claim's word stands: the row stays queued under it, its job kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_meeting_a_claim_of_the_same_delivery_waits_its_turn_without_deadlock() {
+    use motcua_notification::deliveries::{self, Outcome, SentRecord};
+    use motcua_notification::rules::Channel;
+    let mut app = App::start(|_| {}).await;
+    // The test claims and records by hand: no dispatcher of the service's own.
+    app.stop_service("notification").await;
+    let pool = app.db.clone();
+    let at = now(&app);
+    let mut tx = pool.begin().await.unwrap();
+    deliveries::insert(
+        &mut tx,
+        &[sms_reply("batch", at), sms_reply("alone", at)],
+        at,
+        chrono::Duration::hours(2),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let claimed = deliveries::claim(
+        &pool,
+        Channel::Sms,
+        at,
+        at + chrono::Duration::minutes(2),
+        10,
+        &[],
+    )
+    .await
+    .unwrap();
+    assert_eq!(claimed.len(), 2);
+    for c in &claimed {
+        // The later claim, as the lease statement does it: the job first, then the delivery.
+        let mut later = pool.begin().await.unwrap();
+        sqlx::query("SET LOCAL lock_timeout = '10s'")
+            .execute(&mut *later)
+            .await
+            .unwrap();
+        sqlx::query("SELECT 1 FROM jobs WHERE queue = 'deliveries.sms' AND key = $1 FOR UPDATE")
+            .bind(c.id.to_string())
+            .execute(&mut *later)
+            .await
+            .unwrap();
+        let recording = {
+            let (pool, c) = (pool.clone(), c.clone());
+            tokio::spawn(async move {
+                if c.recipient_ref == "batch" {
+                    let sent = SentRecord {
+                        id: c.id,
+                        attempt: c.attempts,
+                        provider: "log",
+                        provider_message_id: None,
+                        answer: "ok".into(),
+                        delivered: false,
+                    };
+                    deliveries::record_sent_many(&pool, Channel::Sms, &[sent], at).await
+                } else {
+                    let later = Outcome::Later {
+                        at: at + chrono::Duration::minutes(5),
+                        error: Some("busy".into()),
+                        uncounted: false,
+                    };
+                    deliveries::record(&pool, c.id, Channel::Sms, c.attempts, &later, at).await
+                }
+            })
+        };
+        wait_until("the record waits for the later claim", async || {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+                == 1
+        })
+        .await;
+        sqlx::query(
+            "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = $2 WHERE id = $1",
+        )
+        .bind(c.id)
+        .bind(at + chrono::Duration::minutes(20))
+        .execute(&mut *later)
+        .await
+        .expect("the later claim takes the delivery without a deadlock");
+        later.commit().await.unwrap();
+        recording
+            .await
+            .unwrap()
+            .expect("the record waits its turn without a deadlock");
+        let (status, job): (String, bool) = sqlx::query_as(
+            "SELECT status, EXISTS (SELECT 1 FROM jobs WHERE queue = 'deliveries.sms' AND key = $2)
+             FROM deliveries WHERE id = $1",
+        )
+        .bind(c.id)
+        .bind(c.id.to_string())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            (status.as_str(), job),
+            ("queued", true),
+            "{}: the later claim's row and its job are left to it",
+            c.recipient_ref
+        );
+    }
+    app.stop().await;
+}
