@@ -106,7 +106,9 @@ pub struct Leased {
 /// (sending a message): another replica skips them, and they come due again when the lease ends if
 /// this one dies. Each lease counts an attempt; jobs whose payload is in `skip` are left. The
 /// caller then reschedules or cancels each. The rule is the SQL function `motcua_jobs_lease`
-/// (migration 0005), which a service calls inside its own statement to join the jobs to its rows.
+/// (migration 0005), which a service calls inside its own statement to join the jobs to its rows;
+/// a statement that records the work and moves the job locks the job first (`motcua_jobs_hold`,
+/// migration 0007), as the lease does, so the two never deadlock.
 pub async fn lease(
     pool: &PgPool,
     queue: &str,

@@ -1,25 +1,14 @@
 //! What an attempt came to, recorded: alone ([`record`]) or, for sent attempts, many in one
 //! statement ([`record_sent_many`]); either way only while the row is still queued under the
 //! claim that made the attempt, with the delivery's job moved or removed in the same statement.
+//! Each statement locks the jobs first (`motcua_jobs_hold`, platform migration 0007), in the order
+//! a claim takes a job and then its delivery, so a record never deadlocks with a claim.
 
 use super::queue;
 use crate::rules::Channel;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
-
-/// The start of a query that locks the delivery jobs a record is about to move or remove, before
-/// the record touches their deliveries: a claim locks a job, then its delivery
-/// (`motcua_jobs_lease` joined to `deliveries`), so a record that went the other way round
-/// deadlocked with a claim of the same delivery whose lease had run out. Each statement ends it
-/// with the keys, and makes its change wait on `(SELECT count(*) FROM held)`, a condition without
-/// columns that PostgreSQL evaluates once, before the first row it changes.
-macro_rules! hold_jobs {
-    () => {
-        "SELECT key FROM jobs WHERE queue = $4"
-    };
-}
-const HOLD_JOBS: &str = hold_jobs!();
 
 /// What an attempt came to.
 #[derive(Debug, Clone)]
@@ -80,9 +69,8 @@ pub async fn record(
             }
         };
         format!(
-            "WITH held AS MATERIALIZED ({HOLD_JOBS} AND key = $1::text FOR UPDATE),
-             u AS ({change} WHERE id = $1 AND status = 'queued' AND attempts = $2
-                   AND (SELECT count(*) FROM held) >= 0 RETURNING id)
+            "WITH u AS ({change} WHERE id = $1 AND status = 'queued' AND attempts = $2
+                   AND (SELECT motcua_jobs_hold($4, ARRAY[$1::text])) >= 0 RETURNING id)
              SELECT motcua_jobs_reschedule($4, {cancel}, {keys}, {times}, {payloads}, $3)
              FROM deliveries WHERE id = $1 AND (EXISTS (SELECT 1 FROM u) OR status <> 'queued')"
         )
@@ -186,26 +174,23 @@ pub async fn record_sent_many(
         .collect();
     let answers: Vec<&str> = sent.iter().map(|r| r.answer.as_str()).collect();
     let delivered: Vec<bool> = sent.iter().map(|r| r.delivered).collect();
-    sqlx::query(concat!(
+    sqlx::query(
         "WITH v AS (
             SELECT * FROM unnest($1::uuid[], $2::int[], $5::text[], $6::text[], $7::text[], $8::bool[])
                 AS v(id, attempt, provider, message_id, answer, delivered)),
-         held AS MATERIALIZED (",
-        hold_jobs!(),
-        " AND key IN (SELECT id::text FROM v) ORDER BY key FOR UPDATE),
          u AS (
             UPDATE deliveries d SET status = CASE WHEN v.delivered THEN 'delivered' ELSE 'sent' END,
                 provider = v.provider, provider_message_id = v.message_id, provider_answer = v.answer,
                 sent_at = $3, delivered_at = CASE WHEN v.delivered THEN $3 END, last_error = NULL,
                 reply_to = NULL
             FROM v WHERE d.id = v.id AND d.status = 'queued' AND d.attempts = v.attempt
-              AND (SELECT count(*) FROM held) >= 0
+              AND (SELECT motcua_jobs_hold($4, $1::uuid[]::text[])) >= 0
             RETURNING d.id)
          SELECT motcua_jobs_reschedule($4,
                 ARRAY(SELECT d.id::text FROM deliveries d JOIN v ON d.id = v.id
                       WHERE d.id IN (SELECT id FROM u) OR d.status <> 'queued'),
-                '{}', '{}', '{}', $3)"
-    ))
+                '{}', '{}', '{}', $3)",
+    )
     .bind(&ids)
     .bind(&attempts)
     .bind(now)
