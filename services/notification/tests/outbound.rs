@@ -932,6 +932,47 @@ fn sms_reply(
     }
 }
 
+/// SMS replies to `recipients`, written with their jobs and claimed at `at` for two minutes, as
+/// the tests that record by hand start.
+async fn queued_and_claimed(
+    pool: &sqlx::PgPool,
+    at: chrono::DateTime<chrono::Utc>,
+    recipients: &[&str],
+) -> Vec<motcua_notification::deliveries::Claimed> {
+    use motcua_notification::deliveries;
+    let mut tx = pool.begin().await.unwrap();
+    let replies: Vec<_> = recipients.iter().map(|r| sms_reply(r, at)).collect();
+    deliveries::insert(&mut tx, &replies, at, chrono::Duration::hours(2))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let claimed = deliveries::claim(
+        pool,
+        motcua_notification::rules::Channel::Sms,
+        at,
+        at + chrono::Duration::minutes(2),
+        10,
+        &[],
+    )
+    .await
+    .unwrap();
+    assert_eq!(claimed.len(), recipients.len(), "each reply was claimed");
+    claimed
+}
+
+/// A delivery's status and whether its SMS job is still there.
+async fn status_and_job(pool: &sqlx::PgPool, id: Uuid) -> (String, bool) {
+    sqlx::query_as(
+        "SELECT status, EXISTS (SELECT 1 FROM jobs WHERE queue = 'deliveries.sms' AND key = $2)
+         FROM deliveries WHERE id = $1",
+    )
+    .bind(id)
+    .bind(id.to_string())
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
 /// The advisory lock that holds the lease at its start in the test below.
 const LEASE_GATE: i64 = 4_242_017;
 
@@ -1039,31 +1080,12 @@ async fn a_batch_of_sent_outcomes_marks_only_rows_still_under_their_claim() {
     app.stop_service("notification").await;
     let pool = app.db.clone();
     let at = now(&app);
-    let mut tx = pool.begin().await.unwrap();
-    deliveries::insert(
-        &mut tx,
-        &[
-            sms_reply("still-mine", at),
-            sms_reply("claimed-again", at),
-            sms_reply("ended-meanwhile", at),
-        ],
-        at,
-        chrono::Duration::hours(2),
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    let claimed = deliveries::claim(
+    let claimed = queued_and_claimed(
         &pool,
-        Channel::Sms,
         at,
-        at + chrono::Duration::minutes(2),
-        10,
-        &[],
+        &["still-mine", "claimed-again", "ended-meanwhile"],
     )
-    .await
-    .unwrap();
-    assert_eq!(claimed.len(), 3);
+    .await;
     let id = |who: &str| claimed.iter().find(|c| c.recipient_ref == who).unwrap().id;
     // Meanwhile: another replica's claim after this one's lease ended, and a receipt that ended
     // the third.
@@ -1094,25 +1116,7 @@ async fn a_batch_of_sent_outcomes_marks_only_rows_still_under_their_claim() {
         .await
         .unwrap();
 
-    let state = |who: &'static str| {
-        let pool = pool.clone();
-        let id = id(who);
-        async move {
-            let status: String = sqlx::query_scalar("SELECT status FROM deliveries WHERE id = $1")
-                .bind(id)
-                .fetch_one(&pool)
-                .await
-                .unwrap();
-            let job: bool = sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM jobs WHERE queue = 'deliveries.sms' AND key = $1)",
-            )
-            .bind(id.to_string())
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-            (status, job)
-        }
-    };
+    let state = |who: &'static str| status_and_job(&pool, id(who));
     assert_eq!(state("still-mine").await, ("sent".into(), false));
     assert_eq!(
         state("claimed-again").await,
@@ -1137,27 +1141,7 @@ async fn a_record_meeting_a_claim_of_the_same_delivery_waits_its_turn_without_de
     app.stop_service("notification").await;
     let pool = app.db.clone();
     let at = now(&app);
-    let mut tx = pool.begin().await.unwrap();
-    deliveries::insert(
-        &mut tx,
-        &[sms_reply("batch", at), sms_reply("alone", at)],
-        at,
-        chrono::Duration::hours(2),
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    let claimed = deliveries::claim(
-        &pool,
-        Channel::Sms,
-        at,
-        at + chrono::Duration::minutes(2),
-        10,
-        &[],
-    )
-    .await
-    .unwrap();
-    assert_eq!(claimed.len(), 2);
+    let claimed = queued_and_claimed(&pool, at, &["batch", "alone"]).await;
     for c in &claimed {
         // The later claim, as the lease statement does it: the job first, then the delivery.
         let mut later = pool.begin().await.unwrap();
@@ -1217,15 +1201,7 @@ async fn a_record_meeting_a_claim_of_the_same_delivery_waits_its_turn_without_de
             .await
             .unwrap()
             .expect("the record waits its turn without a deadlock");
-        let (status, job): (String, bool) = sqlx::query_as(
-            "SELECT status, EXISTS (SELECT 1 FROM jobs WHERE queue = 'deliveries.sms' AND key = $2)
-             FROM deliveries WHERE id = $1",
-        )
-        .bind(c.id)
-        .bind(c.id.to_string())
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+        let (status, job) = status_and_job(&pool, c.id).await;
         assert_eq!(
             (status.as_str(), job),
             ("queued", true),
