@@ -37,4 +37,18 @@ async fn a_small_year_replayed_through_all_five_services_matches_every_record() 
         "every dossier was checked in every service: {checked} checks"
     );
     assert_eq!(report.mismatches(), 0, "{table}");
+    // The figures beside the checks: every dossier's events reached what citizens and leaders
+    // read, with their lag measured, and the machine's own write rate in the same run.
+    for consumer in ["lookup-dossiers", "reporting-dossiers"] {
+        let lag = report
+            .lags
+            .iter()
+            .find(|l| l.consumer == consumer)
+            .unwrap_or_else(|| panic!("no lag measured for {consumer}: {table}"));
+        assert!(
+            lag.events >= 3 * report.dossiers && lag.p50 <= lag.p99 && lag.p99 <= lag.max,
+            "{lag:?}"
+        );
+    }
+    assert!(report.raw_rate.0 > 0.0, "{table}");
 }

@@ -22,7 +22,6 @@ use motcua_platform::process::Process;
 use motcua_platform::{SharedClock, SystemClock};
 use motcua_proto::intake::SubmitDossierRequest;
 use motcua_proto::intake::intake_service_client::IntakeServiceClient;
-use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -125,7 +124,7 @@ async fn intake(args: IntakeArgs) -> anyhow::Result<()> {
         let elapsed = start.elapsed();
         let rate = args.count as f64 / elapsed.as_secs_f64();
 
-        let raw = raw_rate(&pool, args.count, args.concurrency).await?;
+        let raw = motcua_bench::raw::submission_rate(&pool, args.count, args.concurrency).await?;
         println!("submissions answered in {:.2} s; all events acknowledged by JetStream after {:.2} s", answered.as_secs_f64(), elapsed.as_secs_f64());
         println!("intake SubmitDossier (gRPC → PostgreSQL → JetStream): {rate:.0} submissions/s");
         println!("machine limit, raw PostgreSQL (1 dossier row + 1 outbox row per transaction, {} connections, {} clients): {raw:.0} transactions/s", args.connections, args.concurrency);
@@ -186,47 +185,4 @@ where
             .map_err(|s| anyhow::anyhow!("submission failed: {s}"))?;
     }
     Ok(())
-}
-
-/// Transactions per second of the minimal durable write of a submission.
-async fn raw_rate(pool: &PgPool, count: usize, concurrency: usize) -> anyhow::Result<f64> {
-    sqlx::query(
-        "CREATE TABLE bench_raw_dossier (code text PRIMARY KEY, agency text NOT NULL, received_at timestamptz NOT NULL, receipt bytea NOT NULL)",
-    )
-    .execute(pool)
-    .await?;
-    sqlx::query(
-        "CREATE TABLE bench_raw_outbox (id uuid PRIMARY KEY, seq bigserial, subject text NOT NULL, payload bytea NOT NULL, created_at timestamptz NOT NULL DEFAULT now())",
-    )
-    .execute(pool)
-    .await?;
-    let receipt = vec![7u8; 700];
-    let permits = Arc::new(Semaphore::new(concurrency));
-    let start = Instant::now();
-    let mut tasks = Vec::with_capacity(count);
-    for n in 0..count {
-        let permit = permits.clone().acquire_owned().await?;
-        let (pool, receipt) = (pool.clone(), receipt.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut tx = pool.begin().await?;
-            sqlx::query("INSERT INTO bench_raw_dossier (code, agency, received_at, receipt) VALUES ($1, $2, now(), $3)")
-                .bind(format!("raw-{n}"))
-                .bind("000.00.06.H56")
-                .bind(&receipt)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("INSERT INTO bench_raw_outbox (id, subject, payload) VALUES ($1, 'dossier.dat-dai.submitted', $2)")
-                .bind(uuid::Uuid::now_v7())
-                .bind(&receipt)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            drop(permit);
-            anyhow::Ok(())
-        }));
-    }
-    for t in tasks {
-        t.await??;
-    }
-    Ok(count as f64 / start.elapsed().as_secs_f64())
 }

@@ -2,6 +2,7 @@
 //! top-level tests/ run in miniature and `motcua-bench sim` runs in full.
 
 pub mod figures;
+pub mod raw;
 pub mod sim;
 
 use std::time::Duration;

@@ -10,7 +10,7 @@ use super::plan::{Fate, Planned};
 use super::settle::Settle;
 use super::truth::Truth;
 use anyhow::Context;
-use chrono::{DateTime, Duration, Timelike, Utc};
+use chrono::{DateTime, Duration, Utc};
 use futures::StreamExt;
 use motcua_calendar::{Calendar, Span};
 use motcua_platform::SimulatedTime;
@@ -87,6 +87,8 @@ pub struct Driver<'a> {
     pub cal: &'a Calendar,
     pub concurrency: usize,
     pub seed: u64,
+    /// The grid of simulated time acts fall on (the profile's `tick_minutes`).
+    pub tick: Duration,
     /// Called after each moment with (simulated time, dossiers done, acts so far).
     pub progress: &'a (dyn Fn(DateTime<Utc>, usize, u64) + Sync),
 }
@@ -486,7 +488,10 @@ impl Driver<'_> {
             // The last step is done at the planned moment itself, where the outcome is decided.
             finish.max(now + Duration::minutes(15))
         } else {
+            // On the grid, but never past the planned end (a coarse grid would round the
+            // steps of a dossier meant to end on time past its due time).
             self.later(now, ((finish - now) / remaining).max(Duration::minutes(15)))
+                .min(finish.max(now + Duration::minutes(15)))
         };
         Ok(Some((next, Act::Work)))
     }
@@ -496,11 +501,23 @@ impl Driver<'_> {
         Ok(match fate {
             Fate::Early => self.cal.before(vn(due), Span::Days(2))?.with_timezone(&Utc),
             Fate::OnTime => {
-                let at = vn(due - Duration::minutes(20));
-                self.cal
-                    .next_working_moment(at)?
-                    .with_timezone(&Utc)
-                    .min(due)
+                // The last moment of the grid before the due time, when it is a working moment
+                // of the due day (so a coarse grid adds no moment of its own); else twenty
+                // minutes before the due time.
+                let tick = self.tick.num_seconds().max(60);
+                let before = due - Duration::seconds(1);
+                let on_grid = before - Duration::seconds(before.timestamp().rem_euclid(tick));
+                if vn(on_grid).date_naive() == vn(due).date_naive()
+                    && self.cal.is_working_moment(vn(on_grid))?
+                {
+                    on_grid
+                } else {
+                    let at = vn(due - Duration::minutes(20));
+                    self.cal
+                        .next_working_moment(at)?
+                        .with_timezone(&Utc)
+                        .min(due)
+                }
             }
             _ => self
                 .cal
@@ -509,15 +526,15 @@ impl Driver<'_> {
         })
     }
 
-    /// The first quarter-hour working moment at least `after` past `now`.
+    /// The first working moment on the grid (`tick`) at least `after` past `now`.
     pub(super) fn later(&self, now: DateTime<Utc>, after: Duration) -> DateTime<Utc> {
         let at = now + after;
-        let quarter =
-            at - Duration::seconds(i64::from(at.minute() % 15) * 60 + i64::from(at.second()));
-        let at = if quarter < at {
-            quarter + Duration::minutes(15)
+        let tick = self.tick.num_seconds().max(60);
+        let on_grid = at - Duration::seconds(at.timestamp().rem_euclid(tick));
+        let at = if on_grid < at {
+            on_grid + Duration::seconds(tick)
         } else {
-            quarter
+            on_grid
         };
         self.cal
             .next_working_moment(vn(at))

@@ -19,6 +19,7 @@ pub mod checks;
 mod citizens;
 pub mod drive;
 pub mod fleet;
+pub mod lag;
 pub mod officers;
 pub mod plan;
 pub mod profile;
@@ -26,6 +27,7 @@ pub mod replicas;
 pub mod servers;
 pub mod settle;
 pub mod truth;
+pub mod upkeep;
 
 use chrono::{DateTime, Utc};
 use motcua_platform::SimulatedTime;
@@ -70,6 +72,14 @@ pub struct Report {
     /// resident set (KiB).
     pub processes: Vec<replicas::Member>,
     pub own_peak_rss_kib: Option<u64>,
+    /// How long after an event was written lookup and reporting had applied it.
+    pub lags: Vec<lag::ConsumerLag>,
+    /// Raw PostgreSQL's rate of a submission's minimal write, measured at the end of the run
+    /// with the run's concurrency (transactions/s), and that concurrency.
+    pub raw_rate: (f64, usize),
+    /// Rounds of VACUUM (ANALYZE) the simulator ran in autovacuum's stead (0: the server's own
+    /// autovacuum is on).
+    pub vacuum_rounds: u64,
 }
 
 impl Report {
@@ -96,6 +106,18 @@ impl Report {
             self.acts,
             self.acts as f64 / secs
         );
+        let (raw, clients) = self.raw_rate;
+        out += &format!(
+            "machine limit, raw PostgreSQL in the same run (1 dossier row + 1 outbox row per transaction, {clients} clients): {raw:.0} transactions/s; acts/s to it: ratio {:.3}\n",
+            self.acts as f64 / secs / raw
+        );
+        out += &lag::render(&self.lags);
+        if self.vacuum_rounds > 0 {
+            out += &format!(
+                "autovacuum is off on this PostgreSQL: the simulator vacuumed and analysed the services' databases {} times, as autovacuum would\n",
+                self.vacuum_rounds
+            );
+        }
         out += &format!(
             "wall time spent moving the clock {:.1} s, acting {:.1} s, waiting for the services to settle {:.1} s\n",
             self.spent[0].as_secs_f64(),
@@ -310,6 +332,11 @@ pub async fn run_on(
             );
         }
     };
+    let upkeep = upkeep::Upkeep::default();
+    let stop_upkeep = motcua_platform::CancellationToken::new();
+    upkeep.spawn(pools.clone(), stop_upkeep.clone());
+    // Whichever way the run ends, the upkeep ends with it.
+    let stop_upkeep = stop_upkeep.drop_guard();
     let stop_chaos = motcua_platform::CancellationToken::new();
     // The servers live until the checks are done, whoever else holds them.
     let servers = servers
@@ -340,6 +367,7 @@ pub async fn run_on(
         cal: &cal,
         concurrency: opts.concurrency,
         seed: opts.seed,
+        tick: chrono::Duration::minutes(i64::from(opts.profile.tick_minutes)),
         progress: &progress,
     };
     let driven = driver.run(plans).await;
@@ -389,6 +417,17 @@ pub async fn run_on(
         let q = |f: f64| samples[((samples.len() - 1) as f64 * f).round() as usize];
         latencies.push((rpc, q(0.5), q(0.99), samples.len()));
     }
+    drop(stop_upkeep);
+    let lags = lag::measure(&pools, &["lookup", "reporting"]).await?;
+    let intake = pools
+        .iter()
+        .find(|(s, _)| *s == "intake")
+        .map(|(_, p)| p.clone())
+        .ok_or_else(|| anyhow::anyhow!("no intake database"))?;
+    let raw_rate = (
+        crate::raw::submission_rate(&intake, 3000, opts.concurrency).await?,
+        opts.concurrency,
+    );
     for (_, pool) in pools {
         pool.close().await;
     }
@@ -407,6 +446,9 @@ pub async fn run_on(
             .then(|| fleet::peak_rss_kib(std::process::id()))
             .flatten(),
         processes,
+        lags,
+        raw_rate,
+        vacuum_rounds: upkeep.rounds(),
     })
 }
 

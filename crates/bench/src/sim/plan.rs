@@ -109,16 +109,15 @@ fn working_days(cal: &Calendar, year: i32) -> anyhow::Result<Vec<Vec<NaiveDate>>
     Ok(months)
 }
 
-/// A moment of a working day when the desk receives: on the quarter hour within the shifts
-/// (07:00–11:30, 13:30–17:00 by default), never in the last quarter of a shift.
-fn desk_moment(day: NaiveDate, rng: &mut StdRng) -> DateTime<Utc> {
-    // 17 quarters in the morning (07:00–11:15), 13 in the afternoon (13:30–16:30).
-    let q: u32 = rng.random_range(0..30);
-    let minutes = if q < 17 {
-        7 * 60 + q * 15
-    } else {
-        13 * 60 + 30 + (q - 17) * 15
-    };
+/// A moment of a working day when the desk receives: on the grid of `tick` minutes within the
+/// shifts (07:00–11:30, 13:30–17:00), never in the last quarter of a shift. With the quarter-hour
+/// grid: 17 moments in the morning (07:00–11:00), 13 in the afternoon (13:30–16:30).
+fn desk_moment(day: NaiveDate, tick: u32, rng: &mut StdRng) -> DateTime<Utc> {
+    let slots: Vec<u32> = (7 * 60..16 * 60 + 45)
+        .step_by(tick.max(1) as usize)
+        .filter(|m| *m < 11 * 60 + 15 || *m >= 13 * 60 + 30)
+        .collect();
+    let minutes = slots[rng.random_range(0..slots.len())];
     let local = day.and_time(NaiveTime::MIN) + Duration::minutes(i64::from(minutes));
     local
         .and_local_timezone(vietnam())
@@ -214,7 +213,7 @@ pub fn year(
                 field: field.clone(),
                 procedure: procedure.clone(),
                 channel,
-                arrives: desk_moment(day, &mut rng),
+                arrives: desk_moment(day, profile.tick_minutes, &mut rng),
                 fate: fates[n],
                 // A supplement names a document of the procedure: none is asked of one that lists
                 // none (the catalog's procedures without a document list).
@@ -243,5 +242,31 @@ mod tests {
         assert_eq!(apportion(10, &[1.0, 1.0, 1.0]), vec![4, 3, 3]);
         assert_eq!(apportion(31_002, &[0.70, 0.077466, 0.222534])[2], 6_899);
         assert_eq!(apportion(5, &[0.0, 0.0]), vec![0, 0]);
+    }
+
+    #[test]
+    fn the_desk_receives_on_the_grid_within_its_shifts() {
+        use chrono::Timelike;
+        let day = NaiveDate::from_ymd_opt(2017, 3, 1).unwrap();
+        for (tick, slots) in [(15u32, 30usize), (60, 8)] {
+            let mut rng = StdRng::seed_from_u64(1);
+            let seen: std::collections::BTreeSet<(u32, u32)> = (0..2000)
+                .map(|_| {
+                    let t = desk_moment(day, tick, &mut rng).with_timezone(&vietnam());
+                    assert_eq!(t.date_naive(), day);
+                    (t.hour(), t.minute())
+                })
+                .collect();
+            assert_eq!(seen.len(), slots, "tick {tick}: {seen:?}");
+            for (h, m) in seen {
+                let minutes = h * 60 + m;
+                assert_eq!(minutes % tick, 0, "{h}:{m} is off the grid of {tick}");
+                assert!(
+                    (7 * 60..11 * 60 + 15).contains(&minutes)
+                        || (13 * 60 + 30..16 * 60 + 45).contains(&minutes),
+                    "{h}:{m} is outside the shifts"
+                );
+            }
+        }
     }
 }

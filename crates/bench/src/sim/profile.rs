@@ -23,6 +23,17 @@ pub struct Profile {
     pub shares: Shares,
     pub months: Months,
     pub officers: Officers,
+    /// The grid of simulated time, in minutes, on which the desk receives and officers act (a
+    /// divisor of 60; 15 when not given). Every distinct moment costs the replay a settle of the
+    /// services (tens of milliseconds of wall time), so a coarser grid replays a year faster with
+    /// the same dossiers, the same due dates and the same outcomes; only when in the day an act
+    /// happens is rounded more.
+    #[serde(default = "quarter_hour")]
+    pub tick_minutes: u32,
+}
+
+fn quarter_hour() -> u32 {
+    15
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -143,6 +154,12 @@ impl Profile {
         if self.fields.is_empty() {
             bail!("no field has dossiers");
         }
+        if !(5..=60).contains(&self.tick_minutes) || 60 % self.tick_minutes != 0 {
+            bail!(
+                "tick_minutes = {}: give a divisor of 60 from 5 to 60",
+                self.tick_minutes
+            );
+        }
         Ok(())
     }
 
@@ -172,12 +189,27 @@ mod tests {
             6_899,
             "online: 6,899 of 31,002 as reported"
         );
-        Profile::load("national-peak").unwrap();
+        assert_eq!(p.tick_minutes, 60, "tq2017 runs on the hour");
+        assert_eq!(Profile::load("national-peak").unwrap().tick_minutes, 15);
         let small = p.scaled_fields(0.01);
         assert_eq!(small["dat-dai"], 309);
         assert_eq!(
             small["tai-nguyen-nuoc"], 1,
             "a field with dossiers keeps one"
         );
+    }
+
+    #[test]
+    fn a_grid_that_does_not_divide_the_hour_is_refused_saying_what_to_give() {
+        let mut p = Profile::load("tq2017").unwrap();
+        for ok in [5, 15, 30, 60] {
+            p.tick_minutes = ok;
+            p.check().unwrap();
+        }
+        for bad in [0, 7, 45, 120] {
+            p.tick_minutes = bad;
+            let e = p.check().unwrap_err().to_string();
+            assert!(e.contains("divisor of 60"), "{bad}: {e}");
+        }
     }
 }
