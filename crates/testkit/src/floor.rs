@@ -17,6 +17,7 @@ use motcua_platform::host::Running;
 use motcua_platform::process::Process;
 use motcua_platform::{Clock, ManualClock};
 use sqlx::PgPool;
+use sqlx::pool::PoolOptions;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +27,9 @@ pub const AGENCY: &str = "000.00.06.H56";
 
 /// The department of the agency that handles land records.
 pub const LAND_DEPARTMENT: &str = "van-phong-dang-ky-dat-dai";
+
+/// Connections of a test's own pool on a service's database ([`Floor::pool`]).
+pub const TEST_POOL_CONNECTIONS: u32 = 4;
 
 /// Where every test's clock starts unless it says otherwise: Monday 2 March 2026, 09:00 in
 /// Vietnam, a working morning.
@@ -334,14 +338,30 @@ impl Floor {
         )
     }
 
-    /// A pool on `service`'s database (connected when first used).
+    /// A pool on `service`'s database (connected when first used) for a test's own reads and
+    /// checks. It holds at most [`TEST_POOL_CONNECTIONS`]: a whole-system test already runs five
+    /// services with their own pools, and two such tests side by side must stay under a stock
+    /// server's 100 connections.
     pub fn pool(&self, service: &str) -> PgPool {
-        let settings = Settings::from_vars(&self.vars).expect("the test's settings");
-        PgPool::connect_lazy_with(
-            motcua_platform::db::target(&settings, service)
-                .expect("database URL")
-                .options(),
-        )
+        self.pool_of(service, TEST_POOL_CONNECTIONS)
+    }
+
+    /// A pool on `service`'s database of `connections` (connected when first used): a benchmark's
+    /// baseline sized like the service's own pool.
+    pub fn pool_of(&self, service: &str, connections: u32) -> PgPool {
+        let settings = self.settings();
+        PoolOptions::new()
+            .max_connections(connections)
+            .connect_lazy_with(
+                motcua_platform::db::target(&settings, service)
+                    .expect("database URL")
+                    .options(),
+            )
+    }
+
+    /// The settings every service of the floor starts with.
+    pub fn settings(&self) -> Settings {
+        Settings::from_vars(&self.vars).expect("the test's settings")
     }
 
     /// The floor's time.
