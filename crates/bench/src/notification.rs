@@ -137,21 +137,34 @@ impl Instance {
             };
             publish(&self.bus, "submitted", e.encode_to_vec()).await?;
         }
+        // Printed so that a reader sees the publisher is not what is measured.
+        println!(
+            "{events} events published in {:.2} s",
+            start.elapsed().as_secs_f64()
+        );
         let expected = 2 * events as i64;
         let deadline = Instant::now() + Duration::from_secs(600);
+        // The wait's own queries stay off the service's CPU: queued rows are counted through the
+        // due index (a backlog, not the table), and the whole table only once none is queued.
+        // Counting every row every 5 ms took a third of PostgreSQL's time in the run.
         loop {
-            let sent: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status <> 'queued'")
+            let queued: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = 'queued'")
                     .fetch_one(&self.pool)
                     .await?;
-            if sent >= expected {
-                break;
+            if queued == 0 {
+                let all: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries")
+                    .fetch_one(&self.pool)
+                    .await?;
+                if all >= expected {
+                    break;
+                }
             }
             anyhow::ensure!(
                 Instant::now() < deadline,
-                "only {sent} of {expected} deliveries recorded after 600 s"
+                "deliveries not all recorded after 600 s ({queued} queued)"
             );
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let failed: i64 =
             sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = 'failed'")

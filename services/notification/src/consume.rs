@@ -8,14 +8,17 @@ use crate::rules::{Audience, Channel, Rules};
 use crate::settings::{NotificationSettings, QuietHours};
 use crate::staff::Staff;
 use crate::template_store;
+use crate::templates::Template;
 use crate::triggers::{self, Notice, Trigger};
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
+use futures::{StreamExt, TryStreamExt, stream};
 use motcua_domain::events::{DEADLINE, REJECTED_AT_INTAKE, STATE_CHANGED, SUBMITTED};
 use motcua_platform::SharedClock;
 use motcua_platform::bus::DOSSIERS;
 use motcua_platform::consumer::{ConsumerSpec, Event, HandleError, Handler};
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// How long after its citizen submitted it a portal may sync a dossier (intake accepts a stated
@@ -103,57 +106,131 @@ impl Handler for Planner {
         tx: &'a mut PgConnection,
         event: &'a Event,
     ) -> BoxFuture<'a, Result<(), HandleError>> {
-        Box::pin(async move {
-            let now = self.clock.now();
-            let Some(notice) = triggers::notice(
+        Box::pin(async move { self.apply(tx, &[event]).await })
+    }
+
+    fn handles_many(&self) -> bool {
+        true
+    }
+
+    fn handle_many<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        events: &'a [&'a Event],
+    ) -> BoxFuture<'a, Result<(), HandleError>> {
+        Box::pin(self.apply(tx, events))
+    }
+}
+
+/// What the notices of one batch read once, however many of them need it: one event after
+/// another cost six round trips to PostgreSQL (the contact twice, a template per channel, the
+/// subscriptions, the insert), which bounded the consumer at a few hundred events a second.
+#[derive(Default)]
+struct Memo {
+    /// The contacts of the batch's dossiers, as recorded by it.
+    contacts: HashMap<String, contacts::Contact>,
+    templates: HashMap<(Trigger, Channel, String), Option<Template>>,
+    /// Subscription ids by the triggers wanted and the dossier's agencies.
+    subscribers: HashMap<(Vec<&'static str>, Vec<String>), Vec<String>>,
+}
+
+/// Intake's contacts asked at once for a batch's `submitted` events.
+const CONTACTS_IN_FLIGHT: usize = 16;
+
+impl Planner {
+    /// Turns `events` into their deliveries: each one's notice; the contacts they bring recorded;
+    /// what the notices need read once; every delivery written in one statement.
+    async fn apply(&self, tx: &mut PgConnection, events: &[&Event]) -> Result<(), HandleError> {
+        let now = self.clock.now();
+        let mut notices = Vec::with_capacity(events.len());
+        for event in events {
+            let notice = triggers::notice(
                 &event.event_type,
                 &event.payload,
                 now,
                 self.lookup_public_url.as_deref(),
             )
-            .map_err(HandleError::Poison)?
-            else {
-                return Ok(());
-            };
-            let rows = self
-                .plan(tx, event.id, &notice, now, event.published)
-                .await?;
-            deliveries::insert(tx, &rows, now, self.retry_for).await?;
-            metrics::counter!("motcua_notification_deliveries_planned_total")
-                .increment(rows.len() as u64);
-            Ok(())
-        })
+            .map_err(HandleError::Poison)?;
+            if let Some(notice) = notice {
+                notices.push((*event, notice));
+            }
+        }
+        if notices.is_empty() {
+            return Ok(());
+        }
+        let mut memo = Memo {
+            contacts: self.keep_contacts(tx, &notices, now).await?,
+            ..Memo::default()
+        };
+        let mut rows = Vec::new();
+        for (event, notice) in &notices {
+            rows.extend(
+                self.plan(tx, &mut memo, event.id, notice, now, event.published)
+                    .await?,
+            );
+        }
+        deliveries::insert(tx, &rows, now, self.retry_for).await?;
+        metrics::counter!("motcua_notification_deliveries_planned_total")
+            .increment(rows.len() as u64);
+        Ok(())
     }
-}
 
-impl Planner {
-    /// The deliveries an event published at `published` asks for (contact bookkeeping done on
-    /// the way).
-    pub async fn plan(
+    /// Records the contacts the notices bring (carried by an old event, or asked of intake, several
+    /// at a time) and the ends that start their retention; returns the contacts of every dossier
+    /// the notices name, as they stand after.
+    async fn keep_contacts(
         &self,
         tx: &mut PgConnection,
+        notices: &[(&Event, Notice)],
+        now: DateTime<Utc>,
+    ) -> Result<HashMap<String, contacts::Contact>, HandleError> {
+        let asks: Vec<_> = notices.iter().map(|(_, n)| self.brought(n)).collect();
+        let brought: Vec<Option<(String, String)>> = stream::iter(asks)
+            .buffered(CONTACTS_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        let mut given = Vec::new();
+        for ((_, notice), contact) in notices.iter().zip(brought) {
+            if let Some((phone, email)) = contact {
+                given.push((notice.dossier_code.clone(), phone, email));
+            }
+            if notice.ends {
+                contacts::ended(
+                    tx,
+                    &notice.dossier_code,
+                    notice.at + self.contact_retention,
+                    now,
+                )
+                .await?;
+            }
+        }
+        contacts::record(tx, &given, now).await?;
+        let codes: Vec<&str> = notices
+            .iter()
+            .map(|(_, n)| n.dossier_code.as_str())
+            .collect();
+        Ok(contacts::get_many(tx, &codes).await?)
+    }
+
+    /// The phone and e-mail a notice brings: carried by an old event, or asked of intake.
+    async fn brought(&self, notice: &Notice) -> Result<Option<(String, String)>, HandleError> {
+        match (&self.applicants, notice.contact_from_intake) {
+            (Some(applicants), true) => applicants.get(&notice.dossier_code).await.map(Some),
+            _ => Ok(notice.contact.clone()),
+        }
+    }
+
+    /// The deliveries a notice of an event published at `published` asks for (its contact already
+    /// recorded, see [`Planner::keep_contacts`]).
+    async fn plan(
+        &self,
+        tx: &mut PgConnection,
+        memo: &mut Memo,
         event_id: uuid::Uuid,
         notice: &Notice,
         now: DateTime<Utc>,
         published: Option<DateTime<Utc>>,
     ) -> Result<Vec<NewDelivery>, HandleError> {
-        if notice.contact_from_intake
-            && let Some(applicants) = &self.applicants
-        {
-            let (phone, email) = applicants.get(&notice.dossier_code).await?;
-            contacts::record(tx, &notice.dossier_code, &phone, &email, now).await?;
-        } else if let Some((phone, email)) = &notice.contact {
-            contacts::record(tx, &notice.dossier_code, phone, email, now).await?;
-        }
-        if notice.ends {
-            contacts::ended(
-                tx,
-                &notice.dossier_code,
-                notice.at + self.contact_retention,
-                now,
-            )
-            .await?;
-        }
         let mut rows = Vec::new();
         // How old the news is: since the stream stored it. Not the business time inside it: a
         // portal may sync a dossier its citizen submitted days before, and that citizen is to be
@@ -170,13 +247,11 @@ impl Planner {
         }
         for trigger in &notice.triggers {
             for (audience, channel) in self.rules.targets(*trigger) {
-                let recipients = self
-                    .recipients(tx, notice, *trigger, audience, channel)
-                    .await?;
-                if recipients.is_empty() {
+                if channel == Channel::Webhook && notice.webhook.is_null() {
                     continue;
                 }
-                if channel == Channel::Webhook && notice.webhook.is_null() {
+                let recipients = self.recipients(tx, memo, notice, audience, channel).await?;
+                if recipients.is_empty() {
                     continue;
                 }
                 let content = if channel == Channel::Webhook {
@@ -200,7 +275,7 @@ impl Planner {
                         parts: 0,
                     }
                 } else {
-                    match self.content(tx, *trigger, channel, notice).await? {
+                    match self.content(tx, memo, *trigger, channel, notice).await? {
                         Some(c) => c,
                         None => continue,
                     }
@@ -238,12 +313,17 @@ impl Planner {
     async fn content(
         &self,
         tx: &mut PgConnection,
+        memo: &mut Memo,
         trigger: Trigger,
         channel: Channel,
         notice: &Notice,
     ) -> Result<Option<Content>, HandleError> {
-        let Some(template) = template_store::in_use(tx, trigger, channel, &notice.agency).await?
-        else {
+        let key = (trigger, channel, notice.agency.clone());
+        if !memo.templates.contains_key(&key) {
+            let found = template_store::in_use(tx, trigger, channel, &notice.agency).await?;
+            memo.templates.insert(key.clone(), found);
+        }
+        let Some(template) = memo.templates.get(&key).and_then(Option::as_ref) else {
             tracing::warn!(
                 trigger = trigger.as_str(),
                 channel = channel.as_str(),
@@ -274,16 +354,18 @@ impl Planner {
     async fn recipients(
         &self,
         tx: &mut PgConnection,
+        memo: &mut Memo,
         notice: &Notice,
-        trigger: Trigger,
         audience: Audience,
         channel: Channel,
     ) -> Result<Vec<Recipient>, HandleError> {
         Ok(match audience {
             Audience::Applicant => {
-                let contact = contacts::get(tx, &notice.dossier_code)
-                    .await?
-                    .filter(|c| c.submitted);
+                let contact = memo
+                    .contacts
+                    .get(&notice.dossier_code)
+                    .filter(|c| c.submitted)
+                    .cloned();
                 let Some(contact) = contact else {
                     // A later event before `submitted` (several relays): wait for it, bounded.
                     // A dossier received before this service read the stream never gets one. A
@@ -334,36 +416,40 @@ impl Planner {
                 })
                 .collect(),
             Audience::Subscribers => {
-                let wanted: Vec<&str> = notice.triggers.iter().map(|t| t.as_str()).collect();
-                let _ = trigger;
-                // Only subscriptions whose scope covers one of the dossier's agencies: their
-                // agency's, or their province's (DESIGN.md "Identity").
-                let provinces: Vec<&str> = notice
-                    .agencies
-                    .iter()
-                    .map(|a| motcua_platform::auth::province_of(a))
-                    .collect();
-                sqlx::query(
-                    "SELECT id::text AS id FROM subscriptions
-                     WHERE deleted_at IS NULL AND (cardinality(triggers) = 0 OR triggers && $1)
-                       AND (agency = ANY($2) OR province = ANY($3))
-                     ORDER BY id",
-                )
-                .bind(&wanted)
-                .bind(&notice.agencies)
-                .bind(&provinces)
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|r| {
-                    let id: String = r.get("id");
-                    Recipient {
+                let wanted: Vec<&'static str> =
+                    notice.triggers.iter().map(|t| t.as_str()).collect();
+                let key = (wanted, notice.agencies.clone());
+                if !memo.subscribers.contains_key(&key) {
+                    // Only subscriptions whose scope covers one of the dossier's agencies: their
+                    // agency's, or their province's (DESIGN.md "Identity").
+                    let provinces: Vec<&str> = notice
+                        .agencies
+                        .iter()
+                        .map(|a| motcua_platform::auth::province_of(a))
+                        .collect();
+                    let ids: Vec<String> = sqlx::query_scalar(
+                        "SELECT id::text FROM subscriptions
+                         WHERE deleted_at IS NULL AND (cardinality(triggers) = 0 OR triggers && $1)
+                           AND (agency = ANY($2) OR province = ANY($3))
+                         ORDER BY id",
+                    )
+                    .bind(&key.0)
+                    .bind(&notice.agencies)
+                    .bind(&provinces)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    memo.subscribers.insert(key.clone(), ids);
+                }
+                memo.subscribers
+                    .get(&key)
+                    .into_iter()
+                    .flatten()
+                    .map(|id| Recipient {
                         kind: RecipientKind::Subscriber,
                         masked: id.clone(),
-                        reference: id,
-                    }
-                })
-                .collect()
+                        reference: id.clone(),
+                    })
+                    .collect()
             }
         })
     }

@@ -14,24 +14,37 @@ pub struct Contact {
     pub submitted: bool,
 }
 
-/// Records the contact from `submitted` (the first one wins: a redelivery changes nothing; a row
-/// an earlier-read end made is filled in unless already erased).
+/// Records the contacts from `submitted` events, `(code, phone, email)` in stream order (the first
+/// one of a dossier wins: a redelivery changes nothing; a row an earlier-read end made is filled
+/// in unless already erased), in one statement.
 pub async fn record(
     conn: &mut PgConnection,
-    code: &str,
-    phone: &str,
-    email: &str,
+    given: &[(String, String, String)],
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     let or_null = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
+    // One row per dossier, the first: ON CONFLICT DO UPDATE may touch a row once per statement.
+    let mut seen = std::collections::HashSet::new();
+    let (mut codes, mut phones, mut emails) = (Vec::new(), Vec::new(), Vec::new());
+    for (code, phone, email) in given {
+        if seen.insert(code.as_str()) {
+            codes.push(code.as_str());
+            phones.push(or_null(phone));
+            emails.push(or_null(email));
+        }
+    }
+    if codes.is_empty() {
+        return Ok(());
+    }
     sqlx::query(
-        "INSERT INTO contacts (dossier_code, phone, email, created_at, submitted) VALUES ($1, $2, $3, $4, true)
+        "INSERT INTO contacts (dossier_code, phone, email, created_at, submitted)
+         SELECT c, p, e, $4, true FROM unnest($1::text[], $2::text[], $3::text[]) AS u(c, p, e)
          ON CONFLICT (dossier_code) DO UPDATE SET phone = EXCLUDED.phone, email = EXCLUDED.email, submitted = true
          WHERE NOT contacts.submitted AND contacts.erased_at IS NULL",
     )
-    .bind(code)
-    .bind(or_null(phone))
-    .bind(or_null(email))
+    .bind(&codes)
+    .bind(&phones)
+    .bind(&emails)
     .bind(now)
     .execute(conn)
     .await?;
@@ -67,12 +80,34 @@ pub async fn get(conn: &mut PgConnection, code: &str) -> sqlx::Result<Option<Con
     .bind(code)
     .fetch_optional(conn)
     .await?;
-    Ok(row.map(|r| Contact {
+    Ok(row.as_ref().map(contact))
+}
+
+/// The contacts of `codes` that exist (see [`get`]), in one statement.
+pub async fn get_many(
+    conn: &mut PgConnection,
+    codes: &[&str],
+) -> sqlx::Result<std::collections::HashMap<String, Contact>> {
+    let rows = sqlx::query(
+        "SELECT dossier_code, phone, email, erased_at, submitted FROM contacts
+         WHERE dossier_code = ANY($1)",
+    )
+    .bind(codes)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get("dossier_code"), contact(r)))
+        .collect())
+}
+
+fn contact(r: &sqlx::postgres::PgRow) -> Contact {
+    Contact {
         phone: r.get("phone"),
         email: r.get("email"),
         erased: r.get::<Option<DateTime<Utc>>, _>("erased_at").is_some(),
         submitted: r.get("submitted"),
-    }))
+    }
 }
 
 /// Erases every contact whose time has come; returns how many.

@@ -106,6 +106,28 @@ pub trait Handler: Send + Sync + 'static {
         tx: &'a mut PgConnection,
         event: &'a Event,
     ) -> BoxFuture<'a, Result<(), HandleError>>;
+
+    /// Whether [`Handler::handle_many`] does a batch in fewer statements than one event after
+    /// another (then a batch gets one span, not one per event).
+    fn handles_many(&self) -> bool {
+        false
+    }
+
+    /// Applies a batch's fresh events (in stream order, each once) in one transaction, with the
+    /// same effect as `handle` on each in turn. A handler whose every event costs several round
+    /// trips (a row read, a template, a contact) does them once for the lot here.
+    fn handle_many<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        events: &'a [&'a Event],
+    ) -> BoxFuture<'a, Result<(), HandleError>> {
+        Box::pin(async move {
+            for event in events {
+                self.handle(tx, event).await?;
+            }
+            Ok(())
+        })
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -129,16 +129,26 @@ impl<H: Handler> Worker<'_, H> {
         .into_iter()
         .collect();
         let mut applied = HashSet::new();
-        for (message, event) in events {
-            // Seen before, or twice in this batch: its effect is (being) committed once.
-            if !fresh.contains(&event.id) || !applied.insert(event.id) {
-                continue;
-            }
-            let span = tracing::info_span!("consume", consumer = %self.spec.name, subject = %message.subject, event = %event.id, trace_id = tracing::field::Empty);
-            crate::telemetry::set_parent_from_nats(&span, message.headers.as_ref());
-            guarded(self.handler.handle(&mut tx, event))
+        // Seen before, or twice in this batch: its effect is (being) committed once.
+        let new: Vec<&(Message, Event)> = events
+            .iter()
+            .filter(|(_, e)| fresh.contains(&e.id) && applied.insert(e.id))
+            .collect();
+        if self.handler.handles_many() {
+            let all: Vec<&Event> = new.iter().map(|(_, e)| e).collect();
+            let span =
+                tracing::info_span!("consume", consumer = %self.spec.name, events = all.len());
+            guarded(self.handler.handle_many(&mut tx, &all))
                 .instrument(span)
                 .await?;
+        } else {
+            for (message, event) in new {
+                let span = tracing::info_span!("consume", consumer = %self.spec.name, subject = %message.subject, event = %event.id, trace_id = tracing::field::Empty);
+                crate::telemetry::set_parent_from_nats(&span, message.headers.as_ref());
+                guarded(self.handler.handle(&mut tx, event))
+                    .instrument(span)
+                    .await?;
+            }
         }
         let redelivered: Vec<Uuid> = events
             .iter()
