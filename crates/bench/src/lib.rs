@@ -32,3 +32,20 @@ pub async fn wait_ready(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Events of `consumer`'s subjects on the dossiers stream not yet acknowledged by it (pending and
+/// taken-but-unacknowledged), as JetStream counts them. Sample it, do not spin on it: asked every
+/// 5 ms while the reporting benchmark ran, the projection measured slower (ratios 0.366 and 0.389
+/// against 0.421 waiting on a row count instead).
+pub async fn pending(bus: &motcua_platform::bus::Bus, consumer: &str) -> anyhow::Result<u64> {
+    let stream = bus
+        .js
+        .get_stream(bus.stream_name(motcua_platform::bus::DOSSIERS))
+        .await?;
+    let mut consumer: async_nats::jetstream::consumer::PullConsumer = stream
+        .get_consumer(consumer)
+        .await
+        .map_err(|e| anyhow::anyhow!("the consumer {consumer}: {e}"))?;
+    let info = consumer.info().await?;
+    Ok(info.num_pending + info.num_ack_pending as u64)
+}

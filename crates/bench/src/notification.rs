@@ -11,6 +11,7 @@
 
 use super::bench_vars;
 use clap::Args;
+use motcua_bench::pending;
 use motcua_notification::settings::NotificationSettings;
 use motcua_platform::bus::{Bus, headers};
 use motcua_platform::config::Vars;
@@ -47,6 +48,7 @@ pub fn run(args: NotificationArgs) -> Result<(), String> {
 }
 
 const AGENCY: &str = "000.00.06.H56";
+const CONSUMER: &str = "notification-dossiers";
 
 fn state(code: &str, version: u64, now: chrono::DateTime<chrono::Utc>) -> DossierState {
     DossierState {
@@ -175,20 +177,6 @@ impl Instance {
     }
 }
 
-/// The consumer's pending events (JetStream's count for the durable consumer).
-async fn pending(bus: &Bus) -> anyhow::Result<u64> {
-    let stream = bus
-        .js
-        .get_stream(bus.stream_name(motcua_platform::bus::DOSSIERS))
-        .await?;
-    let mut consumer: async_nats::jetstream::consumer::PullConsumer = stream
-        .get_consumer("notification-dossiers")
-        .await
-        .map_err(|e| anyhow::anyhow!("the consumer notification-dossiers: {e}"))?;
-    let info = consumer.info().await?;
-    Ok(info.num_pending + info.num_ack_pending as u64)
-}
-
 /// A local HTTP server standing in for an SMS gateway: answers every message at once.
 async fn gateway() -> anyhow::Result<String> {
     let app = axum::Router::new().route(
@@ -277,13 +265,13 @@ async fn bench(args: NotificationArgs) -> anyhow::Result<()> {
                 tokio::time::sleep(wait).await;
             }
             if Instant::now() >= next_sample {
-                samples.push(pending(&log.bus).await?);
+                samples.push(pending(&log.bus, CONSUMER).await?);
                 next_sample += Duration::from_millis(500);
             }
         }
         let published_in = start.elapsed();
         let drain_start = Instant::now();
-        while pending(&log.bus).await? > 0 {
+        while pending(&log.bus, CONSUMER).await? > 0 {
             anyhow::ensure!(
                 drain_start.elapsed() < Duration::from_secs(300),
                 "the consumer did not catch up within 300 s"
