@@ -7,6 +7,16 @@ pub mod sim;
 
 use std::time::Duration;
 
+/// The value at quantile `q` (0..=1) of sorted samples (zero when there are none): what every
+/// benchmark and the replay print as p50 and p99.
+pub fn quantile(sorted: &[Duration], q: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
 /// Waits (up to `within`) until the gRPC health service behind `channel` says SERVING; `what`
 /// names the service in the error. A lazy channel may point at a process still starting.
 pub async fn wait_ready(

@@ -14,6 +14,7 @@ mod sim_cmd;
 mod workflow;
 
 use clap::{Parser, Subcommand};
+use motcua_bench::quantile;
 use motcua_platform::bus::Bus;
 use motcua_platform::config::Vars;
 use sqlx::PgPool;
@@ -113,13 +114,4 @@ async fn wait_published(pool: &PgPool, bus: &Bus, expected: u64) -> anyhow::Resu
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     anyhow::bail!("events were not all published within 60 s")
-}
-
-/// The value at quantile `q` (0..=1) of sorted samples.
-fn quantile(sorted: &[Duration], q: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }

@@ -504,9 +504,7 @@ impl Driver<'_> {
                 // The last moment of the grid before the due time, when it is a working moment
                 // of the due day (so a coarse grid adds no moment of its own); else twenty
                 // minutes before the due time.
-                let tick = self.tick.num_seconds().max(60);
-                let before = due - Duration::seconds(1);
-                let on_grid = before - Duration::seconds(before.timestamp().rem_euclid(tick));
+                let on_grid = self.grid_floor(due - Duration::seconds(1));
                 if vn(on_grid).date_naive() == vn(due).date_naive()
                     && self.cal.is_working_moment(vn(on_grid))?
                 {
@@ -526,13 +524,23 @@ impl Driver<'_> {
         })
     }
 
+    /// The grid's step: the profile's tick, at least a minute.
+    fn tick_seconds(&self) -> Duration {
+        Duration::seconds(self.tick.num_seconds().max(60))
+    }
+
+    /// The moment of the grid at or before `at`.
+    fn grid_floor(&self, at: DateTime<Utc>) -> DateTime<Utc> {
+        let tick = self.tick_seconds().num_seconds();
+        at - Duration::seconds(at.timestamp().rem_euclid(tick))
+    }
+
     /// The first working moment on the grid (`tick`) at least `after` past `now`.
     pub(super) fn later(&self, now: DateTime<Utc>, after: Duration) -> DateTime<Utc> {
         let at = now + after;
-        let tick = self.tick.num_seconds().max(60);
-        let on_grid = at - Duration::seconds(at.timestamp().rem_euclid(tick));
+        let on_grid = self.grid_floor(at);
         let at = if on_grid < at {
-            on_grid + Duration::seconds(tick)
+            on_grid + self.tick_seconds()
         } else {
             on_grid
         };

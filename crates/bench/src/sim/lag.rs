@@ -49,14 +49,13 @@ pub async fn measure(
         }
         for (consumer, mut lags) in by_consumer {
             lags.sort();
-            let q = |f: f64| lags[((lags.len() - 1) as f64 * f).round() as usize];
             out.push(ConsumerLag {
                 service,
                 consumer,
                 events: lags.len(),
-                p50: q(0.5),
-                p99: q(0.99),
-                max: lags[lags.len() - 1],
+                p50: crate::quantile(&lags, 0.5),
+                p99: crate::quantile(&lags, 0.99),
+                max: crate::quantile(&lags, 1.0),
             });
         }
     }

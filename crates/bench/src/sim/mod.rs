@@ -414,8 +414,12 @@ pub async fn run_on(
     let mut latencies = Vec::new();
     for (rpc, mut samples) in driven.latencies {
         samples.sort();
-        let q = |f: f64| samples[((samples.len() - 1) as f64 * f).round() as usize];
-        latencies.push((rpc, q(0.5), q(0.99), samples.len()));
+        latencies.push((
+            rpc,
+            crate::quantile(&samples, 0.5),
+            crate::quantile(&samples, 0.99),
+            samples.len(),
+        ));
     }
     drop(stop_upkeep);
     let lags = lag::measure(&pools, &["lookup", "reporting"]).await?;

@@ -19,7 +19,7 @@ const EVERY: Duration = Duration::from_secs(10);
 /// Counts the rounds done; zero when the server's own autovacuum is on (nothing to stand in for).
 #[derive(Debug, Default, Clone)]
 pub struct Upkeep {
-    pub rounds: Arc<AtomicU64>,
+    rounds: Arc<AtomicU64>,
 }
 
 impl Upkeep {
